@@ -1,0 +1,1 @@
+"""Instruction-data benchmark harness."""

@@ -1,0 +1,99 @@
+"""Model spec strings (`vllm:PATH_OR_HUB_ID`, `hf:...`, `openai:MODEL`) and model identities.
+
+A spec names the backend and the model. Options after `@` go to the backend, for example
+`openai:gpt-4o@https://api.openai.com/v1` or `vllm:meta-llama/Llama-2-7b-hf@rev=abc123`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import BackendError
+
+BACKENDS = ("hf", "vllm", "openai")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+_FULL_HASH_LIMIT = 64 << 20  # hash whole files below 64 MiB; sample larger ones
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    backend: str
+    model: str
+    revision: str | None = None
+    base_url: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.model}"
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    backend, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise BackendError(f"model spec '{spec}' is not BACKEND:MODEL",
+                           fix=f"for example hf:/path/to/model; backends: {', '.join(BACKENDS)}")
+    if backend not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(backend, BACKENDS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(BACKENDS)}"
+        raise BackendError(f"unknown backend '{backend}' in model spec '{spec}'", fix=hint)
+    model, revision, base_url = rest, None, None
+    if backend == "openai" and "@" in rest:
+        model, _, base_url = rest.partition("@")
+    elif "@rev=" in rest:
+        model, _, revision = rest.partition("@rev=")
+    return ModelSpec(backend, model, revision, base_url)
+
+
+def is_local(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~")) or Path(model).expanduser().exists()
+
+
+def resolve_local_model(model: str) -> Path:
+    """A local model directory, or a clear error when the path is wrong."""
+    p = Path(model).expanduser()
+    if not p.exists():
+        raise BackendError(f"model path does not exist: {model}",
+                           fix="pass a directory with config.json and weights, or a hub id when online")
+    if not (p / "config.json").is_file():
+        raise BackendError(f"{model} has no config.json; it is not a transformers model directory")
+    return p.resolve()
+
+
+def weights_hash(directory: Path) -> str:
+    """Hash of config and weights. Files over 64 MiB are sampled (size + first and last MiB), which
+    tells fine-tuned checkpoints apart without reading hundreds of GB."""
+    h = hashlib.sha256()
+    for p in sorted(directory.iterdir()):
+        if not p.is_file() or not (p.suffix in WEIGHT_SUFFIXES or p.name in ("config.json", "tokenizer.json")):
+            continue
+        size = p.stat().st_size
+        h.update(f"{p.name}:{size}\n".encode())
+        with open(p, "rb") as f:
+            if size <= _FULL_HASH_LIMIT:
+                while block := f.read(1 << 20):
+                    h.update(block)
+            else:
+                h.update(f.read(1 << 20))
+                f.seek(size - (1 << 20))
+                h.update(f.read(1 << 20))
+    return h.hexdigest()[:20]
+
+
+def model_identity(spec: ModelSpec) -> dict[str, Any]:
+    """Path + weights hash for local models, hub id + revision otherwise."""
+    if spec.backend != "openai" and is_local(spec.model):
+        p = resolve_local_model(spec.model)
+        return {"path": str(p), "weights": weights_hash(p)}
+    ident: dict[str, Any] = {"model": spec.model, "revision": spec.revision or "main"}
+    if spec.base_url:
+        ident["base_url"] = spec.base_url
+    return ident
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")

@@ -1,0 +1,138 @@
+"""`harness generate`: answer a JSONL file of chat prompts with any backend, through the request cache.
+
+Input lines are `{"id": ..., "messages": [...]}` or `{"id": ..., "instruction": ...}`; every line is
+validated before a model is loaded. Output is one JSON line per prompt, in input order, written
+atomically at the end; finished requests are in the cache as they complete, so a killed run
+resumes without redoing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model spec: hf:PATH, vllm:PATH_OR_ID, openai:MODEL[@BASE_URL]")
+    p.add_argument("--input", required=True, type=Path, help="JSONL of prompts")
+    p.add_argument("--output", required=True, type=Path, help="JSONL to write")
+    g = p.add_argument_group("decoding")
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--max-tokens", type=int, default=256)
+    g.add_argument("--seed", type=int, default=None, help="per-request seed; sampled requests without one are not cached")
+    g.add_argument("--logprobs", type=int, default=0, metavar="K", help="top-K logprobs of the first generated token")
+    g.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    c = p.add_argument_group("cache and run")
+    c.add_argument("--runs-dir", default=None, help="runs root (default $HARNESS_RUNS_DIR or ./runs)")
+    c.add_argument("--cache", type=Path, default=None, help="request cache file (default RUNS_DIR/cache/requests.sqlite)")
+    c.add_argument("--no-cache", action="store_true", help="do not read or write the request cache")
+    c.add_argument("--summary-json", type=Path, default=None, help="also write the run's counts as JSON here")
+    b = p.add_argument_group("backend")
+    b.add_argument("--batch-size", type=int, default=32, help="hf: prompts per generate call")
+    b.add_argument("--dtype", default="auto", help="hf/vllm: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+    b.add_argument("--max-model-len", type=int, default=None)
+    b.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
+    b.add_argument("--enforce-eager", action="store_true", help="vllm: skip graph compilation (faster start)")
+    b.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
+    b.add_argument("--max-retries", type=int, default=5, help="openai: retries on 429/5xx/timeouts")
+    b.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
+    b.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
+
+
+def read_prompts(path: Path) -> list[tuple[str, Any]]:
+    from harness.core.errors import InputError
+    from harness.core.io import iter_jsonl
+    from harness.core.records import prompt_messages
+
+    rows, seen = [], {}
+    for lineno, obj in iter_jsonl(path):
+        rid, msgs = prompt_messages(obj, path=path, line=lineno)
+        if rid in seen:
+            raise InputError(f"duplicate id '{rid}' (first on line {seen[rid]})", path=path, line=lineno,
+                             fix="give every prompt a unique id")
+        seen[rid] = lineno
+        rows.append((rid, msgs))
+    if not rows:
+        raise InputError("no prompts in the file", path=path)
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.backends import load_generator, parse_spec
+    from harness.backends.base import ChatRequest, SamplingParams
+    from harness.core.errors import ConfigError
+    from harness.core.io import write_jsonl
+    from harness.core.runs import runs_root
+
+    spec = parse_spec(args.model)  # an unknown backend fails before the input is read
+    rows = read_prompts(args.input)
+    try:
+        params = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                                seed=args.seed, logprobs=args.logprobs, stop=tuple(args.stop))
+    except ValueError as e:
+        raise ConfigError(f"bad decoding option: {e}") from None
+    cache = None if args.no_cache else (args.cache or runs_root(args.runs_dir) / "cache" / "requests.sqlite")
+    options = dict(batch_size=args.batch_size, dtype=args.dtype, max_model_len=args.max_model_len,
+                   tensor_parallel_size=args.tensor_parallel_size, enforce_eager=args.enforce_eager,
+                   concurrency=args.concurrency, max_retries=args.max_retries, timeout=args.timeout,
+                   api_key_env=args.api_key_env)
+    requests = [ChatRequest(rid, msgs, params) for rid, msgs in rows]
+
+    t_load = time.perf_counter()
+    gen = load_generator(spec, cache=cache, **options)
+    load_s = time.perf_counter() - t_load
+    t0 = time.perf_counter()
+    try:
+        results = _generate_with_progress(gen, requests)
+    finally:
+        gen.close()
+    gen_s = time.perf_counter() - t0
+    write_jsonl(args.output, results)
+
+    completion = sum(r.completion_tokens for r in results)
+    summary = {
+        "prompts": len(results),
+        "cache_hits": getattr(gen, "hits", 0),
+        "generated": getattr(gen, "misses", len(results)),
+        "completion_tokens": completion,
+        "prompt_tokens": sum(r.prompt_tokens for r in results),
+        "finish_reasons": _counts(r.finish_reason for r in results),
+        "load_s": round(load_s, 3),
+        "generate_s": round(gen_s, 3),
+        "tokens_per_s": round(completion / gen_s, 1) if gen_s > 0 else None,
+    }
+    if args.summary_json:
+        from harness.core.io import write_json
+
+        write_json(args.summary_json, summary)
+    print(f"generate: {summary['prompts']} prompts -> {args.output} | {summary['cache_hits']} from cache, "
+          f"{summary['generated']} generated | {completion} tokens in {gen_s:.1f}s "
+          f"({summary['tokens_per_s']} tok/s) | finish {json.dumps(summary['finish_reasons'])}")
+    return 0
+
+
+def _counts(items) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+def _generate_with_progress(gen, requests):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("generate", total=len(requests))
+        return gen.generate(requests, on_result=lambda i, g: progress.advance(task))

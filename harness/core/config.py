@@ -1,0 +1,253 @@
+"""Strict config loading: YAML into frozen dataclasses, with dotted `key=value` overrides.
+
+Unknown keys and duplicate keys are errors that name the file, the line and the closest valid key.
+There are no includes and no code in YAML: what the file says is what runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- YAML with duplicate-key detection
+def _yaml_loader():
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{loader.name}:{line}: duplicate key '{key}' (first at line {seen[key]})",
+                                  fix="keep one of them")
+            seen[key] = line
+        return loader.construct_mapping(node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return StrictLoader
+
+
+def _key_lines(path: Path, text: str) -> dict[str, int]:
+    """Map dotted key paths to their line numbers, for error messages."""
+    import yaml
+
+    lines: dict[str, int] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = f"{prefix}{k.value}"
+                lines.setdefault(key, k.start_mark.line + 1)
+                walk(v, key + ".")
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, f"{prefix[:-1]}[{i}].")
+
+    walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
+    return lines
+
+
+def load_yaml(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Read a YAML mapping; returns (data, dotted-key -> line)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}", fix="pass an existing YAML path or a shipped name")
+    text = path.read_text(encoding="utf-8")
+    try:
+        loader = _yaml_loader()(text)
+        loader.name = str(path)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return data, _key_lines(path, text)
+
+
+# ---------------------------------------------------------------- overrides
+def parse_override(text: str) -> tuple[str, Any]:
+    """`a.b.c=value` -> ("a.b.c", value), the value parsed as a YAML scalar or flow collection."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' is not of the form key=value", fix="for example train.lr=2e-5")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override '{text}' has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Set dotted keys in a nested dict (copying it). Unknown keys are caught later by `from_dict`."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for text in overrides:
+        key, value = parse_override(text)
+        node = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override '{text}': '{'.'.join(parts[: i + 1])}' is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+# ---------------------------------------------------------------- dataclass conversion
+def _did_you_mean(key: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(options))}"
+
+
+def _where(source: str | None, lines: Mapping[str, int] | None, key: str) -> str:
+    if source and lines and key in lines:
+        return f"{source}:{lines[key]}: "
+    return f"{source}: " if source else ""
+
+
+def from_dict(cls: type[T], data: Any, *, source: str | None = None, lines: Mapping[str, int] | None = None,
+              prefix: str = "") -> T:
+    """Build a (nested) frozen dataclass from plain data, strictly: unknown keys, missing required
+    keys and wrong types are ConfigErrors naming the dotted key, the file and the line."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{_where(source, lines, prefix.rstrip('.'))}'{prefix.rstrip('.') or '<top>'}' must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            dotted = f"{prefix}{key}"
+            raise ConfigError(f"{_where(source, lines, dotted)}unknown key '{dotted}'",
+                              fix=_did_you_mean(str(key), list(fields)))
+    kwargs = {}
+    for name, f in fields.items():
+        dotted = f"{prefix}{name}"
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], dotted, source, lines)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{_where(source, lines, prefix.rstrip('.'))}missing required key '{dotted}'")
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[str, int] | None) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    bad = ConfigError(f"{_where(source, lines, key)}'{key}' must be {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, key, source, lines)
+            except ConfigError:
+                continue
+        raise bad
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{_where(source, lines, key)}'{key}' is {value!r}; use one of {', '.join(map(repr, args))}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, source=source, lines=lines, prefix=key + ".")
+    if origin in (tuple, list, Sequence) or tp in (tuple, list):
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise bad
+        item_tp = args[0] if args else Any
+        return tuple(_convert(item_tp, v, f"{key}[{i}]", source, lines) for i, v in enumerate(value))
+    if origin in (dict, Mapping) or tp in (dict,):
+        if not isinstance(value, Mapping):
+            raise bad
+        vt = args[1] if len(args) == 2 else Any
+        return types.MappingProxyType({str(k): _convert(vt, v, f"{key}.{k}", source, lines) for k, v in value.items()})
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML 1.1 reads "1e-5" as a string
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    if tp is Path:
+        if isinstance(value, str):
+            return Path(value)
+        raise bad
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def to_dict(obj: Any) -> Any:
+    """A frozen config back to plain data (for manifests and fingerprints)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def load_config(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
+    """Load `path` into `cls`, applying dotted overrides first; all errors are ConfigErrors."""
+    data, lines = load_yaml(path)
+    data = apply_overrides(data, overrides)
+    override_keys = {parse_override(o)[0] for o in overrides}
+    lines = {k: v for k, v in lines.items() if k not in override_keys}
+    return from_dict(cls, data, source=str(path), lines=lines)

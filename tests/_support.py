@@ -1,0 +1,27 @@
+"""Helpers the tests import (conftest.py holds fixtures): the project root and the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PROJECT_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+
+
+def run_harness(*args: str, timeout: float = 600, env: dict[str, str] | None = None, **kwargs):
+    """Run the real `harness` CLI in a subprocess (`python -m harness.cli`)."""
+    import os
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=PROJECT_ROOT, env=full_env, **kwargs)
+
+
+def write_prompts(path: Path, n: int, *, seed: int = 0) -> Path:
+    """`n` instruction prompts (from stdlib docstrings) as a JSONL file."""
+    from harness.backends.tiny_model import sample_prompts
+
+    path.write_text("".join(json.dumps(p) + "\n" for p in sample_prompts(n, seed=seed)), encoding="utf-8")
+    return path
