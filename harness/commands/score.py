@@ -1,0 +1,70 @@
+"""`harness score ANNOTATIONS.json`: AlpacaEval win rate ± SE, discrete and length-controlled win rate.
+
+Reads an alpaca_eval annotations file and prints the leaderboard's figures for it; `--json` prints
+them as one JSON object for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("annotations", type=Path, help="alpaca_eval annotations JSON (a list of judgments)")
+    parser.add_argument("--lc-data", type=Path, default=None, metavar="DIR",
+                        help="directory with alpaca_eval's df_gamed.csv (from the hub) for the length-controlled win rate")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _clean(value: Any) -> Any:
+    """NaN (no SE for a single row) becomes null, so the JSON stays valid."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.evaluation import metrics
+
+    fields = ("preference",) if args.lc_data is None else ("preference", "output_1", "output_2",
+                                                           "generator_1", "generator_2")
+    rows = metrics.load_annotations(args.annotations, fields)
+    wr = metrics.compute_win_rate([r["preference"] for r in rows])
+    if wr.n_total == 0:
+        from harness.core.errors import InputError
+
+        raise InputError("no annotation has a preference in [1, 2]; there is nothing to score",
+                         path=args.annotations)
+    lc = metrics.length_controlled_win_rate(rows, args.lc_data)
+    result = {"file": str(args.annotations), "n_rows": len(rows), **wr.to_dict(), **vars(lc)}
+    result = {k: _clean(v) for k, v in result.items()}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.4f}"
+
+    # the full path is in --json; a short name keeps the table narrow
+    table = Table(title=f"{args.annotations.parent.name}/{args.annotations.name}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("win rate (%)", pct(result["win_rate"]))
+    table.add_row("standard error", pct(result["standard_error"]))
+    table.add_row("n counted / rows", f"{wr.n_total} / {len(rows)}")
+    table.add_row("wins / losses / draws", f"{wr.n_wins} / {wr.n_wins_base} / {wr.n_draws}")
+    table.add_row("discrete win rate (%)", pct(result["discrete_win_rate"]))
+    lc_text = pct(result["length_controlled_winrate"])
+    if result["lc_standard_error"] is not None:
+        lc_text += f" ± {result['lc_standard_error']:.4f}"
+    table.add_row("length-controlled win rate (%)", lc_text)
+    console = Console()
+    console.print(table)
+    if lc.reason:
+        console.print(lc.reason, highlight=False, soft_wrap=True)
+    return 0
