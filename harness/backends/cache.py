@@ -50,6 +50,11 @@ class CachedGenerator:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def load_s(self) -> float:
+        """Seconds the wrapped backend spent loading its model lazily (0 if it never needed to)."""
+        return float(getattr(self.inner, "load_s", 0.0))
+
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
             self._identity = self.inner.identity()

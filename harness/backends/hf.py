@@ -67,6 +67,7 @@ class HFGenerator:
         self.device = device
         self._max_model_len = max_model_len
         self.model = None  # loaded on the first request that misses the cache
+        self.load_s = 0.0
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path, revision=spec.revision)
         except OSError as e:
@@ -77,6 +78,9 @@ class HFGenerator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     def _load(self) -> None:
+        import time
+
+        t0 = time.perf_counter()
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -93,6 +97,7 @@ class HFGenerator:
                               or 4096)
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id])
+        self.load_s = time.perf_counter() - t0
 
     def identity(self) -> dict[str, Any]:
         return {**model_identity(self.spec), "chat_template": template_hash(self.tokenizer)}

