@@ -50,7 +50,7 @@ def project_root() -> Path:
 @pytest.fixture(scope="session")
 def alpaca_eval_data() -> Path:
     if not ALPACA_EVAL_DATA.is_dir():
-        pytest.skip(f"real AlpacaEval data not found at {ALPACA_EVAL_DATA}")
+        pytest.fail(f"real AlpacaEval data not found at {ALPACA_EVAL_DATA}: the tests need ../shared beside the project")
     return ALPACA_EVAL_DATA.resolve()
 
 

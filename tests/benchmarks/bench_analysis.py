@@ -138,14 +138,19 @@ def main() -> None:
         path.write_text("".join(json.dumps({"instruction": f"prompt {i}", "output": t}) + "\n"
                                 for i, t in enumerate(texts)))
         files.append(str(path))
+    # The child reports its own high-water mark (VmHWM): getrusage(RUSAGE_CHILDREN) would count the
+    # memory of this big process that the child inherits between fork and exec.
+    code = ("import atexit, sys; atexit.register(lambda: print('VmHWM', next(l.split()[1] for l in "
+            "open('/proc/self/status') if l.startswith('VmHWM')), file=sys.stderr)); "
+            "from harness.cli import main; sys.exit(main(sys.argv[1:]))")
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "analyze", *files, "--json", "--cache", str(tmp / "cache"),
+    out = subprocess.run([sys.executable, "-c", code, "analyze", *files, "--json", "--cache", str(tmp / "cache"),
                           "--mauve-seeds", str(args.mauve_seeds), "--threads", str(args.threads)],
                          capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     if out.returncode:
         sys.exit(out.stderr)
-    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    child_peak = int(out.stderr.split("VmHWM")[-1].split()[0]) / 1024
     print(f"fully cached CLI rerun (harness analyze --json): {wall:.1f} s wall, peak RSS {child_peak:.0f} MiB",
           flush=True)
 

@@ -92,7 +92,8 @@ class SentenceEncoder:
 
             local = Path(self.path).is_dir()
             try:
-                self._model = SentenceTransformer(self.path, device=self.device or "cpu", local_files_only=local)
+                # device None lets sentence-transformers take a GPU when there is one
+                self._model = SentenceTransformer(self.path, device=self.device, local_files_only=local)
             except OSError as e:
                 raise InputError(f"cannot load sentence-transformers model {self.name!r}: {e}",
                                  fix="give a local model directory, or a hub name that is in the local cache") from None
@@ -120,14 +121,16 @@ class CausalLMEncoder:
         self.pooling = pooling
         self.max_length = max_length
         self.batch_size = batch_size
-        self.device = device or "cpu"
+        self.device = device
         self.identity = f"lm:{model_identity(path)}:{pooling}:{max_length}"
         self._model = None
         self._tokenizer = None
 
     def _load(self) -> None:
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
+        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         if self._tokenizer.pad_token is None:  # causal LMs often ship without one; padding is masked anyway
             self._tokenizer.pad_token = self._tokenizer.eos_token or self._tokenizer.unk_token

@@ -76,7 +76,8 @@ def write_plots(analysis: Analysis, out: str | Path, *, seed: int = 0) -> list[P
         ax.set_yticks(range(len(names)), names)
         for i in range(len(names)):
             for j in range(len(names)):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", color="w" if m[i, j] < 0.6 else "k")
+                label = "-" if i == j else f"{m[i, j]:.2f}"  # a set with itself is not measured
+                ax.text(j, i, label, ha="center", va="center", color="w" if m[i, j] < 0.6 else "k")
         fig.colorbar(im, ax=ax, label="MAUVE (mean over seeds)")
         ax.set_title("MAUVE between sets")
         fig.tight_layout()

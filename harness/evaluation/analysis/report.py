@@ -85,8 +85,9 @@ def _compare_pair(a: TextSet, b: TextSet, emb_a: np.ndarray, emb_b: np.ndarray, 
         paired = paired_separability(emb_a[pa], emb_b[pb], folds=folds, seed=seed)
     elif pa:
         notes.append(f"only {len(pa)} shared instructions; the paired classifier needs {2 * folds}")
-    accs = {k: v for k, v in (("classifier_accuracy", sep["classifier_accuracy"]),
-                                  ("paired_accuracy", paired["paired_accuracy"])) if v}
+    accs = {"classifier_accuracy": sep["classifier_accuracy"]}
+    if paired["paired_accuracy"]:
+        accs["paired_accuracy"] = paired["paired_accuracy"]
     return {
         "a": a.name, "b": b.name, "n_per_set": n,
         "mauve": mauve,
