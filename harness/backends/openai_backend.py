@@ -49,7 +49,7 @@ class OpenAIGenerator:
         self.retries = 0  # total retries made, for tests and stats
 
     def identity(self) -> dict[str, Any]:
-        return {"model": self.spec.model, "base_url": self.base_url}
+        return {"backend": "openai", "model": self.spec.model, "base_url": self.base_url}
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env)

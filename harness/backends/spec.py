@@ -85,11 +85,12 @@ def weights_hash(directory: Path) -> str:
 
 
 def model_identity(spec: ModelSpec) -> dict[str, Any]:
-    """Path + weights hash for local models, hub id + revision otherwise."""
+    """Backend + path + weights hash for local models, backend + hub id + revision otherwise. The
+    backend is part of it: hf and vllm draw different samples for the same seed."""
     if spec.backend != "openai" and is_local(spec.model):
         p = resolve_local_model(spec.model)
-        return {"path": str(p), "weights": weights_hash(p)}
-    ident: dict[str, Any] = {"model": spec.model, "revision": spec.revision or "main"}
+        return {"backend": spec.backend, "path": str(p), "weights": weights_hash(p)}
+    ident: dict[str, Any] = {"backend": spec.backend, "model": spec.model, "revision": spec.revision or "main"}
     if spec.base_url:
         ident["base_url"] = spec.base_url
     return ident
