@@ -16,6 +16,13 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("harness.commands.run", "the whole loop of an experiment: build, train, eval, analyze, report"),
+    "build": ("harness.commands.build", "build an experiment's datasets (builders and baselines)"),
+    "train": ("harness.commands.train", "fine-tune the base model on each dataset with the shared SFT recipe"),
+    "eval": ("harness.commands.eval", "AlpacaEval: generate, judge against references, score"),
+    "report": ("harness.commands.report", "write the leaderboard (Markdown, CSV, JSON, HTML) and print it"),
+    "check": ("harness.commands.check", "compare a leaderboard with a stored baseline; non-zero exit on regressions"),
+    "judge-agreement": ("harness.commands.judge_agreement", "how often a judge agrees with reference judgments"),
     "generate": ("harness.commands.generate", "generate completions for a JSONL file of chat prompts"),
     "tiny-model": ("harness.commands.tiny_model", "write a tiny random Llama with an in-process tokenizer"),
     "config": ("harness.commands.config", "show an experiment file resolved with its overrides"),

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.core.config import to_dict
-    from harness.core.experiment import load_experiment
+    from harness.experiment import load_experiment
 
     exp = load_experiment(args.config, args.overrides)
     print(json.dumps(to_dict(exp), indent=2))

@@ -1,0 +1,203 @@
+"""The experiment file's schema: what one experiment names, as frozen dataclasses.
+
+An experiment names a base model, a seed set, an unlabelled corpus, the datasets to build or load,
+one training recipe and one evaluation protocol. `load_experiment` accepts a path or the name of
+a shipped file in `harness/configs/`, plus dotted `key=value` overrides, and fails before any work
+starts on unknown keys, unknown builders, judges or backends, and paths that do not exist.
+
+Model references inside an experiment: a backend spec (`hf:/path`, `vllm:org/name`,
+`openai:name@url`), `tiny:tiny` / `tiny:small` for a tiny random Llama that the harness makes, or
+`@base` (the experiment's base model) and `@seed_model` (the base model fine-tuned on the seed set,
+M0 in Humpback) where a builder or judge takes a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.core.config import apply_overrides, from_dict, load_yaml, parse_override
+from harness.core.errors import ConfigError
+from harness.training.recipe import Recipe, load_recipe
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "configs"
+BUILDERS = ("back_and_forth", "humpback", "distillation", "baseline")
+SEED_TAG = "Answer in the style of an AI Assistant."
+WEB_TAG = "Answer with knowledge from web search."
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoding:
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 256
+    seed: int | None = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedData:
+    """The seed set: `bundled:demo`, `hub:OpenAssistant/oasst1[@revision]`, or a local JSONL path."""
+
+    source: str = "bundled:demo"
+    n: int | None = None  # 3,200 in the papers
+    language: str = "en"
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """The unlabelled corpus: `stdlib` (docstrings of the installed standard library), a JSONL or
+    Parquet path, or `hub:<dataset id>[@revision]` (streamed)."""
+
+    source: str = "stdlib"
+    text_field: str = "text"
+    min_chars: int = 600
+    max_chars: int = 3000
+    max_tokens: int | None = None  # documents that do not fit the context are dropped
+    max_documents: int | None = None
+    dedup: Literal["none", "exact", "near"] = "near"
+    near_dup_threshold: float = 0.8
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    builder: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+    """The one recipe every dataset is trained with, plus how the training set is assembled."""
+
+    recipe: Recipe = Recipe()
+    n: int | None = None  # every dataset subsampled to this many records (fixed seed)
+    mix_seed: bool = True  # the seed set is always mixed in, as in both papers
+    tags: bool = True  # system tags on seed and web-derived examples
+    tag_baselines: bool = False
+    seed_tag: str = SEED_TAG
+    web_tag: str = WEB_TAG
+
+
+@dataclasses.dataclass(frozen=True)
+class Eval:
+    protocol: Literal["alpaca_eval_1", "alpaca_eval_2"] = "alpaca_eval_1"
+    eval_set: str = "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, or a local JSON/JSONL path
+    judge: str = "alpaca_eval:alpaca_eval_gpt4"
+    max_instances: int | None = None
+    decoding: Decoding = Decoding()
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    enabled: bool = True
+    embedder: str = "minilm"  # the offline all-MiniLM-L6-v2, or any sentence-transformers name/path
+    reference: str | None = "distillation"  # MAUVE of every dataset against this one
+    mauve_seeds: int = 3
+    max_texts: int | None = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    base_model: str
+    seed: int = 0
+    description: str = ""
+    backend: Literal["hf", "vllm"] = "hf"  # how trained models and builders' local models are run
+    seed_data: SeedData = SeedData()
+    corpus: Corpus = Corpus()
+    datasets: Mapping[str, DatasetSpec] = dataclasses.field(default_factory=dict)
+    train: Train = Train()
+    eval: Eval = Eval()
+    analysis: Analysis = Analysis()
+    decoding: Decoding = Decoding()  # data-generation defaults; builders may override per step
+
+
+def shipped_configs() -> list[str]:
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"experiment file not found: {p}", fix="pass an existing YAML path or a shipped name")
+        return p
+    shipped = SHIPPED_DIR / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    import difflib
+
+    names = shipped_configs()
+    close = difflib.get_close_matches(name_or_path, names, n=1)
+    raise ConfigError(f"no experiment file '{name_or_path}'",
+                      fix=f"did you mean '{close[0]}'?" if close else f"shipped experiments: {', '.join(names) or 'none'}")
+
+
+_TRAIN_KEYS = {f.name for f in dataclasses.fields(Train)} - {"recipe"}
+
+
+def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) -> None:
+    """`train:` holds the recipe name, the mixing keys and any recipe field as an override."""
+    raw = data.get("train")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: 'train' must be a mapping")
+    raw = dict(raw)
+    name = raw.pop("recipe", "tiny")
+    recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
+    recipe_over = {k: v for k, v in raw.items() if k not in _TRAIN_KEYS}
+    for k in recipe_over:
+        if k not in recipe_fields:
+            import difflib
+
+            close = difflib.get_close_matches(k, sorted(recipe_fields | _TRAIN_KEYS | {"recipe"}), n=1, cutoff=0.5)
+            where = f"{source}:{lines[f'train.{k}']}: " if f"train.{k}" in lines else f"{source}: "
+            raise ConfigError(f"{where}unknown key 'train.{k}'",
+                              fix=f"did you mean 'train.{close[0]}'?" if close else "see harness/training/recipe.py")
+    if not isinstance(name, str):
+        raise ConfigError(f"{source}: 'train.recipe' must be a shipped recipe name or a YAML path")
+    recipe = load_recipe(name, {**recipe_over, "name": name}, source=source, lines=lines, prefix="train.")
+    data["train"] = {**{k: v for k, v in raw.items() if k in _TRAIN_KEYS}, "recipe": recipe}
+
+
+def _validate(exp: Experiment, source: str) -> None:
+    from harness.backends.spec import parse_spec
+
+    def check_model(key: str, value: str) -> None:
+        if value.startswith("@") or value.startswith("tiny:"):
+            if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small"):
+                raise ConfigError(f"{source}: '{key}' is {value!r}",
+                                  fix="use @base, @seed_model, tiny:tiny, tiny:small or a backend spec")
+            return
+        parse_spec(value)  # raises ConfigError naming the backend on a bad spec
+
+    check_model("base_model", exp.base_model)
+    if not exp.datasets:
+        raise ConfigError(f"{source}: 'datasets' is empty", fix="list at least one dataset to build or load")
+    for name, ds in exp.datasets.items():
+        if ds.builder not in BUILDERS:
+            import difflib
+
+            close = difflib.get_close_matches(ds.builder, BUILDERS, n=1)
+            raise ConfigError(f"{source}: 'datasets.{name}.builder' is {ds.builder!r}",
+                              fix=f"did you mean '{close[0]}'?" if close else f"builders: {', '.join(BUILDERS)}")
+    if exp.train.n is not None and exp.train.n < 1:
+        raise ConfigError(f"{source}: 'train.n' must be at least 1")
+    if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
+        raise ConfigError(f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
+                          "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
+
+
+def load_experiment(name_or_path: str, overrides: Sequence[str] = ()) -> Experiment:
+    """Read, override, validate. Every error is a ConfigError naming the file, line and key."""
+    path = resolve_config_path(name_or_path)
+    data, lines = load_yaml(path)
+    data = apply_overrides(data, overrides)
+    override_keys = {parse_override(o)[0] for o in overrides}
+    lines = {k: v for k, v in lines.items() if k not in override_keys}
+    _resolve_train(data, str(path), lines)
+    exp = from_dict(Experiment, data, source=str(path), lines=lines)
+    _validate(exp, str(path))
+    return exp

@@ -1,0 +1,128 @@
+"""Where each stage of an experiment writes, and how its fingerprint is derived from the config.
+
+Every fingerprint is computed from the experiment alone (config, prompt hashes, stage versions,
+upstream fingerprints), never from outputs, so `harness run --dry-run` can tell cache hits from
+misses before anything runs, and a change to one dataset's settings changes only that dataset's
+chain: build -> train -> eval.
+
+Layout under the runs root:
+
+    <exp>/base-model/                 the tiny base model, when base_model is tiny:<size>
+    <exp>/cache/requests.sqlite       the request cache shared by every generation of the experiment
+    <exp>/build/<dataset>/            dataset.jsonl, drops.jsonl, manifest.json
+    <exp>/build/_shared/<what>-<fp>/  sub-stages several builders share (backward model, seed model)
+    <exp>/train/<dataset>/            model/, checkpoints/, manifest.json
+    <exp>/eval/<dataset>/             model_outputs.json, annotations.json, metrics.json, manifest.json
+    <exp>/analysis/                   analysis.json, plots, manifest.json
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.core.config import to_dict
+from harness.core.fingerprint import fingerprint
+from harness.core.runs import runs_root
+from harness.experiment import Experiment
+
+BUILD_VERSION = 1
+TRAIN_VERSION = 1
+EVAL_VERSION = 1
+BASE_VERSION = 1
+
+
+def exp_dir(exp: Experiment, runs_dir: str | os.PathLike[str] | None = None) -> Path:
+    return runs_root(runs_dir) / exp.name
+
+
+def base_model_dir(exp: Experiment, runs_dir=None) -> Path:
+    return exp_dir(exp, runs_dir) / "base-model"
+
+
+def request_cache(exp: Experiment, runs_dir=None) -> Path:
+    return exp_dir(exp, runs_dir) / "cache" / "requests.sqlite"
+
+
+def build_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
+    return exp_dir(exp, runs_dir) / "build" / name
+
+
+def shared_dir(exp: Experiment, runs_dir=None) -> Path:
+    return exp_dir(exp, runs_dir) / "build" / "_shared"
+
+
+def train_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
+    return exp_dir(exp, runs_dir) / "train" / name
+
+
+def trained_model_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
+    return train_dir(exp, name, runs_dir) / "model"
+
+
+def eval_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
+    return exp_dir(exp, runs_dir) / "eval" / name
+
+
+def analysis_dir(exp: Experiment, runs_dir=None) -> Path:
+    return exp_dir(exp, runs_dir) / "analysis"
+
+
+def results_dir(exp: Experiment, root: str | os.PathLike[str] = "results") -> Path:
+    return Path(root) / exp.name
+
+
+# ---------------------------------------------------------------- model references
+def base_model_spec(exp: Experiment, runs_dir=None) -> str:
+    """The base model as a backend spec (`tiny:<size>` resolves to the made model's directory)."""
+    if exp.base_model.startswith("tiny:"):
+        return f"{exp.backend}:{base_model_dir(exp, runs_dir)}"
+    return exp.base_model
+
+
+def base_model_path(exp: Experiment, runs_dir=None) -> str:
+    """What the trainer loads: a local directory or a hub id (the spec without its backend)."""
+    from harness.backends.spec import parse_spec
+
+    return parse_spec(base_model_spec(exp, runs_dir)).model
+
+
+def base_identity(exp: Experiment) -> dict[str, Any]:
+    if exp.base_model.startswith("tiny:"):
+        return {"tiny": exp.base_model.split(":", 1)[1], "seed": exp.seed, "version": BASE_VERSION}
+    return {"spec": exp.base_model}
+
+
+# ---------------------------------------------------------------- fingerprints
+def build_fingerprint(exp: Experiment, name: str) -> str:
+    from datasets_builders import builder_fingerprint_parts
+
+    spec = exp.datasets[name]
+    parts = builder_fingerprint_parts(spec.builder, spec.options)  # version, validated options, prompt hashes
+    config = {
+        "builder": spec.builder,
+        "parts": parts,
+        "base": base_identity(exp),
+        "backend": exp.backend,
+        "seed": exp.seed,
+        "seed_data": to_dict(exp.seed_data),
+        "corpus": to_dict(exp.corpus) if spec.builder != "baseline" else None,
+        "decoding": to_dict(exp.decoding) if spec.builder != "baseline" else None,
+    }
+    return fingerprint("build", version=BUILD_VERSION, config=config)
+
+
+def train_fingerprint(exp: Experiment, name: str) -> str:
+    from harness.training.recipe import semantic_dict
+
+    train = to_dict(exp.train)
+    train["recipe"] = semantic_dict(exp.train.recipe)
+    return fingerprint("train", version=TRAIN_VERSION, config={"train": train, "base": base_identity(exp)},
+                       upstream={"build": build_fingerprint(exp, name)})
+
+
+def eval_fingerprint(exp: Experiment, name: str) -> str:
+    return fingerprint("eval", version=EVAL_VERSION, config={"eval": to_dict(exp.eval), "backend": exp.backend,
+                                                             "base": base_identity(exp)},
+                       upstream={"train": train_fingerprint(exp, name)})
