@@ -1,0 +1,30 @@
+"""The base model stage: for `base_model: tiny:<size>` make the tiny random Llama once, else nothing.
+
+Every other stage calls `ensure_base_model` first and gets the base model as a backend spec.
+"""
+
+from __future__ import annotations
+
+from harness.core.runs import StageResult, run_stage
+from harness.experiment import Experiment
+from harness.stages import paths
+
+
+def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) -> str:
+    """Make the tiny base model if the experiment asks for one; return the base model's spec."""
+    if exp.base_model.startswith("tiny:"):
+        from harness.core.fingerprint import fingerprint
+
+        size = exp.base_model.split(":", 1)[1]
+        directory = paths.base_model_dir(exp, runs_dir)
+
+        def body(d):
+            from harness.backends.tiny_model import make_tiny_model
+
+            make_tiny_model(d, size=size, seed=exp.seed)
+            return StageResult(outputs=["model.safetensors", "config.json", "tokenizer.json"], stats={"size": size})
+
+        fp = fingerprint("base-model", version=paths.BASE_VERSION, config=paths.base_identity(exp))
+        run_stage(directory, stage="base-model", fingerprint=fp, body=body, config={"base_model": exp.base_model},
+                  force=force)
+    return paths.base_model_spec(exp, runs_dir)
