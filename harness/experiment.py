@@ -111,6 +111,8 @@ class Experiment:
     eval: Eval = Eval()
     analysis: Analysis = Analysis()
     decoding: Decoding = Decoding()  # data-generation defaults; builders may override per step
+    # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report.
+    paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 def shipped_configs() -> list[str]:
@@ -185,9 +187,57 @@ def _validate(exp: Experiment, source: str) -> None:
                               fix=f"did you mean '{close[0]}'?" if close else f"builders: {', '.join(BUILDERS)}")
     if exp.train.n is not None and exp.train.n < 1:
         raise ConfigError(f"{source}: 'train.n' must be at least 1")
+    _validate_judge(exp.eval.judge, source, check_model)
+    for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
+                       ("eval.eval_set", exp.eval.eval_set)):
+        _check_local_source(key, value, source)
+    for name in exp.paper_results:
+        if name not in exp.datasets:
+            raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
+                              fix=f"use one of {', '.join(exp.datasets)}")
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
         raise ConfigError(f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
                           "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
+
+
+def annotator_names() -> list[str]:
+    """alpaca_eval's annotator configs, read from the installed package's files (no import)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("alpaca_eval")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations))) / "evaluators_configs"
+    return sorted(p.name for p in root.iterdir() if (p / "configs.yaml").is_file())
+
+
+def _validate_judge(judge: str, source: str, check_model) -> None:
+    kind, _, rest = judge.partition(":")
+    if kind not in ("alpaca_eval", "local") or not rest:
+        raise ConfigError(f"{source}: 'eval.judge' is {judge!r}",
+                          fix="use alpaca_eval:<annotator> or local:<annotator>:<model spec or @base>")
+    annotator, _, model = rest.partition(":")
+    names = annotator_names()
+    if names and annotator not in names:
+        import difflib
+
+        close = difflib.get_close_matches(annotator, names, n=1)
+        raise ConfigError(f"{source}: 'eval.judge' names the annotator {annotator!r}, which alpaca_eval does not have",
+                          fix=f"did you mean '{close[0]}'?" if close else "see alpaca_eval's evaluators_configs")
+    if kind == "local":
+        if not model:
+            raise ConfigError(f"{source}: 'eval.judge' {judge!r} names no model",
+                              fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base")
+        check_model("eval.judge", model)
+
+
+def _check_local_source(key: str, value: str, source: str) -> None:
+    """Sources with a scheme (hub:, bundled:, stdlib, hub) are checked by their loaders; a path must exist."""
+    if value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled"):
+        return
+    if not Path(value).exists():
+        raise ConfigError(f"{source}: '{key}' is {value!r}, which does not exist",
+                          fix="give an existing file, or hub:<dataset id> / bundled:demo")
 
 
 def load_experiment(name_or_path: str, overrides: Sequence[str] = ()) -> Experiment:

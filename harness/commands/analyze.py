@@ -15,7 +15,12 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="two or more sets: .jsonl, alpaca_eval .json, or dir")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="two or more sets: .jsonl, alpaca_eval .json, or dir (with --config: key=value overrides)")
+    parser.add_argument("--config", default=None, metavar="PATH_OR_NAME",
+                        help="analyse an experiment's built datasets and eval outputs instead of files")
+    parser.add_argument("--runs-dir", default=None, metavar="DIR", help="runs root for --config")
+    parser.add_argument("--force", action="store_true", help="with --config: rerun the analysis even when cached")
     parser.add_argument("--field", default="output", choices=("output", "response", "instruction"),
                         help="text to analyse: the assistant answer (output = response) or the user prompt")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -45,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.config:
+        return _run_experiment(args)
     from harness.core.errors import InputError
     from harness.core.runs import runs_root
     from harness.evaluation.analysis.embeddings import DEFAULT_EMBEDDER, make_embedder
@@ -82,4 +89,28 @@ def run(args: argparse.Namespace) -> int:
         console.print(item)
     for p in plots:
         console.print(f"wrote {p}")
+    return 0
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.evaluation.analysis.report import render
+    from harness.experiment import load_experiment
+    from harness.stages import analyze
+
+    exp = load_experiment(args.config, args.paths)
+    outcome = analyze.run(exp, args.runs_dir, force=args.force)
+    reports = analyze.load(exp, args.runs_dir)
+    if args.json:
+        print(json.dumps(reports, ensure_ascii=False))
+        return 0
+    console = Console()
+    console.width = max(console.width, 120)
+    for what, report in reports.items():
+        console.rule(what)
+        for item in render(report):
+            console.print(item)
+    state = "cached" if outcome.skipped else "done"
+    console.print(f"analysis: {state}; {', '.join(reports)} in {outcome.directory}")
     return 0

@@ -10,11 +10,15 @@ from harness.experiment import Experiment
 from harness.stages import paths
 
 
+def base_fingerprint(exp: Experiment) -> str:
+    from harness.core.fingerprint import fingerprint
+
+    return fingerprint("base-model", version=paths.BASE_VERSION, config=paths.base_identity(exp))
+
+
 def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) -> str:
     """Make the tiny base model if the experiment asks for one; return the base model's spec."""
     if exp.base_model.startswith("tiny:"):
-        from harness.core.fingerprint import fingerprint
-
         size = exp.base_model.split(":", 1)[1]
         directory = paths.base_model_dir(exp, runs_dir)
 
@@ -24,7 +28,6 @@ def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) ->
             make_tiny_model(d, size=size, seed=exp.seed)
             return StageResult(outputs=["model.safetensors", "config.json", "tokenizer.json"], stats={"size": size})
 
-        fp = fingerprint("base-model", version=paths.BASE_VERSION, config=paths.base_identity(exp))
-        run_stage(directory, stage="base-model", fingerprint=fp, body=body, config={"base_model": exp.base_model},
+        run_stage(directory, stage="base-model", fingerprint=base_fingerprint(exp), body=body, config={"base_model": exp.base_model},
                   force=force)
     return paths.base_model_spec(exp, runs_dir)

@@ -1,0 +1,20 @@
+"""Shared arguments of the experiment-level commands: `--config PATH_OR_SHIPPED_NAME`, `--runs-dir DIR`,
+and dotted `key=value` overrides, taken the same way by build, train, eval, analyze, run, report, check."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_experiment_arguments(p: argparse.ArgumentParser, *, required: bool = True, overrides: bool = True) -> None:
+    p.add_argument("--config", required=required, metavar="PATH_OR_NAME",
+                   help="experiment YAML path or shipped name (demo, paper-7b, paper-70b)")
+    p.add_argument("--runs-dir", default=None, metavar="DIR", help="runs root (default: $HARNESS_RUNS_DIR or ./runs)")
+    if overrides:
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.n=64")
+
+
+def load(args: argparse.Namespace):
+    from harness.experiment import load_experiment
+
+    return load_experiment(args.config, getattr(args, "overrides", None) or ())

@@ -1,0 +1,32 @@
+"""`harness report --config EXPERIMENT`: write the leaderboard (Markdown, CSV, JSON, HTML) and print it."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.commands._experiment import add_experiment_arguments, load
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_experiment_arguments(p)
+    p.add_argument("--results-dir", default="results", metavar="DIR",
+                   help="where results/<experiment>/ is written (default: ./results)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.report import leaderboard
+    from harness.stages import paths
+
+    exp = load(args)
+    board = leaderboard.collect(exp, args.runs_dir)
+    out = paths.results_dir(exp, args.results_dir)
+    written = leaderboard.write(board, out, exp=exp, runs_dir=args.runs_dir)
+    console = Console()
+    console.width = max(console.width, 140)
+    console.print(leaderboard.rich_table(board))
+    if board["missing_eval"]:
+        console.print(f"[yellow]not evaluated yet:[/yellow] {', '.join(board['missing_eval'])}")
+    console.print(f"report: {len(board['rows'])} rows; wrote {', '.join(str(p) for p in written)}")
+    return 0

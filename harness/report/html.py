@@ -1,0 +1,125 @@
+"""The self-contained HTML report: the leaderboard table and its plots, images inlined as base64.
+
+Plots: win rate per dataset with 95% intervals, data size vs win rate, and the analysis stage's
+embedding map, MAUVE heatmap and length distributions. One file, no scripts, no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from harness.report.leaderboard import COLUMNS, _cell
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; }
+th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: 1em; vertical-align: top; } figcaption { font-size: 13px; color: #555; }
+img { max-width: 560px; } .warn { color: #8a5a00; }
+"""
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _win_rate_plot(rows: list[dict[str, Any]]) -> str | None:
+    rows = [r for r in rows if r.get("win_rate") is not None]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
+    names = [r["dataset"] for r in rows][::-1]
+    wr = [r["win_rate"] for r in rows][::-1]
+    err = [1.96 * (r.get("standard_error") or 0) for r in rows][::-1]
+    ax.barh(names, wr, xerr=err, color="#4c72b0", capsize=4)
+    for r in rows:
+        if r.get("paper_win_rate") is not None:
+            ax.plot(r["paper_win_rate"], names.index(r["dataset"]), "k|", markersize=18)
+    ax.set_xlabel("win rate % (bars: 95% interval; black tick: paper)")
+    ax.set_xlim(0, 100)
+    return _png(fig)
+
+
+def _size_plot(rows: list[dict[str, Any]]) -> str | None:
+    rows = [r for r in rows if r.get("win_rate") is not None and r.get("records")]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        x = r.get("training_tokens") or r["records"]
+        ax.errorbar(x, r["win_rate"], yerr=1.96 * (r.get("standard_error") or 0), fmt="o", capsize=3)
+        ax.annotate(r["dataset"], (x, r["win_rate"]), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    ax.set_xlabel("training tokens" if rows[0].get("training_tokens") else "records")
+    ax.set_ylabel("win rate %")
+    ax.set_ylim(0, 100)
+    return _png(fig)
+
+
+def _figure(b64: str, caption: str) -> str:
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def html_page(board: dict[str, Any], *, analysis_dir: Path | None = None) -> str:
+    rows = board["rows"]
+    cols = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows) or c[0] in ("dataset", "win_rate")]
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
+    body = "".join("<tr>" + "".join(f'<td class="{"num" if f else ""}">{html.escape(_cell(r, k, f))}</td>'
+                                    for k, _, f in cols) + "</tr>" for r in rows)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(board['experiment'])} "
+             f"leaderboard</title><style>{CSS}</style></head><body>",
+             f"<h1>Leaderboard: {html.escape(board['experiment'])}</h1>",
+             f"<p>{html.escape(board.get('description') or '')}</p>",
+             f"<p>Base model <code>{html.escape(board['base_model'])}</code>, judge "
+             f"<code>{html.escape(board['judge'])}</code>, protocol <code>{html.escape(board['protocol'])}</code>. "
+             f"Experiment fingerprint <code>{board['experiment_fingerprint']}</code>, harness commit "
+             f"<code>{html.escape(str(board['git_commit']))}</code>.</p>",
+             f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>']
+    if board.get("missing_eval"):
+        parts.append(f"<p class='warn'>Not evaluated yet: {html.escape(', '.join(board['missing_eval']))}</p>")
+    figs = []
+    for b64, cap in ((_win_rate_plot(rows), "Win rate per dataset with 95% intervals"),
+                     (_size_plot(rows), "Data size vs win rate")):
+        if b64:
+            figs.append(_figure(b64, cap))
+    if analysis_dir is not None:
+        for name, cap in (("responses.png", "Embedding map of the datasets' responses (PCA)"),
+                          ("responses.mauve.png", "MAUVE between the datasets' responses"),
+                          ("responses.lengths.png", "Response length distributions (tokens)"),
+                          ("outputs.png", "Embedding map of the models' AlpacaEval outputs (PCA)")):
+            p = Path(analysis_dir) / name
+            if p.is_file():
+                figs.append(_figure(base64.b64encode(p.read_bytes()).decode("ascii"), cap))
+    parts.append('<section id="plots">' + "".join(figs) + "</section>")
+    resp = board.get("analysis", {}).get("responses")
+    if resp and resp.get("pairs"):
+        trs = "".join(f"<tr><td>{html.escape(p['a'])}</td><td>{html.escape(p['b'])}</td>"
+                      f"<td class='num'>{(p.get('mauve') or {}).get('mean', float('nan')):.3f}</td>"
+                      f"<td class='num'>{(p.get('classifier_accuracy') or {}).get('mean', float('nan')):.3f}</td></tr>"
+                      for p in resp["pairs"])
+        parts.append("<h2>MAUVE and separability of the datasets' responses</h2><table id='mauve'><thead><tr>"
+                     f"<th>A</th><th>B</th><th>MAUVE</th><th>classifier accuracy</th></tr></thead><tbody>{trs}"
+                     "</tbody></table>")
+        parts += [f"<p class='warn'>{html.escape(w)}</p>" for w in resp.get("warnings", [])]
+    parts.append("<p>Generated by <code>harness report</code>.</p></body></html>")
+    return "\n".join(parts)

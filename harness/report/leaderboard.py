@@ -1,0 +1,220 @@
+"""The leaderboard: one row per dataset, gathered from the stages' manifests and outputs.
+
+`collect` reads what the build, train, eval and analysis stages wrote (never recomputes), so a
+report is cheap and always says where each number came from. `write` is the one leaderboard
+writer: Markdown, CSV, JSON and the self-contained HTML page, into `results/<experiment>/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from harness.core.fingerprint import canonical_json, text_hash
+from harness.core.io import atomic_open, read_json, write_json
+from harness.core.runs import git_state, read_manifest
+from harness.experiment import Experiment
+from harness.stages import paths
+
+# (key, header, format) in display order; format None = as is
+COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("rank", "#", None),
+    ("dataset", "dataset", None),
+    ("source", "source", None),
+    ("records", "records", "{:,}"),
+    ("training_tokens", "train tokens", "{:,}"),
+    ("win_rate", "win rate %", "{:.2f}"),
+    ("standard_error", "SE", "{:.2f}"),
+    ("lc_win_rate", "LC win rate %", "{:.2f}"),
+    ("paper_win_rate", "paper %", "{:.2f}"),
+    ("avg_output_length", "avg output chars", "{:.0f}"),
+    ("mauve_vs_reference", "MAUVE vs ref", "{:.3f}"),
+    ("unique_trigrams_per_1k", "uniq 3-grams/1k", "{:.1f}"),
+    ("contamination_hits", "contaminated", None),
+    ("n_eval", "n eval", None),
+    ("base_model", "base model", None),
+    ("judge", "judge", None),
+    ("protocol", "protocol", None),
+)
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return None if isinstance(value, float) and math.isnan(value) else value
+    if isinstance(value, dict):  # {"chars": ..., "tokens": ...} or {"mean": ...}
+        for key in ("chars", "mean"):
+            if key in value:
+                return _num(value[key])
+    return None
+
+
+def _first(d: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if k in d and d[k] is not None:
+            return d[k]
+    return None
+
+
+def experiment_fingerprint(exp: Experiment) -> str:
+    """One hash over every dataset's eval fingerprint (which chains build and train)."""
+    return text_hash(canonical_json({n: paths.eval_fingerprint(exp, n) for n in sorted(exp.datasets)}), length=16)
+
+
+def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
+    """Gather the leaderboard of an experiment from its run directory."""
+    from harness.stages import analyze
+
+    analyses = analyze.load(exp, runs_dir)
+    responses = analyses.get("responses", {})
+    instructions = analyses.get("instructions", {})
+    ref = exp.analysis.reference
+    rows: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for name, spec in exp.datasets.items():
+        build = read_manifest(paths.build_dir(exp, name, runs_dir)) or {}
+        train = read_manifest(paths.train_dir(exp, name, runs_dir)) or {}
+        metrics_path = paths.eval_dir(exp, name, runs_dir) / "metrics.json"
+        metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+        if not metrics:
+            missing.append(name)
+        tstats = train.get("stats") or {}
+        source = spec.builder if spec.builder != "baseline" else f"baseline:{spec.options.get('loader', '?')}"
+        row: dict[str, Any] = {
+            "dataset": name,
+            "source": source,
+            "records": ((build.get("outputs") or {}).get("dataset.jsonl") or {}).get("records"),
+            "training_tokens": _first(tstats, "tokens_seen", "train_tokens", "tokens"),
+            "win_rate": _num(metrics.get("win_rate")),
+            "standard_error": _num(metrics.get("standard_error")),
+            "lc_win_rate": _num(metrics.get("lc_win_rate")),
+            "paper_win_rate": exp.paper_results.get(name),
+            "avg_output_length": _num(metrics.get("avg_output_length")),
+            "discrete_win_rate": _num(metrics.get("discrete_win_rate")),
+            "n_eval": metrics.get("n_total"),
+            "mauve_vs_reference": None,
+            "unique_trigrams_per_1k": None,
+            "contamination_hits": None,
+            "base_model": exp.base_model,
+            "judge": metrics.get("judge") or exp.eval.judge,
+            "protocol": metrics.get("protocol") or exp.eval.protocol,
+            "fingerprints": {"build": build.get("fingerprint"), "train": train.get("fingerprint"),
+                             "eval": paths.eval_fingerprint(exp, name)},
+        }
+        sets = responses.get("sets", {})
+        if name in sets:
+            row["unique_trigrams_per_1k"] = sets[name].get("unique_trigrams_per_1k_tokens")
+        contam = (instructions.get("sets", {}).get(name) or {}).get("contamination")
+        if contam:
+            row["contamination_hits"] = contam.get("contaminated")
+        if ref is not None:
+            if name == ref:
+                row["mauve_vs_reference"] = 1.0
+            for pair in responses.get("pairs", []):
+                if {pair["a"], pair["b"]} == {name, ref} and pair.get("mauve"):
+                    row["mauve_vs_reference"] = pair["mauve"]["mean"]
+        rows.append(row)
+    rows.sort(key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), r["dataset"]))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    git = git_state()
+    return {
+        "experiment": exp.name,
+        "description": exp.description,
+        "experiment_fingerprint": experiment_fingerprint(exp),
+        "git_commit": git["commit"],
+        "base_model": exp.base_model,
+        "judge": exp.eval.judge,
+        "protocol": exp.eval.protocol,
+        "mauve_reference": ref,
+        "rows": rows,
+        "missing_eval": missing,
+        "analysis": {k: {"pairs": v.get("pairs", []), "embedder": v.get("embedder"), "warnings": v.get("warnings", [])}
+                     for k, v in analyses.items()},
+    }
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
+    v = row.get(key)
+    if v is None:
+        return "-"
+    if fmt and isinstance(v, (int, float)):
+        return fmt.format(v)
+    return str(v)
+
+
+def markdown(board: dict[str, Any]) -> str:
+    cols = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in board["rows"]) or c[0] in ("win_rate", "dataset")]
+    out = [f"# Leaderboard: {board['experiment']}", "",
+           f"{board['description']}".strip(), "",
+           f"Base model `{board['base_model']}`, judge `{board['judge']}`, protocol `{board['protocol']}`; "
+           f"win rates in % against the reference outputs, ± one standard error. "
+           f"Experiment fingerprint `{board['experiment_fingerprint']}`, harness commit `{board['git_commit']}`.",
+           "Generated by `harness report`; do not edit by hand.", "",
+           "| " + " | ".join(h for _, h, _ in cols) + " |",
+           "|" + "|".join("---:" if f else "---" for _, _, f in cols) + "|"]
+    for r in board["rows"]:
+        out.append("| " + " | ".join(_cell(r, k, f) for k, _, f in cols) + " |")
+    if board["missing_eval"]:
+        out += ["", f"Not evaluated yet: {', '.join(board['missing_eval'])}."]
+    resp = board["analysis"].get("responses")
+    if resp and resp["pairs"]:
+        out += ["", f"## MAUVE between the datasets' responses ({(resp.get('embedder') or {}).get('name', '?')} "
+                    "features; mean ± std over seeds)", "", "| A | B | MAUVE | classifier acc | n per set |",
+                "|---|---|---:|---:|---:|"]
+        for p in resp["pairs"]:
+            m, a = p.get("mauve") or {}, p.get("classifier_accuracy") or {}
+            out.append(f"| {p['a']} | {p['b']} | {m.get('mean', float('nan')):.3f} ± {m.get('std', 0):.3f} | "
+                       f"{a.get('mean', float('nan')):.3f} | {p.get('n_per_set', '-')} |")
+        for w in resp["warnings"]:
+            out.append(f"\nWarning: {w}")
+    return "\n".join(out) + "\n"
+
+
+CSV_KEYS = [k for k, _, _ in COLUMNS] + ["discrete_win_rate"]
+
+
+def csv_text(board: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_KEYS + ["experiment_fingerprint", "git_commit"], extrasaction="ignore",
+                       lineterminator="\n")
+    w.writeheader()
+    for r in board["rows"]:
+        w.writerow({**{k: ("" if r.get(k) is None else r.get(k)) for k in CSV_KEYS},
+                    "experiment_fingerprint": board["experiment_fingerprint"], "git_commit": board["git_commit"]})
+    return buf.getvalue()
+
+
+def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_dir=None) -> list[Path]:
+    """Write leaderboard.{md,csv,json} and index.html into out_dir."""
+    from harness.report.html import html_page
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (("leaderboard.md", markdown(board)), ("leaderboard.csv", csv_text(board))):
+        with atomic_open(out_dir / name, "w") as f:
+            f.write(text)
+        written.append(out_dir / name)
+    write_json(out_dir / "leaderboard.json", board)
+    written.append(out_dir / "leaderboard.json")
+    with atomic_open(out_dir / "index.html", "w") as f:
+        f.write(html_page(board, analysis_dir=paths.analysis_dir(exp, runs_dir)))
+    written.append(out_dir / "index.html")
+    return written
+
+
+def rich_table(board: dict[str, Any]):
+    from rich.table import Table
+
+    t = Table(title=f"{board['experiment']}: judge {board['judge']}, protocol {board['protocol']}")
+    cols = [c for c in COLUMNS if c[0] not in ("base_model", "judge", "protocol")]
+    for key, header, fmt in cols:
+        t.add_column(header, justify="right" if fmt or key == "rank" else "left", overflow="fold")
+    for r in board["rows"]:
+        t.add_row(*(_cell(r, k, f) for k, _, f in cols))
+    return t

@@ -1,0 +1,118 @@
+"""The analysis stage: how an experiment's datasets and models differ, measured on every run.
+
+Three comparisons, each a `harness.evaluation.analysis` report with its plots:
+
+- `responses`: the assistant answers of every built dataset (the back-and-forth paper's MAUVE
+  table: distilled vs rewritten vs web text), with diversity and near-duplicates;
+- `instructions`: the user prompts of every dataset, checked for contamination against the eval set;
+- `outputs`: every trained model's AlpacaEval outputs (they share instructions, so the paired
+  classifier applies), when the eval stage has run.
+
+Its fingerprint covers the analysis settings and the upstream build (and eval) fingerprints.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core.config import to_dict
+from harness.core.errors import StageError
+from harness.core.fingerprint import fingerprint
+from harness.core.io import write_json
+from harness.core.runs import StageOutcome, StageResult, run_stage
+from harness.experiment import Experiment
+from harness.stages import paths
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_VERSION = 1
+EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
+
+
+def analysis_fingerprint(exp: Experiment, *, with_outputs: bool) -> str:
+    upstream = {f"build/{n}": paths.build_fingerprint(exp, n) for n in exp.datasets}
+    if with_outputs:
+        upstream |= {f"eval/{n}": paths.eval_fingerprint(exp, n) for n in exp.datasets}
+    return fingerprint("analysis", version=ANALYSIS_VERSION,
+                       config={"analysis": to_dict(exp.analysis), "seed": exp.seed}, upstream=upstream)
+
+
+def _eval_outputs(exp: Experiment, runs_dir) -> dict[str, Path]:
+    found = {n: paths.eval_dir(exp, n, runs_dir) / "model_outputs.json" for n in exp.datasets}
+    return {n: p for n, p in found.items() if p.is_file()}
+
+
+def run(exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bool | None = None) -> StageOutcome:
+    """Analyse the built datasets (and the models' eval outputs when they exist)."""
+    if not exp.analysis.enabled:
+        raise StageError(f"analysis is disabled in experiment '{exp.name}'", fix="set analysis.enabled=true")
+    missing = [n for n in exp.datasets if not (paths.build_dir(exp, n, runs_dir) / "dataset.jsonl").is_file()]
+    if missing:
+        raise StageError(f"datasets not built yet: {', '.join(missing)}",
+                         fix=f"run `harness build --config {exp.name}` first")
+    outputs = _eval_outputs(exp, runs_dir)
+    if with_outputs is None:
+        with_outputs = len(outputs) == len(exp.datasets)
+    directory = paths.analysis_dir(exp, runs_dir)
+    fp = analysis_fingerprint(exp, with_outputs=with_outputs)
+
+    def body(d: Path) -> StageResult:
+        return _analyse(exp, runs_dir, d, outputs if with_outputs else {})
+
+    return run_stage(directory, stage="analysis", fingerprint=fp, body=body, config=to_dict(exp.analysis),
+                     force=force)
+
+
+def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> StageResult:
+    from harness.evaluation.analysis.embeddings import make_embedder
+    from harness.evaluation.analysis.plots import write_plots
+    from harness.evaluation.analysis.report import analyze
+    from harness.evaluation.analysis.texts import TextSet, load_text_set
+
+    cfg = exp.analysis
+    embedder = make_embedder(EMBEDDER_ALIASES.get(cfg.embedder, cfg.embedder),
+                             cache_dir=paths.exp_dir(exp, runs_dir) / "cache" / "embeddings")
+    seeds = tuple(range(cfg.mauve_seeds))
+    built = {n: paths.build_dir(exp, n, runs_dir) for n in exp.datasets}
+    eval_prompts: TextSet | None = None
+    if outputs:
+        eval_prompts = load_text_set(next(iter(outputs.values())), "instruction", name="eval")
+
+    written: list[str] = []
+    stats: dict[str, Any] = {}
+    jobs: list[tuple[str, list[TextSet], TextSet | None]] = [
+        ("responses", [load_text_set(p, "output", name=n) for n, p in built.items()], None),
+        ("instructions", [load_text_set(p, "instruction", name=n) for n, p in built.items()], eval_prompts),
+    ]
+    if outputs:
+        jobs.append(("outputs", [load_text_set(p, "output", name=n) for n, p in outputs.items()], None))
+    for what, sets, prompts in jobs:
+        if len(sets) < 2:
+            log.info("analysis: %s needs two sets, the experiment has %d; skipped", what, len(sets))
+            stats[what] = {"skipped": "fewer than two sets"}
+            continue
+        result = analyze(sets, embedder, seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, eval_prompts=prompts,
+                         folds=_folds(sets))
+        plots = write_plots(result, d / f"{what}.png", seed=exp.seed)
+        result.report["plots"] = [p.name for p in plots]
+        write_json(d / f"{what}.json", result.report)
+        written += [f"{what}.json", *(p.name for p in plots)]
+        stats[what] = {"sets": len(sets), "pairs": len(result.report["pairs"]), "warnings": len(result.report["warnings"])}
+    return StageResult(outputs=written, stats=stats)
+
+
+def _folds(sets: Sequence[Any]) -> int:
+    """Five folds as a rule; fewer for the demo's small sets so that each fold has texts of both sets."""
+    smallest = min(len(s) for s in sets)
+    return 5 if smallest >= 50 else 3 if smallest >= 15 else 2
+
+
+def load(exp: Experiment, runs_dir=None) -> dict[str, dict[str, Any]]:
+    """The analysis reports that exist for this experiment, by name (responses, instructions, outputs)."""
+    from harness.core.io import read_json
+
+    d = paths.analysis_dir(exp, runs_dir)
+    return {p.stem: read_json(p) for p in sorted(d.glob("*.json")) if p.name != "manifest.json"}

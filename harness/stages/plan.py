@@ -1,0 +1,71 @@
+"""The plan of an experiment: every stage in dependency order with its directory, fingerprint and
+whether a finished manifest with that fingerprint is already there (a cache hit).
+
+Computing the plan touches no model: fingerprints derive from the config alone. Computing it first
+is also what validates an experiment completely (builder options, baseline loaders, judges, paths)
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.core.runs import is_done
+from harness.experiment import Experiment
+from harness.stages import paths
+
+STAGES = ("base-model", "build", "train", "eval", "analysis", "report")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedStage:
+    stage: str
+    dataset: str | None
+    directory: Path
+    fingerprint: str
+    cached: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage}/{self.dataset}" if self.dataset else self.stage
+
+
+def plan(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None) -> list[PlannedStage]:
+    from harness.stages import analyze
+    from harness.stages.base import base_fingerprint
+
+    names = select(exp, only)
+    out: list[PlannedStage] = []
+    if exp.base_model.startswith("tiny:"):
+        d = paths.base_model_dir(exp, runs_dir)
+        fp = base_fingerprint(exp)
+        out.append(PlannedStage("base-model", None, d, fp, is_done(d, fp)))
+    for stage, dir_fn, fp_fn in (("build", paths.build_dir, paths.build_fingerprint),
+                                 ("train", paths.train_dir, paths.train_fingerprint),
+                                 ("eval", paths.eval_dir, paths.eval_fingerprint)):
+        for n in names:
+            d, fp = dir_fn(exp, n, runs_dir), fp_fn(exp, n)
+            out.append(PlannedStage(stage, n, d, fp, is_done(d, fp)))
+    if exp.analysis.enabled:
+        d = paths.analysis_dir(exp, runs_dir)
+        fp = analyze.analysis_fingerprint(exp, with_outputs=True)
+        out.append(PlannedStage("analysis", None, d, fp, is_done(d, fp)))
+    return out
+
+
+def select(exp: Experiment, only: Sequence[str] | None) -> list[str]:
+    """The datasets `--only` names (all when None), with a did-you-mean for unknown names."""
+    if not only:
+        return list(exp.datasets)
+    from harness.core.errors import ConfigError
+
+    for n in only:
+        if n not in exp.datasets:
+            import difflib
+
+            close = difflib.get_close_matches(n, list(exp.datasets), n=1)
+            raise ConfigError(f"--only: '{n}' is not a dataset of experiment '{exp.name}'",
+                              fix=f"did you mean '{close[0]}'?" if close else f"datasets: {', '.join(exp.datasets)}")
+    return [n for n in exp.datasets if n in only]
