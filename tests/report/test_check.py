@@ -1,0 +1,50 @@
+"""The regression check's comparison: rows appearing or disappearing, metrics moving past tolerance."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.core.errors import ConfigError
+from harness.report.check import DEFAULT_TOLERANCES, compare, parse_tolerances
+
+
+def _board(*rows):
+    return {"rows": [dict(r) for r in rows]}
+
+
+ROW = {"dataset": "humpback", "source": "humpback", "judge": "local:x:@base", "protocol": "alpaca_eval_1",
+       "base_model": "tiny:tiny", "records": 48, "training_tokens": 9000, "win_rate": 40.0, "standard_error": 5.0,
+       "lc_win_rate": None, "mauve_vs_reference": 0.5}
+
+
+def test_identical_boards_have_no_changes():
+    assert compare(_board(ROW), _board(ROW), DEFAULT_TOLERANCES) == []
+
+
+def test_within_and_beyond_tolerance():
+    tol = parse_tolerances(["win_rate=1.5"])
+    assert compare(_board({**ROW, "win_rate": 41.4}), _board(ROW), tol) == []
+    changes = compare(_board({**ROW, "win_rate": 41.6}), _board(ROW), tol)
+    assert [(c.key, c.kind, c.baseline, c.current) for c in changes] == [("win_rate", "moved", 40.0, 41.6)]
+
+
+def test_rows_appearing_and_disappearing_and_identity_columns():
+    other = {**ROW, "dataset": "sharegpt"}
+    changes = compare(_board(ROW, other), _board(ROW), DEFAULT_TOLERANCES)
+    assert [(c.dataset, c.kind) for c in changes] == [("sharegpt", "appeared")]
+    changes = compare(_board(ROW), _board(ROW, other), DEFAULT_TOLERANCES)
+    assert [(c.dataset, c.kind) for c in changes] == [("sharegpt", "disappeared")]
+    changes = compare(_board({**ROW, "judge": "local:y:@base"}), _board(ROW), DEFAULT_TOLERANCES)
+    assert [(c.key, c.kind) for c in changes] == [("judge", "changed")]
+
+
+def test_a_metric_that_vanishes_is_a_change():
+    changes = compare(_board({**ROW, "win_rate": None}), _board(ROW), DEFAULT_TOLERANCES)
+    assert [(c.key, c.kind) for c in changes] == [("win_rate", "changed")]
+
+
+def test_bad_tolerances_name_the_metric():
+    with pytest.raises(ConfigError, match="did you mean 'win_rate'"):
+        parse_tolerances(["win_rat=2"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_tolerances(["2"])

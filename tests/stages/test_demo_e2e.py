@@ -1,0 +1,160 @@
+"""The bundled demo experiment end to end, through the real CLI, as CI runs it.
+
+One full `harness run --config demo` (tiny model, five datasets, training, local judge, analysis,
+report) is shared by the tests here; each later test copies its run directory so that the
+changes it makes (a changed setting, a killed run) start from the finished state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _support import PROJECT_ROOT, run_harness
+
+# One builder setting of one dataset: changing it must rerun that dataset's chain alone.
+CHANGED_DATASET = "humpback"
+CHANGE = "datasets.humpback.options.threshold=3.5"
+TIMEOUT = 1500
+
+
+def _last_run(runs: Path) -> dict:
+    lines = (runs / "demo" / "run-log.jsonl").read_text().splitlines()
+    return json.loads(lines[-1])
+
+
+def _rows(results: Path) -> list[dict]:
+    board = json.loads((results / "demo" / "leaderboard.json").read_text())
+    return [{k: v for k, v in r.items()} for r in board["rows"]]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("demo")
+    runs, results = base / "runs", base / "results"
+    t0 = time.perf_counter()
+    r = run_harness("run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(results),
+                    timeout=TIMEOUT, env={"COLUMNS": "200"})
+    wall = time.perf_counter() - t0
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    print(f"\ndemo from scratch: {wall:.1f} s")
+    return {"base": base, "runs": runs, "results": results}
+
+
+def test_demo_matches_the_committed_baseline(demo):
+    rows = _rows(demo["results"])
+    assert len(rows) == 5
+    for row in rows:
+        assert row["records"] and row["records"] > 0, row
+        assert row["win_rate"] is not None and 0 <= row["win_rate"] <= 100, row
+        assert row["training_tokens"] and row["training_tokens"] > 0, row
+    r = run_harness("check", "--config", "demo", "--runs-dir", str(demo["runs"]),
+                    "--baseline", str(PROJECT_ROOT / "results" / "demo" / "leaderboard.json"), env={"COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_cached_rerun_runs_nothing(demo):
+    t0 = time.perf_counter()
+    r = run_harness("run", "--config", "demo", "--runs-dir", str(demo["runs"]), "--results-dir", str(demo["results"]),
+                    env={"COLUMNS": "200"})
+    wall = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    assert _last_run(demo["runs"])["ran"] == []
+    print(f"\ndemo fully cached: {wall:.1f} s")
+
+
+def test_check_fails_on_a_moved_metric(demo, tmp_path: Path):
+    board = json.loads((demo["results"] / "demo" / "leaderboard.json").read_text())
+    board["rows"][0]["win_rate"] += 10
+    board["rows"].pop()
+    baseline = tmp_path / "leaderboard.json"
+    baseline.write_text(json.dumps(board))
+    r = run_harness("check", "--config", "demo", "--runs-dir", str(demo["runs"]), "--baseline", str(baseline),
+                    env={"COLUMNS": "200"})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "moved" in r.stdout and "appeared" in r.stdout, r.stdout
+
+
+def test_html_report_renders_in_chromium(demo, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    page_path = demo["results"] / "demo" / "index.html"
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+        page.goto(page_path.as_uri())
+        rows = page.locator("#leaderboard tbody tr").count()
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert errors == []
+    assert rows == 5
+    assert len(widths) >= 4 and all(w > 100 for w in widths), widths
+    from PIL import Image
+
+    img = Image.open(shot).convert("L")
+    lo, hi = img.getextrema()
+    assert hi - lo > 100, "the screenshot is blank"
+    assert len(img.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 50, "the screenshot has almost no content"
+
+
+@pytest.fixture(scope="module")
+def changed(demo) -> dict[str, Path]:
+    """The demo with one builder setting changed, run uninterrupted."""
+    base = demo["base"] / "changed"
+    shutil.copytree(demo["runs"], base / "runs")
+    r = run_harness("run", "--config", "demo", CHANGE, "--runs-dir", str(base / "runs"),
+                    "--results-dir", str(base / "results"), timeout=TIMEOUT, env={"COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    return {"runs": base / "runs", "results": base / "results"}
+
+
+def test_changing_one_builder_setting_reruns_only_its_chain(changed):
+    ran = set(_last_run(changed["runs"])["ran"])
+    assert ran == {f"build/{CHANGED_DATASET}", f"train/{CHANGED_DATASET}", f"eval/{CHANGED_DATASET}", "analysis"}
+
+
+def test_killed_run_resumes_without_redoing_work(demo, changed):
+    base = demo["base"] / "killed"
+    runs, results = base / "runs", base / "results"
+    shutil.copytree(demo["runs"], runs)
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--config", "demo", CHANGE, "--runs-dir", str(runs),
+           "--results-dir", str(results)]
+    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, "COLUMNS": "200"})
+    checkpoints = runs / "demo" / "train" / CHANGED_DATASET / "checkpoints"
+    deadline = time.time() + TIMEOUT
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*")):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the run finished before it could be killed mid-training"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    r = run_harness("run", "--config", "demo", CHANGE, "--runs-dir", str(runs), "--results-dir", str(results),
+                    timeout=TIMEOUT, env={"COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    ran = set(_last_run(runs)["ran"])
+    assert f"build/{CHANGED_DATASET}" not in ran, ran  # finished before the kill: not redone
+    assert ran == {f"train/{CHANGED_DATASET}", f"eval/{CHANGED_DATASET}", "analysis"}, ran
+    strip = ("fingerprints",)
+    a = [{k: v for k, v in row.items() if k not in strip} for row in _rows(results)]
+    b = [{k: v for k, v in row.items() if k not in strip} for row in _rows(changed["results"])]
+    assert a == b
