@@ -1,0 +1,48 @@
+"""Baseline datasets: public instruction sets loaded as published, one short module per source.
+
+Each source module names where the data lives (a pinned hub id and revision, and optionally a
+small bundled demo file in `baselines/data/`) and a pure `to_record(row) -> InstructionRecord`
+that raises `Skip(reason)` for rows it cannot use. `baselines.loader` does the I/O (JSON, JSONL,
+Parquet, hub), dedup and sampling to N, counting every skipped row by reason.
+
+In an experiment: `builder: baseline, options: {loader: sharegpt, path: ..., n: ...}`. This module
+is also the `baseline` entry of `datasets_builders.BUILDERS` (VERSION, PROMPTS, Options, build).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+from harness.core.errors import ConfigError
+from harness.core.records import InstructionRecord
+
+VERSION = 1
+PROMPTS: tuple[str, ...] = ()
+LOADERS = ("sharegpt", "openorca", "alpaca_gpt4", "self_instruct", "evol_instruct", "oasst")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    loader: str = "alpaca_gpt4"
+    path: str | None = None  # local file; None: the bundled demo file, else the pinned hub dataset
+    revision: str | None = None  # overrides the module's pinned revision
+    n: int | None = None  # sample this many rows (fixed seed); train.n also cuts every dataset
+
+
+def source_module(loader: str):
+    if loader not in LOADERS:
+        import difflib
+
+        close = difflib.get_close_matches(loader, LOADERS, n=1)
+        raise ConfigError(f"unknown baseline loader '{loader}'",
+                          fix=f"did you mean '{close[0]}'?" if close else f"loaders: {', '.join(LOADERS)}")
+    return importlib.import_module(f"baselines.{loader}")
+
+
+def build(ctx) -> list[InstructionRecord]:
+    from baselines.loader import load
+
+    o: Options = ctx.options
+    return load(source_module(o.loader), ctx.log, path=o.path, revision=o.revision, n=o.n, seed=ctx.seed,
+                seed_records=ctx.seed_records)

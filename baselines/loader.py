@@ -1,0 +1,123 @@
+"""The shared baseline loader: read a source's rows, map each with its pure `to_record`, dedup,
+sample to N with a fixed seed. Every skipped row is counted by reason (and written to drops.jsonl).
+
+Where rows come from, in order: `path` (JSON list, JSONL[.gz], Parquet), the source's bundled demo
+file, the experiment's seed set (the `oasst` source), or the pinned hub dataset (online, or
+offline with a warm `datasets` cache).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from baselines._row import Skip
+from harness.core.errors import ConfigError, InputError
+from harness.core.records import InstructionRecord
+
+
+def iter_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """(row id for drop records, row) from a local file; a malformed JSON line yields row None."""
+    if not path.is_file():
+        raise ConfigError(f"baseline file not found: {path}", fix="set options.path to an existing file")
+    name = path.name
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        n = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                n += 1
+                yield f"{name}:{n}", row
+    elif name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        import gzip
+
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        yield f"{name}:{lineno}", json.loads(line)
+                    except json.JSONDecodeError:
+                        yield f"{name}:{lineno}", None
+    elif name.endswith(".json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise InputError(f"malformed JSON ({e.msg})", path=path, line=e.lineno,
+                             fix="the file must be one JSON list of rows (or use JSONL)") from None
+        if isinstance(data, dict) and isinstance(data.get("data"), list):
+            data = data["data"]
+        if not isinstance(data, list):
+            raise InputError("expected a JSON list of rows", path=path)
+        for i, row in enumerate(data):
+            yield f"{name}[{i}]", row
+    else:
+        raise ConfigError(f"unsupported baseline file type: {name}", fix="use .json, .jsonl(.gz) or .parquet")
+
+
+def iter_hub(module: Any, revision: str | None) -> Iterator[tuple[str, Any]]:
+    try:
+        import datasets
+
+        kwargs: dict[str, Any] = {"revision": revision or module.REVISION, "split": "train"}
+        if getattr(module, "HUB_DATA_FILES", None):
+            kwargs["data_files"] = module.HUB_DATA_FILES
+        rows = datasets.load_dataset(module.HUB_ID, module.HUB_CONFIG, **kwargs)
+    except Exception as e:
+        raise ConfigError(f"cannot load hub:{module.HUB_ID} ({type(e).__name__}: {str(e).splitlines()[0]})",
+                          fix="go online once (it is cached), or download the file and set options.path") from None
+    for i, row in enumerate(rows):
+        yield f"{module.HUB_ID}:{i}", row
+
+
+def load(module: Any, steplog: Any, *, path: str | None, revision: str | None, n: int | None, seed: int,
+         seed_records: Sequence[InstructionRecord] = ()) -> list[InstructionRecord]:
+    """Map, dedup and sample one source's rows, each in a counted step."""
+    if path is not None:
+        rows: Iterator[tuple[str, Any]] = iter_rows(Path(path).expanduser())
+    elif getattr(module, "DEMO_FILE", None) is not None:
+        rows = iter_rows(module.DEMO_FILE)
+    elif getattr(module, "USE_SEED", False):
+        rows = ((r.id, r.to_dict()) for r in seed_records)
+    else:
+        rows = iter_hub(module, revision)
+    records: list[InstructionRecord] = []
+    with steplog.step("load") as s:
+        for row_id, row in rows:
+            if not isinstance(row, dict):
+                s.drop("malformed_row", row_id)
+                continue
+            try:
+                rec = module.to_record(row)
+            except Skip as skip:
+                s.drop(skip.reason, row_id)
+                continue
+            s.keep()
+            records.append(rec)
+    with steplog.step("dedup") as s:
+        seen: set[str] = set()
+        unique = []
+        for r in records:
+            if r.id in seen:
+                s.drop("duplicate", r.id)
+            else:
+                seen.add(r.id)
+                s.keep()
+                unique.append(r)
+    with steplog.step("sample") as s:
+        if n is None or n >= len(unique):
+            s.keep(len(unique))
+            return unique
+        chosen = set(random.Random(seed).sample(range(len(unique)), n))
+        out = []
+        for i, r in enumerate(unique):
+            if i in chosen:
+                s.keep()
+                out.append(r)
+            else:
+                s.drop("not_sampled", r.id, write=False)
+        return out

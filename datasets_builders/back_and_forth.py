@@ -1,0 +1,60 @@
+"""Instruction back-and-forth translation (Nguyen et al. 2024, arXiv 2408.04614).
+
+Algorithm (one round, as in the paper):
+
+1. backward model M_yx: the base model fine-tuned on (response -> instruction) seed pairs
+   (a shared sub-stage, the same model Humpback uses);
+2. backtranslate: M_yx writes an instruction for each corpus document (T=1.0, top-p 0.9);
+3. filter: M0 (the base fine-tuned on the seed) rates each (instruction, document) pair on the
+   5-point rubric and pairs scoring 5 are kept;
+4. rewrite: an aligned model rewrites each kept document given its instruction - improve it,
+   stay close to it, answer as an assistant, add no facts - with the output inside
+   `[RES]...[/RES]`; a missing tag drops the pair (the paper) or keeps the whole output.
+
+The paper's ablations are the `variant` option: `filtering` (steps 1-3), `rewriting` (1, 2, 4),
+`filtering+rewriting` (all, the default). The paper's rewriter is Llama-2-70B-chat; the default
+here is `@seed_model` so the offline demo runs; paper configs set `rewriter` to a chat model spec.
+Deviations for tiny models are options: `score_mode: logprobs`, `missing_res: keep_output`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from datasets_builders import common
+from harness.core.records import InstructionRecord
+
+VERSION = 1
+PROMPTS = ("curation_rubric", "curation_logprob_suffix", "rewrite")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    variant: Literal["filtering+rewriting", "filtering", "rewriting"] = "filtering+rewriting"
+    backward_model: str = "@backward"
+    judge: str = "@seed_model"
+    rewriter: str = "@seed_model"
+    threshold: float = 5.0  # keep score 5
+    score_mode: Literal["text", "logprobs"] = "text"
+    logprobs_k: int = 20
+    missing_res: Literal["drop", "keep_output"] = "drop"
+    temperature: float = 1.0  # the paper's sampling for data generation
+    top_p: float = 0.9
+    instruction_max_tokens: int | None = None  # None: the experiment's decoding.max_tokens
+    score_max_tokens: int | None = None
+    rewrite_max_tokens: int | None = None
+
+
+def build(ctx) -> list[InstructionRecord]:
+    o: Options = ctx.options
+    docs = ctx.documents()
+    pairs = common.backtranslate(ctx, docs, model=o.backward_model, source="back_and_forth",
+                                 params=common.sampling(o, ctx.decoding, max_tokens=o.instruction_max_tokens))
+    if o.variant in ("filtering", "filtering+rewriting"):
+        pairs = common.curate(ctx, pairs, model=o.judge, threshold=o.threshold, mode=o.score_mode,
+                              max_tokens=o.score_max_tokens or ctx.decoding.max_tokens, logprobs_k=o.logprobs_k)
+    if o.variant in ("rewriting", "filtering+rewriting"):
+        pairs = common.rewrite(ctx, pairs, model=o.rewriter, missing_res=o.missing_res,
+                               params=common.sampling(o, ctx.decoding, max_tokens=o.rewrite_max_tokens))
+    return [common.with_provenance(p, variant=o.variant) for p in pairs]

@@ -1,0 +1,156 @@
+"""The small steps the builders share: backtranslate, curate, rewrite, answer.
+
+Each step takes a list of candidate records, sends one batch of requests through a generator
+(so vLLM keeps its throughput), parses the outputs, and returns the candidates it keeps; every
+drop is counted with its reason in the step log and written to drops.jsonl. Candidates are
+InstructionRecords whose provenance grows as they pass the steps: document id, generated
+instruction, original web text, curation score and raw judge text, rewritten response.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from datasets_builders.parsing import expected_score, parse_bare_score, parse_rewrite, parse_score
+from datasets_builders.prompts import load_prompt, render
+from harness.backends.base import ChatRequest, SamplingParams
+from harness.core.records import Document, InstructionRecord, Message
+
+SCORE_MODES = ("text", "logprobs")
+
+
+def with_provenance(record: InstructionRecord, **extra: Any) -> InstructionRecord:
+    return dataclasses.replace(record, provenance={**record.provenance, **extra})
+
+
+def with_response(record: InstructionRecord, response: str, **extra: Any) -> InstructionRecord:
+    msgs = tuple(Message(m.role, response) if m.role == "assistant" else m for m in record.messages)
+    return InstructionRecord(msgs, record.source, {**record.provenance, **extra})
+
+
+def _generate(ctx: Any, step: Any, model: str, requests: Sequence[ChatRequest]) -> list[Any]:
+    gens = ctx.generator(model).generate(list(requests)) if requests else []
+    step.add_tokens(gens)
+    return gens
+
+
+def backtranslate(ctx: Any, docs: Sequence[Document], *, model: str, params: SamplingParams, source: str
+                  ) -> list[InstructionRecord]:
+    """Self-augmentation: the backward model writes an instruction for each document (its output)."""
+    with ctx.log.step("backtranslate") as s:
+        reqs = [ChatRequest(f"bt-{d.id}", (Message("user", d.text),),
+                            dataclasses.replace(params, seed=ctx.sampling_seed("backtranslate", d.id)))
+                for d in docs]
+        out = []
+        for d, g in zip(docs, _generate(ctx, s, model, reqs)):
+            instruction = g.text.strip()
+            if g.finish_reason == "prompt_too_long":
+                s.drop("prompt_too_long", d.id)
+            elif not instruction:
+                s.drop("empty_instruction", d.id)
+            else:
+                s.keep()
+                out.append(InstructionRecord(
+                    (Message("user", instruction), Message("assistant", d.text)), source,
+                    {"origin": "web", "document_id": d.id, "document_source": d.source, "document_meta": dict(d.meta),
+                     "instruction": instruction, "instruction_finish_reason": g.finish_reason, "web_text": d.text}))
+        return out
+
+
+def curate(ctx: Any, records: Sequence[InstructionRecord], *, model: str, threshold: float, mode: str,
+           max_tokens: int, logprobs_k: int, step: str = "curate") -> list[InstructionRecord]:
+    """Self-curation: the judge rates each (instruction, response) pair on the 5-point rubric.
+
+    mode "text" (the papers): greedy reply, strict "Score: N" parse, unparseable ratings dropped.
+    mode "logprobs": the prompt ends with "Score:" and the rating is the expected value of 1..5
+    under the first token's top-K probabilities; the strict parse of the same reply is still
+    counted (`text_parse_failures`) so both failure counts reach the summary.
+    """
+    if mode not in SCORE_MODES:
+        raise ValueError(f"score mode must be one of {SCORE_MODES}")
+    with ctx.log.step(step) as s:
+        suffix = load_prompt("curation_logprob_suffix") if mode == "logprobs" else ""
+        params = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=logprobs_k if mode == "logprobs" else 0)
+        reqs = [ChatRequest(f"{step}-{r.id}", (Message("user", render("curation_rubric", instruction=r.instruction,
+                                                                      response=r.response) + suffix),), params)
+                for r in records]
+        out = []
+        s.extra.update(text_parse_failures=0, logprob_failures=0)
+        for r, g in zip(records, _generate(ctx, s, model, reqs)):
+            if g.finish_reason == "prompt_too_long":
+                s.drop("prompt_too_long", r.id)
+                continue
+            parsed, failure = parse_bare_score(g.text) if mode == "logprobs" else parse_score(g.text)
+            if failure:
+                s.count("text_parse_failures")
+            if mode == "logprobs":
+                score = expected_score(g.top_logprobs)
+                if score is None:
+                    s.count("logprob_failures")
+                    s.drop("no_rating_in_top_logprobs", r.id, judge_text=g.text)
+                    continue
+            elif parsed is None:
+                s.drop(f"score_{failure}", r.id, judge_text=g.text)
+                continue
+            else:
+                score = float(parsed)
+            if score < threshold:
+                s.drop("below_threshold", r.id, score=score)
+                continue
+            s.keep()
+            out.append(with_provenance(r, score=round(score, 4), score_mode=mode, judge_text=g.text,
+                                       parsed_score=parsed, curation_step=step))
+        return out
+
+
+def rewrite(ctx: Any, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams, missing_res: str
+            ) -> list[InstructionRecord]:
+    """An aligned model rewrites each web response given its instruction, inside [RES]...[/RES]."""
+    with ctx.log.step("rewrite") as s:
+        s.extra.update(missing_res=0, unclosed_res=0)
+        reqs = [ChatRequest(f"rw-{r.id}", (Message("user", render("rewrite", instruction=r.instruction,
+                                                                  web_text=r.response)),),
+                            dataclasses.replace(params, seed=ctx.sampling_seed("rewrite", r.id)))
+                for r in records]
+        out = []
+        for r, g in zip(records, _generate(ctx, s, model, reqs)):
+            if g.finish_reason == "prompt_too_long":
+                s.drop("prompt_too_long", r.id)
+                continue
+            text, reason, failure = parse_rewrite(g.text, missing=missing_res)
+            if failure:
+                s.count(failure)
+            if text is None:
+                s.drop(reason, r.id, output=g.text)
+                continue
+            s.keep()
+            out.append(with_response(r, text, rewritten=True, rewrite_raw=g.text, rewrite_parse_failure=failure))
+        return out
+
+
+def answer(ctx: Any, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams
+           ) -> list[InstructionRecord]:
+    """Distillation: the aligned model answers each instruction directly (no web text in sight)."""
+    with ctx.log.step("answer") as s:
+        reqs = [ChatRequest(f"ans-{r.id}", (Message("user", r.instruction),),
+                            dataclasses.replace(params, seed=ctx.sampling_seed("answer", r.instruction)))
+                for r in records]
+        out = []
+        for r, g in zip(records, _generate(ctx, s, model, reqs)):
+            if g.finish_reason == "prompt_too_long":
+                s.drop("prompt_too_long", r.id)
+            elif not g.text.strip():
+                s.drop("empty_answer", r.id)
+            else:
+                s.keep()
+                out.append(with_response(r, g.text.strip(), distilled=True, answer_finish_reason=g.finish_reason))
+        return out
+
+
+def sampling(options: Any, decoding: Any, *, max_tokens: int | None = None) -> SamplingParams:
+    """A step's sampling settings: the builder's temperature/top-p (the paper's by default), the
+    experiment's `decoding.max_tokens` unless the step overrides it."""
+    return SamplingParams(temperature=options.temperature, top_p=options.top_p,
+                          max_tokens=max_tokens or decoding.max_tokens, seed=0)

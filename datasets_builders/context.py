@@ -1,0 +1,134 @@
+"""BuildContext: what a builder gets from the build stage, and nothing more.
+
+A builder sees its options, the seed records, a streaming corpus, model references resolved to
+generators (through the experiment's request cache), a `train` call for cached sub-stage models,
+and a step log. The stage (`harness/stages/build.py`) constructs it from the experiment; the
+builder never reads the experiment's paths or imports the trainer.
+
+Model references: `@base` (the experiment's base model), `@seed_model` (the base trained on the
+seed set: Humpback's M0), `@backward` (the base trained on (response -> instruction) seed pairs:
+M_yx), or a backend spec (`vllm:meta-llama/Llama-2-70b-chat-hf`, `hf:/path`).
+
+Trained sub-stage models live in `shared_dir/<purpose>-<fingerprint>/`, keyed by the purpose, the
+base model, the recipe and the exact training records, so Humpback and back-and-forth share one
+backward model and one seed model, and a crash after training never retrains.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets_builders.steps import StepLog
+from harness.core.errors import ConfigError
+from harness.core.fingerprint import fingerprint
+from harness.core.records import Document, InstructionRecord, Message, content_id
+from harness.core.runs import StageOutcome
+
+log = logging.getLogger(__name__)
+
+SUBSTAGE_VERSION = 1
+# train_fn(directory, *, base_model, records, upstream) -> StageOutcome; the model is in directory/"model"
+TrainFn = Callable[..., StageOutcome]
+
+
+class BuildContext:
+    def __init__(self, *, name: str, builder: str, options: Any, workdir: Path, seed_records: Sequence[InstructionRecord],
+                 corpus: Any, decoding: Any, seed: int, backend: str, base_spec: str, base_identity: Mapping[str, Any],
+                 cache_path: Path | None, shared_dir: Path, train_fn: TrainFn | None, recipe_identity: Mapping[str, Any],
+                 seed_tag: str, web_tag: str, fp32: bool = False, num_shards: int = 1, shard_index: int = 0,
+                 count_tokens: Callable[[str], int] | None = None, force: bool = False):
+        self.name, self.builder, self.options = name, builder, options
+        self.workdir = Path(workdir)
+        self.seed_records = list(seed_records)
+        self.corpus_config, self.decoding, self.seed = corpus, decoding, seed
+        self.backend, self.base_spec, self.base_identity = backend, base_spec, dict(base_identity)
+        self.cache_path, self.shared_dir = cache_path, Path(shared_dir)
+        self._train_fn, self.recipe_identity = train_fn, dict(recipe_identity)
+        self.seed_tag, self.web_tag = seed_tag, web_tag
+        self.fp32, self.num_shards, self.shard_index = fp32, num_shards, shard_index
+        self._count_tokens, self.force = count_tokens, force
+        self.log = StepLog(self.workdir / "drops.jsonl.partial")
+        self.trained: dict[str, dict[str, Any]] = {}  # purpose -> {directory, fingerprint, skipped}
+        self._generators: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ corpus
+    def documents(self) -> list[Document]:
+        """The cleaned, filtered, deduplicated documents of this shard (a counted step)."""
+        from datasets_builders.corpus import iter_documents
+
+        with self.log.step("corpus") as s:
+            return list(iter_documents(self.corpus_config, s, num_shards=self.num_shards,
+                                       shard_index=self.shard_index, count_tokens=self._count_tokens))
+
+    # ------------------------------------------------------------ models
+    def model_spec(self, ref: str) -> str:
+        if ref == "@base":
+            return self.base_spec
+        if ref == "@seed_model":
+            return self.train("seed_model", self.seed_records)
+        if ref == "@backward":
+            return self.train("backward", backward_pairs(self.seed_records))
+        if ref.startswith("@"):
+            raise ConfigError(f"datasets.{self.name}.options: unknown model reference {ref!r}",
+                              fix="use @base, @seed_model, @backward or a backend spec such as hf:/path")
+        return ref
+
+    def generator(self, ref: str) -> Any:
+        """A generator for a model reference, wrapped in the request cache. One model is held at a
+        time: asking for another closes the previous one (vllm engines do not share memory)."""
+        spec = self.model_spec(ref)
+        if spec not in self._generators:
+            self.close_generators()
+            from harness.backends import load_generator
+
+            opts: dict[str, Any] = {"seed": self.seed}
+            if self.fp32 and spec.startswith("vllm:"):
+                opts["dtype"] = "float32"  # the tiny test models are fp32; vllm would cast them otherwise
+            self._generators[spec] = load_generator(spec, cache=self.cache_path, **opts)
+        return self._generators[spec]
+
+    def close_generators(self) -> None:
+        for g in self._generators.values():
+            g.close()
+        self._generators.clear()
+
+    def train(self, purpose: str, records: Sequence[InstructionRecord], base: str = "@base") -> str:
+        """Train `base` on `records` as a cached shared sub-stage; returns the model's backend spec."""
+        if self._train_fn is None:
+            raise ConfigError(f"dataset {self.name} needs a trained model ({purpose}) but no trainer was given")
+        base_spec = self.model_spec(base)
+        base_id = self.base_identity if base == "@base" else {"spec": base_spec}
+        data_id = content_id(*(r.id for r in records), length=20)
+        fp = fingerprint("build-substage", version=SUBSTAGE_VERSION,
+                         config={"purpose": purpose, "base": base_id, "recipe": self.recipe_identity},
+                         extra=[data_id, len(records)])
+        directory = self.shared_dir / f"{purpose}-{fp[:12]}"
+        from harness.backends.spec import parse_spec
+
+        self.close_generators()  # free the inference model's memory before training
+        outcome = self._train_fn(directory, base_model=parse_spec(base_spec).model, records=list(records),
+                                 upstream={"build-substage": fp, "data": data_id})
+        self.trained[purpose] = {"directory": str(directory), "fingerprint": outcome.fingerprint,
+                                 "skipped": outcome.skipped, "records": len(records)}
+        log.info("%s model: %s (%s)", purpose, directory, "cached" if outcome.skipped else "trained")
+        return f"{self.backend}:{directory / 'model'}"
+
+    # ------------------------------------------------------------ helpers for builders
+    def sampling_seed(self, *parts: Any) -> int:
+        """A per-request seed from the experiment seed and the request's content: stable across runs,
+        shards and builders (the same document gets the same instruction everywhere)."""
+        base = self.decoding.seed if self.decoding.seed is not None else self.seed
+        return int(content_id("sampling", base, *parts)[:8], 16)
+
+    def tagged(self, record: InstructionRecord, tag: str) -> InstructionRecord:
+        msgs = tuple(m for m in record.messages if m.role != "system")
+        return InstructionRecord((Message("system", tag), *msgs), record.source, record.provenance)
+
+
+def backward_pairs(seed: Sequence[InstructionRecord]) -> list[InstructionRecord]:
+    """(response -> instruction) pairs: the backward model M_yx reads an output, writes its instruction."""
+    return [InstructionRecord((Message("user", r.response), Message("assistant", r.instruction)), "seed-backward",
+                              {"origin": "seed", "seed_id": r.id}) for r in seed]

@@ -1,0 +1,251 @@
+"""The unlabelled corpus, streamed: read, clean, filter by length, dedup, shard.
+
+Sources: `stdlib` (docstrings of the installed standard library, the offline demo corpus), a JSONL
+(optionally .gz) or Parquet file with a configurable text field, or `hub:<id>[@revision]` read
+with `datasets` in streaming mode. Nothing holds the whole corpus: documents flow one at a time
+and the dedup state is two fixed-size Bloom filters, so memory stays flat however long the corpus
+is (a false positive drops a unique document as a duplicate with probability ~1e-3).
+
+Steps per document, each drop counted with its reason: malformed row -> clean (unicode NFC, no
+control characters, collapsed blank lines and spaces) -> length in characters -> length in tokens
+(when `corpus.max_tokens` is set: documents that do not fit the context are dropped, as in the
+back-and-forth paper) -> exact duplicate (normalised text) -> near duplicate (MinHash of word
+5-grams, LSH bands). Sharding keeps documents whose id hashes to `shard_index` modulo
+`num_shards`; exact duplicates share an id and so a shard, near duplicates across shards survive
+until a merged dataset is deduplicated by record id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import ConfigError, InputError
+from harness.core.records import Document
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BLANKS = re.compile(r"\n{3,}")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Dedup state is sized for this many kept documents; beyond it the false-positive rate grows
+# slowly (it never errs the other way: a real duplicate is always caught).
+DEDUP_CAPACITY = 4_000_000
+NUM_PERM = 32
+SHINGLE = 5
+
+
+# ---------------------------------------------------------------- cleaning
+def clean_text(text: str) -> str:
+    """Normalise a document without changing its words: NFC, no control characters, one space
+    between words, at most one blank line between paragraphs, no trailing spaces."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def normalised_key(text: str) -> bytes:
+    """Exact-duplicate key: case and whitespace do not make a document new."""
+    return hashlib.blake2b(" ".join(text.lower().split()).encode("utf-8"), digest_size=16).digest()
+
+
+# ---------------------------------------------------------------- bounded dedup state
+class BloomFilter:
+    """A fixed-size set of keys with no false negatives; `add` says whether the key was new."""
+
+    def __init__(self, capacity: int, error_rate: float = 1e-3):
+        bits = max(64, int(-capacity * math.log(error_rate) / (math.log(2) ** 2)))
+        self.k = max(1, min(8, round(bits / capacity * math.log(2))))
+        self.m = bits
+        self.bits = bytearray((bits + 7) // 8)
+
+    def _indices(self, key: bytes) -> list[int]:
+        d = hashlib.blake2b(key, digest_size=16).digest()
+        h1, h2 = int.from_bytes(d[:8], "little"), int.from_bytes(d[8:], "little") | 1
+        return [(h1 + i * h2) % self.m for i in range(self.k)]
+
+    def __contains__(self, key: bytes) -> bool:
+        return all(self.bits[i >> 3] >> (i & 7) & 1 for i in self._indices(key))
+
+    def add(self, key: bytes) -> bool:
+        new = False
+        for i in self._indices(key):
+            byte, bit = i >> 3, 1 << (i & 7)
+            if not self.bits[byte] & bit:
+                new = True
+                self.bits[byte] |= bit
+        return new
+
+
+def lsh_shape(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
+    """(bands, rows) whose LSH S-curve turns at about `threshold` Jaccard similarity."""
+    best = min(((b, num_perm // b) for b in range(1, num_perm + 1) if num_perm % b == 0),
+               key=lambda br: abs((1 / br[0]) ** (1 / br[1]) - threshold))
+    return best
+
+
+class NearDuplicates:
+    """MinHash + LSH over word 5-grams with the band keys in a Bloom filter (bounded memory)."""
+
+    _P = (1 << 31) - 1
+
+    def __init__(self, threshold: float = 0.8, capacity: int = DEDUP_CAPACITY, seed: int = 0):
+        import numpy as np
+
+        self.bands, self.rows = lsh_shape(threshold)
+        rng = np.random.default_rng(seed)
+        self.a = rng.integers(1, self._P, size=NUM_PERM, dtype=np.uint64)
+        self.b = rng.integers(0, self._P, size=NUM_PERM, dtype=np.uint64)
+        self.seen = BloomFilter(capacity * self.bands)
+
+    def signature(self, text: str):
+        import numpy as np
+
+        words = _WORD.findall(text.lower())
+        n = max(1, len(words) - SHINGLE + 1)
+        shingles = {" ".join(words[i:i + SHINGLE]) for i in range(n)} or {""}
+        x = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64, count=len(shingles))
+        # a < 2^31 and x < 2^32, so a * x + b fits in 64 bits
+        return ((np.outer(self.a, x) + self.b[:, None]) % self._P).min(axis=1)
+
+    def band_keys(self, text: str) -> list[bytes]:
+        sig = self.signature(text)
+        return [bytes([i]) + sig[i * self.rows:(i + 1) * self.rows].tobytes() for i in range(self.bands)]
+
+    def check_and_add(self, text: str) -> bool:
+        """True when `text` is a near duplicate of a document added before; else remember it."""
+        keys = self.band_keys(text)
+        if any(k in self.seen for k in keys):
+            return True
+        for k in keys:
+            self.seen.add(k)
+        return False
+
+
+# ---------------------------------------------------------------- sources
+RawRow = tuple[str, Any]  # (row id for drop records, text or None when malformed)
+
+
+def iter_source(source: str, text_field: str = "text") -> Iterator[tuple[str, str | None, str]]:
+    """(row id, text or None if malformed, provenance source) for every row of a corpus source."""
+    if source == "stdlib":
+        from harness.core.stdlib_text import iter_stdlib_docstrings
+
+        for name, doc in iter_stdlib_docstrings():
+            yield f"stdlib:{name}", doc, "stdlib"
+        return
+    if source.startswith("hub:"):
+        yield from _iter_hub(source[4:], text_field)
+        return
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"corpus.source: file not found: {source}",
+                          fix="use stdlib, a JSONL/Parquet path, or hub:<dataset id>[@revision]")
+    if path.suffix == ".parquet":
+        yield from _iter_parquet(path, text_field)
+    elif path.name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+        yield from _iter_jsonl(path, text_field)
+    else:
+        raise ConfigError(f"corpus.source: unsupported file type: {path.name}", fix="use .jsonl, .jsonl.gz or .parquet")
+
+
+def _iter_jsonl(path: Path, text_field: str) -> Iterator[tuple[str, str | None, str]]:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                yield f"{path.name}:{lineno}", None, str(path)
+                continue
+            text = row.get(text_field) if isinstance(row, dict) else None
+            rid = row.get("id") if isinstance(row, dict) else None
+            yield str(rid) if rid is not None else f"{path.name}:{lineno}", text if isinstance(text, str) else None, \
+                str(path)
+
+
+def _iter_parquet(path: Path, text_field: str) -> Iterator[tuple[str, str | None, str]]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    if text_field not in pf.schema_arrow.names:
+        raise InputError(f"no column '{text_field}'", path=path,
+                         fix=f"set corpus.text_field to one of {', '.join(pf.schema_arrow.names)}")
+    n = 0
+    for batch in pf.iter_batches(columns=[text_field], batch_size=1024):
+        for text in batch.column(0).to_pylist():
+            n += 1
+            yield f"{path.name}:{n}", text if isinstance(text, str) else None, str(path)
+
+
+def _iter_hub(ref: str, text_field: str) -> Iterator[tuple[str, str | None, str]]:
+    hub_id, _, revision = ref.partition("@")
+    try:
+        import datasets
+
+        stream = datasets.load_dataset(hub_id, split="train", streaming=True, revision=revision or None)
+    except Exception as e:
+        raise ConfigError(f"corpus.source: cannot stream hub:{ref} ({type(e).__name__}: {str(e).splitlines()[0]})",
+                          fix="go online, or download the corpus and point corpus.source at a JSONL/Parquet file") from None
+    for n, row in enumerate(stream, start=1):
+        text = row.get(text_field)
+        yield str(row.get("id", f"{hub_id}:{n}")), text if isinstance(text, str) else None, f"hub:{ref}"
+
+
+# ---------------------------------------------------------------- the pipeline
+def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index: int = 0,
+                   count_tokens: Callable[[str], int] | None = None,
+                   capacity: int = DEDUP_CAPACITY) -> Iterator[Document]:
+    """Clean, filtered, deduplicated documents of this shard, streamed, counting into `stats`
+    (a StepStats: keep / drop(reason, id)). Stops after `corpus.max_documents` kept documents."""
+    if not 0 <= shard_index < num_shards:
+        raise ConfigError(f"--shard-index {shard_index} is outside 0..{num_shards - 1}")
+    exact = BloomFilter(capacity) if corpus.dedup in ("exact", "near") else None
+    near = NearDuplicates(corpus.near_dup_threshold, capacity) if corpus.dedup == "near" else None
+    kept = 0
+    for row_id, raw, source in iter_source(corpus.source, corpus.text_field):
+        if corpus.max_documents is not None and kept >= corpus.max_documents:
+            break
+        if raw is None:
+            stats.drop("malformed_row", row_id)
+            continue
+        text = clean_text(raw)
+        doc = Document(text, source=source, meta={"row": row_id})
+        if num_shards > 1 and int(doc.id[:8], 16) % num_shards != shard_index:
+            stats.count("other_shards")
+            continue
+        reason = _length_reason(text, corpus, count_tokens)
+        if reason is None and exact is not None and not exact.add(normalised_key(text)):
+            reason = "exact_duplicate"
+        if reason is None and near is not None and near.check_and_add(text):
+            reason = "near_duplicate"
+        if reason is not None:
+            stats.drop(reason, doc.id, row=row_id)
+            continue
+        stats.keep()
+        kept += 1
+        yield doc
+
+
+def _length_reason(text: str, corpus: Any, count_tokens: Callable[[str], int] | None) -> str | None:
+    if not text:
+        return "empty"
+    if len(text) < corpus.min_chars:
+        return "too_short"
+    if corpus.max_chars is not None and len(text) > corpus.max_chars:
+        return "too_long"
+    if corpus.max_tokens is not None and count_tokens is not None and count_tokens(text) > corpus.max_tokens:
+        return "too_many_tokens"
+    return None

@@ -1,0 +1,79 @@
+"""Distillation: an aligned model answers the instructions directly (the back-and-forth paper's control).
+
+Nguyen et al. 2024 (arXiv 2408.04614) compare rewritten web responses with responses an aligned
+model writes from scratch for the same instructions. With `instructions_from: corpus` (default)
+the instructions are made exactly as back_and_forth makes them - backtranslate the corpus with
+the backward model, then (when `filter`) keep pairs the judge scores >= threshold - with the same
+sampling settings and per-request seeds, so the request cache serves them and the two datasets
+share their instructions. With a path (JSONL of `{"instruction"}` or `{"messages"}` rows) any
+instruction pool is answered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from datasets_builders import common
+from harness.core.errors import ConfigError
+from harness.core.records import InstructionRecord, Message
+
+VERSION = 1
+PROMPTS = ("curation_rubric", "curation_logprob_suffix")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    teacher: str = "@seed_model"  # the paper: Llama-2-70B-chat
+    instructions_from: str = "corpus"  # or a JSONL path of instructions
+    backward_model: str = "@backward"
+    judge: str = "@seed_model"
+    filter: bool = True
+    threshold: float = 5.0
+    score_mode: Literal["text", "logprobs"] = "text"
+    logprobs_k: int = 20
+    temperature: float = 1.0  # must match back_and_forth's to share its instructions
+    top_p: float = 0.9
+    instruction_max_tokens: int | None = None
+    score_max_tokens: int | None = None
+    answer_max_tokens: int | None = None
+
+
+def build(ctx) -> list[InstructionRecord]:
+    o: Options = ctx.options
+    if o.instructions_from == "corpus":
+        docs = ctx.documents()
+        pool = common.backtranslate(ctx, docs, model=o.backward_model, source="distillation",
+                                    params=common.sampling(o, ctx.decoding, max_tokens=o.instruction_max_tokens))
+        if o.filter:
+            pool = common.curate(ctx, pool, model=o.judge, threshold=o.threshold, mode=o.score_mode,
+                                 max_tokens=o.score_max_tokens or ctx.decoding.max_tokens, logprobs_k=o.logprobs_k)
+    else:
+        pool = read_instructions(ctx, Path(o.instructions_from))
+    return common.answer(ctx, pool, model=o.teacher,
+                         params=common.sampling(o, ctx.decoding, max_tokens=o.answer_max_tokens))
+
+
+def read_instructions(ctx, path: Path) -> list[InstructionRecord]:
+    """An instruction pool from a file; rows without a usable instruction are dropped and counted."""
+    from harness.core.io import iter_jsonl
+
+    if not path.is_file():
+        raise ConfigError(f"datasets.{ctx.name}.options.instructions_from: file not found: {path}",
+                          fix="use 'corpus' or a JSONL file of {\"instruction\": ...} rows")
+    out = []
+    with ctx.log.step("instructions") as s:
+        for lineno, row in iter_jsonl(path):
+            text = row.get("instruction")
+            if text is None and isinstance(row.get("messages"), list):
+                text = next((m.get("content") for m in row["messages"] if isinstance(m, dict)
+                             and m.get("role") == "user"), None)
+            if not isinstance(text, str) or not text.strip():
+                s.drop("no_instruction", f"{path.name}:{lineno}")
+                continue
+            s.keep()
+            out.append(InstructionRecord((Message("user", text.strip()), Message("assistant", "")), "distillation",
+                                         {"origin": "web", "instruction": text.strip(), "pool": str(path),
+                                          "pool_line": lineno}))
+    return out

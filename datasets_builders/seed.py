@@ -1,0 +1,122 @@
+"""The seed set: high-quality (instruction, response) pairs that start both papers' pipelines.
+
+Both papers use 3,200 first turns of Open Assistant (English, the top-ranked reply). Here the
+seed comes from one of:
+
+- `bundled:demo` - 49 pairs written for this project (`harness/data/demo_seed.jsonl`);
+- a local JSONL path - InstructionRecord lines, or `{"instruction", "response"|"output"}` rows;
+- `hub:OpenAssistant/oasst1[@revision]` - first turns via `datasets` (needs the hub or its cache).
+
+`load_seed` caps the set to `seed_data.n` with a fixed seed, keeping the file order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import ConfigError, InputError
+from harness.core.records import InstructionRecord, Message, messages_from
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "harness" / "data"
+BUNDLED = {"demo": DATA_DIR / "demo_seed.jsonl"}
+OASST_ID = "OpenAssistant/oasst1"
+SAMPLE_SEED = 0
+
+
+def load_seed(seed_data: Any) -> list[InstructionRecord]:
+    """The seed records a `SeedData` names, capped to `seed_data.n` (fixed seed)."""
+    source: str = seed_data.source
+    if source.startswith("bundled:"):
+        key = source.split(":", 1)[1]
+        if key not in BUNDLED:
+            raise ConfigError(f"seed_data.source: no bundled seed set '{key}'",
+                              fix=f"bundled sets: {', '.join('bundled:' + k for k in BUNDLED)}")
+        records = read_seed_file(BUNDLED[key])
+    elif source.startswith("hub:"):
+        records = list(oasst_first_turns(source[4:], language=seed_data.language))
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"seed_data.source: file not found: {source}",
+                              fix="use bundled:demo, hub:OpenAssistant/oasst1[@revision] or a JSONL path")
+        records = read_seed_file(path)
+    if not records:
+        raise InputError("the seed set is empty", path=source, fix="the seed needs at least one pair")
+    return cap(records, seed_data.n, seed=SAMPLE_SEED)
+
+
+def cap(records: list[InstructionRecord], n: int | None, *, seed: int) -> list[InstructionRecord]:
+    """At most n records, drawn with a fixed seed, in their original order."""
+    if n is None or n >= len(records):
+        return list(records)
+    keep = sorted(random.Random(seed).sample(range(len(records)), n))
+    return [records[i] for i in keep]
+
+
+def _seed_record(instruction: str, response: str, extra: Mapping[str, Any] | None = None) -> InstructionRecord:
+    return InstructionRecord((Message("user", instruction), Message("assistant", response)), "seed",
+                             {"origin": "seed", **dict(extra or {})})
+
+
+def read_seed_file(path: Path) -> list[InstructionRecord]:
+    """InstructionRecord lines or {"instruction", "response"|"output"} rows; a bad line names its line."""
+    from harness.core.io import iter_jsonl
+
+    out = []
+    for lineno, row in iter_jsonl(path):
+        try:
+            if "messages" in row:
+                msgs = messages_from(row["messages"])
+                rec = InstructionRecord(msgs, row.get("source") or "seed", {"origin": "seed",
+                                                                           **(row.get("provenance") or {})})
+                rec.instruction  # noqa: B018 - raises StopIteration without a user turn
+                if not rec.response:
+                    raise ValueError("the conversation has no assistant turn")
+            else:
+                ins, resp = row.get("instruction"), row.get("response", row.get("output"))
+                if not isinstance(ins, str) or not ins.strip() or not isinstance(resp, str) or not resp.strip():
+                    raise ValueError("needs non-empty string fields 'instruction' and 'response' (or 'output')")
+                rec = _seed_record(ins, resp)
+        except (ValueError, StopIteration) as e:
+            raise InputError(str(e) or "the conversation has no user turn", path=path, line=lineno,
+                             fix='each line: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} '
+                                 'or {"instruction": ..., "response": ...}') from None
+        out.append(rec)
+    return out
+
+
+def oasst_first_turns(ref: str, *, language: str = "en") -> Iterable[InstructionRecord]:
+    """First turns of Open Assistant: a root prompt in `language` and its rank-0 assistant reply."""
+    hub_id, _, revision = ref.partition("@")
+    try:
+        import datasets
+    except ImportError as e:  # a declared dependency; only a broken environment lands here
+        raise ConfigError(f"seed_data.source: cannot import datasets ({e})") from None
+    try:
+        rows = datasets.load_dataset(hub_id, split="train", revision=revision or None)
+    except Exception as e:  # offline, unknown id, no cache: one clear message
+        raise ConfigError(f"seed_data.source: cannot load hub:{ref} ({type(e).__name__}: {str(e).splitlines()[0]})",
+                          fix="go online once (it is cached), or point seed_data.source at a local JSONL "
+                              "of first turns, or use bundled:demo") from None
+    return first_turns(rows, language=language, source=f"hub:{ref}")
+
+
+def first_turns(rows: Iterable[Mapping[str, Any]], *, language: str = "en", source: str = OASST_ID
+                ) -> list[InstructionRecord]:
+    """Pure part of the oasst mapping: message-tree rows -> (root prompt, rank-0 reply) records."""
+    prompts: dict[str, Mapping[str, Any]] = {}
+    replies: dict[str, Mapping[str, Any]] = {}
+    for r in rows:
+        if r.get("parent_id") is None and r.get("role") == "prompter" and r.get("lang") == language:
+            prompts[r["message_id"]] = r
+        elif r.get("role") == "assistant" and r.get("rank") == 0 and r.get("parent_id"):
+            replies[r["parent_id"]] = r
+    out = []
+    for mid, p in prompts.items():
+        reply = replies.get(mid)
+        if reply and p.get("text", "").strip() and reply.get("text", "").strip():
+            out.append(_seed_record(p["text"], reply["text"], {"message_id": mid, "source": source}))
+    return out
