@@ -50,6 +50,9 @@ class Recipe:
     seed: int = 0
     num_processes: int = 1
     accelerate_config: str | None = None  # a named file in configs/accelerate/ or a path (FSDP, ZeRO-3)
+    # auto: the model's template if it has {% generation %} markers, else TRL's training variant of it;
+    # a tokenizer without a template (a base model) gets the harness template. harness: always ours.
+    chat_template: Literal["auto", "harness"] = "auto"
     save_steps: int = 200
     save_total_limit: int = 2
     logging_steps: int = 5

@@ -1,0 +1,106 @@
+"""`harness train`: fine-tune with the shared SFT recipe.
+
+Two forms:
+
+- `harness train --config EXPERIMENT [--only NAME ...] [--force] [--runs-dir DIR] [key=value ...]`
+  trains the experiment's base model on each built dataset (overrides are experiment keys, e.g.
+  train.learning_rate=2e-5 or train.num_processes=2);
+- `harness train --model SPEC_OR_PATH --data dataset.jsonl --output DIR [--recipe tiny] [--force]
+  [key=value ...]` trains one model on one JSONL of InstructionRecords (overrides are recipe keys,
+  e.g. max_steps=100 lora.r=8).
+
+Prints one summary line per trained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    e = p.add_argument_group("experiment form")
+    e.add_argument("--config", metavar="PATH_OR_NAME", help="experiment YAML path or shipped name")
+    e.add_argument("--only", action="append", metavar="DATASET", help="train on this dataset only (repeatable)")
+    e.add_argument("--runs-dir", default=None, metavar="DIR", help="runs root (default: $HARNESS_RUNS_DIR or ./runs)")
+    s = p.add_argument_group("single-run form")
+    s.add_argument("--model", metavar="SPEC_OR_PATH", help="base model: a directory, a hub id, or hf:/path")
+    s.add_argument("--data", type=Path, metavar="JSONL", help="training records (InstructionRecord lines)")
+    s.add_argument("--output", type=Path, metavar="DIR", help="run directory (model/ goes inside)")
+    s.add_argument("--recipe", default="tiny", help="shipped recipe name or YAML path (default: tiny)")
+    p.add_argument("--num-processes", type=int, default=None, metavar="N",
+                   help="processes for accelerate launch (same as the override num_processes=N)")
+    p.add_argument("--force", action="store_true", help="retrain even when cached (discards checkpoints)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="experiment overrides (--config) or recipe overrides (--model)")
+
+
+def _summary(name: str, outcome: Any) -> str:
+    s = outcome.manifest.get("stats", {})
+    loss = s.get("final_loss")
+    tps = s.get("tokens_per_s")
+    drops = s.get("dropped_no_assistant", 0) + s.get("dropped_too_long", 0) + s.get(
+        "dropped_no_assistant_after_truncation", 0)
+    state = "cached" if outcome.skipped else "trained"
+    return (f"train {name}: {state}; {s.get('records_kept', '?')} records ({drops} dropped, "
+            f"{s.get('truncated', 0)} truncated), {s.get('tokens_seen', '?')} tokens, {s.get('steps', '?')} steps, "
+            f"final loss {loss if loss is not None else '?'}, "
+            f"{tps if tps is not None else '?'} tokens/s, {s.get('wall_time_s', '?')} s -> {outcome.directory / 'model'}")
+
+
+def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    from harness.core.config import apply_overrides, from_dict, load_yaml
+    from harness.core.errors import ConfigError, InputError
+    from harness.core.io import iter_jsonl
+    from harness.core.records import InstructionRecord
+    from harness.training.recipe import Recipe, recipe_path
+    from harness.training.sft import train_stage
+
+    if not (args.data and args.output):
+        raise ConfigError("--model needs --data and --output", fix="harness train --model M --data D.jsonl --output DIR")
+    path = recipe_path(args.recipe)
+    data, lines = load_yaml(path)
+    data.setdefault("name", path.stem)
+    overrides = list(args.overrides)
+    if args.num_processes:
+        overrides.append(f"num_processes={args.num_processes}")
+    recipe = from_dict(Recipe, apply_overrides(data, overrides), source=str(path), lines=lines)
+    if not args.data.is_file():
+        raise InputError("training data not found", path=args.data, fix="pass a JSONL of InstructionRecords")
+    records = []
+    for line, row in iter_jsonl(args.data):
+        try:
+            records.append(InstructionRecord.from_dict(row))
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(str(e), path=args.data, line=line,
+                             fix='each line: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}') from None
+    outcome = train_stage(args.output, base_model=args.model, records=records, recipe=recipe, force=args.force)
+    return [(args.output.name, outcome)]
+
+
+def _experiment(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    from harness.experiment import load_experiment
+    from harness.stages import train
+
+    overrides = list(args.overrides)
+    if args.num_processes:
+        overrides.append(f"train.num_processes={args.num_processes}")
+    exp = load_experiment(args.config, overrides)
+    outcomes = train.run(exp, args.runs_dir, only=args.only, force=args.force)
+    return [(o.directory.name, o) for o in outcomes]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.core.errors import ConfigError
+
+    if bool(args.config) == bool(args.model):
+        raise ConfigError("give either --config EXPERIMENT or --model/--data/--output",
+                          fix="harness train --config demo, or harness train --model hf:DIR --data D.jsonl --output OUT")
+    results = _experiment(args) if args.config else _single(args)
+    console = Console(width=200)
+    for name, outcome in results:
+        console.print(_summary(name, outcome), highlight=False, soft_wrap=True)
+    return 0
