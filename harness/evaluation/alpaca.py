@@ -1,0 +1,227 @@
+"""AlpacaEval for one model: generate on the eval set, judge against the references, score.
+
+`evaluate_model` is the whole protocol as one recipe:
+
+1. load the eval set (hub, bundled:demo or a path) and take alpaca_eval's `max_instances` subset;
+2. generate the model's outputs through any backend (T=0.7, top-p 0.9 by default, the papers'),
+   or read existing outputs, which must answer exactly the eval set's instructions;
+3. judge each (instruction, reference, model output) with a local or an alpaca_eval judge;
+4. score with `harness.evaluation.metrics` (win rate as alpaca_eval computes it).
+
+It writes `model_outputs.json` and `annotations.json` in alpaca_eval's formats and `metrics.json`.
+Every model call goes through the request cache, so a killed run resumes and a rerun is free.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import ConfigError, InputError
+from harness.core.io import read_json, write_json
+from harness.evaluation import eval_set as es
+from harness.evaluation import judges
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+def generator_name(model_spec: str) -> str:
+    from harness.backends.spec import parse_spec
+
+    model = parse_spec(model_spec).model.rstrip("/")
+    return Path(model).name or model
+
+
+def generate_outputs(model_spec: str, rows: list[dict[str, Any]], *, decoding: Any, cache: Path | None,
+                     generator_options: Mapping[str, Any] | None, name: str, generator: Any = None,
+                     progress: Progress | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    """The model's answer to each instruction (one user turn), in alpaca_eval's model_outputs format."""
+    from harness.backends import load_generator
+    from harness.backends.base import ChatRequest, SamplingParams
+    from harness.core.records import Message
+
+    try:
+        params = SamplingParams(temperature=decoding.temperature, top_p=decoding.top_p,
+                                max_tokens=decoding.max_tokens, seed=decoding.seed)
+    except ValueError as e:
+        raise ConfigError(f"bad eval decoding: {e}") from None
+    gen = generator or load_generator(model_spec, cache=cache, **dict(generator_options or {}))
+    requests = [ChatRequest(id=f"eval-{i}", messages=(Message("user", r["instruction"]),), params=params)
+                for i, r in enumerate(rows)]
+    done = 0
+
+    def tick(_: int, __: Any) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress("generate", done, len(rows))
+
+    hits0, misses0 = getattr(gen, "hits", 0), getattr(gen, "misses", 0)
+    gens = gen.generate(requests, on_result=tick)
+    outputs = [{"instruction": r["instruction"], "output": g.text, "generator": name, "dataset": r.get("dataset", "")}
+               for r, g in zip(rows, gens, strict=True)]
+    too_long = sum(g.finish_reason == "prompt_too_long" for g in gens)
+    if too_long:
+        log.warning("%d instruction(s) do not fit %s's context; their output is empty", too_long, model_spec)
+    stats = {"generation_prompt_tokens": sum(g.prompt_tokens for g in gens),
+             "generation_completion_tokens": sum(g.completion_tokens for g in gens),
+             "n_generation_too_long": too_long, "n_truncated": sum(g.finish_reason == "length" for g in gens),
+             "generation_cache_hits": getattr(gen, "hits", 0) - hits0,
+             "generation_cache_misses": getattr(gen, "misses", 0) - misses0,
+             "completion_tokens": [g.completion_tokens for g in gens]}
+    return outputs, stats, gen
+
+
+def read_model_outputs(path: Path, eval_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Existing outputs (alpaca_eval format), checked against the eval set and put in its order."""
+    rows = es.validate_rows(es._read_rows(path), path)
+    es.check_outputs_match(rows, eval_rows, path)
+    by_instruction = {r["instruction"]: r for r in rows}
+    out = []
+    for r in eval_rows:
+        o = by_instruction[r["instruction"]]
+        out.append({"instruction": o["instruction"], "output": o["output"],
+                    "generator": o.get("generator") or path.stem, "dataset": o.get("dataset", r.get("dataset", ""))})
+    return out
+
+
+def _nan_to_none(x: Any) -> Any:
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def score(annotations: list[dict[str, Any]], outputs: list[dict[str, Any]], completion_tokens: list[int] | None
+          ) -> dict[str, Any]:
+    from harness.evaluation import metrics
+
+    wr = metrics.compute_win_rate([a.get("preference") for a in annotations])
+    lc = metrics.length_controlled_win_rate(annotations, None)
+    lengths = [len(o["output"]) for o in outputs]
+    out = {k: _nan_to_none(v) for k, v in wr.to_dict().items()}
+    out.update({
+        "n_rows": len(annotations),
+        "n_null_preferences": sum(a.get("preference") is None for a in annotations),
+        "lc_win_rate": lc.length_controlled_winrate, "lc_standard_error": lc.lc_standard_error,
+        "lc_reason": lc.reason,
+        # characters, as alpaca_eval's leaderboard `avg_length`; tokens of the generating model
+        "avg_output_length": sum(lengths) / len(lengths) if lengths else None,
+        "avg_output_length_tokens": (sum(completion_tokens) / len(completion_tokens)) if completion_tokens else None,
+    })
+    return out
+
+
+def resolve_judge(judge: str, protocol: str) -> judges.JudgeSpec:
+    """`JUDGE` or `protocol` for the protocol's default annotator through alpaca_eval."""
+    if judge in ("protocol", "default", ""):
+        judge = f"alpaca_eval:{es.get_protocol(protocol).annotator}"
+    return judges.parse_judge(judge)
+
+
+def estimate_judge_cost(judge: str, protocol: str, eval_rows: list[dict[str, Any]], model_output_chars: int | None
+                        ) -> dict[str, Any] | None:
+    """API judges: tokens x price before any call. Model outputs are unknown yet, so each is taken as
+    long as its reference (capped at `model_output_chars`)."""
+    spec = resolve_judge(judge, protocol)
+    if spec.kind != "alpaca_eval":
+        return None
+    cap = model_output_chars if model_output_chars is not None else 10**9
+    pairs = [{"instruction": r["instruction"], "output_1": r["output"], "output_2": r["output"][:cap] + " "}
+             for r in eval_rows]
+    return judges.estimate_api_cost(spec.annotator, pairs)
+
+
+def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_set: str, output_dir: Path,
+                   decoding: Any, max_instances: int | None, cache: Path | None,
+                   generator_options: Mapping[str, Any] | None = None, name: str | None = None,
+                   model_outputs: Path | None = None, judge_options: Mapping[str, Any] | None = None,
+                   progress: Progress | None = None, on_cost: Callable[[dict[str, Any]], None] | None = None
+                   ) -> dict[str, Any]:
+    """Generate (or read `model_outputs`), judge, score; returns metrics.json's content.
+
+    `judge_options` are backend options for a local judge's model (default: `generator_options`);
+    when the judge model is the generating model with the same options, one loaded model does both.
+    `on_cost` receives the cost estimate before an API judge runs.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    spec = resolve_judge(judge, protocol)
+    if spec.kind == "local" and spec.model.startswith("@"):
+        raise ConfigError(f"judge {spec} refers to {spec.model}, which only an experiment can resolve",
+                          fix="pass the judge model as a backend spec, e.g. local:weighted_alpaca_eval_gpt4_turbo:hf:/path")
+    if (model_spec is None) == (model_outputs is None):
+        raise ConfigError("pass exactly one of a model spec and existing model outputs")
+    if spec.kind == "alpaca_eval":
+        judges.check_api_key(judges.load_annotator(spec.annotator))  # before any generation is spent
+
+    rows = es.select_instances(es.load_eval_set(eval_set, protocol), max_instances)
+    log.info("eval set %s: %d instruction(s)", eval_set, len(rows))
+
+    stats: dict[str, Any] = {}
+    completion_tokens = None
+    gen = None
+    gen_options = dict(generator_options or {})
+    if model_outputs is not None:
+        outputs = read_model_outputs(Path(model_outputs), rows)
+        name = name or outputs[0]["generator"]
+    else:
+        name = name or generator_name(model_spec)
+        outputs, gstats, gen = generate_outputs(model_spec, rows, decoding=decoding, cache=cache,
+                                                generator_options=gen_options, name=name, progress=progress)
+        completion_tokens = gstats.pop("completion_tokens")
+        stats.update(gstats)
+    write_json(output_dir / "model_outputs.json", outputs)  # kept even if judging fails
+
+    pairs = [{"instruction": r["instruction"], "output_1": r["output"], "generator_1": r.get("generator", "reference"),
+              "dataset": r.get("dataset", ""), "output_2": o["output"], "generator_2": name}
+             for r, o in zip(rows, outputs, strict=True)]
+    cost = None
+    if spec.kind == "alpaca_eval":
+        cost = judges.estimate_api_cost(spec.annotator, pairs)
+        log.info("judge cost estimate: %s", cost)
+        if on_cost:
+            on_cost(cost)
+        if gen is not None:
+            gen.close()
+        run = judges.judge_with_alpaca_eval(spec.annotator, pairs, output_dir=output_dir)
+    else:
+        j_options = dict(judge_options) if judge_options is not None else gen_options
+        shared = gen if (gen is not None and spec.model == model_spec and j_options == gen_options) else None
+        if gen is not None and shared is None:
+            gen.close()  # free the generating model before the judge loads
+        local = judges.LocalJudge(spec, generator=shared, cache=cache, generator_options=j_options)
+        try:
+            run = local.judge(pairs, on_progress=(lambda d, n: progress("judge", d, n)) if progress else None)
+        finally:
+            local.close()
+    write_json(output_dir / "annotations.json", run.annotations)
+
+    metrics = score(run.annotations, outputs, completion_tokens)
+    if metrics["n_total"] == 0:
+        log.warning("no judgment could be counted (%d parse failure(s)); the win rate is undefined",
+                    run.stats.get("n_parse_failures", 0))
+    tokens = {"generation": stats.get("generation_prompt_tokens", 0) + stats.get("generation_completion_tokens", 0),
+              "judge": run.stats.get("judge_prompt_tokens", 0) + run.stats.get("judge_completion_tokens", 0)
+              + run.stats.get("api_total_tokens", 0)}
+    result = {
+        **metrics,
+        "generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": protocol,
+        "eval_set": eval_set, "max_instances": max_instances,
+        "n_parse_failures": run.stats.get("n_parse_failures", 0),
+        "tokens": tokens, "cost_estimate": cost,
+        "judge_stats": run.stats, "generation_stats": stats,
+    }
+    write_json(output_dir / "metrics.json", result)
+    return result
+
+
+def load_metrics(output_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(output_dir) / "metrics.json"
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError("metrics.json is not an object", path=path)
+    return data

@@ -1,0 +1,175 @@
+"""The AlpacaEval eval set: instructions with reference outputs, the two protocols, and subsets.
+
+A protocol fixes the reference outputs and the judge: `alpaca_eval_1` is text_davinci_003's
+outputs judged by `alpaca_eval_gpt4` (the papers' setting), `alpaca_eval_2` is gpt4_1106_preview's
+outputs judged by `weighted_alpaca_eval_gpt4_turbo` (the public leaderboard's). The set comes from
+the hub (`tatsu-lab/alpaca_eval`, only when reachable), from `bundled:demo`, or from a local JSON
+or JSONL file in alpaca_eval's format (`instruction`, `output`, `generator`, `dataset`).
+
+`select_instances` takes the subset alpaca_eval's `max_instances` takes: the set shuffled with
+pandas' `sample(frac=1, random_state=123)`, then the first N.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data"
+HUB_ID = "tatsu-lab/alpaca_eval"
+# alpaca_eval.main.evaluate shuffles with this seed before it keeps the first max_instances rows
+MAX_INSTANCES_SEED = 123
+OFFLINE_FIX = ("pass a local copy in alpaca_eval's format instead, e.g. eval_set: "
+               "PATH/model_outputs/text_davinci_003.json (AlpacaEval 1.0 references) or "
+               "gpt4_1106_preview.json (2.0), or bundled:demo")
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    name: str
+    reference: str  # generator name of the reference outputs
+    hub_config: str  # the hub dataset's config holding those references
+    annotator: str  # alpaca_eval's annotator config
+
+
+PROTOCOLS = {
+    "alpaca_eval_1": Protocol("alpaca_eval_1", "text_davinci_003", "alpaca_eval", "alpaca_eval_gpt4"),
+    "alpaca_eval_2": Protocol("alpaca_eval_2", "gpt4_1106_preview", "alpaca_eval_gpt4_baseline",
+                              "weighted_alpaca_eval_gpt4_turbo"),
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        import difflib
+
+        close = difflib.get_close_matches(name, PROTOCOLS, n=1)
+        raise ConfigError(f"unknown eval protocol {name!r}",
+                          fix=f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def _read_rows(path: Path) -> list[tuple[int | None, Any]]:
+    """(line or None, row) for a JSON list or a JSONL file."""
+    from harness.core.io import iter_jsonl, read_json
+
+    if path.suffix == ".jsonl" or path.name.endswith(".jsonl.gz"):
+        return list(iter_jsonl(path))
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise InputError(f"expected a JSON list of objects, got {type(data).__name__}", path=path,
+                         fix="use alpaca_eval's format: [{\"instruction\": ..., \"output\": ...}, ...]")
+    return [(None, row) for row in data]
+
+
+def validate_rows(rows: Sequence[tuple[int | None, Any]], path: object, *, need_output: bool = True
+                  ) -> list[dict[str, Any]]:
+    """Check alpaca_eval's fields; an instruction may appear once (outputs are matched on it)."""
+    out: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, (line, row) in enumerate(rows):
+        where = f"[{i}]" if line is None else f"line {line}"
+        if not isinstance(row, Mapping):
+            raise InputError(f"row {where} is a {type(row).__name__}, not an object", path=path, line=line)
+        fields = ("instruction", "output") if need_output else ("instruction",)
+        for f in fields:
+            if not isinstance(row.get(f), str):
+                raise InputError(f"row {where} has no string '{f}'", path=path, line=line,
+                                 fix="every row needs 'instruction' and 'output' strings (alpaca_eval's format)")
+        if not row["instruction"].strip():
+            raise InputError(f"row {where} has an empty instruction", path=path, line=line)
+        if row["instruction"] in seen:
+            raise InputError(f"row {where} repeats the instruction of row {seen[row['instruction']]}", path=path,
+                             line=line, fix="instructions must be unique: outputs are matched to them")
+        seen[row["instruction"]] = i
+        out.append(dict(row))
+    if not out:
+        raise InputError("the eval set is empty", path=path)
+    return out
+
+
+def _from_hub(protocol: Protocol) -> list[dict[str, Any]]:
+    from harness.backends.spec import hub_offline
+
+    if hub_offline():
+        raise ConfigError(f"eval_set 'hub' needs {HUB_ID} from the Hugging Face hub, but HF_HUB_OFFLINE is set",
+                          fix=OFFLINE_FIX)
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(HUB_ID, protocol.hub_config, split="eval")
+    except Exception as e:  # no network, no such config, a datasets version without script support
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"cannot load {HUB_ID} ({protocol.hub_config}) from the hub: {first}",
+                          fix=OFFLINE_FIX) from None
+    return validate_rows([(None, dict(r)) for r in ds], f"hub:{HUB_ID}/{protocol.hub_config}")
+
+
+def load_eval_set(source: str, protocol: str = "alpaca_eval_1") -> list[dict[str, Any]]:
+    """The eval set's rows (instruction, output = reference, generator, dataset), in file order."""
+    proto = get_protocol(protocol)
+    if source == "hub":
+        return _from_hub(proto)
+    if source.startswith("bundled:"):
+        name = source.split(":", 1)[1]
+        path = BUNDLED_DIR / f"{name}_eval.json"
+        if not path.is_file():
+            names = sorted(p.name.removesuffix("_eval.json") for p in BUNDLED_DIR.glob("*_eval.json"))
+            raise ConfigError(f"no bundled eval set {source!r}", fix=f"bundled sets: {', '.join(names) or 'none'}")
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"eval set not found: {source}", fix="use hub, bundled:demo or a JSON/JSONL path")
+    rows = validate_rows(_read_rows(path), path)
+    for row in rows:
+        row.setdefault("generator", proto.reference if source == "hub" else path.stem)
+        row.setdefault("dataset", "")
+    return rows
+
+
+def select_instances(rows: Sequence[Mapping[str, Any]], max_instances: int | None) -> list[dict[str, Any]]:
+    """alpaca_eval's `max_instances` subset: shuffle with pandas' seed 123, keep the first N."""
+    rows = [dict(r) for r in rows]
+    if max_instances is None:
+        return rows
+    if max_instances < 1:
+        raise ConfigError(f"max_instances must be at least 1, got {max_instances}")
+    import pandas as pd
+
+    # the exact call alpaca_eval makes on its reference DataFrame, so the same rows are chosen
+    order = pd.DataFrame(index=range(len(rows))).sample(frac=1, random_state=MAX_INSTANCES_SEED).index
+    return [rows[i] for i in order[:max_instances]]
+
+
+def check_outputs_match(outputs: Sequence[Mapping[str, Any]], eval_rows: Sequence[Mapping[str, Any]],
+                        path: object = None, *, show: int = 5) -> None:
+    """Model outputs must answer exactly the eval set's instructions (in any order)."""
+    expected = {r["instruction"] for r in eval_rows}
+    got = [r.get("instruction") for r in outputs]
+    extra = [g for g in got if g not in expected]
+    missing = sorted(expected - set(got))
+    if not extra and not missing and len(got) == len(expected):
+        return
+
+    def short(s: object) -> str:
+        s = str(s)
+        return repr(s if len(s) <= 70 else s[:67] + "...")
+
+    parts = []
+    if extra:
+        parts.append(f"{len(extra)} output instruction(s) not in the eval set, first: "
+                     + "; ".join(short(s) for s in extra[:show]))
+    if missing:
+        parts.append(f"{len(missing)} eval instruction(s) without an output, first: "
+                     + "; ".join(short(s) for s in missing[:show]))
+    if not parts:
+        parts.append(f"{len(got) - len(set(got))} repeated instruction(s)")
+    raise InputError("model outputs do not match the eval set: " + " | ".join(parts), path=path,
+                     fix="generate the outputs on the same eval set (same source, protocol and max_instances)")

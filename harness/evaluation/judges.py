@@ -1,0 +1,477 @@
+"""AlpacaEval judges: alpaca_eval's own annotators (API) or the same annotator run on any backend.
+
+A judge spec is one of
+- `alpaca_eval:<annotator>`: alpaca_eval's PairwiseAnnotator with its own decoder (OpenAI,
+  Anthropic, ... keys from the environment). Its annotation cache lives in the run directory,
+  never in site-packages.
+- `local:<annotator>[,top_logprobs=K]:<model spec>`: the annotator's prompt template and parser,
+  read from the installed alpaca_eval package, run through one of our Generators (so an open
+  model judges offline). Annotators with `logprob_parser` (the `weighted_*` ones) get the
+  preference from the judge's first-token top logprobs, exactly as alpaca_eval computes it;
+  `top_logprobs=K` widens the K the annotator asks for (a small random model rarely puts `m`/`M`
+  in its top 5; hf returns any K, vLLM at most its max_logprobs). Other annotators parse the
+  text with the annotator's own parser function, imported from alpaca_eval.
+
+As in alpaca_eval: batch size 1, outputs shown in a seeded random order (`is_switched_outputs`
+seeded on the instruction, seed 0) and mapped back, identical outputs are a 1.5 draw without a
+call. A completion that cannot be parsed (or a prompt that does not fit the judge's context) gives
+preference null with the reason in `parse_error`: counted and reported, never a silent tie.
+Judgments are cached by the request cache, whose key is the judge model's identity (weights and
+chat template), the exact rendered prompt (so the annotator template and both outputs in their
+shown order) and every sampling parameter; parsing is redone from the cached completion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import ConfigError
+from harness.core.fingerprint import text_hash
+from harness.core.records import Generation, Message
+
+log = logging.getLogger(__name__)
+
+JUDGE_KINDS = ("alpaca_eval", "local")
+LOCAL_OPTIONS = ("top_logprobs",)
+# which environment variable alpaca_eval's decoders read their key from
+API_KEYS = {"openai_completions": "OPENAI_API_KEY", "anthropic_completions": "ANTHROPIC_API_KEY",
+            "cohere_completions": "CO_API_KEY", "google_completions": "GOOGLE_API_KEY"}
+
+
+def _ae(module: str) -> Any:
+    from harness.evaluation.metrics import _alpaca_eval
+
+    return _alpaca_eval(module)
+
+
+# ---------------------------------------------------------------- specs
+@dataclasses.dataclass(frozen=True)
+class JudgeSpec:
+    kind: str
+    annotator: str
+    model: str | None = None  # local judges: the backend spec of the judge model
+    top_logprobs: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "alpaca_eval":
+            return f"alpaca_eval:{self.annotator}"
+        opts = f",top_logprobs={self.top_logprobs}" if self.top_logprobs is not None else ""
+        return f"local:{self.annotator}{opts}:{self.model}"
+
+
+def parse_judge(spec: str) -> JudgeSpec:
+    kind, sep, rest = spec.partition(":")
+    fix = "use alpaca_eval:<annotator> or local:<annotator>:<model spec>, e.g. local:weighted_alpaca_eval_gpt4_turbo:@base"
+    if not sep or kind not in JUDGE_KINDS or not rest:
+        raise ConfigError(f"judge {spec!r} is not alpaca_eval:<annotator> or local:<annotator>:<model spec>", fix=fix)
+    if kind == "alpaca_eval":
+        load_annotator(rest)  # unknown annotators fail now, with a did-you-mean
+        return JudgeSpec("alpaca_eval", rest)
+    head, sep, model = rest.partition(":")
+    if not sep or not model:
+        raise ConfigError(f"judge {spec!r} names no judge model", fix=fix)
+    name, *opts = head.split(",")
+    top: int | None = None
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        if key not in LOCAL_OPTIONS or not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"judge {spec!r}: bad option {opt!r}", fix="the one option is top_logprobs=K (K >= 1)")
+        top = int(value)
+    load_annotator(name)
+    if not model.startswith("@"):
+        from harness.backends.spec import parse_spec
+
+        parse_spec(model)
+    return JudgeSpec("local", name, model, top)
+
+
+# ---------------------------------------------------------------- annotator configs
+@dataclasses.dataclass(frozen=True)
+class AnnotatorConfig:
+    """One alpaca_eval annotator, as its configs.yaml defines it."""
+
+    name: str
+    template: str
+    template_path: str
+    parser: str
+    parser_kwargs: Mapping[str, Any]
+    completions: str  # alpaca_eval's decoder function name (openai_completions, ...)
+    completions_kwargs: Mapping[str, Any]
+    randomize: bool
+    batch_size: int
+
+    @property
+    def weighted(self) -> bool:
+        return self.parser == "logprob_parser"
+
+    @property
+    def template_hash(self) -> str:
+        return text_hash(self.template)
+
+
+def annotator_names() -> list[str]:
+    root = Path(_ae("constants").EVALUATORS_CONFIG_DIR)
+    return sorted(p.parent.name for p in root.glob("*/configs.yaml"))
+
+
+@functools.cache
+def load_annotator(name: str) -> AnnotatorConfig:
+    """Read `evaluators_configs/<name>/configs.yaml` and its prompt template from alpaca_eval."""
+    import yaml
+
+    root = Path(_ae("constants").EVALUATORS_CONFIG_DIR)
+    path = root / name / "configs.yaml"
+    if not name or "/" in name or not path.is_file():
+        import difflib
+
+        close = difflib.get_close_matches(name, annotator_names(), n=1)
+        raise ConfigError(f"alpaca_eval has no annotator {name!r}",
+                          fix=f"did you mean '{close[0]}'?" if close else f"see {root}")
+    configs = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if len(configs) != 1:
+        raise ConfigError(f"annotator {name!r} is a pool of {len(configs)} annotators; use a single annotator")
+    ((_, cfg),) = configs.items()
+    template_path = root / cfg["prompt_template"]
+    template = template_path.read_text(encoding="utf-8")
+    return AnnotatorConfig(
+        name=name, template=template, template_path=str(template_path),
+        parser=cfg.get("fn_completion_parser", "regex_parser"),
+        parser_kwargs=dict(cfg.get("completion_parser_kwargs") or {}),
+        completions=cfg.get("fn_completions", ""),
+        completions_kwargs=dict(cfg.get("completions_kwargs") or {}),
+        randomize=bool(cfg.get("is_randomize_output_order", True)),
+        batch_size=int(cfg.get("batch_size", 1)),
+    )
+
+
+def render_prompt(cfg: AnnotatorConfig, instruction: str, output_1: str, output_2: str) -> str:
+    """The annotator's prompt for one pair, by alpaca_eval's own `make_prompts` (batch size 1)."""
+    import pandas as pd
+
+    df = pd.DataFrame([{"instruction": instruction, "output_1": output_1, "output_2": output_2}])
+    try:
+        prompts, _ = _ae("utils").make_prompts(df, template=cfg.template, batch_size=1)
+    except ValueError as e:  # a template written for batches of several examples
+        raise ConfigError(f"annotator {cfg.name!r} cannot judge one pair per prompt: {e}",
+                          fix="pick an annotator with batch_size 1, e.g. weighted_alpaca_eval_gpt4_turbo") from None
+    return prompts[0]
+
+
+def prompt_messages(prompt: str) -> tuple[Message, ...]:
+    """ChatML prompts become chat messages as alpaca_eval's OpenAI decoder makes them."""
+    if prompt.strip().startswith("<|im_start|>"):
+        return tuple(Message(m["role"], m["content"]) for m in _ae("utils").prompt_to_chatml(prompt))
+    return (Message("user", prompt),)
+
+
+# ---------------------------------------------------------------- parsing
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """alpaca_eval's parsers log an ERROR for every completion they cannot parse; we count those instead."""
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def openai_choice(gen: Generation, keep: int | None = None, tokens: Sequence[str] = ()) -> dict[str, Any]:
+    """A Generation as the OpenAI choice alpaca_eval stores in `raw_completion`.
+
+    With `keep`, only the first `keep` top logprobs and those of `tokens` are kept: a judge asked
+    for a wide K would otherwise store thousands of entries per judgment.
+    """
+    top = [{"token": t, "logprob": lp} for j, (t, lp) in enumerate(gen.top_logprobs or ())
+           if keep is None or j < keep or t in tokens]
+    content = [{"token": top[0]["token"] if top else gen.text, "logprob": top[0]["logprob"] if top else None,
+                "top_logprobs": top}]
+    return {"finish_reason": gen.finish_reason, "index": 0, "logprobs": {"content": content},
+            "message": {"content": gen.text, "role": "assistant"}, "text": gen.text,
+            "total_tokens": gen.prompt_tokens + gen.completion_tokens}
+
+
+def parse_completion(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | None, Any, str | None]:
+    """(preference in the shown order, raw_completion, why it failed or None)."""
+    if gen.finish_reason == "prompt_too_long":
+        return None, gen.text, f"the judge prompt ({gen.prompt_tokens} tokens) does not fit the judge's context"
+    completions_parsers = _ae("completion_parsers")
+    if cfg.weighted and gen.top_logprobs is not None:
+        tokens = [cfg.parser_kwargs.get("numerator_token"), *cfg.parser_kwargs.get("denominator_tokens", ())]
+        # the parser reads only the annotator's tokens, so the trimmed raw completion parses the same
+        raw: Any = openai_choice(gen, int(cfg.completions_kwargs.get("top_logprobs", 5)), tokens)
+        with _quiet():
+            try:
+                (value,) = completions_parsers.logprob_parser(raw, **cfg.parser_kwargs)
+            except (AssertionError, ValueError, KeyError, TypeError) as e:
+                return None, raw, f"logprob parser failed: {e}"
+        if value is None or math.isnan(value):
+            return None, raw, (f"none of {sorted(set(map(str, tokens)))} among the judge's top "
+                               f"{len(gen.top_logprobs)} first-token logprobs")
+        return float(value), raw, None
+    if not gen.text.strip():
+        return None, gen.text, "empty judge completion"
+    if cfg.weighted:
+        # no logprobs from this backend: read the one-token answer as a hard choice
+        numerator = cfg.parser_kwargs.get("numerator_token")
+        answer = gen.text.strip()
+        if answer == numerator:
+            return 1.0, gen.text, None
+        if answer in cfg.parser_kwargs.get("denominator_tokens", ()):
+            return 2.0, gen.text, None
+        return None, gen.text, f"answer {answer[:40]!r} is not one of the annotator's tokens"
+    parser: Callable[..., Any] = getattr(completions_parsers, cfg.parser)
+    with _quiet():
+        try:
+            values = list(parser(gen.text, **cfg.parser_kwargs))
+        except Exception as e:  # alpaca_eval's parsers raise anything on malformed text
+            return None, gen.text, f"{cfg.parser} failed: {type(e).__name__}: {str(e)[:200]}"
+    if len(values) != 1:
+        return None, gen.text, f"{cfg.parser} found {len(values)} answers, expected 1"
+    value = values[0]
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None, gen.text, f"{cfg.parser} returned {value!r}, not a preference"
+    if math.isnan(value):
+        return None, gen.text, f"{cfg.parser} could not read a preference"
+    if value == 0:  # alpaca_eval's legacy draw
+        value = 1.5
+    if not 1 <= value <= 2:
+        return None, gen.text, f"{cfg.parser} returned {value}, outside [1, 2]"
+    return value, gen.text, None
+
+
+# ---------------------------------------------------------------- local judge
+@dataclasses.dataclass
+class JudgeRun:
+    annotations: list[dict[str, Any]]
+    stats: dict[str, Any]
+
+
+PAIR_FIELDS = ("instruction", "output_1", "output_2")
+
+
+def _annotation(pair: Mapping[str, Any], cfg: AnnotatorConfig, judge: str, preference: float | None, raw: Any,
+                error: str | None) -> dict[str, Any]:
+    row = {"instruction": pair["instruction"], "output_1": pair["output_1"],
+           "generator_1": pair.get("generator_1", "reference"), "dataset": pair.get("dataset", ""),
+           "output_2": pair["output_2"], "generator_2": pair.get("generator_2", "model"),
+           "annotator": cfg.name, "preference": preference, "raw_completion": raw, "judge": judge}
+    if error is not None:
+        row["parse_error"] = error
+    return row
+
+
+class LocalJudge:
+    """An alpaca_eval annotator run through one of our Generators."""
+
+    def __init__(self, spec: JudgeSpec, *, generator: Any = None, cache: str | os.PathLike[str] | None = None,
+                 generator_options: Mapping[str, Any] | None = None, seed: int = 0):
+        if spec.kind != "local" or spec.model is None or spec.model.startswith("@"):
+            raise ConfigError(f"judge {spec} is not a local judge with a resolved model spec",
+                              fix="resolve @base / @seed_model to a backend spec first")
+        self.spec = spec
+        self.config = load_annotator(spec.annotator)
+        self.seed = seed
+        self._generator = generator
+        self._cache = cache
+        self._options = dict(generator_options or {})
+
+    @property
+    def generator(self) -> Any:
+        if self._generator is None:
+            from harness.backends import load_generator
+
+            self._generator = load_generator(self.spec.model, cache=self._cache, **self._options)
+        return self._generator
+
+    def sampling_params(self) -> Any:
+        from harness.backends.base import SamplingParams
+
+        kw = self.config.completions_kwargs
+        logprobs = 0
+        if self.config.weighted:
+            logprobs = self.spec.top_logprobs or int(kw.get("top_logprobs", 5))
+        return SamplingParams(temperature=float(kw.get("temperature", 0.0)), top_p=float(kw.get("top_p", 1.0)),
+                              max_tokens=int(kw.get("max_tokens", 256)), seed=self.seed, logprobs=logprobs)
+
+    def identity(self) -> dict[str, Any]:
+        return {"judge": str(self.spec), "annotator": self.config.name, "template": self.config.template_hash,
+                "params": self.sampling_params().to_dict()}
+
+    def judge(self, pairs: Sequence[Mapping[str, Any]],
+              on_progress: Callable[[int, int], None] | None = None) -> JudgeRun:
+        from harness.backends.base import ChatRequest
+        from harness.evaluation.metrics import alpaca_eval_switched
+
+        cfg = self.config
+        params = self.sampling_params()
+        results: list[dict[str, Any] | None] = [None] * len(pairs)
+        requests, slots, switched = [], [], []
+        for i, pair in enumerate(pairs):
+            missing = [f for f in PAIR_FIELDS if not isinstance(pair.get(f), str)]
+            if missing:
+                raise ValueError(f"pair {i} lacks {', '.join(missing)}")
+            if pair["output_1"] == pair["output_2"]:  # alpaca_eval: identical outputs are a draw, no call
+                results[i] = _annotation(pair, cfg, str(self.spec), 1.5, None, None)
+                continue
+            swap = cfg.randomize and alpaca_eval_switched(pair["instruction"], self.seed)
+            first, second = (pair["output_2"], pair["output_1"]) if swap else (pair["output_1"], pair["output_2"])
+            prompt = render_prompt(cfg, pair["instruction"], first, second)
+            requests.append(ChatRequest(id=f"judge-{i}", messages=prompt_messages(prompt), params=params))
+            slots.append(i)
+            switched.append(swap)
+
+        gen_stats = {"prompt_tokens": 0, "completion_tokens": 0}
+        done = len(pairs) - len(requests)
+        failures: dict[str, int] = {}
+
+        def finish(j: int, gen: Generation) -> None:
+            nonlocal done
+            pref, raw, error = parse_completion(cfg, gen)
+            if pref is not None and switched[j]:
+                pref = 3 - pref
+            results[slots[j]] = _annotation(pairs[slots[j]], cfg, str(self.spec), pref, raw, error)
+            gen_stats["prompt_tokens"] += gen.prompt_tokens
+            gen_stats["completion_tokens"] += gen.completion_tokens
+            if error is not None:
+                kind = "prompt_too_long" if gen.finish_reason == "prompt_too_long" else "unparseable"
+                failures[kind] = failures.get(kind, 0) + 1
+            done += 1
+            if on_progress:
+                on_progress(done, len(pairs))
+
+        gen = self.generator
+        hits0, misses0 = getattr(gen, "hits", 0), getattr(gen, "misses", 0)
+        if requests:
+            log.info("judge %s: %d pair(s) to judge, %d identical", self.spec, len(requests), len(pairs) - len(requests))
+            gen.generate(requests, on_result=finish)
+        n_fail = sum(failures.values())
+        stats = {
+            "judge": str(self.spec), "annotator": cfg.name, "template_sha": cfg.template_hash,
+            "n_pairs": len(pairs), "n_identical": len(pairs) - len(requests), "n_judge_calls": len(requests),
+            "n_parse_failures": n_fail, "parse_failures": failures,
+            "judge_cache_hits": getattr(gen, "hits", 0) - hits0, "judge_cache_misses": getattr(gen, "misses", 0) - misses0,
+            "judge_prompt_tokens": gen_stats["prompt_tokens"], "judge_completion_tokens": gen_stats["completion_tokens"],
+        }
+        if n_fail:
+            log.warning("judge %s: %d of %d judgment(s) could not be parsed (%s); their preference is null",
+                        self.spec, n_fail, len(requests), ", ".join(f"{k}: {v}" for k, v in failures.items()))
+        return JudgeRun([r for r in results if r is not None], stats)
+
+    def close(self) -> None:
+        if self._generator is not None:
+            self._generator.close()
+
+
+# ---------------------------------------------------------------- alpaca_eval's own annotators (API)
+def check_api_key(cfg: AnnotatorConfig) -> None:
+    env = API_KEYS.get(cfg.completions)
+    if env is None:
+        return
+    extra = " or OPENAI_CLIENT_CONFIG_PATH" if env == "OPENAI_API_KEY" else ""
+    if not os.environ.get(env) and not (env == "OPENAI_API_KEY" and os.environ.get("OPENAI_CLIENT_CONFIG_PATH")):
+        raise ConfigError(f"judge alpaca_eval:{cfg.name} calls {cfg.completions} but {env}{extra} is not set",
+                          fix=f"export {env}=... , or judge offline with local:{cfg.name}:<model spec>")
+
+
+def api_cache_path(output_dir: str | os.PathLike[str], annotator: str, seed: int = 0) -> Path:
+    """Where alpaca_eval keeps its annotation cache for this run (the name it would use itself)."""
+    return Path(output_dir) / "alpaca_eval_cache" / f"annotations_seed{seed}_{annotator}.json"
+
+
+def price_per_token(cfg: AnnotatorConfig) -> float | None:
+    """alpaca_eval's own price table (its OpenAI decoder's), None where it has none."""
+    if cfg.completions != "openai_completions":
+        return None
+    model = str(cfg.completions_kwargs.get("model_name", ""))
+    try:
+        openai_decoder = _ae("decoders.openai")
+        with _quiet():
+            price = float(openai_decoder._get_price_per_token(model, cfg.completions_kwargs.get("price_per_token")))
+    except Exception:  # the decoder module needs the openai package; no price then
+        return None
+    return None if math.isnan(price) else price
+
+
+def leaderboard_price_per_1000(annotator: str) -> float | None:
+    """`Price [$/1000 examples]` from alpaca_eval's evaluators leaderboard, when listed."""
+    import csv
+
+    path = Path(_ae("constants").__file__).parent / "leaderboards" / "evaluators" / "evaluators_leaderboard.csv"
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row.get("") == annotator:
+                try:
+                    return float(row["Price [$/1000 examples]"])
+                except (KeyError, ValueError):
+                    return None
+    return None
+
+
+def estimate_api_cost(annotator: str, pairs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Tokens x price for judging `pairs` with alpaca_eval's annotator.
+
+    Prompt tokens are counted as characters / 4 (offline; OpenAI's rule of thumb) on the exact
+    rendered prompts; completion tokens are the annotator's max_tokens.
+    """
+    cfg = load_annotator(annotator)
+    to_call = [p for p in pairs if p["output_1"] != p["output_2"]]
+    prompt_tokens = sum(len(render_prompt(cfg, p["instruction"], p["output_1"], p["output_2"])) for p in to_call) // 4
+    completion_tokens = int(cfg.completions_kwargs.get("max_tokens", 0) or 0) * len(to_call)
+    price = price_per_token(cfg)
+    per_1000 = leaderboard_price_per_1000(annotator)
+    return {
+        "annotator": annotator, "model": cfg.completions_kwargs.get("model_name"), "n_judgments": len(to_call),
+        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens, "price_per_token": price,
+        "usd": None if price is None else round((prompt_tokens + completion_tokens) * price, 4),
+        "usd_leaderboard": None if per_1000 is None else round(per_1000 * len(to_call) / 1000, 4),
+        "method": "prompt tokens ~ characters/4 of the rendered prompts; price per token from alpaca_eval's decoder",
+    }
+
+
+def judge_with_alpaca_eval(annotator: str, pairs: Sequence[Mapping[str, Any]], *, output_dir: str | os.PathLike[str],
+                           seed: int = 0) -> JudgeRun:
+    """alpaca_eval's PairwiseAnnotator on the pairs, its cache in `output_dir/alpaca_eval_cache/`."""
+    cfg = load_annotator(annotator)
+    check_api_key(cfg)
+    cache = api_cache_path(output_dir, annotator, seed)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    annotators = _ae("annotators")
+    annotator_obj = annotators.PairwiseAnnotator(annotators_config=annotator, caching_path=cache, seed=seed)
+    rows = [{k: p.get(k, "") for k in ("instruction", "output_1", "output_2", "generator_1", "generator_2", "dataset")}
+            for p in pairs]
+    annotated = annotator_obj.annotate_pairs(rows)
+    by_instruction = {a["instruction"]: a for a in annotated}
+    out, tokens, usd = [], 0, 0.0
+    n_fail = 0
+    for p in rows:
+        a = dict(by_instruction.get(p["instruction"], {**p, "preference": None}))
+        pref = a.get("preference")
+        if pref is None or (isinstance(pref, float) and math.isnan(pref)):
+            a["preference"] = None
+            a["parse_error"] = "alpaca_eval returned no annotation"
+            n_fail += 1
+        raw = a.get("raw_completion")
+        if isinstance(raw, Mapping) and isinstance(raw.get("total_tokens"), (int, float)):
+            tokens += int(raw["total_tokens"])
+        price = a.get("price_per_example")
+        if isinstance(price, (int, float)) and not math.isnan(price):
+            usd += float(price)
+        a["judge"] = f"alpaca_eval:{annotator}"
+        out.append(a)
+    stats = {"judge": f"alpaca_eval:{annotator}", "annotator": annotator, "template_sha": cfg.template_hash,
+             "n_pairs": len(rows), "n_parse_failures": n_fail, "api_total_tokens": tokens, "api_usd": round(usd, 4),
+             "alpaca_eval_cache": str(cache)}
+    return JudgeRun(out, stats)
