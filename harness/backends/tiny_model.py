@@ -14,6 +14,10 @@ from typing import Literal
 
 from harness.core.stdlib_text import iter_stdlib_docstrings
 
+# AlpacaEval judge prompts hold an instruction and two outputs beside a ~500-token template, so the
+# context is 4096 (RoPE: the weights do not depend on it).
+MAX_POSITIONS = 4096
+
 SIZES = {
     # hidden, layers, heads, intermediate, vocab
     "tiny": (128, 2, 2, 256, 2048),
@@ -59,7 +63,7 @@ def train_tokenizer(vocab_size: int):
     tok.train_from_iterator(texts(), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        additional_special_tokens=SPECIAL_TOKENS[3:], chat_template=CHAT_TEMPLATE, model_max_length=1024,
+        additional_special_tokens=SPECIAL_TOKENS[3:], chat_template=CHAT_TEMPLATE, model_max_length=MAX_POSITIONS,
         padding_side="left", clean_up_tokenization_spaces=False,
     )
 
@@ -78,7 +82,7 @@ def make_tiny_model(out_dir: str | Path, *, size: Literal["tiny", "small"] = "ti
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
         num_attention_heads=heads, num_key_value_heads=heads, head_dim=hidden // heads,
-        max_position_embeddings=1024, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        max_position_embeddings=MAX_POSITIONS, rms_norm_eps=1e-5, tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, attention_dropout=0.0,
         # a wider init than 0.02 gives peaked next-token distributions, so greedy decoding is not
