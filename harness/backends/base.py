@@ -86,3 +86,27 @@ def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut `text` at the first stop string; returns (text, whether a stop string was found)."""
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class Results:
+    """The output list of one `generate` call, filled in any order; each result is reported to
+    `on_result` as it lands (what the request cache and progress bars rely on)."""
+
+    def __init__(self, n: int, on_result: ResultCallback | None) -> None:
+        self.items: list[Generation | None] = [None] * n
+        self.on_result = on_result
+
+    def set(self, i: int, gen: Generation) -> None:
+        self.items[i] = gen
+        if self.on_result:
+            self.on_result(i, gen)
+
+    def too_long(self, i: int, request: ChatRequest, prompt_tokens: int, model: str) -> None:
+        """Answer a request whose prompt plus max_tokens exceed the context, without running it."""
+        self.set(i, Generation(request.id, "", "prompt_too_long", prompt_tokens, 0, model=model))
+
+    def done(self) -> list[Generation]:
+        missing = [i for i, g in enumerate(self.items) if g is None]
+        if missing:
+            raise RuntimeError(f"backend returned no result for requests {missing[:5]}")
+        return self.items  # type: ignore[return-value]

@@ -12,7 +12,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from harness.backends.base import ChatRequest, ResultCallback, SamplingParams, apply_stop, group_by_params
+from harness.backends.base import (
+    ChatRequest,
+    ResultCallback,
+    Results,
+    SamplingParams,
+    apply_stop,
+    group_by_params,
+)
 from harness.backends.spec import ModelSpec, is_local, model_identity, resolve_local_model
 from harness.core.chat import render_chat, template_hash
 from harness.core.errors import BackendError
@@ -105,19 +112,14 @@ class HFGenerator:
     def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
         if requests and self.model is None:
             self._load()
-        results: list[Generation | None] = [None] * len(requests)
+        results = Results(len(requests), on_result)
         prompts = [render_chat(self.tokenizer, r.messages) for r in requests]
-
-        def finish(i: int, gen: Generation) -> None:
-            results[i] = gen
-            if on_result:
-                on_result(i, gen)
 
         for params, idx in group_by_params(requests).items():
             fits = []
             for i in idx:
                 if len(prompts[i]) + params.max_tokens > self.max_model_len:
-                    finish(i, Generation(requests[i].id, "", "prompt_too_long", len(prompts[i]), 0, model=self.name))
+                    results.too_long(i, requests[i], len(prompts[i]), self.name)
                 else:
                     fits.append(i)
             fits.sort(key=lambda i: -len(prompts[i]))
@@ -125,8 +127,8 @@ class HFGenerator:
                 batch = fits[start:start + self.batch_size]
                 for i, gen in zip(batch, self._generate_batch([requests[i] for i in batch],
                                                               [prompts[i] for i in batch], params)):
-                    finish(i, gen)
-        return results  # type: ignore[return-value]
+                    results.set(i, gen)
+        return results.done()
 
     def _generate_batch(self, reqs: list[ChatRequest], prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
         import torch

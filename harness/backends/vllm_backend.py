@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from harness.backends.base import ChatRequest, ResultCallback
+from harness.backends.base import ChatRequest, ResultCallback, Results
 from harness.backends.spec import ModelSpec, is_local, model_identity, resolve_local_model
 from harness.core.chat import render_chat, template_hash
 from harness.core.errors import BackendError
@@ -70,18 +70,13 @@ class VLLMGenerator:
 
         if requests and self.llm is None:
             self._load()
-        results: list[Generation | None] = [None] * len(requests)
-
-        def finish(i: int, gen: Generation) -> None:
-            results[i] = gen
-            if on_result:
-                on_result(i, gen)
+        results = Results(len(requests), on_result)
 
         pending: list[tuple[int, list[int]]] = []
         for i, r in enumerate(requests):
             ids = render_chat(self.tokenizer, r.messages)
             if len(ids) + r.params.max_tokens > self.max_model_len:
-                finish(i, Generation(r.id, "", "prompt_too_long", len(ids), 0, model=self.name))
+                results.too_long(i, r, len(ids), self.name)
             else:
                 pending.append((i, ids))
         for start in range(0, len(pending), self.chunk_size):
@@ -99,9 +94,9 @@ class VLLMGenerator:
                 if requests[i].params.logprobs and c.logprobs:
                     first = sorted(c.logprobs[0].values(), key=lambda lp: -lp.logprob)[: requests[i].params.logprobs]
                     top = tuple((lp.decoded_token or "", round(float(lp.logprob), 6)) for lp in first)
-                finish(i, Generation(requests[i].id, c.text, c.finish_reason or "length", len(ids), len(c.token_ids),
+                results.set(i, Generation(requests[i].id, c.text, c.finish_reason or "length", len(ids), len(c.token_ids),
                                      top, model=self.name))
-        return results  # type: ignore[return-value]
+        return results.done()
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.fingerprint import canonical_json, text_hash
-from harness.core.io import atomic_open, read_json, write_json
+from harness.core.io import read_json, write_json, write_text
 from harness.core.runs import git_state, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
@@ -197,13 +197,11 @@ def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_d
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in (("leaderboard.md", markdown(board)), ("leaderboard.csv", csv_text(board))):
-        with atomic_open(out_dir / name, "w") as f:
-            f.write(text)
+        write_text(out_dir / name, text)
         written.append(out_dir / name)
     write_json(out_dir / "leaderboard.json", board)
     written.append(out_dir / "leaderboard.json")
-    with atomic_open(out_dir / "index.html", "w") as f:
-        f.write(html_page(board, analysis_dir=paths.analysis_dir(exp, runs_dir)))
+    write_text(out_dir / "index.html", html_page(board, analysis_dir=paths.analysis_dir(exp, runs_dir)))
     written.append(out_dir / "index.html")
     return written
 
