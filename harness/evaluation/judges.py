@@ -441,15 +441,20 @@ def estimate_api_cost(annotator: str, pairs: Sequence[Mapping[str, Any]]) -> dic
     }
 
 
+def make_api_annotator(annotator: str, output_dir: str | os.PathLike[str], seed: int = 0) -> Any:
+    """alpaca_eval's PairwiseAnnotator for `annotator`, caching in the run directory, not site-packages."""
+    cache = api_cache_path(output_dir, annotator, seed)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    return _ae("annotators").PairwiseAnnotator(annotators_config=annotator, caching_path=cache, seed=seed)
+
+
 def judge_with_alpaca_eval(annotator: str, pairs: Sequence[Mapping[str, Any]], *, output_dir: str | os.PathLike[str],
                            seed: int = 0) -> JudgeRun:
     """alpaca_eval's PairwiseAnnotator on the pairs, its cache in `output_dir/alpaca_eval_cache/`."""
     cfg = load_annotator(annotator)
     check_api_key(cfg)
-    cache = api_cache_path(output_dir, annotator, seed)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    annotators = _ae("annotators")
-    annotator_obj = annotators.PairwiseAnnotator(annotators_config=annotator, caching_path=cache, seed=seed)
+    annotator_obj = make_api_annotator(annotator, output_dir, seed)
+    cache = Path(annotator_obj.caching_path)
     rows = [{k: p.get(k, "") for k in ("instruction", "output_1", "output_2", "generator_1", "generator_2", "dataset")}
             for p in pairs]
     annotated = annotator_obj.annotate_pairs(rows)
