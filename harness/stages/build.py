@@ -1,0 +1,216 @@
+"""The build stage: build or load every dataset an experiment lists.
+
+For each dataset: validate its builder options, construct a `BuildContext` (seed set, corpus,
+model references through the request cache, the shared trainer for sub-stage models), run the
+builder, and write `build/<name>/dataset.jsonl`, `drops.jsonl` (every dropped item with its step
+and reason) and `manifest.json` (fingerprint `paths.build_fingerprint`, per-step counts, tokens,
+wall time, parse failures, the sub-stage models used).
+
+Sharding: with `num_shards > 1` each shard writes `build/<name>/shards/<i>-of-<K>/` from the
+documents whose id falls in its shard (run them on separate machines or SLURM array tasks with a
+shared runs directory); `merge=True` joins finished shards into `build/<name>/` with the same
+fingerprint an unsharded build has, deduplicating records by id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import StageError
+from harness.core.fingerprint import fingerprint
+from harness.core.io import iter_jsonl, write_jsonl
+from harness.core.records import InstructionRecord
+from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
+from harness.experiment import Experiment
+from harness.stages import paths
+
+log = logging.getLogger(__name__)
+SHARD_VERSION = 1
+PARSE_FAILURE_KEYS = ("text_parse_failures", "logprob_failures", "missing_res", "unclosed_res")
+
+
+def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
+        num_shards: int = 1, shard_index: int = 0, merge: bool = False) -> list[StageOutcome]:
+    """Build the selected datasets (all by default); returns one StageOutcome per dataset."""
+    from harness.stages.base import ensure_base_model
+    from harness.stages.plan import select
+
+    names = select(exp, only)
+    for name in names:  # every options error before any work
+        paths.build_fingerprint(exp, name)
+    if merge:
+        return [merge_shards(exp, name, runs_dir, num_shards=num_shards, force=force) for name in names]
+    base_spec = ensure_base_model(exp, runs_dir)
+    from datasets_builders.seed import load_seed
+
+    seed = load_seed(exp.seed_data)
+    return [build_one(exp, name, runs_dir, base_spec=base_spec, seed=seed, force=force, num_shards=num_shards,
+                      shard_index=shard_index) for name in names]
+
+
+def shard_dir(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards: int) -> Path:
+    return paths.build_dir(exp, name, runs_dir) / "shards" / f"{shard_index:05d}-of-{num_shards:05d}"
+
+
+def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: int) -> str:
+    return fingerprint("build-shard", version=SHARD_VERSION, config={"shard": shard_index, "of": num_shards},
+                       upstream={"build": paths.build_fingerprint(exp, name)})
+
+
+def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
+                 seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0, train_fn=None):
+    """The BuildContext of one dataset: everything a builder may use, resolved from the experiment."""
+    from datasets_builders import parse_options
+    from datasets_builders.context import BuildContext
+    from harness.training.recipe import semantic_dict
+
+    spec = exp.datasets[name]
+    options = parse_options(spec.builder, spec.options, where=f"datasets.{name}.options")
+    return BuildContext(
+        name=name, builder=spec.builder, options=options, workdir=workdir, seed_records=seed, corpus=exp.corpus,
+        decoding=exp.decoding, seed=exp.seed, backend=exp.backend, base_spec=base_spec,
+        base_identity=paths.base_identity(exp), cache_path=paths.request_cache(exp, runs_dir),
+        shared_dir=paths.shared_dir(exp, runs_dir), train_fn=train_fn or _trainer(exp),
+        recipe_identity=semantic_dict(exp.train.recipe), seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag,
+        fp32=exp.base_model.startswith("tiny:"), num_shards=num_shards, shard_index=shard_index,
+        count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
+
+
+def _trainer(exp: Experiment):
+    """The shared SFT sub-stage with the experiment's recipe (builders never import the trainer)."""
+
+    def train_fn(directory: Path, *, base_model: str, records, upstream=None) -> StageOutcome:
+        from harness.training.sft import train_stage
+
+        return train_stage(directory, base_model=base_model, records=records, recipe=exp.train.recipe,
+                           upstream=upstream)
+
+    return train_fn
+
+
+def _token_counter(exp: Experiment, base_spec: str):
+    from transformers import AutoTokenizer
+
+    from harness.backends.spec import parse_spec
+
+    tok = AutoTokenizer.from_pretrained(parse_spec(base_spec).model)
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
+              force: bool = False, num_shards: int = 1, shard_index: int = 0, train_fn=None) -> StageOutcome:
+    spec = exp.datasets[name]
+    fp = paths.build_fingerprint(exp, name)
+    directory = paths.build_dir(exp, name, runs_dir)
+    if num_shards > 1:
+        directory = shard_dir(exp, name, runs_dir, shard_index, num_shards)
+        fp = shard_fingerprint(exp, name, shard_index, num_shards)
+
+    def body(d: Path) -> StageResult:
+        ctx = make_context(exp, name, d, runs_dir, base_spec=base_spec, seed=seed, num_shards=num_shards,
+                           shard_index=shard_index, train_fn=train_fn)
+        from datasets_builders import builder_module
+
+        try:
+            records = builder_module(spec.builder).build(ctx)
+            with ctx.log.step("final_dedup") as s:
+                records = _dedup(records, s)
+        finally:
+            ctx.close_generators()
+            ctx.log.close()
+        _finish_drops(d)
+        write_jsonl(d / "dataset.jsonl", records)
+        if not records:
+            log.warning("%s: the dataset is empty; see %s", name, d / "drops.jsonl")
+        return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=_stats(ctx.log, records, ctx.trained))
+
+    config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards]}
+    return run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
+
+
+def _dedup(records: Sequence[InstructionRecord], step) -> list[InstructionRecord]:
+    seen: set[str] = set()
+    out = []
+    for r in records:
+        if r.id in seen:
+            step.drop("duplicate_record", r.id)
+        else:
+            seen.add(r.id)
+            step.keep()
+            out.append(r)
+    return out
+
+
+def _finish_drops(d: Path) -> None:
+    partial = d / "drops.jsonl.partial"
+    if partial.is_file():
+        os.replace(partial, d / "drops.jsonl")
+    else:
+        write_jsonl(d / "drops.jsonl", [])
+
+
+def _stats(steplog, records: Sequence[InstructionRecord], trained: dict[str, Any]) -> dict[str, Any]:
+    steps = steplog.to_dict()
+    return {
+        "records": len(records),
+        "steps": steps,
+        "summary": steplog.summaries(),
+        "parse_failures": {k: sum(s.get(k, 0) for s in steps.values()) for k in PARSE_FAILURE_KEYS},
+        "completion_tokens": sum(s["completion_tokens"] for s in steps.values()),
+        "prompt_tokens": sum(s["prompt_tokens"] for s in steps.values()),
+        "substages": trained,
+    }
+
+
+def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, force: bool = False) -> StageOutcome:
+    """Join the K finished shards of one dataset into its build directory (fingerprint as unsharded)."""
+    if num_shards < 2:
+        raise StageError("--merge needs --num-shards K (the K the shards were built with)")
+    shards = [shard_dir(exp, name, runs_dir, i, num_shards) for i in range(num_shards)]
+    missing = [str(s) for i, s in enumerate(shards)
+               if (read_manifest(s) or {}).get("fingerprint") != shard_fingerprint(exp, name, i, num_shards)
+               or (read_manifest(s) or {}).get("status") != "ok"]
+    if missing:
+        raise StageError(f"{name}: {len(missing)} of {num_shards} shards are not finished: {', '.join(missing[:3])}",
+                         fix="build them with --num-shards K --shard-index i before --merge")
+
+    def body(d: Path) -> StageResult:
+        from datasets_builders.steps import StepLog
+
+        steplog = StepLog(d / "drops.jsonl.partial")
+        merged: list[InstructionRecord] = []
+        with open(d / "drops.jsonl.partial", "w", encoding="utf-8") as drops:
+            for s in shards:
+                merged += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(s / "dataset.jsonl")]
+                drops.write((s / "drops.jsonl").read_text(encoding="utf-8"))
+        with steplog.step("merge_dedup") as st:
+            merged = _dedup(merged, st)
+        steplog.close()
+        _finish_drops(d)
+        write_jsonl(d / "dataset.jsonl", merged)
+        stats = _stats(steplog, merged, {})
+        stats["shards"] = {s.name: (read_manifest(s) or {}).get("stats", {}).get("steps") for s in shards}
+        return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
+
+    return run_stage(paths.build_dir(exp, name, runs_dir), stage="build", fingerprint=paths.build_fingerprint(exp, name),
+                     body=body, config={"merged_shards": num_shards}, force=force,
+                     upstream={s.name: (read_manifest(s) or {}).get("fingerprint", "") for s in shards})
+
+
+def summary_lines(name: str, outcome: StageOutcome) -> list[str]:
+    """What the CLI prints for one dataset: a header and one line per step."""
+    stats = outcome.manifest.get("stats", {})
+    state = "cached" if outcome.skipped else "built"
+    pf = stats.get("parse_failures", {})
+    pf_text = ", ".join(f"{k}={v}" for k, v in pf.items() if v) or "none"
+    head = (f"build {name}: {state}; {stats.get('records', '?')} records, "
+            f"{stats.get('completion_tokens', 0)} tokens generated, parse failures: {pf_text} "
+            f"-> {outcome.directory / 'dataset.jsonl'}")
+    return [head, *(f"  {line}" for line in stats.get("summary", []))]
+
+
+__all__ = ["run", "build_one", "merge_shards", "make_context", "summary_lines"]
