@@ -40,6 +40,11 @@ def source_module(loader: str):
     return importlib.import_module(f"baselines.{loader}")
 
 
+def validate(options: Options) -> None:
+    """Fail before any work on an unknown loader (the experiment is checked when it is planned)."""
+    source_module(options.loader)
+
+
 def build(ctx) -> list[InstructionRecord]:
     from baselines.loader import load
 

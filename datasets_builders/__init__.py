@@ -51,5 +51,7 @@ def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None) -
 
     module = builder_module(builder)
     opts = parse_options(builder, options, where=f"datasets.<{builder}>.options")
+    if hasattr(module, "validate"):  # checks beyond the options' types (a baseline's loader name)
+        module.validate(opts)
     return {"version": module.VERSION, "options": dataclasses.asdict(opts),
             "prompts": prompt_hashes(getattr(module, "PROMPTS", ()))}
