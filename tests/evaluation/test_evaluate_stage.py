@@ -1,0 +1,55 @@
+"""The eval stage of an experiment: trained models judged by `@base`, outputs where paths say,
+cached by the config-derived fingerprint; and the API judge's cost estimate for `harness run`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from _support import run_harness
+
+from harness.core.errors import StageError
+from harness.experiment import load_experiment
+from harness.stages import evaluate, paths
+
+JUDGE = "local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base"
+
+
+def test_eval_stage_on_the_demo_experiment(tiny_model: Path, tmp_path: Path) -> None:
+    exp = load_experiment("demo", ["eval.max_instances=4", "eval.decoding.max_tokens=8", f"eval.judge={JUDGE}"])
+    runs = tmp_path / "runs"
+    with pytest.raises(StageError, match="run harness train first"):
+        evaluate.run(exp, runs, only=["distillation"])
+
+    shutil.copytree(tiny_model, paths.trained_model_dir(exp, "distillation", runs))  # stands in for a trained model
+    (outcome,) = evaluate.run(exp, runs, only=["distillation"])
+    assert not outcome.skipped and outcome.directory == paths.eval_dir(exp, "distillation", runs)
+    assert outcome.fingerprint == paths.eval_fingerprint(exp, "distillation")
+    m = json.loads((outcome.directory / "metrics.json").read_text(encoding="utf-8"))
+    assert (m["n_rows"], m["generator"], m["protocol"]) == (4, "distillation", "alpaca_eval_1")
+    assert m["judge"] == f"local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:hf:{paths.base_model_dir(exp, runs)}"
+    assert m["n_total"] + m["n_parse_failures"] == 4
+    outputs = json.loads((outcome.directory / "model_outputs.json").read_text(encoding="utf-8"))
+    assert {o["generator"] for o in outputs} == {"distillation"}
+    assert paths.request_cache(exp, runs).is_file()
+    assert outcome.manifest["stats"]["win_rate"] == m["win_rate"]
+
+    (again,) = evaluate.run(exp, runs, only=["distillation"])
+    assert again.skipped
+    proc = run_harness("eval", "--config", "demo", "--only", "distillation", "--runs-dir", str(runs),
+                       "eval.max_instances=4", "eval.decoding.max_tokens=8", f"eval.judge={JUDGE}")
+    assert proc.returncode == 0, proc.stderr
+    assert "eval distillation: cached; win rate" in " ".join(proc.stdout.split())
+
+
+def test_cost_estimate_for_api_judges_only() -> None:
+    assert evaluate.estimate_cost(load_experiment("demo")) is None
+    exp = load_experiment("demo", ["eval.judge=alpaca_eval:alpaca_eval_gpt4", "eval.max_instances=10"])
+    cost = evaluate.estimate_cost(exp)
+    n_models = len(exp.datasets)
+    assert cost["n_judgments"] == 10 * n_models
+    assert cost["price_per_token"] == pytest.approx(0.03 / 1000)
+    assert cost["usd"] == pytest.approx(cost["total_tokens"] * 0.03 / 1000, rel=1e-3)
+    assert f"{10 * n_models} judgments by alpaca_eval_gpt4 (gpt-4)" in cost["summary"] and "$" in cost["summary"]
