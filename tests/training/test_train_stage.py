@@ -1,0 +1,37 @@
+"""The experiment-level train stage on the demo experiment: a missing build is a clear error; a real
+built baseline trains with the config-derived fingerprint, so the planner predicts the cache hit."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.core.errors import StageError
+from harness.experiment import load_experiment
+from harness.stages import paths
+
+
+def test_missing_build_names_the_command(tmp_path):
+    from harness.stages import train
+
+    exp = load_experiment("demo")
+    with pytest.raises(StageError, match="harness build --config demo"):
+        train.run(exp, tmp_path, only=["alpaca_gpt4"])
+
+
+def test_trains_a_built_dataset_with_the_planned_fingerprint(tmp_path):
+    from harness.stages import build, train
+    from harness.stages.plan import plan
+
+    exp = load_experiment("demo", ["train.max_steps=3", "train.save_steps=100"])
+    build.run(exp, tmp_path, only=["alpaca_gpt4"])
+    [outcome] = train.run(exp, tmp_path, only=["alpaca_gpt4"])
+    assert not outcome.skipped
+    assert outcome.fingerprint == paths.train_fingerprint(exp, "alpaca_gpt4")
+    assert outcome.directory == paths.train_dir(exp, "alpaca_gpt4", tmp_path)
+    s = outcome.manifest["stats"]
+    assert s["records_kept"] == 48 and s["steps"] == 3  # a baseline: train.n records, no seed mixed in
+    assert (paths.trained_model_dir(exp, "alpaca_gpt4", tmp_path) / "config.json").is_file()
+    steps = {st.label: st for st in plan(exp, tmp_path, only=["alpaca_gpt4"])}
+    assert any("train" in label and st.cached for label, st in steps.items())
+    [again] = train.run(exp, tmp_path, only=["alpaca_gpt4"])
+    assert again.skipped
