@@ -78,10 +78,12 @@ def generate_outputs(model_spec: str, rows: list[dict[str, Any]], *, decoding: A
     return outputs, stats, gen
 
 
-def read_model_outputs(path: Path, eval_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Existing outputs (alpaca_eval format), checked against the eval set and put in its order."""
+def read_model_outputs(path: Path, eval_rows: list[dict[str, Any]], full_set: list[dict[str, Any]] | None = None
+                       ) -> list[dict[str, Any]]:
+    """Existing outputs (alpaca_eval format) for the eval rows, checked against the eval set and put
+    in its order; outputs for the whole set may be given for a subset."""
     rows = es.validate_rows(es._read_rows(path), path)
-    es.check_outputs_match(rows, eval_rows, path)
+    es.check_outputs_match(rows, eval_rows, path, full_set=full_set)
     by_instruction = {r["instruction"]: r for r in rows}
     out = []
     for r in eval_rows:
@@ -158,7 +160,8 @@ def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_se
     if spec.kind == "alpaca_eval":
         judges.check_api_key(judges.load_annotator(spec.annotator))  # before any generation is spent
 
-    rows = es.select_instances(es.load_eval_set(eval_set, protocol), max_instances)
+    full_set = es.load_eval_set(eval_set, protocol)
+    rows = es.select_instances(full_set, max_instances)
     log.info("eval set %s: %d instruction(s)", eval_set, len(rows))
 
     stats: dict[str, Any] = {}
@@ -169,7 +172,7 @@ def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_se
     if spec.kind == "local" and spec.model == model_spec and judge_options is None:
         gen_options = j_options  # the same options load one model for generating and judging
     if model_outputs is not None:
-        outputs = read_model_outputs(Path(model_outputs), rows)
+        outputs = read_model_outputs(Path(model_outputs), rows, full_set)
         name = name or outputs[0]["generator"]
     else:
         name = name or generator_name(model_spec)

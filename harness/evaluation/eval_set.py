@@ -149,13 +149,16 @@ def select_instances(rows: Sequence[Mapping[str, Any]], max_instances: int | Non
 
 
 def check_outputs_match(outputs: Sequence[Mapping[str, Any]], eval_rows: Sequence[Mapping[str, Any]],
-                        path: object = None, *, show: int = 5) -> None:
-    """Model outputs must answer exactly the eval set's instructions (in any order)."""
+                        path: object = None, *, full_set: Sequence[Mapping[str, Any]] | None = None,
+                        show: int = 5) -> None:
+    """Model outputs must answer every instruction of `eval_rows` (in any order) and nothing outside
+    the eval set; outputs for the whole set (`full_set`) are fine for a max_instances subset."""
     expected = {r["instruction"] for r in eval_rows}
+    allowed = expected | {r["instruction"] for r in full_set or ()}
     got = [r.get("instruction") for r in outputs]
-    extra = [g for g in got if g not in expected]
+    extra = [g for g in got if g not in allowed]
     missing = sorted(expected - set(got))
-    if not extra and not missing and len(got) == len(expected):
+    if not extra and not missing and len(got) == len(set(got)):
         return
 
     def short(s: object) -> str:

@@ -480,6 +480,10 @@ def judge_with_alpaca_eval(annotator: str, pairs: Sequence[Mapping[str, Any]], *
     n_fail = 0
     for p in rows:
         a = dict(by_instruction.get(p["instruction"], {**p, "preference": None}))
+        # the annotator prefixes its extra columns (preference_raw_completion, ...); alpaca_eval's
+        # published annotation files carry them unprefixed
+        for key in [k for k in a if k.startswith("preference_")]:
+            a[key.removeprefix("preference_")] = a.pop(key)
         pref = a.get("preference")
         if pref is None or (isinstance(pref, float) and math.isnan(pref)):
             a["preference"] = None
@@ -493,6 +497,9 @@ def judge_with_alpaca_eval(annotator: str, pairs: Sequence[Mapping[str, Any]], *
             usd += float(price)
         a["judge"] = f"alpaca_eval:{annotator}"
         out.append(a)
+    per_token = price_per_token(cfg)
+    if not tokens and usd and per_token:  # text annotators keep no token counts, only alpaca_eval's price
+        tokens = round(usd / per_token)
     stats = {"judge": f"alpaca_eval:{annotator}", "annotator": annotator, "template_sha": cfg.template_hash,
              "n_pairs": len(rows), "n_parse_failures": n_fail, "api_total_tokens": tokens, "api_usd": round(usd, 4),
              "alpaca_eval_cache": str(cache)}

@@ -87,3 +87,11 @@ def test_outputs_not_matching_the_eval_set_list_the_first_mismatches() -> None:
     assert "2 output instruction(s) not in the eval set, first: 'q10'; 'q11'" in msg
     assert "3 eval instruction(s) without an output, first: 'q0'; 'q1'; 'q2'" in msg
     es.check_outputs_match(list(reversed(eval_rows)), eval_rows)  # order does not matter
+
+
+def test_outputs_for_the_whole_set_serve_a_subset() -> None:
+    full = [{"instruction": f"q{i}", "output": "r"} for i in range(10)]
+    subset = es.select_instances(full, 4)
+    es.check_outputs_match(full, subset, full_set=full)
+    with pytest.raises(InputError, match="1 output instruction\\(s\\) not in the eval set, first: 'zz'"):
+        es.check_outputs_match([*full, {"instruction": "zz", "output": "o"}], subset, full_set=full)

@@ -180,3 +180,69 @@ def test_api_cost_estimate_is_tokens_times_alpaca_evals_price(ae1_rows: list[dic
     assert est["usd_leaderboard"] == pytest.approx(13.601944 * est["n_judgments"] / 1000, abs=1e-3)
     turbo = judges.estimate_api_cost("weighted_alpaca_eval_gpt4_turbo", pairs)
     assert turbo["price_per_token"] == pytest.approx(0.01 / 1000) and turbo["completion_tokens"] == turbo["n_judgments"]
+
+
+def test_api_judge_runs_alpaca_evals_annotator_with_the_network_call_replaced(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ae1_rows: list[dict]) -> None:
+    """Offline, only alpaca_eval's single OpenAI request is replaced; its annotator, switch, parser,
+    price and cache run for real, and the result agrees with our own parsing of the same completions."""
+    import alpaca_eval.decoders.openai as openai_decoder
+
+    calls = []
+
+    def fake_request(args, **kwargs):  # stands in for one OpenAI chat completion
+        prompt_batch, _ = args
+        calls.append(prompt_batch)
+        top = [{"token": "m", "logprob": -0.3}, {"token": "M", "logprob": -1.5}, {"token": "x", "logprob": -4.0}]
+        return [{"text": "m", "total_tokens": 700, "finish_reason": "length", "index": 0,
+                 "message": {"content": "m", "role": "assistant"},
+                 "logprobs": {"content": [{"token": "m", "logprob": -0.3, "top_logprobs": top}]}}
+                for _ in prompt_batch]
+
+    monkeypatch.setattr(openai_decoder, "_openai_completion_helper", fake_request)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-offline-test")
+    pairs = [r for r in ae1_rows[:8] if r["output_1"] != r["output_2"]]
+    run = judges.judge_with_alpaca_eval("weighted_alpaca_eval_gpt4_turbo", pairs, output_dir=tmp_path)
+    assert len(calls) == len(pairs) and len(run.annotations) == len(pairs)
+    assert (tmp_path / "alpaca_eval_cache" / "annotations_seed0_weighted_alpaca_eval_gpt4_turbo.json").is_file()
+    for a in run.annotations:
+        assert a["preference"] == pytest.approx(metrics.recompute_preference(a), abs=1e-12)
+    assert {round(a["preference"], 6) for a in run.annotations} == {
+        round(2 - 1 / (1 + math.exp(-1.2)), 6), round(1 + 1 / (1 + math.exp(-1.2)), 6)}  # both orders were shown
+    assert run.stats["api_total_tokens"] == 700 * len(pairs)
+    assert run.stats["api_usd"] == pytest.approx(700 * len(pairs) * 0.01 / 1000, abs=1e-4)
+    # a second run is served by alpaca_eval's cache in the run directory: no request
+    again = judges.judge_with_alpaca_eval("weighted_alpaca_eval_gpt4_turbo", pairs, output_dir=tmp_path)
+    assert len(calls) == len(pairs)
+    # (alpaca_eval's JSON cache keeps 10 decimals)
+    assert [a["preference"] for a in again.annotations] == pytest.approx([a["preference"] for a in run.annotations],
+                                                                          abs=1e-9)
+
+
+def test_api_judge_run_prints_cost_before_and_tokens_after(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                           alpaca_eval_data: Path, capsys) -> None:
+    import alpaca_eval.decoders.openai as openai_decoder
+
+    from harness.cli import main
+
+    def fake_request(args, **kwargs):  # one OpenAI chat completion, answered offline
+        top = [{"token": "M", "logprob": -0.2}, {"token": "m", "logprob": -1.8}]
+        return [{"text": "M", "total_tokens": 650, "logprobs": {"content": [{"token": "M", "logprob": -0.2,
+                                                                             "top_logprobs": top}]}}
+                for _ in args[0]]
+
+    monkeypatch.setattr(openai_decoder, "_openai_completion_helper", fake_request)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-offline-test")
+    refs = alpaca_eval_data / "model_outputs" / "text_davinci_003.json"
+    outputs = json.loads((alpaca_eval_data / "model_outputs" / "alpaca-7b.json").read_text(encoding="utf-8"))
+    model_outputs = tmp_path / "alpaca-7b.json"
+    model_outputs.write_text(json.dumps(outputs), encoding="utf-8")
+    rc = main(["eval", "--model-outputs", str(model_outputs), "--judge", "alpaca_eval:weighted_alpaca_eval_gpt4_turbo",
+               "--eval-set", str(refs), "--max-instances", "5", "--output", str(tmp_path / "out"), "--no-cache"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "judge cost estimate: 5 judgments by weighted_alpaca_eval_gpt4_turbo (gpt-4-1106-preview)" in " ".join(
+        captured.err.split())
+    assert "judge tokens spent: 3,250 ($0.0325)" in captured.out
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
+    assert m["tokens"]["judge"] == 3250 and m["cost_estimate"]["n_judgments"] == 5 and m["n_total"] == 5
