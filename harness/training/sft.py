@@ -407,6 +407,8 @@ def fit(directory: Path) -> dict[str, Any] | None:
         "train_loss": round(float(output.training_loss), 5),
         "tokens_seen": tokens_seen,
         "loss_tokens_collated": sum(r["loss_tokens"] for r in ranks),
+        # share of the consumed tokens that carry loss (assistant tokens), from the recorders
+        "loss_token_share": round(sum(r["loss_tokens"] for r in ranks) / max(1, sum(r["tokens"] for r in ranks)), 4),
         "tokens_per_s": round(session_tokens / train_s, 1) if train_s > 0 else None,
         "train_time_s": round(train_s, 3),
         "num_processes": acc.num_processes,
