@@ -300,7 +300,8 @@ def build_trainer(directory: Path) -> tuple[Any, _SeenRecorder, dict[str, Any]]:
         weight_decay=recipe.weight_decay,
         num_train_epochs=recipe.num_epochs,
         max_steps=recipe.max_steps,
-        max_length=recipe.max_length,
+        # padding-free without packing: screen() already dropped every record over max_length
+        max_length=None if recipe.padding_free and not recipe.packing else recipe.max_length,
         packing=recipe.packing,
         padding_free=recipe.padding_free,
         assistant_only_loss=True,
@@ -517,6 +518,11 @@ def train_stage(directory: Path, *, base_model: str, records: Sequence[Instructi
     directory = Path(directory)
     fp = fingerprint or train_fingerprint(base_model, records, recipe, upstream)
     config = {"base_model": base_model, "recipe": to_dict(recipe), "records": len(records)}
+
+    if recipe.padding_free and not recipe.packing and recipe.overlong != "drop":
+        # TRL does not truncate padding-free batches without packing; dropping keeps every row in bounds
+        raise ConfigError("recipe: padding_free=true without packing needs overlong=drop",
+                          fix="set overlong=drop, or packing=true (which is padding-free and truncates)")
 
     def body(d: Path) -> StageResult:
         t0 = time.perf_counter()

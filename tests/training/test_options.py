@@ -3,6 +3,8 @@ checkpointing, and LoRA through peft with the adapter merged on save."""
 
 from __future__ import annotations
 
+import pytest
+
 from harness.training.recipe import LoraOptions, load_recipe
 from harness.training.sft import train_stage
 
@@ -36,3 +38,15 @@ def test_lora_adapter_is_merged_on_save(tiny_model, sft_records, tmp_path):
     changed = {k for k in before if not (before[k] == after[k]).all()}
     assert changed and all(any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj")) for k in changed)
     assert out.manifest["stats"]["steps"] == 3
+
+
+def test_padding_free_without_packing(tiny_model, sft_records, tmp_path):
+    from harness.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="overlong=drop"):
+        train_stage(tmp_path / "bad", base_model=str(tiny_model), records=sft_records[:8],
+                    recipe=load_recipe("tiny", {**QUICK, "padding_free": True, "overlong": "truncate"}))
+    out = train_stage(tmp_path / "run", base_model=str(tiny_model), records=sft_records[:32],
+                      recipe=load_recipe("tiny", {**QUICK, "padding_free": True, "max_length": 128}))
+    s = out.manifest["stats"]
+    assert s["steps"] == 3 and s["dropped_too_long"] > 0 and all(p["loss"] == p["loss"] for p in s["loss_curve"])
