@@ -404,7 +404,7 @@ def fit(directory: Path) -> dict[str, Any] | None:
         "resumed_from_step": resumed_step,
         "epochs": round(float(trainer.state.epoch or 0), 4),
         "loss_curve": curve,
-        "final_loss": curve[-1]["loss"] if curve else None,
+        "final_loss": curve[-1]["loss"] if curve else round(float(output.training_loss), 5),
         "train_loss": round(float(output.training_loss), 5),
         "tokens_seen": tokens_seen,
         "loss_tokens_collated": sum(r["loss_tokens"] for r in ranks),
