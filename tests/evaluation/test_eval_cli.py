@@ -112,7 +112,7 @@ def test_killed_judge_run_resumes_without_redoing_judgments(hf_eval: dict, tiny_
     with sqlite3.connect(hf_eval["cache"]) as src, sqlite3.connect(cache) as dst:
         src.backup(dst)  # the model's outputs are cached already: only judging remains
     base = _rows(cache)
-    n = 6  # alpaca_eval's subset of 6 is the first 6 of its subset of 20: all generations are cached
+    n = 4  # alpaca_eval's subset of 4 is the first 4 of its subset of 20: all generations are cached
     args = _eval_args(f"hf:{tiny_model}", f"local:alpaca_eval_gpt4:hf:{tiny_model}", tmp_path / "out", cache,
                       alpaca_eval_data, "--batch-size", "1")
     args[args.index("--max-instances") + 1] = str(n)
@@ -120,14 +120,14 @@ def test_killed_judge_run_resumes_without_redoing_judgments(hf_eval: dict, tiny_
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while _rows(cache) < base + 2 and proc.poll() is None and time.monotonic() < deadline:
+        while _rows(cache) < base + 1 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     judged = _rows(cache) - base
-    assert 2 <= judged < n, "the judge run was not killed mid-way"
+    assert 1 <= judged < n, "the judge run was not killed mid-way"
     assert not (tmp_path / "out" / "metrics.json").exists()
 
     rerun = _ok(run_harness(*args, "--json"))
