@@ -122,7 +122,14 @@ def run(args: argparse.Namespace) -> int:
         from harness.core.io import file_sha256
 
         model_id = {"outputs": file_sha256(args.model_outputs)}
-    config = {"model": model_id, "judge": judge, "protocol": args.protocol, "eval_set": args.eval_set,
+    judge_spec = resolve_judge(judge, args.protocol)
+    judge_id: Any = None
+    if judge_spec.kind == "local" and not judge_spec.model.startswith("@"):
+        from harness.backends.spec import model_identity, parse_spec
+
+        judge_id = model_identity(parse_spec(judge_spec.model))  # new weights at the same path rerun
+    config = {"model": model_id, "judge": judge, "judge_model": judge_id, "protocol": args.protocol,
+              "eval_set": args.eval_set,
               "max_instances": args.max_instances, "decoding": decoding.__dict__, "name": args.name}
     fp = fingerprint("eval", version=1, config=config)
     console = Console()
