@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.core.fingerprint import fingerprint
+    from harness.core.io import file_sha256
     from harness.core.runs import run_stage, runs_root
     from harness.evaluation.alpaca import evaluate_model, resolve_judge
     from harness.experiment import Decoding
@@ -119,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
 
         model_id: Any = model_identity(parse_spec(args.model))
     else:
-        from harness.core.io import file_sha256
-
         model_id = {"outputs": file_sha256(args.model_outputs)}
     judge_spec = resolve_judge(judge, args.protocol)
     judge_id: Any = None
@@ -130,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         judge_id = model_identity(parse_spec(judge_spec.model))  # new weights at the same path rerun
     config = {"model": model_id, "judge": judge, "judge_model": judge_id, "protocol": args.protocol,
               "eval_set": args.eval_set,
+              "eval_set_sha": file_sha256(args.eval_set) if Path(args.eval_set).is_file() else None,
               "max_instances": args.max_instances, "decoding": decoding.__dict__, "name": args.name}
     fp = fingerprint("eval", version=1, config=config)
     console = Console()
