@@ -103,7 +103,7 @@ if __name__ == "__main__":
     p.add_argument("--size", choices=["tiny", "small"], default="tiny")
     p.add_argument("--model", default=None, help="a local model directory instead of a tiny random Llama")
     p.add_argument("--records", type=int, default=400)
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=10)
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--peak-tflops", type=float, default=989.0)
