@@ -23,7 +23,7 @@ import math
 import re
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,6 @@ class NearDuplicates:
 
 
 # ---------------------------------------------------------------- sources
-RawRow = tuple[str, Any]  # (row id for drop records, text or None when malformed)
-
-
 def iter_source(source: str, text_field: str = "text") -> Iterator[tuple[str, str | None, str]]:
     """(row id, text or None if malformed, provenance source) for every row of a corpus source."""
     if source == "stdlib":
@@ -206,16 +203,17 @@ def _iter_hub(ref: str, text_field: str) -> Iterator[tuple[str, str | None, str]
 
 # ---------------------------------------------------------------- the pipeline
 def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index: int = 0,
-                   count_tokens: Callable[[str], int] | None = None,
-                   capacity: int = DEDUP_CAPACITY) -> Iterator[Document]:
+                   count_tokens: Callable[[str], int] | None = None, capacity: int = DEDUP_CAPACITY,
+                   rows: Iterable[tuple[str, str | None, str]] | None = None) -> Iterator[Document]:
     """Clean, filtered, deduplicated documents of this shard, streamed, counting into `stats`
-    (a StepStats: keep / drop(reason, id)). Stops after `corpus.max_documents` kept documents."""
+    (a StepStats: keep / drop(reason, id)). Stops after `corpus.max_documents` kept documents.
+    `rows` replaces the configured source (benchmarks feed synthetic documents this way)."""
     if not 0 <= shard_index < num_shards:
         raise ConfigError(f"--shard-index {shard_index} is outside 0..{num_shards - 1}")
     exact = BloomFilter(capacity) if corpus.dedup in ("exact", "near") else None
     near = NearDuplicates(corpus.near_dup_threshold, capacity) if corpus.dedup == "near" else None
     kept = 0
-    for row_id, raw, source in iter_source(corpus.source, corpus.text_field):
+    for row_id, raw, source in rows if rows is not None else iter_source(corpus.source, corpus.text_field):
         if corpus.max_documents is not None and kept >= corpus.max_documents:
             break
         if raw is None:
