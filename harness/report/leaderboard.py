@@ -100,7 +100,8 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
             "unique_trigrams_per_1k": None,
             "contamination_hits": None,
             "base_model": exp.base_model,
-            "judge": metrics.get("judge") or exp.eval.judge,
+            # the judge as the experiment names it: the resolved spec holds machine-specific paths
+            "judge": exp.eval.judge,
             "protocol": metrics.get("protocol") or exp.eval.protocol,
             "fingerprints": {"build": build.get("fingerprint"), "train": train.get("fingerprint"),
                              "eval": paths.eval_fingerprint(exp, name)},
@@ -147,8 +148,12 @@ def _cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
     return str(v)
 
 
+HEADER_ONLY = ("base_model", "judge", "protocol")  # the same on every row: said once above the table
+
+
 def markdown(board: dict[str, Any]) -> str:
-    cols = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in board["rows"]) or c[0] in ("win_rate", "dataset")]
+    cols = [c for c in COLUMNS if c[0] not in HEADER_ONLY
+            and (any(r.get(c[0]) is not None for r in board["rows"]) or c[0] in ("win_rate", "dataset"))]
     out = [f"# Leaderboard: {board['experiment']}", "",
            f"{board['description']}".strip(), "",
            f"Base model `{board['base_model']}`, judge `{board['judge']}`, protocol `{board['protocol']}`; "
@@ -170,8 +175,8 @@ def markdown(board: dict[str, Any]) -> str:
             m, a = p.get("mauve") or {}, p.get("classifier_accuracy") or {}
             out.append(f"| {p['a']} | {p['b']} | {m.get('mean', float('nan')):.3f} ± {m.get('std', 0):.3f} | "
                        f"{a.get('mean', float('nan')):.3f} | {p.get('n_per_set', '-')} |")
-        for w in resp["warnings"]:
-            out.append(f"\nWarning: {w}")
+        if resp["warnings"]:
+            out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in resp["warnings"]]
     return "\n".join(out) + "\n"
 
 
@@ -210,7 +215,7 @@ def rich_table(board: dict[str, Any]):
     from rich.table import Table
 
     t = Table(title=f"{board['experiment']}: judge {board['judge']}, protocol {board['protocol']}")
-    cols = [c for c in COLUMNS if c[0] not in ("base_model", "judge", "protocol")]
+    cols = [c for c in COLUMNS if c[0] not in HEADER_ONLY]
     for key, header, fmt in cols:
         t.add_column(header, justify="right" if fmt or key == "rank" else "left", overflow="fold")
     for r in board["rows"]:
