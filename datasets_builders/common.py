@@ -16,9 +16,11 @@ from typing import Any
 from datasets_builders.parsing import expected_score, parse_bare_score, parse_rewrite, parse_score
 from datasets_builders.prompts import load_prompt, render
 from harness.backends.base import ChatRequest, SamplingParams
+from harness.core.errors import ConfigError
 from harness.core.records import Document, InstructionRecord, Message
 
 SCORE_MODES = ("text", "logprobs")
+VLLM_MAX_LOGPROBS = 20  # the engine's default max_logprobs
 
 
 def with_provenance(record: InstructionRecord, **extra: Any) -> InstructionRecord:
@@ -70,6 +72,9 @@ def curate(ctx: Any, records: Sequence[InstructionRecord], *, model: str, thresh
     """
     if mode not in SCORE_MODES:
         raise ValueError(f"score mode must be one of {SCORE_MODES}")
+    if mode == "logprobs" and logprobs_k > VLLM_MAX_LOGPROBS and ctx.model_spec(model).startswith("vllm:"):
+        raise ConfigError(f"datasets.{ctx.name}.options.logprobs_k is {logprobs_k}, but vllm returns at most "
+                          f"{VLLM_MAX_LOGPROBS} top logprobs", fix=f"set logprobs_k <= {VLLM_MAX_LOGPROBS} with vllm")
     with ctx.log.step(step) as s:
         suffix = load_prompt("curation_logprob_suffix") if mode == "logprobs" else ""
         params = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=logprobs_k if mode == "logprobs" else 0)

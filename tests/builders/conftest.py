@@ -32,6 +32,9 @@ datasets:
     builder: distillation
     options: {score_mode: logprobs, logprobs_k: 2048, threshold: 2.5, instruction_max_tokens: 24,
               score_max_tokens: 2, answer_max_tokens: 32}
+  distill_pool:
+    builder: distillation
+    options: {instructions_from: POOL, answer_max_tokens: 16}
   alpaca_gpt4: {builder: baseline, options: {loader: alpaca_gpt4, n: 20}}
   sharegpt: {builder: baseline, options: {loader: sharegpt}}
 train: {recipe: tiny, max_steps: 4, per_device_batch_size: 4, max_length: 384}
@@ -45,8 +48,11 @@ decoding: {temperature: 1.0, top_p: 0.9, max_tokens: 32, seed: 0}
 def build_experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(experiment file, runs dir)."""
     root = tmp_path_factory.mktemp("buildtest")
+    pool = root / "pool.jsonl"
+    pool.write_text('{"instruction": "Name a prime number."}\n{"messages": [{"role": "user", "content": '
+                    '"What is a list?"}]}\n{"instruction": ""}\n{"other": 1}\n', encoding="utf-8")
     path = root / "buildtest.yaml"
-    path.write_text(EXPERIMENT, encoding="utf-8")
+    path.write_text(EXPERIMENT.replace("POOL", str(pool)), encoding="utf-8")
     return path, root / "runs"
 
 

@@ -86,6 +86,15 @@ def test_distillation_answers_back_and_forths_instructions(built):
     assert all(distilled[d] == filtered[d] for d in filtered)
 
 
+def test_distillation_from_an_instruction_pool(built):
+    _, _, outcomes = built
+    o = outcomes["distill_pool"]
+    assert o.manifest["stats"]["steps"]["instructions"]["dropped"] == {"no_instruction": 2}
+    recs = _records(o)
+    assert [r["messages"][0]["content"] for r in recs] == ["Name a prime number.", "What is a list?"]
+    assert all(r["messages"][1]["content"] and r["provenance"]["pool_line"] for r in recs)
+
+
 def test_humpback_and_back_and_forth_share_the_backward_and_seed_models(built):
     _, runs, outcomes = built
     sub = {name: outcomes[name].manifest["stats"]["substages"] for name in ("back_and_forth", "humpback")}
