@@ -25,7 +25,7 @@ LOADERS = ("sharegpt", "openorca", "alpaca_gpt4", "self_instruct", "evol_instruc
 @dataclasses.dataclass(frozen=True)
 class Options:
     loader: str = "alpaca_gpt4"
-    path: str | None = None  # local file; None: the bundled demo file, else the pinned hub dataset
+    path: str | None = None  # "hub", a local file, or None: the bundled demo file if any, else the hub
     revision: str | None = None  # overrides the module's pinned revision
     n: int | None = None  # sample this many rows (fixed seed); train.n also cuts every dataset
 

@@ -1,14 +1,15 @@
 """The shared baseline loader: read a source's rows, map each with its pure `to_record`, dedup,
 sample to N with a fixed seed. Every skipped row is counted by reason (and written to drops.jsonl).
 
-Where rows come from, in order: `path` (JSON list, JSONL[.gz], Parquet), the source's bundled demo
-file, the experiment's seed set (the `oasst` source), or the pinned hub dataset (online, or
-offline with a warm `datasets` cache).
+Where rows come from: `path: hub` - the pinned hub dataset (online, or offline with a warm
+`datasets` cache); `path: FILE` (JSON list, JSONL[.gz], Parquet); no path - the source's bundled
+demo file if it has one (a warning says so), the experiment's seed set for `oasst`, else the hub.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 from baselines._row import Skip
 from harness.core.errors import ConfigError, InputError
 from harness.core.records import InstructionRecord
+
+log = logging.getLogger(__name__)
 
 
 def iter_rows(path: Path) -> Iterator[tuple[str, Any]]:
@@ -77,9 +80,13 @@ def iter_hub(module: Any, revision: str | None) -> Iterator[tuple[str, Any]]:
 def load(module: Any, steplog: Any, *, path: str | None, revision: str | None, n: int | None, seed: int,
          seed_records: Sequence[InstructionRecord] = ()) -> list[InstructionRecord]:
     """Map, dedup and sample one source's rows, each in a counted step."""
-    if path is not None:
-        rows: Iterator[tuple[str, Any]] = iter_rows(Path(path).expanduser())
+    if path == "hub":
+        rows: Iterator[tuple[str, Any]] = iter_hub(module, revision)
+    elif path is not None:
+        rows = iter_rows(Path(path).expanduser())
     elif getattr(module, "DEMO_FILE", None) is not None:
+        log.warning("%s: no options.path, so the bundled demo file is used (%s); set path: hub for the real "
+                    "dataset", module.__name__, module.DEMO_FILE.name)
         rows = iter_rows(module.DEMO_FILE)
     elif getattr(module, "USE_SEED", False):
         rows = ((r.id, r.to_dict()) for r in seed_records)

@@ -39,7 +39,7 @@ class BuildContext:
                  corpus: Any, decoding: Any, seed: int, backend: str, base_spec: str, base_identity: Mapping[str, Any],
                  cache_path: Path | None, shared_dir: Path, train_fn: TrainFn | None, recipe_identity: Mapping[str, Any],
                  seed_tag: str, web_tag: str, fp32: bool = False, num_shards: int = 1, shard_index: int = 0,
-                 count_tokens: Callable[[str], int] | None = None, force: bool = False):
+                 count_tokens: Callable[[str], int] | None = None):
         self.name, self.builder, self.options = name, builder, options
         self.workdir = Path(workdir)
         self.seed_records = list(seed_records)
@@ -49,7 +49,7 @@ class BuildContext:
         self._train_fn, self.recipe_identity = train_fn, dict(recipe_identity)
         self.seed_tag, self.web_tag = seed_tag, web_tag
         self.fp32, self.num_shards, self.shard_index = fp32, num_shards, shard_index
-        self._count_tokens, self.force = count_tokens, force
+        self._count_tokens = count_tokens
         self.log = StepLog(self.workdir / "drops.jsonl.partial")
         self.trained: dict[str, dict[str, Any]] = {}  # purpose -> {directory, fingerprint, skipped}
         self._generators: dict[str, Any] = {}
