@@ -9,20 +9,23 @@ wall time, parse failures, the sub-stage models used).
 Sharding: with `num_shards > 1` each shard writes `build/<name>/shards/<i>-of-<K>/` from the
 documents whose id falls in its shard (run them on separate machines or SLURM array tasks with a
 shared runs directory); `merge=True` joins finished shards into `build/<name>/` with the same
-fingerprint an unsharded build has, deduplicating records by id.
+fingerprint an unsharded build has, deduplicating records by id. Per-shard caveats: dedup sees
+one shard (exact duplicates share an id and so a shard; near duplicates across shards survive to
+the merge's dedup by record id only), and `corpus.max_documents` caps each shard.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import StageError
 from harness.core.fingerprint import fingerprint
-from harness.core.io import iter_jsonl, write_jsonl
+from harness.core.io import atomic_open, iter_jsonl, write_jsonl
 from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
 from harness.experiment import Experiment
@@ -181,24 +184,49 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
     def body(d: Path) -> StageResult:
         from datasets_builders.steps import StepLog
 
-        steplog = StepLog(d / "drops.jsonl.partial")
         merged: list[InstructionRecord] = []
-        with open(d / "drops.jsonl.partial", "w", encoding="utf-8") as drops:
-            for s in shards:
-                merged += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(s / "dataset.jsonl")]
-                drops.write((s / "drops.jsonl").read_text(encoding="utf-8"))
+        for s in shards:
+            merged += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(s / "dataset.jsonl")]
+        steplog = StepLog(d / "merge-drops.jsonl.partial")
         with steplog.step("merge_dedup") as st:
             merged = _dedup(merged, st)
         steplog.close()
-        _finish_drops(d)
+        with atomic_open(d / "drops.jsonl") as out:  # the shards' drops, then the merge's own
+            for part in [s / "drops.jsonl" for s in shards] + [d / "merge-drops.jsonl.partial"]:
+                if part.is_file():
+                    with open(part, encoding="utf-8") as f:
+                        shutil.copyfileobj(f, out)
+        (d / "merge-drops.jsonl.partial").unlink(missing_ok=True)
         write_jsonl(d / "dataset.jsonl", merged)
         stats = _stats(steplog, merged, {})
-        stats["shards"] = {s.name: (read_manifest(s) or {}).get("stats", {}).get("steps") for s in shards}
+        per_shard = {s.name: (read_manifest(s) or {}).get("stats", {}) for s in shards}
+        stats["shards"] = {k: v.get("steps") for k, v in per_shard.items()}
+        stats["steps"] = {**_sum_steps([v.get("steps", {}) for v in per_shard.values()]), **stats["steps"]}
+        for key in ("completion_tokens", "prompt_tokens"):
+            stats[key] = sum(v.get(key, 0) for v in per_shard.values())
+        stats["parse_failures"] = {k: sum(v.get("parse_failures", {}).get(k, 0) for v in per_shard.values())
+                                   for k in PARSE_FAILURE_KEYS}
+        stats["summary"] = [f"{k} (all shards): seen {v['seen']}, kept {v['kept']}, dropped {v['dropped']}"
+                            for k, v in stats["steps"].items()]
         return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
 
     return run_stage(paths.build_dir(exp, name, runs_dir), stage="build", fingerprint=paths.build_fingerprint(exp, name),
                      body=body, config={"merged_shards": num_shards}, force=force,
                      upstream={s.name: (read_manifest(s) or {}).get("fingerprint", "") for s in shards})
+
+
+def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-step counts added over shards (drop reasons added reason by reason)."""
+    total: dict[str, dict[str, Any]] = {}
+    for steps in step_dicts:
+        for name, s in steps.items():
+            t = total.setdefault(name, {"seen": 0, "kept": 0, "dropped": {}, "prompt_tokens": 0,
+                                        "completion_tokens": 0, "wall_s": 0.0})
+            for k in ("seen", "kept", "prompt_tokens", "completion_tokens", "wall_s"):
+                t[k] += s.get(k, 0)
+            for reason, n in s.get("dropped", {}).items():
+                t["dropped"][reason] = t["dropped"].get(reason, 0) + n
+    return total
 
 
 def summary_lines(name: str, outcome: StageOutcome) -> list[str]:

@@ -36,6 +36,9 @@ def test_shards_then_merge(copied, build_experiment):
     assert merged.fingerprint == paths.build_fingerprint(exp, "humpback")
     ids = [r["id"] for r in read_jsonl(merged.directory / "dataset.jsonl")]
     assert sorted(ids) == sorted(r["id"] for s in shards for r in read_jsonl(s.directory / "dataset.jsonl"))
+    steps = merged.manifest["stats"]["steps"]
+    assert steps["backtranslate"]["seen"] == sum(s.manifest["stats"]["steps"]["backtranslate"]["seen"] for s in shards)
+    assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in steps.values())
     assert len(read_jsonl(merged.directory / "drops.jsonl")) == sum(
         len(read_jsonl(s.directory / "drops.jsonl")) for s in shards)
 
