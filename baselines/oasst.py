@@ -25,5 +25,5 @@ def to_record(row):
         reply = next((m for m in msgs if isinstance(m, dict) and m.get("role") == "assistant"), None)
         if user is None or reply is None:
             raise Skip("no_first_turn")
-        return record("oasst", text(user, "content"), text(reply, "content"))
-    return record("oasst", text(row, "instruction"), text(row, "response"))
+        return record("oasst", text(user, "content"), text(reply, "content"), origin="seed")
+    return record("oasst", text(row, "instruction"), text(row, "response"), origin="seed")
