@@ -95,6 +95,22 @@ def base_identity(exp: Experiment) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- fingerprints
+HASH_LIMIT = 256 * 2**20  # bigger local inputs are identified by size and mtime instead of content
+
+
+def source_identity(source: str) -> dict[str, Any] | str:
+    """A local file's content hash (so editing the file reruns what read it); other sources as named."""
+    p = Path(source)
+    if ":" in source.split("/", 1)[0] or source in ("stdlib", "hub") or not p.is_file():
+        return source
+    from harness.core.io import file_sha256
+
+    st = p.stat()
+    if st.st_size <= HASH_LIMIT:
+        return {"file": p.name, "sha256": file_sha256(p)}
+    return {"file": p.name, "bytes": st.st_size, "mtime": int(st.st_mtime)}
+
+
 def build_fingerprint(exp: Experiment, name: str) -> str:
     from datasets_builders import builder_fingerprint_parts
 
@@ -106,8 +122,9 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
         "base": base_identity(exp),
         "backend": exp.backend,
         "seed": exp.seed,
-        "seed_data": to_dict(exp.seed_data),
-        "corpus": to_dict(exp.corpus) if spec.builder != "baseline" else None,
+        "seed_data": {**to_dict(exp.seed_data), "source": source_identity(exp.seed_data.source)},
+        "corpus": ({**to_dict(exp.corpus), "source": source_identity(exp.corpus.source)}
+                   if spec.builder != "baseline" else None),
         "decoding": to_dict(exp.decoding) if spec.builder != "baseline" else None,
     }
     return fingerprint("build", version=BUILD_VERSION, config=config)
@@ -123,6 +140,7 @@ def train_fingerprint(exp: Experiment, name: str) -> str:
 
 
 def eval_fingerprint(exp: Experiment, name: str) -> str:
-    return fingerprint("eval", version=EVAL_VERSION, config={"eval": to_dict(exp.eval), "backend": exp.backend,
+    ev = {**to_dict(exp.eval), "eval_set": source_identity(exp.eval.eval_set)}
+    return fingerprint("eval", version=EVAL_VERSION, config={"eval": ev, "backend": exp.backend,
                                                              "base": base_identity(exp)},
                        upstream={"train": train_fingerprint(exp, name)})
