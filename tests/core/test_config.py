@@ -8,7 +8,7 @@ import pytest
 
 from harness.core.config import apply_overrides, from_dict, load_config, to_dict
 from harness.core.errors import ConfigError
-from harness.core.experiment import Experiment, load_experiment
+from harness.experiment import Experiment, load_experiment
 
 
 @dataclasses.dataclass(frozen=True)
