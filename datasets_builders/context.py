@@ -39,7 +39,7 @@ class BuildContext:
                  corpus: Any, decoding: Any, seed: int, backend: str, base_spec: str, base_identity: Mapping[str, Any],
                  cache_path: Path | None, shared_dir: Path, train_fn: TrainFn | None, recipe_identity: Mapping[str, Any],
                  seed_tag: str, web_tag: str, fp32: bool = False, num_shards: int = 1, shard_index: int = 0,
-                 count_tokens: Callable[[str], int] | None = None):
+                 count_tokens: Callable[[str], int] | None = None, engine: Mapping[str, Any] | None = None):
         self.name, self.builder, self.options = name, builder, options
         self.workdir = Path(workdir)
         self.seed_records = list(seed_records)
@@ -48,6 +48,7 @@ class BuildContext:
         self.cache_path, self.shared_dir = cache_path, Path(shared_dir)
         self._train_fn, self.recipe_identity = train_fn, dict(recipe_identity)
         self.seed_tag, self.web_tag = seed_tag, web_tag
+        self.engine = dict(engine or {})
         self.fp32, self.num_shards, self.shard_index = fp32, num_shards, shard_index
         self._count_tokens = count_tokens
         self.log = StepLog(self.workdir / "drops.jsonl.partial")
@@ -84,7 +85,7 @@ class BuildContext:
             self.close_generators()
             from harness.backends import load_generator
 
-            opts: dict[str, Any] = {"seed": self.seed}
+            opts: dict[str, Any] = {"seed": self.seed, **self.engine}
             if self.fp32 and spec.startswith("vllm:"):
                 opts["dtype"] = "float32"  # the tiny test models are fp32; vllm would cast them otherwise
             self._generators[spec] = load_generator(spec, cache=self.cache_path, **opts)

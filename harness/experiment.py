@@ -111,6 +111,10 @@ class Experiment:
     eval: Eval = Eval()
     analysis: Analysis = Analysis()
     decoding: Decoding = Decoding()  # data-generation defaults; builders may override per step
+    # Options for every local engine the experiment starts (builders' models, eval and judges):
+    # tensor_parallel_size, max_model_len, gpu_memory_utilization (vllm), batch_size (hf). How fast,
+    # not what: they stay out of the fingerprints.
+    engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report.
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
 

@@ -80,7 +80,7 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
         shared_dir=paths.shared_dir(exp, runs_dir), train_fn=train_fn or _trainer(exp),
         recipe_identity=semantic_dict(exp.train.recipe), seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag,
         fp32=exp.base_model.startswith("tiny:"), num_shards=num_shards, shard_index=shard_index,
-        count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
+        count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None, engine=exp.engine)
 
 
 def _trainer(exp: Experiment):

@@ -43,7 +43,8 @@ def resolve_judge(exp: Experiment, runs_dir=None) -> str:
 
 def backend_options(exp: Experiment) -> dict[str, Any]:
     # the tiny models are fp32; vLLM on CPU needs that said explicitly
-    return {"dtype": "float32"} if exp.base_model.startswith("tiny:") else {}
+    fp32 = {"dtype": "float32"} if exp.base_model.startswith("tiny:") else {}
+    return {**fp32, **exp.engine}
 
 
 def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
