@@ -88,12 +88,13 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         results = _generate_with_progress(gen, requests)
+        # local backends load their model on the first cache miss; count that as loading, not
+        # generating; and stop the clock before close(), which shuts an engine down (seconds for vLLM)
+        lazy_load_s = float(getattr(gen, "load_s", 0.0))
+        gen_s = time.perf_counter() - t0 - lazy_load_s
     finally:
         gen.close()
-    # local backends load their model on the first cache miss; count that as loading, not generating
-    lazy_load_s = float(getattr(gen, "load_s", 0.0))
     load_s += lazy_load_s
-    gen_s = time.perf_counter() - t0 - lazy_load_s
     write_jsonl(args.output, results)
 
     completion = sum(r.completion_tokens for r in results)
