@@ -17,7 +17,7 @@ from typing import Any
 
 from baselines._row import Skip
 from harness.core.errors import ConfigError, InputError
-from harness.core.records import InstructionRecord
+from harness.core.records import InstructionRecord, dedup_records
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +106,7 @@ def load(module: Any, steplog: Any, *, path: str | None, revision: str | None, n
             s.keep()
             records.append(rec)
     with steplog.step("dedup") as s:
-        seen: set[str] = set()
-        unique = []
-        for r in records:
-            if r.id in seen:
-                s.drop("duplicate", r.id)
-            else:
-                seen.add(r.id)
-                s.keep()
-                unique.append(r)
+        unique = dedup_records(records, s)
     with steplog.step("sample") as s:
         if n is None or n >= len(unique):
             s.keep(len(unique))

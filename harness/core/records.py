@@ -181,3 +181,18 @@ def prompt_messages(row: Mapping[str, Any], *, path: object = None, line: int | 
     if rid is None:
         rid = content_id("prompt", _msgs_json(msgs))
     return str(rid), msgs
+
+
+def dedup_records(records: Sequence[InstructionRecord], step: Any, reason: str = "duplicate") -> list[InstructionRecord]:
+    """Keep the first record of each content id; `step` (a builder step log with keep() and
+    drop(reason, id)) counts every keep and drop."""
+    seen: set[str] = set()
+    out = []
+    for r in records:
+        if r.id in seen:
+            step.drop(reason, r.id)
+        else:
+            seen.add(r.id)
+            step.keep()
+            out.append(r)
+    return out

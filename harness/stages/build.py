@@ -26,7 +26,7 @@ from typing import Any
 from harness.core.errors import StageError
 from harness.core.fingerprint import fingerprint
 from harness.core.io import atomic_open, iter_jsonl, write_jsonl
-from harness.core.records import InstructionRecord
+from harness.core.records import InstructionRecord, dedup_records
 from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
 from harness.experiment import Experiment
 from harness.stages import paths
@@ -121,7 +121,7 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
         try:
             records = builder_module(spec.builder).build(ctx)
             with ctx.log.step("final_dedup") as s:
-                records = _dedup(records, s)
+                records = dedup_records(records, s, "duplicate_record")
         finally:
             ctx.close_generators()
             ctx.log.close()
@@ -133,19 +133,6 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
 
     config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards]}
     return run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
-
-
-def _dedup(records: Sequence[InstructionRecord], step) -> list[InstructionRecord]:
-    seen: set[str] = set()
-    out = []
-    for r in records:
-        if r.id in seen:
-            step.drop("duplicate_record", r.id)
-        else:
-            seen.add(r.id)
-            step.keep()
-            out.append(r)
-    return out
 
 
 def _finish_drops(d: Path) -> None:
@@ -189,7 +176,7 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
             merged += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(s / "dataset.jsonl")]
         steplog = StepLog(d / "merge-drops.jsonl.partial")
         with steplog.step("merge_dedup") as st:
-            merged = _dedup(merged, st)
+            merged = dedup_records(merged, st, "duplicate_record")
         steplog.close()
         with atomic_open(d / "drops.jsonl") as out:  # the shards' drops, then the merge's own
             for part in [s / "drops.jsonl" for s in shards] + [d / "merge-drops.jsonl.partial"]:

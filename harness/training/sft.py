@@ -398,7 +398,11 @@ def fit(directory: Path) -> dict[str, Any] | None:
     # TRL's count of non-padding tokens, summed over ranks, for this session (it restarts at 0 on
     # resume); the recorders' counts also include the one batch the dataloader prefetched.
     session_tokens = int(getattr(trainer, "_total_train_tokens", 0)) or sum(r["tokens"] for r in ranks)
-    tokens_seen = session_tokens
+    # after a resume, add what the interrupted session had counted up to its checkpoint (the last
+    # logged cumulative count at or before that step), so a resumed run reports what an
+    # uninterrupted one does
+    before = [h["num_tokens"] for h in history if "num_tokens" in h and h.get("step", 0) <= resumed_step]
+    tokens_seen = session_tokens + (int(round(before[-1])) if resumed_step and before else 0)
     return {
         "steps": trainer.state.global_step,
         "resumed_from_step": resumed_step,
