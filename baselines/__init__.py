@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
+from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError
 from harness.core.records import InstructionRecord
 
@@ -32,11 +33,8 @@ class Options:
 
 def source_module(loader: str):
     if loader not in LOADERS:
-        import difflib
-
-        close = difflib.get_close_matches(loader, LOADERS, n=1)
         raise ConfigError(f"unknown baseline loader '{loader}'",
-                          fix=f"did you mean '{close[0]}'?" if close else f"loaders: {', '.join(LOADERS)}")
+                          fix=did_you_mean(loader, LOADERS, otherwise=f"loaders: {', '.join(LOADERS)}"))
     return importlib.import_module(f"baselines.{loader}")
 
 

@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from harness.core.config import from_dict
+from harness.core.config import did_you_mean, from_dict
 from harness.core.errors import ConfigError
 
 # builder name -> module holding VERSION, PROMPTS, Options and build()
@@ -31,11 +31,8 @@ BUILDERS: dict[str, str] = {
 
 def builder_module(builder: str) -> Any:
     if builder not in BUILDERS:
-        import difflib
-
-        close = difflib.get_close_matches(builder, BUILDERS, n=1)
         raise ConfigError(f"unknown builder '{builder}'",
-                          fix=f"did you mean '{close[0]}'?" if close else f"builders: {', '.join(BUILDERS)}")
+                          fix=did_you_mean(builder, BUILDERS, otherwise=f"builders: {', '.join(BUILDERS)}"))
     return importlib.import_module(BUILDERS[builder])
 
 

@@ -18,7 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.core.config import apply_overrides, from_dict, load_yaml, parse_override
+from harness.core.config import (
+    apply_overrides,
+    did_you_mean,
+    find_named_file,
+    from_dict,
+    load_yaml,
+    parse_override,
+)
 from harness.core.errors import ConfigError
 from harness.training.recipe import Recipe, load_recipe
 
@@ -124,20 +131,7 @@ def shipped_configs() -> list[str]:
 
 
 def resolve_config_path(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise ConfigError(f"experiment file not found: {p}", fix="pass an existing YAML path or a shipped name")
-        return p
-    shipped = SHIPPED_DIR / f"{name_or_path}.yaml"
-    if shipped.is_file():
-        return shipped
-    import difflib
-
-    names = shipped_configs()
-    close = difflib.get_close_matches(name_or_path, names, n=1)
-    raise ConfigError(f"no experiment file '{name_or_path}'",
-                      fix=f"did you mean '{close[0]}'?" if close else f"shipped experiments: {', '.join(names) or 'none'}")
+    return find_named_file(name_or_path, SHIPPED_DIR, what="experiment")
 
 
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(Train)} - {"recipe"}
@@ -184,11 +178,8 @@ def _validate(exp: Experiment, source: str) -> None:
         raise ConfigError(f"{source}: 'datasets' is empty", fix="list at least one dataset to build or load")
     for name, ds in exp.datasets.items():
         if ds.builder not in BUILDERS:
-            import difflib
-
-            close = difflib.get_close_matches(ds.builder, BUILDERS, n=1)
             raise ConfigError(f"{source}: 'datasets.{name}.builder' is {ds.builder!r}",
-                              fix=f"did you mean '{close[0]}'?" if close else f"builders: {', '.join(BUILDERS)}")
+                              fix=did_you_mean(ds.builder, BUILDERS, otherwise=f"builders: {', '.join(BUILDERS)}"))
     if exp.train.n is not None and exp.train.n < 1:
         raise ConfigError(f"{source}: 'train.n' must be at least 1")
     _validate_judge(exp.eval.judge, source, check_model)
@@ -204,17 +195,6 @@ def _validate(exp: Experiment, source: str) -> None:
                           "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
 
 
-def annotator_names() -> list[str]:
-    """alpaca_eval's annotator configs, read from the installed package's files (no import)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("alpaca_eval")
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    root = Path(next(iter(spec.submodule_search_locations))) / "evaluators_configs"
-    return sorted(p.name for p in root.iterdir() if (p / "configs.yaml").is_file())
-
-
 def _validate_judge(judge: str, source: str, check_model) -> None:
     kind, _, rest = judge.partition(":")
     if kind not in ("alpaca_eval", "local") or not rest:
@@ -222,13 +202,12 @@ def _validate_judge(judge: str, source: str, check_model) -> None:
                           fix="use alpaca_eval:<annotator> or local:<annotator>:<model spec or @base>")
     annotator, _, model = rest.partition(":")
     annotator = annotator.split(",", 1)[0]  # local judges take options after a comma (top_logprobs=K)
+    from harness.evaluation.judges import annotator_names
+
     names = annotator_names()
     if names and annotator not in names:
-        import difflib
-
-        close = difflib.get_close_matches(annotator, names, n=1)
         raise ConfigError(f"{source}: 'eval.judge' names the annotator {annotator!r}, which alpaca_eval does not have",
-                          fix=f"did you mean '{close[0]}'?" if close else "see alpaca_eval's evaluators_configs")
+                          fix=did_you_mean(annotator, names, otherwise="see alpaca_eval's evaluators_configs"))
     if kind == "local":
         if not model:
             raise ConfigError(f"{source}: 'eval.judge' {judge!r} names no model",

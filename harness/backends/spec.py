@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from harness.core.config import did_you_mean
 from harness.core.errors import BackendError
 
 BACKENDS = ("hf", "vllm", "openai")
@@ -36,11 +37,8 @@ def parse_spec(spec: str) -> ModelSpec:
         raise BackendError(f"model spec '{spec}' is not BACKEND:MODEL",
                            fix=f"for example hf:/path/to/model; backends: {', '.join(BACKENDS)}")
     if backend not in BACKENDS:
-        import difflib
-
-        close = difflib.get_close_matches(backend, BACKENDS, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(BACKENDS)}"
-        raise BackendError(f"unknown backend '{backend}' in model spec '{spec}'", fix=hint)
+        raise BackendError(f"unknown backend '{backend}' in model spec '{spec}'",
+                           fix=did_you_mean(backend, BACKENDS, otherwise=f"use one of {', '.join(BACKENDS)}"))
     model, revision, base_url = rest, None, None
     if backend == "openai" and "@" in rest:
         model, _, base_url = rest.partition("@")

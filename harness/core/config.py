@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -126,9 +126,31 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 
 # ---------------------------------------------------------------- dataclass conversion
-def _did_you_mean(key: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.5)
-    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(options))}"
+def did_you_mean(word: str, options: Iterable[str], *, otherwise: str | None = None, cutoff: float = 0.6) -> str:
+    """The fix for an unknown name: the closest option, else `otherwise` (default: every option)."""
+    options = list(options)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return otherwise if otherwise is not None else f"valid keys: {', '.join(sorted(options))}"
+
+
+def find_named_file(name_or_path: str, directory: Path, *, what: str, key: str | None = None,
+                    suffixes: Sequence[str] = (".yaml", ".yml")) -> Path:
+    """A file path (by its suffix, or because it exists), else the shipped `<directory>/<name>.yaml`;
+    experiments, recipes and accelerate configs are all named this way."""
+    p = Path(name_or_path)
+    if p.suffix in suffixes or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"{what} file not found: {p}", fix=f"pass an existing file or a shipped {what} name")
+        return p
+    shipped = directory / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = sorted(q.stem for q in directory.glob("*.yaml"))
+    where = f" (key '{key}')" if key else ""
+    raise ConfigError(f"no {what} '{name_or_path}'{where}",
+                      fix=did_you_mean(name_or_path, names, otherwise=f"shipped: {', '.join(names) or 'none'}"))
 
 
 def _where(source: str | None, lines: Mapping[str, int] | None, key: str) -> str:
@@ -151,7 +173,7 @@ def from_dict(cls: type[T], data: Any, *, source: str | None = None, lines: Mapp
         if key not in fields:
             dotted = f"{prefix}{key}"
             raise ConfigError(f"{_where(source, lines, dotted)}unknown key '{dotted}'",
-                              fix=_did_you_mean(str(key), list(fields)))
+                              fix=did_you_mean(str(key), fields, cutoff=0.5))
     kwargs = {}
     for name, f in fields.items():
         dotted = f"{prefix}{name}"

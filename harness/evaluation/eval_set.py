@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,8 @@ PROTOCOLS = {
 
 def get_protocol(name: str) -> Protocol:
     if name not in PROTOCOLS:
-        import difflib
-
-        close = difflib.get_close_matches(name, PROTOCOLS, n=1)
         raise ConfigError(f"unknown eval protocol {name!r}",
-                          fix=f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(PROTOCOLS)}")
+                          fix=did_you_mean(name, PROTOCOLS, otherwise=f"use one of {', '.join(PROTOCOLS)}"))
     return PROTOCOLS[name]
 
 

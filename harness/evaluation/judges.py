@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError
 from harness.core.fingerprint import text_hash
 from harness.core.records import Generation, Message
@@ -118,7 +119,14 @@ class AnnotatorConfig:
 
 
 def annotator_names() -> list[str]:
-    root = Path(_ae("constants").EVALUATORS_CONFIG_DIR)
+    """alpaca_eval's annotator configs, read from the installed package's files without importing
+    it (slow, and it sets the root log level), so experiment validation stays light."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("alpaca_eval")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations))) / "evaluators_configs"
     return sorted(p.parent.name for p in root.glob("*/configs.yaml"))
 
 
@@ -130,11 +138,8 @@ def load_annotator(name: str) -> AnnotatorConfig:
     root = Path(_ae("constants").EVALUATORS_CONFIG_DIR)
     path = root / name / "configs.yaml"
     if not name or "/" in name or not path.is_file():
-        import difflib
-
-        close = difflib.get_close_matches(name, annotator_names(), n=1)
         raise ConfigError(f"alpaca_eval has no annotator {name!r}",
-                          fix=f"did you mean '{close[0]}'?" if close else f"see {root}")
+                          fix=did_you_mean(name, annotator_names(), otherwise=f"see {root}"))
     configs = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if len(configs) != 1:
         raise ConfigError(f"annotator {name!r} is a pool of {len(configs)} annotators; use a single annotator")

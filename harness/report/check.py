@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError
 
 # absolute tolerances; win rates in percentage points
@@ -53,11 +54,8 @@ def parse_tolerances(items: Sequence[str]) -> dict[str, float]:
         if not sep:
             raise ConfigError(f"--tolerance '{item}' is not KEY=VALUE", fix="for example --tolerance win_rate=3")
         if key not in DEFAULT_TOLERANCES:
-            import difflib
-
-            close = difflib.get_close_matches(key, DEFAULT_TOLERANCES, n=1)
             raise ConfigError(f"--tolerance: unknown metric '{key}'",
-                              fix=f"did you mean '{close[0]}'?" if close else f"metrics: {', '.join(DEFAULT_TOLERANCES)}")
+                              fix=did_you_mean(key, DEFAULT_TOLERANCES, otherwise=f"metrics: {', '.join(DEFAULT_TOLERANCES)}"))
         try:
             out[key] = float(value)
         except ValueError:

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.core.config import did_you_mean
 from harness.core.runs import is_done
 from harness.experiment import Experiment
 from harness.stages import paths
@@ -63,9 +64,6 @@ def select(exp: Experiment, only: Sequence[str] | None) -> list[str]:
 
     for n in only:
         if n not in exp.datasets:
-            import difflib
-
-            close = difflib.get_close_matches(n, list(exp.datasets), n=1)
             raise ConfigError(f"--only: '{n}' is not a dataset of experiment '{exp.name}'",
-                              fix=f"did you mean '{close[0]}'?" if close else f"datasets: {', '.join(exp.datasets)}")
+                              fix=did_you_mean(n, list(exp.datasets), otherwise=f"datasets: {', '.join(exp.datasets)}"))
     return [n for n in exp.datasets if n in only]

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.core.config import from_dict, load_yaml
-from harness.core.errors import ConfigError
+from harness.core.config import find_named_file, from_dict, load_yaml
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "configs" / "recipes"
 
@@ -68,19 +67,7 @@ def shipped_recipes() -> list[str]:
 
 
 def recipe_path(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml"):
-        if not p.is_file():
-            raise ConfigError(f"recipe file not found: {p}")
-        return p
-    shipped = RECIPES_DIR / f"{name_or_path}.yaml"
-    if not shipped.is_file():
-        import difflib
-
-        close = difflib.get_close_matches(name_or_path, shipped_recipes(), n=1)
-        raise ConfigError(f"no recipe '{name_or_path}'",
-                          fix=f"did you mean '{close[0]}'?" if close else f"shipped recipes: {', '.join(shipped_recipes())}")
-    return shipped
+    return find_named_file(name_or_path, RECIPES_DIR, what="recipe")
 
 
 def load_recipe(name_or_path: str = "tiny", overrides: Mapping[str, Any] | None = None, *,

@@ -83,18 +83,10 @@ def resolve_precision(precision: str) -> str:
 
 def accelerate_config_path(name_or_path: str) -> Path:
     """A named config in harness/configs/accelerate/ (ddp, fsdp, deepspeed-zero3) or a file path."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml", ".json") and p.is_file():
-        return p
-    shipped = ACCELERATE_DIR / f"{name_or_path}.yaml"
-    if shipped.is_file():
-        return shipped
-    import difflib
+    from harness.core.config import find_named_file
 
-    names = sorted(q.stem for q in ACCELERATE_DIR.glob("*.yaml"))
-    close = difflib.get_close_matches(name_or_path, names, n=1)
-    raise ConfigError(f"no accelerate config '{name_or_path}' (recipe key 'accelerate_config')",
-                      fix=f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(names)} or a YAML path")
+    return find_named_file(name_or_path, ACCELERATE_DIR, what="accelerate config", key="accelerate_config",
+                           suffixes=(".yaml", ".yml", ".json"))
 
 
 def recipe_from_dict(d: Mapping[str, Any]) -> Recipe:
