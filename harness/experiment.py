@@ -126,10 +126,6 @@ class Experiment:
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
-def shipped_configs() -> list[str]:
-    return sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
-
-
 def resolve_config_path(name_or_path: str) -> Path:
     return find_named_file(name_or_path, SHIPPED_DIR, what="experiment")
 
@@ -215,11 +211,14 @@ def _validate_judge(judge: str, source: str, check_model) -> None:
         check_model("eval.judge", model)
 
 
+def is_local_source(value: str) -> bool:
+    """A seed, corpus or eval-set source that is a local path, not a named one (stdlib, hub,
+    hub:<id>, bundled:<name>), which its loader resolves."""
+    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled"))
+
+
 def _check_local_source(key: str, value: str, source: str) -> None:
-    """Sources with a scheme (hub:, bundled:, stdlib, hub) are checked by their loaders; a path must exist."""
-    if value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled"):
-        return
-    if not Path(value).exists():
+    if is_local_source(value) and not Path(value).exists():
         raise ConfigError(f"{source}: '{key}' is {value!r}, which does not exist",
                           fix="give an existing file, or hub:<dataset id> / bundled:demo")
 

@@ -23,23 +23,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="stop after the analysis stage")
 
 
-def _estimate(exp):
-    try:
-        from harness.stages.evaluate import estimate_cost
-    except ImportError:
-        return None
-    return estimate_cost(exp)
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from harness.stages.evaluate import estimate_cost
     from harness.stages.plan import plan, select
 
     exp = load(args)
     steps = plan(exp, args.runs_dir, only=args.only)  # validates everything before any work
-    cost = _estimate(exp)
+    cost = estimate_cost(exp)
     console = Console()
     console.width = max(console.width, 120)
     if args.dry_run:

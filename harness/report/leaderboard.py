@@ -42,22 +42,10 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
+    """A metric as a number, or None when it is missing or NaN (alpaca_eval writes NaN for none)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, (int, float)):
-        return None if isinstance(value, float) and math.isnan(value) else value
-    if isinstance(value, dict):  # {"chars": ..., "tokens": ...} or {"mean": ...}
-        for key in ("chars", "mean"):
-            if key in value:
-                return _num(value[key])
-    return None
-
-
-def _first(d: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if k in d and d[k] is not None:
-            return d[k]
-    return None
+    return None if math.isnan(value) else value
 
 
 def experiment_fingerprint(exp: Experiment) -> str:
@@ -88,7 +76,7 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
             "dataset": name,
             "source": source,
             "records": ((build.get("outputs") or {}).get("dataset.jsonl") or {}).get("records"),
-            "training_tokens": _first(tstats, "tokens_seen", "train_tokens", "tokens"),
+            "training_tokens": tstats.get("tokens_seen"),
             "win_rate": _num(metrics.get("win_rate")),
             "standard_error": _num(metrics.get("standard_error")),
             "lc_win_rate": _num(metrics.get("lc_win_rate")),

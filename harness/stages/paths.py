@@ -25,7 +25,7 @@ from typing import Any
 from harness.core.config import to_dict
 from harness.core.fingerprint import fingerprint
 from harness.core.runs import runs_root
-from harness.experiment import Experiment
+from harness.experiment import Experiment, is_local_source
 
 BUILD_VERSION = 1
 TRAIN_VERSION = 1
@@ -81,13 +81,6 @@ def base_model_spec(exp: Experiment, runs_dir=None) -> str:
     return exp.base_model
 
 
-def base_model_path(exp: Experiment, runs_dir=None) -> str:
-    """What the trainer loads: a local directory or a hub id (the spec without its backend)."""
-    from harness.backends.spec import parse_spec
-
-    return parse_spec(base_model_spec(exp, runs_dir)).model
-
-
 def base_identity(exp: Experiment) -> dict[str, Any]:
     if exp.base_model.startswith("tiny:"):
         return {"tiny": exp.base_model.split(":", 1)[1], "seed": exp.seed, "version": BASE_VERSION}
@@ -101,7 +94,7 @@ HASH_LIMIT = 256 * 2**20  # bigger local inputs are identified by size and mtime
 def source_identity(source: str) -> dict[str, Any] | str:
     """A local file's content hash (so editing the file reruns what read it); other sources as named."""
     p = Path(source)
-    if ":" in source.split("/", 1)[0] or source in ("stdlib", "hub") or not p.is_file():
+    if not is_local_source(source) or not p.is_file():
         return source
     from harness.core.io import file_sha256
 

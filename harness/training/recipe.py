@@ -62,10 +62,6 @@ NON_SEMANTIC_FIELDS = ("name", "save_steps", "save_total_limit", "logging_steps"
                        "gradient_checkpointing")
 
 
-def shipped_recipes() -> list[str]:
-    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
-
-
 def recipe_path(name_or_path: str) -> Path:
     return find_named_file(name_or_path, RECIPES_DIR, what="recipe")
 
