@@ -61,7 +61,8 @@ def expected_score(top_logprobs: Sequence[tuple[str, float]] | None) -> float | 
     total = sum(mass.values())
     if total <= 0.0:
         return None
-    return sum(int(k) * p for k, p in mass.items()) / total
+    # the weighted mean lies in [1, 5]; float rounding can overshoot by an ulp (5.000000000000001)
+    return min(5.0, max(1.0, sum(int(k) * p for k, p in mass.items()) / total))
 
 
 def parse_rewrite(text: str, *, missing: str = "drop") -> tuple[str | None, str | None, str | None]:
