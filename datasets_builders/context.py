@@ -124,10 +124,6 @@ class BuildContext:
         base = self.decoding.seed if self.decoding.seed is not None else self.seed
         return int(content_id("sampling", base, *parts)[:8], 16)
 
-    def tagged(self, record: InstructionRecord, tag: str) -> InstructionRecord:
-        msgs = tuple(m for m in record.messages if m.role != "system")
-        return InstructionRecord((Message("system", tag), *msgs), record.source, record.provenance)
-
 
 def backward_pairs(seed: Sequence[InstructionRecord]) -> list[InstructionRecord]:
     """(response -> instruction) pairs: the backward model M_yx reads an output, writes its instruction."""

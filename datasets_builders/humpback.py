@@ -21,7 +21,7 @@ import dataclasses
 from typing import Literal
 
 from datasets_builders import common
-from harness.core.records import InstructionRecord
+from harness.core.records import InstructionRecord, with_system_tag
 
 VERSION = 1
 PROMPTS = ("curation_rubric", "curation_logprob_suffix")
@@ -58,4 +58,4 @@ def build(ctx) -> list[InstructionRecord]:
 
 def self_training_set(ctx, curated: list[InstructionRecord]) -> list[InstructionRecord]:
     """Seed + curated data with the paper's two system tags (M_{k+1}'s training set)."""
-    return [ctx.tagged(r, ctx.seed_tag) for r in ctx.seed_records] + [ctx.tagged(r, ctx.web_tag) for r in curated]
+    return [with_system_tag(r, ctx.seed_tag) for r in ctx.seed_records] + [with_system_tag(r, ctx.web_tag) for r in curated]

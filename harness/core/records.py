@@ -183,16 +183,27 @@ def prompt_messages(row: Mapping[str, Any], *, path: object = None, line: int | 
     return str(rid), msgs
 
 
-def dedup_records(records: Sequence[InstructionRecord], step: Any, reason: str = "duplicate") -> list[InstructionRecord]:
-    """Keep the first record of each content id; `step` (a builder step log with keep() and
-    drop(reason, id)) counts every keep and drop."""
+def dedup_records(records: Sequence[InstructionRecord], step: Any = None, reason: str = "duplicate"
+                  ) -> list[InstructionRecord]:
+    """Keep the first record of each content id, in order; `step` (a builder step log with keep()
+    and drop(reason, id)), when given, counts every keep and drop."""
     seen: set[str] = set()
     out = []
     for r in records:
         if r.id in seen:
-            step.drop(reason, r.id)
-        else:
-            seen.add(r.id)
+            if step is not None:
+                step.drop(reason, r.id)
+            continue
+        seen.add(r.id)
+        if step is not None:
             step.keep()
-            out.append(r)
+        out.append(r)
     return out
+
+
+def with_system_tag(record: InstructionRecord, tag: str) -> InstructionRecord:
+    """The record with `tag` as its system message (an existing system message is replaced, so a
+    record is never tagged twice); the tag is noted in its provenance."""
+    rest = tuple(m for m in record.messages if m.role != "system")
+    prov = {**record.provenance, "tag": tag}
+    return dataclasses.replace(record, messages=(Message("system", tag), *rest), provenance=prov)

@@ -24,23 +24,12 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from harness.core.records import InstructionRecord, Message
+from harness.core.records import InstructionRecord, dedup_records, with_system_tag
 
 if TYPE_CHECKING:
     from harness.experiment import Train
 
 Kind = Literal["web", "seed", "baseline"]
-
-
-def dedup(records: Sequence[InstructionRecord]) -> list[InstructionRecord]:
-    """First occurrence of each content id, in order."""
-    seen: set[str] = set()
-    out = []
-    for r in records:
-        if r.id not in seen:
-            seen.add(r.id)
-            out.append(r)
-    return out
 
 
 def origin(record: InstructionRecord, default: str) -> str:
@@ -49,19 +38,11 @@ def origin(record: InstructionRecord, default: str) -> str:
     return o if o in ("web", "seed") else default
 
 
-def with_system_tag(record: InstructionRecord, tag: str) -> InstructionRecord:
-    """The record with `tag` as its system message (an existing system message is replaced, so a
-    record is never tagged twice)."""
-    rest = tuple(m for m in record.messages if m.role != "system")
-    prov = {**record.provenance, "tag": tag}
-    return dataclasses.replace(record, messages=(Message("system", tag), *rest), provenance=prov)
-
-
 def assemble(records: Sequence[InstructionRecord], seed_records: Sequence[InstructionRecord], train: Train, *,
              kind: Kind, seed: int) -> list[InstructionRecord]:
     """The training set of one dataset: dedup, subsample to `train.n`, mix in the seed, tag."""
     rng = random.Random(seed)
-    data = dedup(records)
+    data = dedup_records(records)
     if train.n is not None and len(data) > train.n:
         keep = sorted(rng.sample(range(len(data)), train.n))  # sorted: keep the file's order
         data = [data[i] for i in keep]
@@ -75,7 +56,7 @@ def assemble(records: Sequence[InstructionRecord], seed_records: Sequence[Instru
     mix = train.mix_seed and kind != "seed" and (kind != "baseline" or train.tag_baselines)
     if mix:
         ids = {r.id for r in data}
-        for s in dedup(seed_records):
+        for s in dedup_records(seed_records):
             if s.id in ids:
                 continue
             s = dataclasses.replace(s, provenance={**s.provenance, "origin": "seed"})
