@@ -12,15 +12,15 @@ is also the `baseline` entry of `datasets_builders.BUILDERS` (VERSION, PROMPTS, 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
-from harness.core.config import did_you_mean
-from harness.core.errors import ConfigError
 from harness.core.records import InstructionRecord
+from harness.core.registry import lookup
 
 VERSION = 1
 PROMPTS: tuple[str, ...] = ()
-LOADERS = ("sharegpt", "openorca", "alpaca_gpt4", "self_instruct", "evol_instruct", "oasst")
+# loader name -> its source module: the one place a new baseline is registered
+LOADERS: dict[str, str] = {name: f"baselines.{name}" for name in
+                           ("sharegpt", "openorca", "alpaca_gpt4", "self_instruct", "evol_instruct", "oasst")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,10 +32,7 @@ class Options:
 
 
 def source_module(loader: str):
-    if loader not in LOADERS:
-        raise ConfigError(f"unknown baseline loader '{loader}'",
-                          fix=did_you_mean(loader, LOADERS, otherwise=f"loaders: {', '.join(LOADERS)}"))
-    return importlib.import_module(f"baselines.{loader}")
+    return lookup(LOADERS, loader, what="baseline loader")
 
 
 def validate(options: Options) -> None:

@@ -13,14 +13,14 @@ never `harness.training` (the stage passes a train callable in) and never `harne
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from harness.core.config import did_you_mean, from_dict
-from harness.core.errors import ConfigError
+from harness.core.config import from_dict
+from harness.core.registry import lookup
 
-# builder name -> module holding VERSION, PROMPTS, Options and build()
+# builder name -> module holding VERSION, PROMPTS, Options and build(): the one place a builder is
+# registered (the experiment schema validates against it)
 BUILDERS: dict[str, str] = {
     "back_and_forth": "datasets_builders.back_and_forth",
     "humpback": "datasets_builders.humpback",
@@ -30,10 +30,7 @@ BUILDERS: dict[str, str] = {
 
 
 def builder_module(builder: str) -> Any:
-    if builder not in BUILDERS:
-        raise ConfigError(f"unknown builder '{builder}'",
-                          fix=did_you_mean(builder, BUILDERS, otherwise=f"builders: {', '.join(BUILDERS)}"))
-    return importlib.import_module(BUILDERS[builder])
+    return lookup(BUILDERS, builder, what="builder")
 
 
 def parse_options(builder: str, options: Mapping[str, Any] | None, *, where: str = "options") -> Any:

@@ -30,7 +30,6 @@ from harness.core.errors import ConfigError
 from harness.training.recipe import Recipe, load_recipe
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "configs"
-BUILDERS = ("back_and_forth", "humpback", "distillation", "baseline")
 SEED_TAG = "Answer in the style of an AI Assistant."
 WEB_TAG = "Answer with knowledge from web search."
 
@@ -172,10 +171,14 @@ def _validate(exp: Experiment, source: str) -> None:
     check_model("base_model", exp.base_model)
     if not exp.datasets:
         raise ConfigError(f"{source}: 'datasets' is empty", fix="list at least one dataset to build or load")
+    from datasets_builders import BUILDERS
+    from harness.core import registry
+
     for name, ds in exp.datasets.items():
-        if ds.builder not in BUILDERS:
-            raise ConfigError(f"{source}: 'datasets.{name}.builder' is {ds.builder!r}",
-                              fix=did_you_mean(ds.builder, BUILDERS, otherwise=f"builders: {', '.join(BUILDERS)}"))
+        try:
+            registry.check(BUILDERS, ds.builder, what="builder", key=f"datasets.{name}.builder")
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
     if exp.train.n is not None and exp.train.n < 1:
         raise ConfigError(f"{source}: 'train.n' must be at least 1")
     _validate_judge(exp.eval.judge, source, check_model)
