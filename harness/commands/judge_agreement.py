@@ -27,11 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tempfile
-
     from harness.core.errors import ConfigError, InputError
     from harness.core.io import write_json
-    from harness.core.runs import runs_root
+    from harness.core.runs import request_cache_path, runs_root
     from harness.evaluation import judges, metrics
     from harness.evaluation.agreement import agreement
     from harness.evaluation.eval_set import select_instances
@@ -48,24 +46,22 @@ def run(args: argparse.Namespace) -> int:
     pairs = [{"instruction": r["instruction"], "output_1": r["output_1"], "output_2": r["output_2"],
               "generator_1": r.get("generator_1", "reference"), "generator_2": r.get("generator_2", "model"),
               "dataset": r.get("dataset", "")} for r in rows]
-    cache = None if args.no_cache else (args.cache or runs_root(args.runs_dir) / "cache" / "requests.sqlite")
+    cache = None if args.no_cache else (args.cache or request_cache_path(runs_root(args.runs_dir)))
     options = {k: v for k, v in (("batch_size", args.batch_size), ("dtype", args.dtype)) if v is not None}
 
     from rich.console import Console
 
     err = Console(stderr=True)
-    if spec.kind == "alpaca_eval":
-        cost = judges.estimate_api_cost(spec.annotator, pairs)
+    judge = judges.make_judge(spec, cache=cache, generator_options=options, output_dir=args.output)
+    judge.check()
+    cost = judge.estimate_cost(pairs)
+    if cost is not None:
         err.print(f"judge cost estimate: {cost['n_judgments']} judgments, ~{cost['total_tokens']:,} tokens, "
                   + ("price unknown" if cost["usd"] is None else f"~${cost['usd']:.4f}"), highlight=False)
-        out_dir = args.output or Path(tempfile.mkdtemp(prefix="judge-agreement-"))
-        run_ = judges.judge_with_alpaca_eval(spec.annotator, pairs, output_dir=out_dir)
-    else:
-        local = judges.LocalJudge(spec, cache=cache, generator_options=options)
-        try:
-            run_ = local.judge(pairs)
-        finally:
-            local.close()
+    try:
+        run_ = judge.judge(pairs)
+    finally:
+        judge.close()
     report = {"judge": str(spec), "reference": str(args.annotations),
               "reference_annotator": rows[0].get("annotator") if rows else None,
               **agreement(rows, run_.annotations), "judge_stats": run_.stats}

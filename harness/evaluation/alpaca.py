@@ -117,7 +117,7 @@ def score(annotations: list[dict[str, Any]], outputs: list[dict[str, Any]], comp
     return out
 
 
-def resolve_judge(judge: str, protocol: str) -> judges.JudgeSpec:
+def judge_spec_for(judge: str, protocol: str) -> judges.JudgeSpec:
     """`JUDGE` or `protocol` for the protocol's default annotator through alpaca_eval."""
     if judge in ("protocol", "default", ""):
         judge = f"alpaca_eval:{es.get_protocol(protocol).annotator}"
@@ -126,15 +126,19 @@ def resolve_judge(judge: str, protocol: str) -> judges.JudgeSpec:
 
 def estimate_judge_cost(judge: str, protocol: str, eval_rows: list[dict[str, Any]], model_output_chars: int | None
                         ) -> dict[str, Any] | None:
-    """API judges: tokens x price before any call. Model outputs are unknown yet, so each is taken as
-    long as its reference (capped at `model_output_chars`)."""
-    spec = resolve_judge(judge, protocol)
-    if spec.kind != "alpaca_eval":
-        return None
+    """Before any call: what judging would cost (None for a judge that runs locally). Model outputs
+    are unknown yet, so each is taken as long as its reference (capped at `model_output_chars`)."""
     cap = model_output_chars if model_output_chars is not None else 10**9
     pairs = [{"instruction": r["instruction"], "output_1": r["output"], "output_2": r["output"][:cap] + " "}
              for r in eval_rows]
-    return judges.estimate_api_cost(spec.annotator, pairs)
+    return judges.make_judge(judge_spec_for(judge, protocol)).estimate_cost(pairs)
+
+
+def reference_pairs(rows: list[dict[str, Any]], outputs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """(reference, model output) per instruction, in alpaca_eval's annotation layout."""
+    return [{"instruction": r["instruction"], "output_1": r["output"], "generator_1": r.get("generator", "reference"),
+             "dataset": r.get("dataset", ""), "output_2": o["output"], "generator_2": name}
+            for r, o in zip(rows, outputs, strict=True)]
 
 
 def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_set: str, output_dir: Path,
@@ -147,64 +151,64 @@ def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_se
 
     `judge_options` are backend options for a local judge's model (default: `generator_options`);
     when the judge model is the generating model with the same options, one loaded model does both.
-    `on_cost` receives the cost estimate before an API judge runs.
+    `on_cost` receives the judge's cost estimate (API judges) before it runs.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    spec = resolve_judge(judge, protocol)
-    if spec.kind == "local" and spec.model.startswith("@"):
+    spec = judge_spec_for(judge, protocol)
+    if spec.model is not None and spec.model.startswith("@"):
         raise ConfigError(f"judge {spec} refers to {spec.model}, which only an experiment can resolve",
                           fix="pass the judge model as a backend spec, e.g. local:weighted_alpaca_eval_gpt4_turbo:hf:/path")
     if (model_spec is None) == (model_outputs is None):
         raise ConfigError("pass exactly one of a model spec and existing model outputs")
-    if spec.kind == "alpaca_eval":
-        judges.check_api_key(judges.load_annotator(spec.annotator))  # before any generation is spent
+    gen_options = dict(generator_options or {})
+    j_options = judges.judge_backend_options(spec, judge_options if judge_options is not None else gen_options)
+    if spec.model == model_spec and judge_options is None:
+        gen_options = j_options  # the same options load one model for generating and judging
+    judge_ = judges.make_judge(spec, cache=cache, generator_options=j_options, output_dir=output_dir)
+    judge_.check()  # before any generation is spent
 
     full_set = es.load_eval_set(eval_set, protocol)
     rows = es.select_instances(full_set, max_instances)
     log.info("eval set %s: %d instruction(s)", eval_set, len(rows))
-
     stats: dict[str, Any] = {}
     completion_tokens = None
     gen = None
-    gen_options = dict(generator_options or {})
-    j_options = judges.judge_backend_options(spec, judge_options if judge_options is not None else gen_options)
-    if spec.kind == "local" and spec.model == model_spec and judge_options is None:
-        gen_options = j_options  # the same options load one model for generating and judging
     if model_outputs is not None:
         outputs = read_model_outputs(Path(model_outputs), rows, full_set)
         name = name or outputs[0]["generator"]
     else:
         name = name or generator_name(model_spec)
-        outputs, gstats, gen = generate_outputs(model_spec, rows, decoding=decoding, cache=cache,
-                                                generator_options=gen_options, name=name, progress=progress)
-        completion_tokens = gstats.pop("completion_tokens")
-        stats.update(gstats)
+        outputs, stats, gen = generate_outputs(model_spec, rows, decoding=decoding, cache=cache,
+                                               generator_options=gen_options, name=name, progress=progress)
+        completion_tokens = stats.pop("completion_tokens")
     write_json(output_dir / "model_outputs.json", outputs)  # kept even if judging fails
 
-    pairs = [{"instruction": r["instruction"], "output_1": r["output"], "generator_1": r.get("generator", "reference"),
-              "dataset": r.get("dataset", ""), "output_2": o["output"], "generator_2": name}
-             for r, o in zip(rows, outputs, strict=True)]
-    cost = None
-    if spec.kind == "alpaca_eval":
-        cost = judges.estimate_api_cost(spec.annotator, pairs)
+    if gen is not None and spec.model == model_spec and j_options == gen_options:
+        judge_ = judges.make_judge(spec, cache=cache, generator_options=j_options, output_dir=output_dir,
+                                   generator=gen)  # one loaded model generates and judges
+    elif gen is not None:
+        gen.close()  # free the generating model before the judge loads
+    pairs = reference_pairs(rows, outputs, name)
+    cost = judge_.estimate_cost(pairs)
+    if cost is not None:
         log.info("judge cost estimate: %s", cost)
         if on_cost:
             on_cost(cost)
-        if gen is not None:
-            gen.close()
-        run = judges.judge_with_alpaca_eval(spec.annotator, pairs, output_dir=output_dir)
-    else:
-        shared = gen if (gen is not None and spec.model == model_spec and j_options == gen_options) else None
-        if gen is not None and shared is None:
-            gen.close()  # free the generating model before the judge loads
-        local = judges.LocalJudge(spec, generator=shared, cache=cache, generator_options=j_options)
-        try:
-            run = local.judge(pairs, on_progress=(lambda d, n: progress("judge", d, n)) if progress else None)
-        finally:
-            local.close()
+    try:
+        run = judge_.judge(pairs, on_progress=(lambda d, n: progress("judge", d, n)) if progress else None)
+    finally:
+        judge_.close()
     write_json(output_dir / "annotations.json", run.annotations)
+    about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": protocol,
+             "eval_set": eval_set, "max_instances": max_instances}
+    result = _metrics(run, outputs, completion_tokens, stats, cost, about)
+    write_json(output_dir / "metrics.json", result)
+    return result
 
+
+def _metrics(run: judges.JudgeRun, outputs: list[dict[str, Any]], completion_tokens: list[int] | None,
+             stats: dict[str, Any], cost: dict[str, Any] | None, about: dict[str, Any]) -> dict[str, Any]:
     metrics = score(run.annotations, outputs, completion_tokens)
     if metrics["n_total"] == 0:
         log.warning("no judgment could be counted (%d parse failure(s)); the win rate is undefined",
@@ -212,16 +216,8 @@ def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_se
     tokens = {"generation": stats.get("generation_prompt_tokens", 0) + stats.get("generation_completion_tokens", 0),
               "judge": run.stats.get("judge_prompt_tokens", 0) + run.stats.get("judge_completion_tokens", 0)
               + run.stats.get("api_total_tokens", 0)}
-    result = {
-        **metrics,
-        "generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": protocol,
-        "eval_set": eval_set, "max_instances": max_instances,
-        "n_parse_failures": run.stats.get("n_parse_failures", 0),
-        "tokens": tokens, "cost_estimate": cost,
-        "judge_stats": run.stats, "generation_stats": stats,
-    }
-    write_json(output_dir / "metrics.json", result)
-    return result
+    return {**metrics, **about, "n_parse_failures": run.stats.get("n_parse_failures", 0), "tokens": tokens,
+            "cost_estimate": cost, "judge_stats": run.stats, "generation_stats": stats}
 
 
 def load_metrics(output_dir: str | os.PathLike[str]) -> dict[str, Any]:

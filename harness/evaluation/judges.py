@@ -31,7 +31,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError
@@ -40,7 +40,6 @@ from harness.core.records import Generation, Message
 
 log = logging.getLogger(__name__)
 
-JUDGE_KINDS = ("alpaca_eval", "local")
 LOCAL_OPTIONS = ("top_logprobs",)
 # which environment variable alpaca_eval's decoders read their key from
 API_KEYS = {"openai_completions": "OPENAI_API_KEY", "anthropic_completions": "ANTHROPIC_API_KEY",
@@ -71,7 +70,7 @@ class JudgeSpec:
 def parse_judge(spec: str) -> JudgeSpec:
     kind, sep, rest = spec.partition(":")
     fix = "use alpaca_eval:<annotator> or local:<annotator>:<model spec>, e.g. local:weighted_alpaca_eval_gpt4_turbo:@base"
-    if not sep or kind not in JUDGE_KINDS or not rest:
+    if not sep or kind not in JUDGES or not rest:
         raise ConfigError(f"judge {spec!r} is not alpaca_eval:<annotator> or local:<annotator>:<model spec>", fix=fix)
     if kind == "alpaca_eval":
         load_annotator(rest)  # unknown annotators fail now, with a did-you-mean
@@ -170,7 +169,7 @@ def render_prompt(cfg: AnnotatorConfig, instruction: str, output_1: str, output_
     return prompts[0]
 
 
-def prompt_messages(prompt: str) -> tuple[Message, ...]:
+def chatml_messages(prompt: str) -> tuple[Message, ...]:
     """ChatML prompts become chat messages as alpaca_eval's OpenAI decoder makes them."""
     if prompt.strip().startswith("<|im_start|>"):
         return tuple(Message(m["role"], m["content"]) for m in _ae("utils").prompt_to_chatml(prompt))
@@ -262,6 +261,45 @@ class JudgeRun:
 
 
 PAIR_FIELDS = ("instruction", "output_1", "output_2")
+Progress = Callable[[int, int], None]
+
+
+class Judge(Protocol):
+    """What evaluation needs of any judge: generate -> judge -> score never asks which kind it is."""
+
+    spec: JudgeSpec
+    model: str | None  # the backend spec of the judging model when it runs locally, else None
+
+    def identity(self) -> dict[str, Any]: ...
+
+    def check(self) -> None:
+        """Raise a ConfigError for what would fail later (a missing API key), before any work."""
+
+    def estimate_cost(self, pairs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None: ...
+
+    def judge(self, pairs: Sequence[Mapping[str, Any]], on_progress: Progress | None = None) -> JudgeRun: ...
+
+    def close(self) -> None: ...
+
+
+# judge kind -> "module:attr" of its class, imported when used
+JUDGES: dict[str, str] = {
+    "alpaca_eval": "harness.evaluation.judges:ApiJudge",
+    "local": "harness.evaluation.judges:LocalJudge",
+}
+
+
+def make_judge(spec: str | JudgeSpec, *, cache: str | os.PathLike[str] | None = None,
+               generator_options: Mapping[str, Any] | None = None, generator: Any = None,
+               output_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> Judge:
+    """The judge a spec names. `generator` lends a local judge an already loaded model; `output_dir`
+    holds an API judge's own cache; `cache` is the request cache of a local judge's model calls."""
+    from harness.core.registry import lookup
+
+    parsed = spec if isinstance(spec, JudgeSpec) else parse_judge(spec)
+    cls = lookup(JUDGES, parsed.kind, what="judge kind")
+    return cls(parsed, cache=cache, generator_options=generator_options, generator=generator,
+               output_dir=output_dir, seed=seed)
 
 
 def _annotation(pair: Mapping[str, Any], cfg: AnnotatorConfig, judge: str, preference: float | None, raw: Any,
@@ -290,7 +328,7 @@ class LocalJudge:
     """An alpaca_eval annotator run through one of our Generators."""
 
     def __init__(self, spec: JudgeSpec, *, generator: Any = None, cache: str | os.PathLike[str] | None = None,
-                 generator_options: Mapping[str, Any] | None = None, seed: int = 0):
+                 generator_options: Mapping[str, Any] | None = None, output_dir: Any = None, seed: int = 0):
         if spec.kind != "local" or spec.model is None or spec.model.startswith("@"):
             raise ConfigError(f"judge {spec} is not a local judge with a resolved model spec",
                               fix="resolve @base / @seed_model to a backend spec first")
@@ -300,6 +338,13 @@ class LocalJudge:
         self._generator = generator
         self._cache = cache
         self._options = judge_backend_options(spec, generator_options)
+        self.model = spec.model
+
+    def check(self) -> None:
+        """A local judge needs nothing beyond a parsed spec."""
+
+    def estimate_cost(self, pairs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        return None  # local compute, no bill
 
     @property
     def generator(self) -> Any:
@@ -329,8 +374,7 @@ class LocalJudge:
         return {"judge": str(self.spec), "annotator": self.config.name, "template": self.config.template_hash,
                 "params": self.sampling_params().to_dict()}
 
-    def judge(self, pairs: Sequence[Mapping[str, Any]],
-              on_progress: Callable[[int, int], None] | None = None) -> JudgeRun:
+    def judge(self, pairs: Sequence[Mapping[str, Any]], on_progress: Progress | None = None) -> JudgeRun:
         from harness.backends.base import ChatRequest
         from harness.evaluation.metrics import alpaca_eval_switched
 
@@ -348,7 +392,7 @@ class LocalJudge:
             swap = cfg.randomize and alpaca_eval_switched(pair["instruction"], self.seed)
             first, second = (pair["output_2"], pair["output_1"]) if swap else (pair["output_1"], pair["output_2"])
             prompt = render_prompt(cfg, pair["instruction"], first, second)
-            requests.append(ChatRequest(id=f"judge-{i}", messages=prompt_messages(prompt), params=params))
+            requests.append(ChatRequest(id=f"judge-{i}", messages=chatml_messages(prompt), params=params))
             slots.append(i)
             switched.append(swap)
 
@@ -509,3 +553,36 @@ def judge_with_alpaca_eval(annotator: str, pairs: Sequence[Mapping[str, Any]], *
              "n_pairs": len(rows), "n_parse_failures": n_fail, "api_total_tokens": tokens, "api_usd": round(usd, 4),
              "alpaca_eval_cache": str(cache)}
     return JudgeRun(out, stats)
+
+
+class ApiJudge:
+    """alpaca_eval's own annotator with its own decoder (an API model), caching in `output_dir`."""
+
+    model = None  # nothing runs locally
+
+    def __init__(self, spec: JudgeSpec, *, output_dir: str | os.PathLike[str] | None = None, seed: int = 0,
+                 cache: Any = None, generator_options: Any = None, generator: Any = None):
+        self.spec = spec
+        self.config = load_annotator(spec.annotator)
+        self.seed = seed
+        self._output_dir = output_dir
+
+    def identity(self) -> dict[str, Any]:
+        return {"judge": str(self.spec), "annotator": self.config.name, "template": self.config.template_hash,
+                "seed": self.seed}
+
+    def check(self) -> None:
+        check_api_key(self.config)
+
+    def estimate_cost(self, pairs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        return estimate_api_cost(self.spec.annotator, pairs)
+
+    def judge(self, pairs: Sequence[Mapping[str, Any]], on_progress: Progress | None = None) -> JudgeRun:
+        if self._output_dir is None:
+            import tempfile
+
+            self._output_dir = tempfile.mkdtemp(prefix="alpaca-eval-judge-")
+        return judge_with_alpaca_eval(self.spec.annotator, pairs, output_dir=self._output_dir, seed=self.seed)
+
+    def close(self) -> None:
+        """Nothing is held between calls."""

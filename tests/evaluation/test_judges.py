@@ -79,7 +79,7 @@ def test_prompts_and_output_order_match_alpaca_evals_annotator(annotator: str, a
 
 def test_chatml_prompt_becomes_messages() -> None:
     cfg = judges.load_annotator("weighted_alpaca_eval_gpt4_turbo")
-    msgs = judges.prompt_messages(judges.render_prompt(cfg, "Say hi", "hi", "hello"))
+    msgs = judges.chatml_messages(judges.render_prompt(cfg, "Say hi", "hi", "hello"))
     assert [m.role for m in msgs] == ["system", "user"]
     assert '"""Say hi"""' in msgs[1].content and "<|im_end|>" not in msgs[1].content
 
