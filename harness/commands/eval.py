@@ -101,38 +101,48 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("pass --config EXPERIMENT, or one of --model SPEC / --model-outputs FILE with --output DIR")
     if args.output is None:
         raise ConfigError("--output DIR is required with --model / --model-outputs")
+    return _run_one(args)
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from harness.core.fingerprint import fingerprint
+def _one_model_job(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
+    """The eval job, its fingerprint and its manifest config for `--model` / `--model-outputs`."""
     from harness.core.io import file_sha256
-    from harness.core.runs import run_stage, runs_root
-    from harness.evaluation.alpaca import evaluate_model, resolve_judge
+    from harness.core.runs import request_cache_path, runs_root
+    from harness.evaluation.alpaca import judge_spec_for
     from harness.experiment import Decoding
+    from harness.stages import paths
+    from harness.stages.evaluate import EvalJob
 
     decoding = Decoding(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed)
-    judge = str(resolve_judge(args.judge, args.protocol))
-    cache = None if args.no_cache else (args.cache or runs_root(args.runs_dir) / "cache" / "requests.sqlite")
-    options = _options(args)
-    if args.model is not None:
-        from harness.backends.spec import model_identity, parse_spec
-
-        model_id: Any = model_identity(parse_spec(args.model))
-    else:
-        model_id = {"outputs": file_sha256(args.model_outputs)}
-    judge_spec = resolve_judge(judge, args.protocol)
-    judge_id: Any = None
-    if judge_spec.kind == "local" and not judge_spec.model.startswith("@"):
-        from harness.backends.spec import model_identity, parse_spec
-
-        judge_id = model_identity(parse_spec(judge_spec.model))  # new weights at the same path rerun
-    config = {"model": model_id, "judge": judge, "judge_model": judge_id, "protocol": args.protocol,
+    judge_spec = judge_spec_for(args.judge, args.protocol)
+    cache = None if args.no_cache else (args.cache or request_cache_path(runs_root(args.runs_dir)))
+    job = EvalJob(judge=str(judge_spec), protocol=args.protocol, eval_set=args.eval_set, decoding=decoding,
+                  max_instances=args.max_instances, model=args.model, model_outputs=args.model_outputs,
+                  name=args.name, cache=cache, generator_options=_options(args))
+    # new weights at the same path rerun: the models enter by identity (weights, template)
+    model_id = _model_identity(args.model) if args.model is not None else {"outputs": file_sha256(args.model_outputs)}
+    judge_id = _model_identity(judge_spec.model) if judge_spec.model and not judge_spec.model.startswith("@") else None
+    config = {"model": model_id, "judge": job.judge, "judge_model": judge_id, "protocol": args.protocol,
               "eval_set": args.eval_set,
               "eval_set_sha": file_sha256(args.eval_set) if Path(args.eval_set).is_file() else None,
               "max_instances": args.max_instances, "decoding": decoding.__dict__, "name": args.name}
-    fp = fingerprint("eval", version=1, config=config)
-    console = Console()
+    return job, paths.eval_fingerprint_of(config, {}), config
+
+
+def _model_identity(spec: str) -> Any:
+    from harness.backends.spec import model_identity, parse_spec
+
+    return model_identity(parse_spec(spec))
+
+
+def _run_one(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.evaluation.alpaca import load_metrics
+    from harness.stages.evaluate import evaluate
+
+    job, fp, config = _one_model_job(args)
     err = Console(stderr=True)
 
     def show_cost(cost: dict[str, Any]) -> None:
@@ -149,21 +159,8 @@ def run(args: argparse.Namespace) -> int:
                 tasks[step] = bar.add_task(step, total=total)
             bar.update(tasks[step], completed=done)
 
-        def body(d: Path):
-            from harness.core.runs import StageResult
-
-            m = evaluate_model(args.model, judge=judge, protocol=args.protocol, eval_set=args.eval_set, output_dir=d,
-                               decoding=decoding, max_instances=args.max_instances, cache=cache,
-                               generator_options=options, name=args.name, model_outputs=args.model_outputs,
-                               progress=progress, on_cost=show_cost)
-            stats = {k: m.get(k) for k in ("win_rate", "standard_error", "n_total", "n_parse_failures", "tokens")}
-            stats.update({k: v for k, v in m["judge_stats"].items() if k.startswith(("judge_cache", "api_"))})
-            stats.update({k: v for k, v in m["generation_stats"].items() if k.startswith("generation_cache")})
-            return StageResult(outputs=["model_outputs.json", "annotations.json", "metrics.json"], stats=stats)
-
-        outcome = run_stage(args.output, stage="eval", fingerprint=fp, body=body, config=config, force=args.force)
-    from harness.evaluation.alpaca import load_metrics
-
+        outcome = evaluate(args.output, job, fingerprint=fp, config=config, force=args.force, progress=progress,
+                           on_cost=show_cost)
     m = load_metrics(args.output)
     if args.json:
         keys = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
@@ -171,13 +168,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**{k: m.get(k) for k in keys}, "skipped": outcome.skipped,
                           "judge_stats": m.get("judge_stats"), "generation_stats": m.get("generation_stats")}))
         return 0
+    _print_one(m, outcome.skipped, args.output)
+    return 0
+
+
+def _print_one(m: dict[str, Any], skipped: bool, output: Path) -> None:
+    from rich.console import Console
+
+    console = Console()
     js = m.get("judge_stats") or {}
     if js.get("api_total_tokens") is not None:
         console.print(f"judge tokens spent: {js['api_total_tokens']:,} (${js.get('api_usd', 0):.4f})", highlight=False)
-    state = "cached, not rerun (--force reruns)" if outcome.skipped else "done"
+    state = "cached, not rerun (--force reruns)" if skipped else "done"
     console.print(f"eval {m.get('generator')}: {state}; win rate {_fmt(m.get('win_rate'))} ± "
                   f"{_fmt(m.get('standard_error'))} (n={m.get('n_total')} of {m.get('n_rows')}, "
                   f"{m.get('n_parse_failures')} judge parse failure(s)); tokens {m.get('tokens')}; "
                   f"judge cache {js.get('judge_cache_hits', 0)} hit(s) / {js.get('judge_cache_misses', 0)} miss(es) "
-                  f"-> {args.output}", highlight=False)
-    return 0
+                  f"-> {output}", highlight=False)

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.backends.base import ChatRequest, SamplingParams
     from harness.core.errors import ConfigError
     from harness.core.io import write_jsonl
-    from harness.core.runs import runs_root
+    from harness.core.runs import request_cache_path, runs_root
 
     spec = parse_spec(args.model)  # an unknown backend fails before the input is read
     rows = read_prompts(args.input)
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                                 seed=args.seed, logprobs=args.logprobs, stop=tuple(args.stop))
     except ValueError as e:
         raise ConfigError(f"bad decoding option: {e}") from None
-    cache = None if args.no_cache else (args.cache or runs_root(args.runs_dir) / "cache" / "requests.sqlite")
+    cache = None if args.no_cache else (args.cache or request_cache_path(runs_root(args.runs_dir)))
     options = dict(batch_size=args.batch_size, dtype=args.dtype, max_model_len=args.max_model_len,
                    tensor_parallel_size=args.tensor_parallel_size, enforce_eager=args.enforce_eager,
                    concurrency=args.concurrency, max_retries=args.max_retries, timeout=args.timeout,

@@ -17,16 +17,14 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from harness.report import leaderboard
-    from harness.stages import paths
+    from harness.stages import report
 
     exp = load(args)
-    board = leaderboard.collect(exp, args.runs_dir)
-    out = paths.results_dir(exp, args.results_dir)
-    written = leaderboard.write(board, out, exp=exp, runs_dir=args.runs_dir)
+    result = report.run(exp, args.runs_dir, results_dir=args.results_dir)
     console = Console()
     console.width = max(console.width, 140)
-    console.print(leaderboard.rich_table(board))
-    if board["missing_eval"]:
-        console.print(f"[yellow]not evaluated yet:[/yellow] {', '.join(board['missing_eval'])}")
-    console.print(f"report: {len(board['rows'])} rows; wrote {', '.join(str(p) for p in written)}")
+    console.print(leaderboard.rich_table(result.board))
+    if result.board["missing_eval"]:
+        console.print(f"[yellow]not evaluated yet:[/yellow] {', '.join(result.board['missing_eval'])}")
+    console.print(f"report: {len(result.board['rows'])} rows; wrote {', '.join(str(p) for p in result.written)}")
     return 0

@@ -67,12 +67,11 @@ def run(args: argparse.Namespace) -> int:
             ran.append("analysis")
     if not args.no_report:
         from harness.report import leaderboard
-        from harness.stages import paths
+        from harness.stages import report
 
-        board = leaderboard.collect(exp, args.runs_dir)
-        written = leaderboard.write(board, paths.results_dir(exp, args.results_dir), exp=exp, runs_dir=args.runs_dir)
-        console.print(leaderboard.rich_table(board))
-        console.print(f"report: wrote {', '.join(str(p) for p in written)}")
+        result = report.run(exp, args.runs_dir, results_dir=args.results_dir)
+        console.print(leaderboard.rich_table(result.board))
+        console.print(f"report: wrote {', '.join(str(p) for p in result.written)}")
     _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
     console.print(f"run: {len(ran)} stages ran ({', '.join(ran) or 'all cached'}); "
                   f"{time.perf_counter() - t0:.1f} s")

@@ -36,6 +36,12 @@ def runs_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(explicit or os.environ.get(RUNS_DIR_ENV) or "runs")
 
 
+def request_cache_path(directory: str | os.PathLike[str] | None = None) -> Path:
+    """The request cache under a directory: an experiment's own, or (for one-off commands) the runs
+    root (`--runs-dir`, $HARNESS_RUNS_DIR or ./runs) when None."""
+    return Path(directory if directory is not None else runs_root()) / "cache" / "requests.sqlite"
+
+
 def package_versions() -> dict[str, str]:
     from importlib import metadata
 

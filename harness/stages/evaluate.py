@@ -5,12 +5,18 @@ backend) answers the eval set and is judged against the references by the experi
 (`@base` in a local judge's spec is the experiment's base model), through the experiment's request
 cache. Outputs go to `eval/<name>/` (model_outputs.json, annotations.json, metrics.json, manifest).
 The fingerprint is `paths.eval_fingerprint`, derived from the config alone.
+
+`evaluate` is the one eval stage: `harness eval --config`, `harness eval --model` and
+`harness run` all call it, each with its own fingerprint inputs (an experiment's config, or one
+model's identity) through `paths.eval_fingerprint_of`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.core.config import to_dict
@@ -22,10 +28,56 @@ from harness.stages import paths
 log = logging.getLogger(__name__)
 
 OUTPUTS = ["model_outputs.json", "annotations.json", "metrics.json"]
+# what of metrics.json the manifest keeps (the whole file sits beside it)
+STATS_KEYS = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
+              "avg_output_length", "tokens")
 
 
-def resolve_judge(exp: Experiment, runs_dir=None) -> str:
-    """The judge spec with `@base` replaced by the base model's backend spec."""
+@dataclasses.dataclass(frozen=True)
+class EvalJob:
+    """One model's evaluation: what `evaluate_model` needs, for an experiment's dataset or one model."""
+
+    judge: str
+    protocol: str
+    eval_set: str
+    decoding: Any
+    max_instances: int | None
+    model: str | None = None  # a backend spec, or
+    model_outputs: Path | None = None  # existing outputs in alpaca_eval's format
+    name: str | None = None
+    cache: Path | None = None
+    generator_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def eval_stats(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's stats of an eval: the headline figures and the cache and API counters."""
+    stats = {k: metrics.get(k) for k in STATS_KEYS}
+    stats.update({k: v for k, v in metrics["judge_stats"].items() if k.startswith(("judge_cache", "api_"))})
+    stats.update({k: v for k, v in metrics["generation_stats"].items() if k.startswith("generation_cache")})
+    return stats
+
+
+def evaluate(directory: Path, job: EvalJob, *, fingerprint: str, config: Any, upstream: Mapping[str, str] | None = None,
+             force: bool = False, progress: Any = None, on_cost: Any = None) -> StageOutcome:
+    """The eval stage for one model (cached on `fingerprint`): generate, judge, score."""
+    from harness.evaluation.alpaca import evaluate_model
+
+    def body(d: Path) -> StageResult:
+        metrics = evaluate_model(job.model, judge=job.judge, protocol=job.protocol, eval_set=job.eval_set,
+                                 output_dir=d, decoding=job.decoding, max_instances=job.max_instances,
+                                 cache=job.cache, generator_options=job.generator_options, name=job.name,
+                                 model_outputs=job.model_outputs, progress=progress, on_cost=on_cost)
+        log.info("eval %s: win rate %s ± %s (n=%s, %s parse failure(s))", metrics.get("generator"),
+                 metrics.get("win_rate"), metrics.get("standard_error"), metrics.get("n_total"),
+                 metrics.get("n_parse_failures"))
+        return StageResult(outputs=list(OUTPUTS), stats=eval_stats(metrics))
+
+    return run_stage(directory, stage="eval", fingerprint=fingerprint, body=body, config=config, upstream=upstream,
+                     force=force)
+
+
+def resolve_judge_model(exp: Experiment, runs_dir=None) -> str:
+    """The experiment's judge spec with `@base` replaced by the base model's backend spec."""
     judge = exp.eval.judge
     kind, _, rest = judge.partition(":")
     if kind != "local":
@@ -49,7 +101,6 @@ def backend_options(exp: Experiment) -> dict[str, Any]:
 
 def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
         ) -> list[StageOutcome]:
-    from harness.evaluation.alpaca import evaluate_model
     from harness.stages.plan import select
 
     names = select(exp, only)
@@ -58,29 +109,16 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     if missing:
         raise StageError(f"no trained model for {', '.join(missing)} ({paths.trained_model_dir(exp, missing[0], runs_dir)})",
                          fix=f"run harness train first: harness train --config {exp.name}")
-    judge = resolve_judge(exp, runs_dir) if todo else exp.eval.judge
+    judge = resolve_judge_model(exp, runs_dir) if todo else exp.eval.judge
     outcomes = []
     for name in names:
         model = f"{exp.backend}:{paths.trained_model_dir(exp, name, runs_dir)}"
-
-        def body(d, name=name, model=model):
-            metrics = evaluate_model(model, judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set,
-                                     output_dir=d, decoding=exp.eval.decoding, max_instances=exp.eval.max_instances,
-                                     cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp),
-                                     name=name)
-            keep = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
-                    "avg_output_length", "tokens")
-            stats = {k: metrics.get(k) for k in keep}
-            stats.update({k: v for k, v in metrics["judge_stats"].items() if k.startswith("judge_cache")})
-            stats.update({k: v for k, v in metrics["generation_stats"].items() if k.startswith("generation_cache")})
-            log.info("eval %s: win rate %s ± %s (n=%s, %s parse failure(s))", name, metrics.get("win_rate"),
-                     metrics.get("standard_error"), metrics.get("n_total"), metrics.get("n_parse_failures"))
-            return StageResult(outputs=list(OUTPUTS), stats=stats)
-
-        outcomes.append(run_stage(paths.eval_dir(exp, name, runs_dir), stage="eval",
-                                  fingerprint=paths.eval_fingerprint(exp, name), body=body,
-                                  config={"eval": to_dict(exp.eval), "model": model, "judge": judge},
-                                  upstream={"train": paths.train_fingerprint(exp, name)}, force=force))
+        job = EvalJob(judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
+                      max_instances=exp.eval.max_instances, model=model, name=name,
+                      cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp))
+        outcomes.append(evaluate(paths.eval_dir(exp, name, runs_dir), job, fingerprint=paths.eval_fingerprint(exp, name),
+                                 config={"eval": to_dict(exp.eval), "model": model, "judge": judge},
+                                 upstream={"train": paths.train_fingerprint(exp, name)}, force=force))
     return outcomes
 
 

@@ -19,12 +19,13 @@ Layout under the runs root:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.core.config import to_dict
 from harness.core.fingerprint import fingerprint
-from harness.core.runs import runs_root
+from harness.core.runs import request_cache_path, runs_root
 from harness.experiment import Experiment, is_local_source
 
 BUILD_VERSION = 1
@@ -42,7 +43,7 @@ def base_model_dir(exp: Experiment, runs_dir=None) -> Path:
 
 
 def request_cache(exp: Experiment, runs_dir=None) -> Path:
-    return exp_dir(exp, runs_dir) / "cache" / "requests.sqlite"
+    return request_cache_path(exp_dir(exp, runs_dir))
 
 
 def build_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
@@ -132,8 +133,13 @@ def train_fingerprint(exp: Experiment, name: str) -> str:
                        upstream={"build": build_fingerprint(exp, name)})
 
 
+def eval_fingerprint_of(settings: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
+    """The one rule for an eval's fingerprint: its settings (judge, protocol, eval set, decoding,
+    subset) and what identifies the model (the train stage's fingerprint, or one model's identity)."""
+    return fingerprint("eval", version=EVAL_VERSION, config=dict(settings), upstream=dict(upstream))
+
+
 def eval_fingerprint(exp: Experiment, name: str) -> str:
     ev = {**to_dict(exp.eval), "eval_set": source_identity(exp.eval.eval_set)}
-    return fingerprint("eval", version=EVAL_VERSION, config={"eval": ev, "backend": exp.backend,
-                                                             "base": base_identity(exp)},
-                       upstream={"train": train_fingerprint(exp, name)})
+    return eval_fingerprint_of({"eval": ev, "backend": exp.backend, "base": base_identity(exp)},
+                               {"train": train_fingerprint(exp, name)})
