@@ -12,9 +12,13 @@ is also the `baseline` entry of `datasets_builders.BUILDERS` (VERSION, PROMPTS, 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from harness.core.records import InstructionRecord
 from harness.core.registry import lookup
+
+if TYPE_CHECKING:
+    from datasets_builders.context import BuildContext
 
 VERSION = 1
 PROMPTS: tuple[str, ...] = ()
@@ -40,7 +44,7 @@ def validate(options: Options) -> None:
     source_module(options.loader)
 
 
-def build(ctx) -> list[InstructionRecord]:
+def build(ctx: BuildContext) -> list[InstructionRecord]:
     from baselines.loader import load
 
     o: Options = ctx.options

@@ -20,10 +20,13 @@ Deviations for tiny models are options: `score_mode: logprobs`, `missing_res: ke
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
 from harness.core.records import InstructionRecord
+
+if TYPE_CHECKING:
+    from datasets_builders.context import BuildContext
 
 VERSION = 1
 PROMPTS = ("curation_rubric", "curation_logprob_suffix", "rewrite")
@@ -46,7 +49,7 @@ class Options:
     rewrite_max_tokens: int | None = None
 
 
-def build(ctx) -> list[InstructionRecord]:
+def build(ctx: BuildContext) -> list[InstructionRecord]:
     o: Options = ctx.options
     docs = ctx.documents()
     pairs = common.backtranslate(ctx, docs, model=o.backward_model, source="back_and_forth",

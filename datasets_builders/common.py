@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasets_builders.parsing import expected_score, parse_bare_score, parse_rewrite, parse_score
 from datasets_builders.prompts import load_prompt, render
 from harness.backends.base import ChatRequest, SamplingParams
 from harness.core.errors import ConfigError
 from harness.core.records import Document, InstructionRecord, Message
+
+if TYPE_CHECKING:
+    from datasets_builders.context import BuildContext
 
 SCORE_MODES = ("text", "logprobs")
 VLLM_MAX_LOGPROBS = 20  # the engine's default max_logprobs
@@ -32,13 +35,13 @@ def with_response(record: InstructionRecord, response: str, **extra: Any) -> Ins
     return InstructionRecord(msgs, record.source, {**record.provenance, **extra})
 
 
-def _generate(ctx: Any, step: Any, model: str, requests: Sequence[ChatRequest]) -> list[Any]:
+def _generate(ctx: BuildContext, step: Any, model: str, requests: Sequence[ChatRequest]) -> list[Any]:
     gens = ctx.generator(model).generate(list(requests)) if requests else []
     step.add_tokens(gens)
     return gens
 
 
-def backtranslate(ctx: Any, docs: Sequence[Document], *, model: str, params: SamplingParams, source: str
+def backtranslate(ctx: BuildContext, docs: Sequence[Document], *, model: str, params: SamplingParams, source: str
                   ) -> list[InstructionRecord]:
     """Self-augmentation: the backward model writes an instruction for each document (its output)."""
     with ctx.log.step("backtranslate") as s:
@@ -61,7 +64,7 @@ def backtranslate(ctx: Any, docs: Sequence[Document], *, model: str, params: Sam
         return out
 
 
-def curate(ctx: Any, records: Sequence[InstructionRecord], *, model: str, threshold: float, mode: str,
+def curate(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, threshold: float, mode: str,
            max_tokens: int, logprobs_k: int, step: str = "curate") -> list[InstructionRecord]:
     """Self-curation: the judge rates each (instruction, response) pair on the 5-point rubric.
 
@@ -110,7 +113,7 @@ def curate(ctx: Any, records: Sequence[InstructionRecord], *, model: str, thresh
         return out
 
 
-def rewrite(ctx: Any, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams, missing_res: str
+def rewrite(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams, missing_res: str
             ) -> list[InstructionRecord]:
     """An aligned model rewrites each web response given its instruction, inside [RES]...[/RES]."""
     with ctx.log.step("rewrite") as s:
@@ -135,7 +138,7 @@ def rewrite(ctx: Any, records: Sequence[InstructionRecord], *, model: str, param
         return out
 
 
-def answer(ctx: Any, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams
+def answer(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams
            ) -> list[InstructionRecord]:
     """Distillation: the aligned model answers each instruction directly (no web text in sight)."""
     with ctx.log.step("answer") as s:

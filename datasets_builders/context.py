@@ -16,6 +16,7 @@ backward model and one seed model, and a crash after training never retrains.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,26 +35,60 @@ SUBSTAGE_VERSION = 1
 TrainFn = Callable[..., StageOutcome]
 
 
+@dataclasses.dataclass(frozen=True)
 class BuildContext:
-    def __init__(self, *, name: str, builder: str, options: Any, workdir: Path, seed_records: Sequence[InstructionRecord],
-                 corpus: Any, decoding: Any, seed: int, backend: str, base_spec: str, base_identity: Mapping[str, Any],
-                 cache_path: Path | None, shared_dir: Path, train_fn: TrainFn | None, recipe_identity: Mapping[str, Any],
-                 seed_tag: str, web_tag: str, fp32: bool = False, num_shards: int = 1, shard_index: int = 0,
-                 count_tokens: Callable[[str], int] | None = None, engine: Mapping[str, Any] | None = None):
-        self.name, self.builder, self.options = name, builder, options
-        self.workdir = Path(workdir)
-        self.seed_records = list(seed_records)
-        self.corpus_config, self.decoding, self.seed = corpus, decoding, seed
-        self.backend, self.base_spec, self.base_identity = backend, base_spec, dict(base_identity)
-        self.cache_path, self.shared_dir = cache_path, Path(shared_dir)
-        self._train_fn, self.recipe_identity = train_fn, dict(recipe_identity)
-        self.seed_tag, self.web_tag = seed_tag, web_tag
-        self.engine = dict(engine or {})
-        self.fp32, self.num_shards, self.shard_index = fp32, num_shards, shard_index
-        self._count_tokens = count_tokens
-        self.log = StepLog(self.workdir / "drops.jsonl.partial")
-        self.trained: dict[str, dict[str, Any]] = {}  # purpose -> {directory, fingerprint, skipped}
-        self._generators: dict[str, Any] = {}
+    """Everything a builder may use, resolved from the experiment; the step log, the trained
+    sub-stage models and the open generators are the only state that changes while it builds."""
+
+    name: str
+    builder: str
+    options: Any  # the builder's Options dataclass
+    workdir: Path
+    seed_records: Sequence[InstructionRecord]
+    corpus_config: Any  # harness.experiment.Corpus
+    decoding: Any  # harness.experiment.Decoding: data-generation max_tokens and seed
+    seed: int
+    backend: str
+    base_spec: str
+    base_identity: Mapping[str, Any]
+    cache_path: Path | None
+    shared_dir: Path
+    train_fn: TrainFn | None
+    recipe_identity: Mapping[str, Any]
+    seed_tag: str
+    web_tag: str
+    fp32: bool = False
+    num_shards: int = 1
+    shard_index: int = 0
+    count_tokens: Callable[[str], int] | None = None
+    engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    log: StepLog = dataclasses.field(init=False)
+    trained: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, init=False)  # purpose -> info
+    _generators: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log", StepLog(Path(self.workdir) / "drops.jsonl.partial"))
+
+    @classmethod
+    def from_experiment(cls, exp: Any, name: str, *, workdir: Path, base_spec: str, base_identity: Mapping[str, Any],
+                        seed_records: Sequence[InstructionRecord], cache_path: Path | None, shared_dir: Path,
+                        train_fn: TrainFn | None, recipe_identity: Mapping[str, Any], **placement: Any
+                        ) -> BuildContext:
+        """The context of dataset `name` of experiment `exp` (a `harness.experiment.Experiment`). What
+        only the stage knows comes from it: where things live (work, cache and shared directories),
+        the base model's spec and identity, the trainer and the recipe's identity; `placement` holds
+        the shard and the token counter."""
+        from datasets_builders import parse_options
+
+        spec = exp.datasets[name]
+        return cls(name=name, builder=spec.builder,
+                   options=parse_options(spec.builder, spec.options, where=f"datasets.{name}.options"),
+                   workdir=Path(workdir), seed_records=list(seed_records), corpus_config=exp.corpus,
+                   decoding=exp.decoding, seed=exp.seed, backend=exp.backend, base_spec=base_spec,
+                   base_identity=dict(base_identity), cache_path=cache_path, shared_dir=Path(shared_dir),
+                   train_fn=train_fn, recipe_identity=dict(recipe_identity),
+                   seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag, fp32=exp.base_model.startswith("tiny:"),
+                   engine=dict(exp.engine), **placement)
 
     # ------------------------------------------------------------ corpus
     def documents(self) -> list[Document]:
@@ -62,7 +97,7 @@ class BuildContext:
 
         with self.log.step("corpus") as s:
             return list(iter_documents(self.corpus_config, s, num_shards=self.num_shards,
-                                       shard_index=self.shard_index, count_tokens=self._count_tokens))
+                                       shard_index=self.shard_index, count_tokens=self.count_tokens))
 
     # ------------------------------------------------------------ models
     def model_spec(self, ref: str) -> str:
@@ -98,7 +133,7 @@ class BuildContext:
 
     def train(self, purpose: str, records: Sequence[InstructionRecord], base: str = "@base") -> str:
         """Train `base` on `records` as a cached shared sub-stage; returns the model's backend spec."""
-        if self._train_fn is None:
+        if self.train_fn is None:
             raise ConfigError(f"dataset {self.name} needs a trained model ({purpose}) but no trainer was given")
         base_spec = self.model_spec(base)
         base_id = self.base_identity if base == "@base" else {"spec": base_spec}
@@ -110,7 +145,7 @@ class BuildContext:
         from harness.backends.spec import parse_spec
 
         self.close_generators()  # free the inference model's memory before training
-        outcome = self._train_fn(directory, base_model=parse_spec(base_spec).model, records=list(records),
+        outcome = self.train_fn(directory, base_model=parse_spec(base_spec).model, records=list(records),
                                  upstream={"build-substage": fp, "data": data_id})
         self.trained[purpose] = {"directory": str(directory), "fingerprint": outcome.fingerprint,
                                  "skipped": outcome.skipped, "records": len(records)}

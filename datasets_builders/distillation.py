@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
 from harness.core.errors import ConfigError
 from harness.core.records import InstructionRecord, Message
+
+if TYPE_CHECKING:
+    from datasets_builders.context import BuildContext
 
 VERSION = 1
 PROMPTS = ("curation_rubric", "curation_logprob_suffix")
@@ -40,7 +43,7 @@ class Options:
     answer_max_tokens: int | None = None
 
 
-def build(ctx) -> list[InstructionRecord]:
+def build(ctx: BuildContext) -> list[InstructionRecord]:
     o: Options = ctx.options
     if o.instructions_from == "corpus":
         docs = ctx.documents()
@@ -55,7 +58,7 @@ def build(ctx) -> list[InstructionRecord]:
                          params=common.sampling(o, ctx.decoding, max_tokens=o.answer_max_tokens))
 
 
-def read_instructions(ctx, path: Path) -> list[InstructionRecord]:
+def read_instructions(ctx: BuildContext, path: Path) -> list[InstructionRecord]:
     """An instruction pool from a file; rows without a usable instruction are dropped and counted."""
     from harness.core.io import iter_jsonl
 

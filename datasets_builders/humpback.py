@@ -18,10 +18,13 @@ Deviations are options: `score_mode: logprobs` for models that do not follow the
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
 from harness.core.records import InstructionRecord, with_system_tag
+
+if TYPE_CHECKING:
+    from datasets_builders.context import BuildContext
 
 VERSION = 1
 PROMPTS = ("curation_rubric", "curation_logprob_suffix")
@@ -41,7 +44,7 @@ class Options:
     score_max_tokens: int | None = None
 
 
-def build(ctx) -> list[InstructionRecord]:
+def build(ctx: BuildContext) -> list[InstructionRecord]:
     o: Options = ctx.options
     docs = ctx.documents()
     augmented = common.backtranslate(ctx, docs, model=o.backward_model, source="humpback",
@@ -56,6 +59,6 @@ def build(ctx) -> list[InstructionRecord]:
     return [common.with_provenance(r, iteration=max(1, o.iterations) - 1) for r in curated]
 
 
-def self_training_set(ctx, curated: list[InstructionRecord]) -> list[InstructionRecord]:
+def self_training_set(ctx: BuildContext, curated: list[InstructionRecord]) -> list[InstructionRecord]:
     """Seed + curated data with the paper's two system tags (M_{k+1}'s training set)."""
     return [with_system_tag(r, ctx.seed_tag) for r in ctx.seed_records] + [with_system_tag(r, ctx.web_tag) for r in curated]

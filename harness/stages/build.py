@@ -67,20 +67,15 @@ def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: 
 def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
                  seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0, train_fn=None):
     """The BuildContext of one dataset: everything a builder may use, resolved from the experiment."""
-    from datasets_builders import parse_options
     from datasets_builders.context import BuildContext
     from harness.training.recipe import semantic_dict
 
-    spec = exp.datasets[name]
-    options = parse_options(spec.builder, spec.options, where=f"datasets.{name}.options")
-    return BuildContext(
-        name=name, builder=spec.builder, options=options, workdir=workdir, seed_records=seed, corpus=exp.corpus,
-        decoding=exp.decoding, seed=exp.seed, backend=exp.backend, base_spec=base_spec,
-        base_identity=paths.base_identity(exp), cache_path=paths.request_cache(exp, runs_dir),
-        shared_dir=paths.shared_dir(exp, runs_dir), train_fn=train_fn or _trainer(exp),
-        recipe_identity=semantic_dict(exp.train.recipe), seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag,
-        fp32=exp.base_model.startswith("tiny:"), num_shards=num_shards, shard_index=shard_index,
-        count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None, engine=exp.engine)
+    return BuildContext.from_experiment(
+        exp, name, workdir=workdir, base_spec=base_spec, base_identity=paths.base_identity(exp), seed_records=seed,
+        cache_path=paths.request_cache(exp, runs_dir), shared_dir=paths.shared_dir(exp, runs_dir),
+        train_fn=train_fn or _trainer(exp), recipe_identity=semantic_dict(exp.train.recipe),
+        num_shards=num_shards, shard_index=shard_index,
+        count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
 
 
 def _trainer(exp: Experiment):
@@ -161,9 +156,9 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
     if num_shards < 2:
         raise StageError("--merge needs --num-shards K (the K the shards were built with)")
     shards = [shard_dir(exp, name, runs_dir, i, num_shards) for i in range(num_shards)]
-    missing = [str(s) for i, s in enumerate(shards)
-               if (read_manifest(s) or {}).get("fingerprint") != shard_fingerprint(exp, name, i, num_shards)
-               or (read_manifest(s) or {}).get("status") != "ok"]
+    manifests = [read_manifest(s) for s in shards]
+    missing = [str(s) for i, (s, m) in enumerate(zip(shards, manifests))
+               if m is None or not m.ok or m.fingerprint != shard_fingerprint(exp, name, i, num_shards)]
     if missing:
         raise StageError(f"{name}: {len(missing)} of {num_shards} shards are not finished: {', '.join(missing[:3])}",
                          fix="build them with --num-shards K --shard-index i before --merge")
@@ -186,12 +181,12 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
         (d / "merge-drops.jsonl.partial").unlink(missing_ok=True)
         write_jsonl(d / "dataset.jsonl", merged)
         stats = _stats(steplog, merged, {})
-        per_shard = {s.name: (read_manifest(s) or {}).get("stats", {}) for s in shards}
-        stats["shards"] = {k: v.get("steps") for k, v in per_shard.items()}
-        stats["steps"] = {**_sum_steps([v.get("steps", {}) for v in per_shard.values()]), **stats["steps"]}
-        for key in ("completion_tokens", "prompt_tokens"):
-            stats[key] = sum(v.get(key, 0) for v in per_shard.values())
-        stats["parse_failures"] = {k: sum(v.get("parse_failures", {}).get(k, 0) for v in per_shard.values())
+        per_shard = {s.name: m.stats for s, m in zip(shards, manifests)}
+        stats["shards"] = {k: dict(v.steps) for k, v in per_shard.items()}
+        stats["steps"] = {**_sum_steps([dict(v.steps) for v in per_shard.values()]), **stats["steps"]}
+        stats["completion_tokens"] = sum(v.completion_tokens for v in per_shard.values())
+        stats["prompt_tokens"] = sum(v.prompt_tokens for v in per_shard.values())
+        stats["parse_failures"] = {k: sum(v.parse_failures.get(k, 0) for v in per_shard.values())
                                    for k in PARSE_FAILURE_KEYS}
         stats["summary"] = [f"{k} (all shards): seen {v['seen']}, kept {v['kept']}, dropped {v['dropped']}"
                             for k, v in stats["steps"].items()]
@@ -199,7 +194,7 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
 
     return run_stage(paths.build_dir(exp, name, runs_dir), stage="build", fingerprint=paths.build_fingerprint(exp, name),
                      body=body, config={"merged_shards": num_shards}, force=force,
-                     upstream={s.name: (read_manifest(s) or {}).get("fingerprint", "") for s in shards})
+                     upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
 
 
 def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -218,14 +213,12 @@ def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 def summary_lines(name: str, outcome: StageOutcome) -> list[str]:
     """What the CLI prints for one dataset: a header and one line per step."""
-    stats = outcome.manifest.get("stats", {})
+    stats = outcome.manifest.stats
     state = "cached" if outcome.skipped else "built"
-    pf = stats.get("parse_failures", {})
-    pf_text = ", ".join(f"{k}={v}" for k, v in pf.items() if v) or "none"
-    head = (f"build {name}: {state}; {stats.get('records', '?')} records, "
-            f"{stats.get('completion_tokens', 0)} tokens generated, parse failures: {pf_text} "
-            f"-> {outcome.directory / 'dataset.jsonl'}")
-    return [head, *(f"  {line}" for line in stats.get("summary", []))]
+    pf_text = ", ".join(f"{k}={v}" for k, v in stats.parse_failures.items() if v) or "none"
+    head = (f"build {name}: {state}; {stats.records} records, {stats.completion_tokens} tokens generated, "
+            f"parse failures: {pf_text} -> {outcome.directory / 'dataset.jsonl'}")
+    return [head, *(f"  {line}" for line in stats.summary)]
 
 
 __all__ = ["run", "build_one", "merge_shards", "make_context", "summary_lines"]
