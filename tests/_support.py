@@ -25,3 +25,47 @@ def write_prompts(path: Path, n: int, *, seed: int = 0) -> Path:
 
     path.write_text("".join(json.dumps(p) + "\n" for p in sample_prompts(n, seed=seed)), encoding="utf-8")
     return path
+
+
+# ---------------------------------------------------------------- AlpacaEval 2.0's weighted preference
+AE2_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
+
+
+def weighted_preference(raw_completion, *, switched: bool = False, annotator: str = AE2_ANNOTATOR) -> float:
+    """The test oracle for AlpacaEval 2.0's preference, 2 - P("m") / (P("m") + P("M")), from a stored
+    raw completion (an OpenAI choice, as a dict or its Python repr, read with `ast.literal_eval`),
+    by alpaca_eval's own logprob parser with the annotator's own arguments. `switched` maps the
+    judge's shown order back to the file's (3 - p). NaN when neither token is in the top logprobs."""
+    import ast
+    from collections.abc import Mapping
+
+    from harness.evaluation.judges import load_annotator
+    from harness.evaluation.metrics import _alpaca_eval
+
+    completion = raw_completion
+    if isinstance(completion, str):
+        try:
+            completion = ast.literal_eval(completion)
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(f"raw_completion is not a Python literal: {e}") from None
+    if not isinstance(completion, Mapping):
+        raise ValueError(f"raw_completion must be a dict, got {type(completion).__name__}")
+    cfg = load_annotator(annotator)
+    try:
+        (pref,) = _alpaca_eval("completion_parsers").logprob_parser(dict(completion), **cfg.parser_kwargs)
+    except (AssertionError, KeyError, TypeError, IndexError):
+        raise ValueError("raw_completion is not an OpenAI choice with top logprobs") from None
+    return float(3 - pref if switched else pref)
+
+
+def recompute_preference(row, *, seed: int = 0, annotator: str = AE2_ANNOTATOR) -> float:
+    """An AE 2.0 annotation's preference recomputed from its raw completion, in the file's order;
+    identical outputs are 1.5 without a judge call, as alpaca_eval does."""
+    from harness.evaluation.metrics import alpaca_eval_switched
+
+    if row["output_1"] == row["output_2"]:
+        return 1.5
+    if row.get("raw_completion") is None:
+        raise ValueError("the annotation has no raw_completion")
+    return weighted_preference(row["raw_completion"], switched=alpaca_eval_switched(row["instruction"], seed),
+                               annotator=annotator)

@@ -76,11 +76,10 @@ def _run_experiment(args: argparse.Namespace) -> int:
     if cost:
         console.print(f"judge cost estimate: {cost.get('summary')}", highlight=False)
     for o in evaluate.run(exp, args.runs_dir, only=args.only, force=args.force):
-        s = o.manifest.get("stats") or {}
+        s = o.manifest.stats
         state = "cached" if o.skipped else "done"
-        console.print(f"eval {o.directory.name}: {state}; win rate {_fmt(s.get('win_rate'))} ± "
-                      f"{_fmt(s.get('standard_error'))} (n={s.get('n_total')}, parse failures "
-                      f"{s.get('n_parse_failures')}) -> {o.directory}", highlight=False)
+        console.print(f"eval {o.directory.name}: {state}; win rate {_fmt(s.win_rate)} ± {_fmt(s.standard_error)} "
+                      f"(n={s.n_total}, parse failures {s.n_parse_failures}) -> {o.directory}", highlight=False)
     return 0
 
 

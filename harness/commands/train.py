@@ -37,16 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _summary(name: str, outcome: Any) -> str:
-    s = outcome.manifest.get("stats", {})
-    loss = s.get("final_loss")
-    tps = s.get("tokens_per_s")
-    drops = s.get("dropped_no_assistant", 0) + s.get("dropped_too_long", 0) + s.get(
-        "dropped_no_assistant_after_truncation", 0)
+    s = outcome.manifest.stats
+
+    def q(x: Any) -> Any:
+        return "?" if x is None else x
+
     state = "cached" if outcome.skipped else "trained"
-    return (f"train {name}: {state}; {s.get('records_kept', '?')} records ({drops} dropped, "
-            f"{s.get('truncated', 0)} truncated), {s.get('tokens_seen', '?')} tokens, {s.get('steps', '?')} steps, "
-            f"final loss {loss if loss is not None else '?'}, "
-            f"{tps if tps is not None else '?'} tokens/s, {s.get('wall_time_s', '?')} s -> {outcome.directory / 'model'}")
+    return (f"train {name}: {state}; {q(s.records_kept)} records ({s.dropped} dropped, {s.truncated} truncated), "
+            f"{q(s.tokens_seen)} tokens, {q(s.steps)} steps, final loss {q(s.final_loss)}, "
+            f"{q(s.tokens_per_s)} tokens/s, {q(s.wall_time_s)} s -> {outcome.directory / 'model'}")
 
 
 def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:

@@ -107,23 +107,6 @@ class InstructionRecord:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalPrompt:
-    """One evaluation instruction, optionally with a reference output to judge against."""
-
-    instruction: str
-    dataset: str = ""
-    reference_output: str | None = None
-    reference_generator: str | None = None
-
-    @property
-    def id(self) -> str:
-        return content_id("eval", self.instruction)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, **dataclasses.asdict(self)}
-
-
-@dataclasses.dataclass(frozen=True)
 class Generation:
     """A model's answer to one request: text, why it stopped, token counts, optional logprobs."""
 
@@ -140,23 +123,6 @@ class Generation:
         if self.top_logprobs is not None:
             d["top_logprobs"] = [{"token": t, "logprob": lp} for t, lp in self.top_logprobs]
         return d
-
-
-@dataclasses.dataclass(frozen=True)
-class Judgment:
-    """A judge's preference between a model output and a reference (1 = reference, 2 = model)."""
-
-    instruction: str
-    output_1: str
-    output_2: str
-    preference: float | None
-    judge: str
-    raw_completion: str = ""
-    generator_1: str = ""
-    generator_2: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def prompt_messages(row: Mapping[str, Any], *, path: object = None, line: int | None = None) -> tuple[str, tuple[Message, ...]]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.io import count_lines, file_sha256, read_json, write_json
+from harness.core.manifest import Manifest, OutputFile
 
 log = logging.getLogger(__name__)
 
@@ -67,33 +68,30 @@ def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": dirty}
 
 
-def describe_outputs(directory: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+def describe_outputs(directory: Path, names: list[str]) -> dict[str, OutputFile]:
     """Hash and count each output file (JSONL files get a record count)."""
     out = {}
     for name in names:
         p = directory / name
         if p.is_file():
-            info: dict[str, Any] = {"sha256": file_sha256(p), "bytes": p.stat().st_size}
-            if p.name.endswith((".jsonl", ".jsonl.gz")):
-                info["records"] = count_lines(p)
-            out[name] = info
+            records = count_lines(p) if p.name.endswith((".jsonl", ".jsonl.gz")) else None
+            out[name] = OutputFile(sha256=file_sha256(p), bytes=p.stat().st_size, records=records)
     return out
 
 
-def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+def read_manifest(directory: str | os.PathLike[str]) -> Manifest | None:
     p = Path(directory) / MANIFEST
     if not p.is_file():
         return None
     try:
-        m = read_json(p)
+        return Manifest.from_dict(read_json(p))
     except Exception:  # an unreadable manifest is the same as none: the stage reruns
         return None
-    return m if isinstance(m, dict) else None
 
 
 def is_done(directory: str | os.PathLike[str], fp: str) -> bool:
     m = read_manifest(directory)
-    return bool(m and m.get("status") == "ok" and m.get("fingerprint") == fp)
+    return bool(m and m.ok and m.fingerprint == fp)
 
 
 @dataclasses.dataclass
@@ -109,7 +107,7 @@ class StageOutcome:
     directory: Path
     fingerprint: str
     skipped: bool
-    manifest: dict[str, Any]
+    manifest: Manifest
 
 
 def run_stage(
@@ -130,35 +128,23 @@ def run_stage(
     directory = Path(directory)
     if not force and is_done(directory, fingerprint):
         log.info("%s: cached (%s)", stage, fingerprint)
-        return StageOutcome(directory, fingerprint, True, read_manifest(directory) or {})
+        return StageOutcome(directory, fingerprint, True, read_manifest(directory))  # type: ignore[arg-type]
     directory.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    base = {
-        "stage": stage,
-        "fingerprint": fingerprint,
-        "upstream": dict(upstream or {}),
-        "config": config,
-        "started_at": started.isoformat(timespec="seconds"),
-        "argv": sys.argv,
-        "packages": package_versions(),
-        "git": git_state(),
-        "host": platform.node(),
-    }
+    base = {"stage": stage, "fingerprint": fingerprint, "upstream": dict(upstream or {}), "config": config,
+            "started_at": started.isoformat(timespec="seconds"), "argv": sys.argv, "packages": package_versions(),
+            "git": git_state(), "host": platform.node()}
     try:
         result = body(directory)
     except BaseException as e:
-        manifest = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
-                    "wall_time_s": round(time.perf_counter() - t0, 3)}
-        write_json(directory / MANIFEST, manifest)
+        failed = Manifest.from_dict({**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                                     "wall_time_s": round(time.perf_counter() - t0, 3)})
+        write_json(directory / MANIFEST, failed.to_dict())
         raise
-    manifest = {
-        **base,
-        "status": "ok",
-        "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": round(time.perf_counter() - t0, 3),
-        "outputs": describe_outputs(directory, result.outputs),
-        "stats": result.stats,
-    }
-    write_json(directory / MANIFEST, manifest)
+    manifest = Manifest.from_dict({
+        **base, "status": "ok", "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(time.perf_counter() - t0, 3), "stats": result.stats})
+    manifest = dataclasses.replace(manifest, outputs=describe_outputs(directory, result.outputs))
+    write_json(directory / MANIFEST, manifest.to_dict())
     return StageOutcome(directory, fingerprint, False, manifest)

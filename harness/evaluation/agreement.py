@@ -9,7 +9,6 @@ preferences.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,10 +17,10 @@ LABELS = ("output_1", "draw", "output_2")
 
 def label(preference: float | None) -> str | None:
     """alpaca_eval's reading of a preference as a choice; None when it does not count."""
-    if preference is None or (isinstance(preference, float) and math.isnan(preference)):
-        return None
-    p = 1.5 if preference == 0 else float(preference)  # 0 is alpaca_eval's legacy draw
-    if not 1 <= p <= 2:
+    from harness.evaluation.metrics import normalize_preference
+
+    p = normalize_preference(preference)
+    if p is None:
         return None
     return "draw" if p == 1.5 else ("output_1" if p < 1.5 else "output_2")
 

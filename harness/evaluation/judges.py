@@ -246,11 +246,12 @@ def parse_completion(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | Non
         return None, gen.text, f"{cfg.parser} returned {value!r}, not a preference"
     if math.isnan(value):
         return None, gen.text, f"{cfg.parser} could not read a preference"
-    if value == 0:  # alpaca_eval's legacy draw
-        value = 1.5
-    if not 1 <= value <= 2:
+    from harness.evaluation.metrics import normalize_preference
+
+    counted = normalize_preference(value)  # 0 is alpaca_eval's legacy draw
+    if counted is None:
         return None, gen.text, f"{cfg.parser} returned {value}, outside [1, 2]"
-    return value, gen.text, None
+    return counted, gen.text, None
 
 
 # ---------------------------------------------------------------- local judge

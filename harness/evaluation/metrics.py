@@ -1,5 +1,5 @@
 """AlpacaEval metrics on annotation files: win rate ± SE, discrete and length-controlled win rate,
-paired comparisons between two models, and AlpacaEval 2.0's logprob-weighted preference.
+paired comparisons between two models.
 
 An annotation file is alpaca_eval's output: a JSON list of objects with `instruction`, `output_1`
 (reference), `output_2` (model), `generator_1/2` and `preference` (1 = reference wins, 2 = model
@@ -12,9 +12,7 @@ alpaca_eval, scipy and pandas are imported inside the functions that need them.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
 import importlib
 import logging
 import math
@@ -31,7 +29,6 @@ from harness.core.io import read_json
 
 log = logging.getLogger(__name__)
 
-AE2_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 # df_gamed.csv is the one hub file alpaca_eval's GLM reads when it is not asked to re-baseline.
 GAMED_COLUMNS = ("model", "index", "preference", "std_delta_len", "instruction_difficulty", "not_gamed_baseline")
 LC_HINT = ("download df_gamed.csv (and instruction_difficulty.csv) from the tatsu-lab/alpaca_eval dataset "
@@ -77,10 +74,19 @@ def _floats(preferences: Sequence[float | None]) -> np.ndarray:
     return np.array([np.nan if p is None else float(p) for p in preferences], dtype=float)
 
 
+def normalize_preference(preference: Any) -> float | None:
+    """A preference as alpaca_eval counts it: 0 (its legacy draw) is 1.5; null, NaN, non-numbers and
+    anything outside [1, 2] do not count (None)."""
+    if preference is None or isinstance(preference, bool) or not isinstance(preference, (int, float)):
+        return None
+    p = 1.5 if preference == 0 else float(preference)
+    return p if 1 <= p <= 2 else None  # NaN fails both comparisons
+
+
 def _scores(raw: np.ndarray) -> np.ndarray:
     """Per-row model score in [0, 1] (0.5 = draw); NaN where alpaca_eval does not count the row."""
-    p = np.where(raw == 0, 1.5, raw)  # alpaca_eval's backward compatibility: 0 means a draw
-    return np.where((p >= 1) & (p <= 2), p - 1, np.nan)  # NaN fails both comparisons
+    counted = [normalize_preference(p) for p in raw.tolist()]
+    return np.array([np.nan if p is None else p - 1 for p in counted], dtype=float)
 
 
 # ---------------------------------------------------------------- win rate
@@ -281,45 +287,7 @@ def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
     )
 
 
-# ---------------------------------------------------------------- logprob-weighted preference
-@functools.cache
-def _parser_kwargs(annotator: str) -> dict[str, Any]:
-    """The logprob parser's arguments as alpaca_eval's own annotator config sets them."""
-    import yaml
-
-    config_path = Path(_alpaca_eval("constants").EVALUATORS_CONFIG_DIR) / annotator / "configs.yaml"
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))[annotator]
-    if config.get("fn_completion_parser") != "logprob_parser":
-        raise ValueError(f"annotator {annotator} does not weight by logprobs")
-    return dict(config["completion_parser_kwargs"])
-
-
-def weighted_preference(raw_completion: str | Mapping[str, Any], *, switched: bool = False,
-                        annotator: str = AE2_ANNOTATOR) -> float:
-    """AlpacaEval 2.0's preference from the judge's top logprobs: 2 - P("m") / (P("m") + P("M")).
-
-    `raw_completion` is the OpenAI choice alpaca_eval stores, as a dict or as its Python repr
-    (parsed with `ast.literal_eval`). The judge saw the two outputs in a seeded random order;
-    `switched=True` (see `alpaca_eval_switched`) maps the result back to the file's order (3 - p).
-    NaN when neither token is among the top logprobs, as in alpaca_eval.
-    """
-    logprob_parser = _alpaca_eval("completion_parsers").logprob_parser
-    completion = raw_completion
-    if isinstance(completion, str):
-        try:
-            completion = ast.literal_eval(completion)
-        except (ValueError, SyntaxError) as e:
-            raise ValueError(f"raw_completion is not a Python literal: {e}") from None
-    if not isinstance(completion, Mapping):
-        raise ValueError(f"raw_completion must be a dict, got {type(completion).__name__}")
-    try:
-        # alpaca_eval's annotator always uses batch size 1 here, so the parser returns one value
-        (pref,) = logprob_parser(dict(completion), **_parser_kwargs(annotator))
-    except (AssertionError, KeyError, TypeError, IndexError):
-        raise ValueError("raw_completion is not an OpenAI choice with top logprobs") from None
-    return float(3 - pref if switched else pref)
-
-
+# ---------------------------------------------------------------- alpaca_eval's position randomisation
 def alpaca_eval_switched(instruction: str, seed: int = 0) -> bool:
     """Whether alpaca_eval's pairwise annotator (default seed 0) showed the judge output_2 first.
 
@@ -327,16 +295,3 @@ def alpaca_eval_switched(instruction: str, seed: int = 0) -> bool:
     """
     random_seeded_choice = _alpaca_eval("utils").random_seeded_choice
     return bool(random_seeded_choice(seed="is_switched_outputs" + instruction + str(seed), choices=[False, True]))
-
-
-def recompute_preference(row: Mapping[str, Any], *, seed: int = 0, annotator: str = AE2_ANNOTATOR) -> float:
-    """An AE 2.0 annotation's preference recomputed from its raw completion, in the file's order.
-
-    Identical outputs get 1.5 without a judge call, as alpaca_eval does.
-    """
-    if row["output_1"] == row["output_2"]:
-        return 1.5
-    if row.get("raw_completion") is None:
-        raise ValueError("the annotation has no raw_completion")
-    return weighted_preference(row["raw_completion"], switched=alpaca_eval_switched(row["instruction"], seed),
-                               annotator=annotator)

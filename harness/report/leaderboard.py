@@ -64,19 +64,18 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
     for name, spec in exp.datasets.items():
-        build = read_manifest(paths.build_dir(exp, name, runs_dir)) or {}
-        train = read_manifest(paths.train_dir(exp, name, runs_dir)) or {}
+        build = read_manifest(paths.build_dir(exp, name, runs_dir))
+        train = read_manifest(paths.train_dir(exp, name, runs_dir))
         metrics_path = paths.eval_dir(exp, name, runs_dir) / "metrics.json"
         metrics = read_json(metrics_path) if metrics_path.is_file() else {}
         if not metrics:
             missing.append(name)
-        tstats = train.get("stats") or {}
         source = spec.builder if spec.builder != "baseline" else f"baseline:{spec.options.get('loader', '?')}"
         row: dict[str, Any] = {
             "dataset": name,
             "source": source,
-            "records": ((build.get("outputs") or {}).get("dataset.jsonl") or {}).get("records"),
-            "training_tokens": tstats.get("tokens_seen"),
+            "records": build.records("dataset.jsonl") if build else None,
+            "training_tokens": train.stats.tokens_seen if train else None,
             "win_rate": _num(metrics.get("win_rate")),
             "standard_error": _num(metrics.get("standard_error")),
             "lc_win_rate": _num(metrics.get("lc_win_rate")),
@@ -91,7 +90,7 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
             # the judge as the experiment names it: the resolved spec holds machine-specific paths
             "judge": exp.eval.judge,
             "protocol": metrics.get("protocol") or exp.eval.protocol,
-            "fingerprints": {"build": build.get("fingerprint"), "train": train.get("fingerprint"),
+            "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
                              "eval": paths.eval_fingerprint(exp, name)},
         }
         sets = responses.get("sets", {})

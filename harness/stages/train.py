@@ -27,7 +27,7 @@ def read_dataset(exp: Experiment, name: str, runs_dir=None) -> list[InstructionR
     d = paths.build_dir(exp, name, runs_dir)
     path = d / "dataset.jsonl"
     manifest = read_manifest(d)
-    if not path.is_file() or not manifest or manifest.get("status") != "ok":
+    if not path.is_file() or not manifest or not manifest.ok:
         raise StageError(f"dataset '{name}' is not built ({path} missing or unfinished)",
                          fix=f"run `harness build --config {exp.name} --only {name}` first")
     from harness.core.errors import InputError

@@ -107,7 +107,7 @@ def bench_builders(backends: list[str]) -> None:
             outcomes = build.run(exp, runs, force=True)
             print(f"builders on {backend}: {time.perf_counter() - t0:.0f} s in all (training included)")
             for o in outcomes:
-                for step, s in o.manifest["stats"]["steps"].items():
+                for step, s in o.manifest.stats.steps.items():
                     if s["wall_s"] > 0.05 and step != "corpus":
                         print(f"  {o.directory.name:>15} {step:<14} {s['seen']:>4} records in {s['wall_s']:6.1f} s "
                               f"= {s['seen'] / s['wall_s']:6.1f} records/s, {s['completion_tokens'] / s['wall_s']:7.1f} "

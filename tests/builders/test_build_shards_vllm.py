@@ -31,13 +31,13 @@ def test_shards_then_merge(copied, build_experiment):
     shard_docs = [{r["provenance"]["document_id"] for r in read_jsonl(s.directory / "dataset.jsonl")} for s in shards]
     assert all(shard_docs) and not shard_docs[0] & shard_docs[1]
     for s in shards:
-        assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest["stats"]["steps"].values())
+        assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest.stats.steps.values())
     (merged,) = build.run(exp, runs, only=["humpback"], num_shards=2, merge=True, force=True)
     assert merged.fingerprint == paths.build_fingerprint(exp, "humpback")
     ids = [r["id"] for r in read_jsonl(merged.directory / "dataset.jsonl")]
     assert sorted(ids) == sorted(r["id"] for s in shards for r in read_jsonl(s.directory / "dataset.jsonl"))
-    steps = merged.manifest["stats"]["steps"]
-    assert steps["backtranslate"]["seen"] == sum(s.manifest["stats"]["steps"]["backtranslate"]["seen"] for s in shards)
+    steps = merged.manifest.stats.steps
+    assert steps["backtranslate"]["seen"] == sum(s.manifest.stats.steps["backtranslate"]["seen"] for s in shards)
     assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in steps.values())
     assert len(read_jsonl(merged.directory / "drops.jsonl")) == sum(
         len(read_jsonl(s.directory / "drops.jsonl")) for s in shards)
@@ -56,7 +56,7 @@ def test_back_and_forth_with_the_vllm_backend(copied, build_experiment):
     exp = load_experiment(str(path), ["backend=vllm", f"{opts}variant=filtering", f"{opts}judge=@backward",
                                       f"{opts}logprobs_k=20", f"{opts}threshold=1.0", "corpus.max_documents=6"])
     (outcome,) = build.run(exp, runs, only=["back_and_forth"])
-    stats = outcome.manifest["stats"]
+    stats = outcome.manifest.stats
     assert all(s["skipped"] for s in stats["substages"].values())  # no retraining for another backend
     assert stats["steps"]["backtranslate"]["completion_tokens"] > 0
     for s in stats["steps"].values():

@@ -22,12 +22,12 @@ def test_every_dataset_is_built_with_counts_that_add_up(built):
     assert set(outcomes) == set(exp.datasets)
     for name, o in outcomes.items():
         m = o.manifest
-        assert m["status"] == "ok"
-        steps = m["stats"]["steps"]
+        assert m.ok
+        steps = m.stats.steps
         assert steps, name
         for step, s in steps.items():
             assert s["kept"] + sum(s["dropped"].values()) == s["seen"], (name, step, s)
-        assert m["stats"]["records"] == m["outputs"]["dataset.jsonl"]["records"]
+        assert m.stats.records == m.records("dataset.jsonl")
         # each step sees what the one before it kept (Humpback: every round re-rates all augmented pairs)
         seq = [(k, v) for k, v in steps.items() if not (name == "humpback" and k == "curate_m0")]
         for (_, before), (_, after) in zip(seq, seq[1:]):
@@ -45,12 +45,12 @@ def test_the_robust_options_give_non_empty_datasets_and_strict_parsing_counts_fa
     for name in ("back_and_forth", "humpback", "distillation", "alpaca_gpt4", "sharegpt"):
         assert _records(outcomes[name]), name
     assert len(_records(outcomes["alpaca_gpt4"])) == 20  # sampled to n
-    strict = outcomes["strict"].manifest["stats"]
+    strict = outcomes["strict"].manifest.stats
     curate = strict["steps"]["curate"]
     # the tiny model never writes "Score: N"; every failure is a counted drop, none a crash
     assert strict["parse_failures"]["text_parse_failures"] == curate["seen"] - curate["kept"]
     assert sum(n for r, n in curate["dropped"].items() if r.startswith("score_")) == curate["seen"] - curate["kept"]
-    bf = outcomes["back_and_forth"].manifest["stats"]
+    bf = outcomes["back_and_forth"].manifest.stats
     assert bf["parse_failures"]["missing_res"] + bf["parse_failures"]["unclosed_res"] > 0  # rescued, still counted
     assert bf["steps"]["curate"]["logprob_failures"] == 0
 
@@ -89,7 +89,7 @@ def test_distillation_answers_back_and_forths_instructions(built):
 def test_distillation_from_an_instruction_pool(built):
     _, _, outcomes = built
     o = outcomes["distill_pool"]
-    assert o.manifest["stats"]["steps"]["instructions"]["dropped"] == {"no_instruction": 2}
+    assert o.manifest.stats.steps["instructions"]["dropped"] == {"no_instruction": 2}
     recs = _records(o)
     assert [r["messages"][0]["content"] for r in recs] == ["Name a prime number.", "What is a list?"]
     assert all(r["messages"][1]["content"] and r["provenance"]["pool_line"] for r in recs)
@@ -97,7 +97,7 @@ def test_distillation_from_an_instruction_pool(built):
 
 def test_humpback_and_back_and_forth_share_the_backward_and_seed_models(built):
     _, runs, outcomes = built
-    sub = {name: outcomes[name].manifest["stats"]["substages"] for name in ("back_and_forth", "humpback")}
+    sub = {name: outcomes[name].manifest.stats.substages for name in ("back_and_forth", "humpback")}
     for purpose in ("backward", "seed_model"):
         assert sub["back_and_forth"][purpose]["directory"] == sub["humpback"][purpose]["directory"]
     assert "humpback_m1" in sub["humpback"]
@@ -129,7 +129,7 @@ def test_crash_in_rewrite_keeps_trained_models_and_ids_are_stable(built, monkeyp
     monkeypatch.setattr(common, "rewrite", boom)
     with pytest.raises(RuntimeError, match="injected"):
         build.run(exp, runs, only=["back_and_forth"], force=True)
-    assert read_manifest(paths.build_dir(exp, "back_and_forth", runs))["status"] == "failed"
+    assert read_manifest(paths.build_dir(exp, "back_and_forth", runs)).status == "failed"
     monkeypatch.undo()
 
     paths.request_cache(exp, runs).unlink()  # regenerate everything: per-request seeds make it reproducible
@@ -137,7 +137,7 @@ def test_crash_in_rewrite_keeps_trained_models_and_ids_are_stable(built, monkeyp
         paths.request_cache(exp, runs).with_name(f"requests.sqlite{suffix}").unlink(missing_ok=True)
     (rebuilt,) = build.run(exp, runs, only=["back_and_forth"])
     assert not rebuilt.skipped
-    assert all(s["skipped"] for s in rebuilt.manifest["stats"]["substages"].values())
+    assert all(s["skipped"] for s in rebuilt.manifest.stats.substages.values())
     assert {p.name: (p / "manifest.json").read_text() for p in shared.iterdir()} == manifests
     assert [r["id"] for r in _records(rebuilt)] == [r["id"] for r in before]
     assert json.dumps(_records(rebuilt)) == json.dumps(before)

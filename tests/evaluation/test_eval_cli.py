@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _support import PROJECT_ROOT, run_harness
+from _support import PROJECT_ROOT, recompute_preference, run_harness
 
 from harness.evaluation import metrics
 
@@ -68,7 +68,7 @@ def test_eval_writes_alpaca_eval_files_and_metrics(hf_eval: dict, alpaca_eval_da
         assert (a["output_2"], a["annotator"]) == (o["output"], WEIGHTED)
         # the stored raw completion gives the stored preference through alpaca_eval's own
         # parser and switch: the annotations are what alpaca_eval would have written
-        assert metrics.recompute_preference(a) == pytest.approx(a["preference"], abs=1e-9)
+        assert recompute_preference(a) == pytest.approx(a["preference"], abs=1e-9)
 
     m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     wr = metrics.compute_win_rate([a["preference"] for a in ann])
@@ -221,5 +221,5 @@ def test_eval_through_vllm(tiny_model: Path, alpaca_eval_data: Path, tmp_path: P
     assert [a["generator_1"] for a in ann] == ["text_davinci_003"] * N
     for a in ann:
         if a["preference"] is not None:
-            assert metrics.recompute_preference(a) == pytest.approx(a["preference"], abs=1e-9)
+            assert recompute_preference(a) == pytest.approx(a["preference"], abs=1e-9)
     assert m["judge_stats"]["judge_cache_misses"] == N - m["judge_stats"]["n_identical"]

@@ -34,7 +34,7 @@ def test_eval_stage_on_the_demo_experiment(tiny_model: Path, tmp_path: Path) -> 
     outputs = json.loads((outcome.directory / "model_outputs.json").read_text(encoding="utf-8"))
     assert {o["generator"] for o in outputs} == {"distillation"}
     assert paths.request_cache(exp, runs).is_file()
-    assert outcome.manifest["stats"]["win_rate"] == m["win_rate"]
+    assert outcome.manifest.stats.win_rate == m["win_rate"]
 
     (again,) = evaluate.run(exp, runs, only=["distillation"])
     assert again.skipped

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from _support import recompute_preference, weighted_preference
 
 from harness.core.errors import BackendError, ConfigError
 from harness.core.records import Generation
@@ -106,7 +107,7 @@ def test_weighted_parse_reproduces_real_ae2_preferences(ae2_rows: list[dict]) ->
         if metrics.alpaca_eval_switched(row["instruction"]):
             pref = 3 - pref
         assert pref == pytest.approx(row["preference"], abs=1e-6)
-        assert metrics.weighted_preference(raw) == pytest.approx(3 - pref if metrics.alpaca_eval_switched(
+        assert weighted_preference(raw) == pytest.approx(3 - pref if metrics.alpaca_eval_switched(
             row["instruction"]) else pref, abs=1e-12)
         checked += 1
     assert checked >= 35
@@ -141,7 +142,7 @@ def test_wide_top_logprobs_are_trimmed_in_raw_completion() -> None:
     kept = [t["token"] for t in raw["logprobs"]["content"][0]["top_logprobs"]]
     assert kept == ["t0", "t1", "t2", "t3", "t4", "M", "m"]
     assert err is None and pref == pytest.approx(2 - 1 / (1 + math.e))
-    assert metrics.weighted_preference(raw) == pytest.approx(pref)
+    assert weighted_preference(raw) == pytest.approx(pref)
 
 
 def test_api_judge_needs_its_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -206,7 +207,7 @@ def test_api_judge_runs_alpaca_evals_annotator_with_the_network_call_replaced(
     assert len(calls) == len(pairs) and len(run.annotations) == len(pairs)
     assert (tmp_path / "alpaca_eval_cache" / "annotations_seed0_weighted_alpaca_eval_gpt4_turbo.json").is_file()
     for a in run.annotations:
-        assert a["preference"] == pytest.approx(metrics.recompute_preference(a), abs=1e-12)
+        assert a["preference"] == pytest.approx(recompute_preference(a), abs=1e-12)
     assert {round(a["preference"], 6) for a in run.annotations} == {
         round(2 - 1 / (1 + math.exp(-1.2)), 6), round(1 + 1 / (1 + math.exp(-1.2)), 6)}  # both orders were shown
     assert run.stats["api_total_tokens"] == 700 * len(pairs)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import recompute_preference, weighted_preference
 
 from harness.core.errors import InputError
 from harness.evaluation import metrics
@@ -45,11 +46,11 @@ def test_weighted_preference_recomputed_from_raw_completion(alpaca_eval_data: Pa
     rows = metrics.load_annotations(alpaca_eval_data / "annotations_ae2" / f"{name}.json")
     assert len(rows) == 805
     for i, row in enumerate(rows):
-        assert metrics.recompute_preference(row) == pytest.approx(row["preference"], abs=1e-6), i
+        assert recompute_preference(row) == pytest.approx(row["preference"], abs=1e-6), i
     # The Python repr form of the raw completion parses to the same value.
     row = next(r for r in rows if r["raw_completion"] is not None)
     switched = metrics.alpaca_eval_switched(row["instruction"])
-    assert metrics.weighted_preference(repr(row["raw_completion"]), switched=switched) == pytest.approx(
+    assert weighted_preference(repr(row["raw_completion"]), switched=switched) == pytest.approx(
         row["preference"], abs=1e-6)
 
 
@@ -59,15 +60,15 @@ def test_weighted_preference_formula_and_bad_completions() -> None:
         return repr({"logprobs": {"content": [{"token": "m", "logprob": 0.0, "top_logprobs": entries}]}})
 
     # P(m) = 0.25 among {m, M} -> 2 - 0.25; other tokens are ignored.
-    assert metrics.weighted_preference(choice({"m": math.log(0.2), "M": math.log(0.6), "The": -0.1})) == \
+    assert weighted_preference(choice({"m": math.log(0.2), "M": math.log(0.6), "The": -0.1})) == \
         pytest.approx(1.75)
-    assert metrics.weighted_preference(choice({"m": math.log(0.2), "M": math.log(0.6)}), switched=True) == \
+    assert weighted_preference(choice({"m": math.log(0.2), "M": math.log(0.6)}), switched=True) == \
         pytest.approx(1.25)
-    assert math.isnan(metrics.weighted_preference(choice({"The": -0.1})))
+    assert math.isnan(weighted_preference(choice({"The": -0.1})))
     with pytest.raises(ValueError):
-        metrics.weighted_preference("__import__('os')")  # never evaluated
+        weighted_preference("__import__('os')")  # never evaluated
     with pytest.raises(ValueError):
-        metrics.weighted_preference("{'text': 'M'}")
+        weighted_preference("{'text': 'M'}")
 
 
 def _lc_rows(lc_data: Path) -> list[dict]:
