@@ -46,7 +46,7 @@ class BuildContext:
     workdir: Path
     seed_records: Sequence[InstructionRecord]
     corpus_config: Any  # harness.experiment.Corpus
-    decoding: Any  # harness.experiment.Decoding: data-generation max_tokens and seed
+    decoding: Any  # harness.experiment.DataDecoding: data-generation max_tokens and seed
     seed: int
     backend: str
     base_spec: str

@@ -43,6 +43,15 @@ class Decoding:
 
 
 @dataclasses.dataclass(frozen=True)
+class DataDecoding:
+    """Data generation's shared settings. Temperature and top-p are each builder's own options (the
+    papers' values by default: back-and-forth T=1.0, Humpback T=0.7, both top-p 0.9)."""
+
+    max_tokens: int = 256  # a step's limit unless the builder's options set one
+    seed: int | None = 0  # per-request sampling seeds derive from it and the request's content
+
+
+@dataclasses.dataclass(frozen=True)
 class SeedData:
     """The seed set: `bundled:demo`, `hub:OpenAssistant/oasst1[@revision]`, or a local JSONL path."""
 
@@ -116,7 +125,7 @@ class Experiment:
     train: Train = Train()
     eval: Eval = Eval()
     analysis: Analysis = Analysis()
-    decoding: Decoding = Decoding()  # data-generation defaults; builders may override per step
+    decoding: DataDecoding = DataDecoding()  # data generation; builders' options may override per step
     # Options for every local engine the experiment starts (builders' models, eval and judges):
     # tensor_parallel_size, max_model_len, gpu_memory_utilization (vllm), batch_size (hf). How fast,
     # not what: they stay out of the fingerprints.

@@ -68,7 +68,11 @@ def test_wrong_type_and_missing_required(tmp_path):
 
 
 def test_shipped_demo_loads_and_unknown_name_suggests():
-    exp = load_experiment("demo", ["decoding.top_p=0.95"])
-    assert isinstance(exp, Experiment) and exp.name == "demo" and exp.decoding.top_p == 0.95
+    exp = load_experiment("demo", ["decoding.max_tokens=80", "eval.decoding.top_p=0.95"])
+    assert isinstance(exp, Experiment) and exp.name == "demo" and exp.decoding.max_tokens == 80
+    assert exp.eval.decoding.top_p == 0.95
+    # data generation's temperature is each builder's option, not a setting that reruns every build for nothing
+    with pytest.raises(ConfigError, match="decoding.temperature"):
+        load_experiment("demo", ["decoding.temperature=0.5"])
     with pytest.raises(ConfigError, match="did you mean 'demo'"):
         load_experiment("dmeo")
