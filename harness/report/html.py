@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from harness.report.leaderboard import COLUMNS, HEADER_ONLY, _cell
+from harness.report.columns import cell, shown_columns
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -82,10 +82,9 @@ def _figure(b64: str, caption: str) -> str:
 
 def html_page(board: dict[str, Any], *, analysis_dir: Path | None = None) -> str:
     rows = board["rows"]
-    cols = [c for c in COLUMNS if c[0] not in HEADER_ONLY
-            and (any(r.get(c[0]) is not None for r in rows) or c[0] in ("dataset", "win_rate"))]
+    cols = shown_columns(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
-    body = "".join("<tr>" + "".join(f'<td class="{"num" if f else ""}">{html.escape(_cell(r, k, f))}</td>'
+    body = "".join("<tr>" + "".join(f'<td class="{"num" if f else ""}">{html.escape(cell(r, k, f))}</td>'
                                     for k, _, f in cols) + "</tr>" for r in rows)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(board['experiment'])} "
              f"leaderboard</title><style>{CSS}</style></head><body>",

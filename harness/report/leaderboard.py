@@ -17,28 +17,8 @@ from harness.core.fingerprint import canonical_json, text_hash
 from harness.core.io import read_json, write_json, write_text
 from harness.core.runs import git_state, read_manifest
 from harness.experiment import Experiment
+from harness.report.columns import COLUMNS, HEADER_ONLY, cell, shown_columns
 from harness.stages import paths
-
-# (key, header, format) in display order; format None = as is
-COLUMNS: tuple[tuple[str, str, str | None], ...] = (
-    ("rank", "#", None),
-    ("dataset", "dataset", None),
-    ("source", "source", None),
-    ("records", "records", "{:,}"),
-    ("training_tokens", "train tokens", "{:,}"),
-    ("win_rate", "win rate %", "{:.2f}"),
-    ("standard_error", "SE", "{:.2f}"),
-    ("lc_win_rate", "LC win rate %", "{:.2f}"),
-    ("paper_win_rate", "paper %", "{:.2f}"),
-    ("avg_output_length", "avg output chars", "{:.0f}"),
-    ("mauve_vs_reference", "MAUVE vs ref", "{:.3f}"),
-    ("unique_trigrams_per_1k", "uniq 3-grams/1k", "{:.1f}"),
-    ("contamination_hits", "contaminated", None),
-    ("n_eval", "n eval", None),
-    ("base_model", "base model", None),
-    ("judge", "judge", None),
-    ("protocol", "protocol", None),
-)
 
 
 def _num(value: Any) -> float | None:
@@ -126,21 +106,8 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     }
 
 
-def _cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
-    v = row.get(key)
-    if v is None:
-        return "-"
-    if fmt and isinstance(v, (int, float)):
-        return fmt.format(v)
-    return str(v)
-
-
-HEADER_ONLY = ("base_model", "judge", "protocol")  # the same on every row: said once above the table
-
-
 def markdown(board: dict[str, Any]) -> str:
-    cols = [c for c in COLUMNS if c[0] not in HEADER_ONLY
-            and (any(r.get(c[0]) is not None for r in board["rows"]) or c[0] in ("win_rate", "dataset"))]
+    cols = shown_columns(board["rows"])
     out = [f"# Leaderboard: {board['experiment']}", "",
            f"{board['description']}".strip(), "",
            f"Base model `{board['base_model']}`, judge `{board['judge']}`, protocol `{board['protocol']}`; "
@@ -150,7 +117,7 @@ def markdown(board: dict[str, Any]) -> str:
            "| " + " | ".join(h for _, h, _ in cols) + " |",
            "|" + "|".join("---:" if f else "---" for _, _, f in cols) + "|"]
     for r in board["rows"]:
-        out.append("| " + " | ".join(_cell(r, k, f) for k, _, f in cols) + " |")
+        out.append("| " + " | ".join(cell(r, k, f) for k, _, f in cols) + " |")
     if board["missing_eval"]:
         out += ["", f"Not evaluated yet: {', '.join(board['missing_eval'])}."]
     resp = board["analysis"].get("responses")
@@ -206,5 +173,5 @@ def rich_table(board: dict[str, Any]):
     for key, header, fmt in cols:
         t.add_column(header, justify="right" if fmt or key == "rank" else "left", overflow="fold")
     for r in board["rows"]:
-        t.add_row(*(_cell(r, k, f) for k, _, f in cols))
+        t.add_row(*(cell(r, k, f) for k, _, f in cols))
     return t

@@ -16,11 +16,18 @@ def base_fingerprint(exp: Experiment) -> str:
     return fingerprint("base-model", version=paths.BASE_VERSION, config=paths.base_identity(exp))
 
 
+_MADE: set[tuple[str, str]] = set()  # (directory, fingerprint) made or found in this process
+
+
 def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) -> str:
-    """Make the tiny base model if the experiment asks for one; return the base model's spec."""
-    if exp.base_model.startswith("tiny:"):
+    """Make the tiny base model if the experiment asks for one; return the base model's spec.
+
+    Every stage calls it; within one process the check is done once."""
+    directory = paths.base_model_dir(exp, runs_dir)
+    key = (str(directory.resolve()), base_fingerprint(exp))
+    known = key in _MADE and (directory / "config.json").is_file()
+    if exp.base_model.startswith("tiny:") and (force or not known):
         size = exp.base_model.split(":", 1)[1]
-        directory = paths.base_model_dir(exp, runs_dir)
 
         def body(d):
             from harness.backends.tiny_model import make_tiny_model
@@ -30,4 +37,5 @@ def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) ->
 
         run_stage(directory, stage="base-model", fingerprint=base_fingerprint(exp), body=body, config={"base_model": exp.base_model},
                   force=force)
+        _MADE.add(key)
     return paths.base_model_spec(exp, runs_dir)

@@ -18,6 +18,7 @@ Layout under the runs root:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,12 +98,19 @@ def source_identity(source: str) -> dict[str, Any] | str:
     p = Path(source)
     if not is_local_source(source) or not p.is_file():
         return source
-    from harness.core.io import file_sha256
-
     st = p.stat()
     if st.st_size <= HASH_LIMIT:
-        return {"file": p.name, "sha256": file_sha256(p)}
+        return {"file": p.name, "sha256": _sha256_once(str(p.resolve()), st.st_size, st.st_mtime_ns)}
     return {"file": p.name, "bytes": st.st_size, "mtime": int(st.st_mtime)}
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_once(path: str, size: int, mtime_ns: int) -> str:
+    """A local input's hash, once per process while the file is unchanged (every fingerprint of
+    every dataset names the seed set and the corpus)."""
+    from harness.core.io import file_sha256
+
+    return file_sha256(path)
 
 
 def build_fingerprint(exp: Experiment, name: str) -> str:
