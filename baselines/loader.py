@@ -28,38 +28,50 @@ def iter_rows(path: Path) -> Iterator[tuple[str, Any]]:
         raise ConfigError(f"baseline file not found: {path}", fix="set options.path to an existing file")
     name = path.name
     if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        n = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
-                n += 1
-                yield f"{name}:{n}", row
+        yield from _parquet_rows(path)
     elif name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
-        import gzip
-
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-            for lineno, line in enumerate(f, start=1):
-                if line.strip():
-                    try:
-                        yield f"{name}:{lineno}", json.loads(line)
-                    except json.JSONDecodeError:
-                        yield f"{name}:{lineno}", None
+        yield from _jsonl_rows(path)
     elif name.endswith(".json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise InputError(f"malformed JSON ({e.msg})", path=path, line=e.lineno,
-                             fix="the file must be one JSON list of rows (or use JSONL)") from None
-        if isinstance(data, dict) and isinstance(data.get("data"), list):
-            data = data["data"]
-        if not isinstance(data, list):
-            raise InputError("expected a JSON list of rows", path=path)
-        for i, row in enumerate(data):
-            yield f"{name}[{i}]", row
+        yield from _json_rows(path)
     else:
         raise ConfigError(f"unsupported baseline file type: {name}", fix="use .json, .jsonl(.gz) or .parquet")
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    n = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            n += 1
+            yield f"{path.name}:{n}", row
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    yield f"{path.name}:{lineno}", json.loads(line)
+                except json.JSONDecodeError:
+                    yield f"{path.name}:{lineno}", None
+
+
+def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"malformed JSON ({e.msg})", path=path, line=e.lineno,
+                         fix="the file must be one JSON list of rows (or use JSONL)") from None
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise InputError("expected a JSON list of rows", path=path)
+    for i, row in enumerate(data):
+        yield f"{path.name}[{i}]", row
 
 
 def iter_hub(module: Any, revision: str | None) -> Iterator[tuple[str, Any]]:

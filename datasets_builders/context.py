@@ -70,7 +70,8 @@ class BuildContext:
         object.__setattr__(self, "log", StepLog(Path(self.workdir) / "drops.jsonl.partial"))
 
     @classmethod
-    def from_experiment(cls, exp: Any, name: str, *, workdir: Path, base_spec: str, base_identity: Mapping[str, Any],
+    def from_experiment(  # noqa: PLR0913 - keyword-only: what only the stage knows
+            cls, exp: Any, name: str, *, workdir: Path, base_spec: str, base_identity: Mapping[str, Any],
                         seed_records: Sequence[InstructionRecord], cache_path: Path | None, shared_dir: Path,
                         train_fn: TrainFn | None, recipe_identity: Mapping[str, Any], **placement: Any
                         ) -> BuildContext:

@@ -107,10 +107,9 @@ def _one_model_job(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     """The eval job, its fingerprint and its manifest config for `--model` / `--model-outputs`."""
     from harness.core.io import file_sha256
     from harness.core.runs import request_cache_path, runs_root
-    from harness.evaluation.alpaca import judge_spec_for
+    from harness.evaluation.alpaca import EvalJob, judge_spec_for
     from harness.experiment import Decoding
     from harness.stages import paths
-    from harness.stages.evaluate import EvalJob
 
     decoding = Decoding(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed)
     judge_spec = judge_spec_for(args.judge, args.protocol)

@@ -72,10 +72,16 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
 
+    _print_report(report, f"{spec} vs {args.annotations.name}")
+    return 0
+
+
+def _print_report(report: dict, title: str) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    t = Table(title=f"{spec} vs {args.annotations.name}: reference (rows) x candidate (columns)")
+    t = Table(title=f"{title}: reference (rows) x candidate (columns)")
     t.add_column("reference \\ candidate")
     for c in ("output_1", "draw", "output_2"):
         t.add_column(c, justify="right")
@@ -90,4 +96,3 @@ def run(args: argparse.Namespace) -> int:
                   f"{report['n_candidate_failures']}; reference rows without preference "
                   f"{report['n_reference_without_preference']}; Pearson {fmt(report['pearson'])}, "
                   f"Spearman {fmt(report['spearman'])}", highlight=False)
-    return 0

@@ -185,6 +185,7 @@ def from_dict(cls: type[T], data: Any, *, source: str | None = None, lines: Mapp
 
 
 def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[str, int] | None) -> Any:
+    """`value` as type `tp` (the field's annotation), or a ConfigError naming the key and the type."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     bad = ConfigError(f"{_where(source, lines, key)}'{key}' must be {_type_name(tp)}, got {value!r}")
@@ -193,9 +194,7 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        for arg in (a for a in args if a is not type(None)):
             try:
                 return _convert(arg, value, key, source, lines)
             except ConfigError:
@@ -207,43 +206,50 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
         raise ConfigError(f"{_where(source, lines, key)}'{key}' is {value!r}; use one of {', '.join(map(repr, args))}")
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, source=source, lines=lines, prefix=key + ".")
-    if origin in (tuple, list, Sequence) or tp in (tuple, list):
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise bad
-        item_tp = args[0] if args else Any
-        return tuple(_convert(item_tp, v, f"{key}[{i}]", source, lines) for i, v in enumerate(value))
-    if origin in (dict, Mapping) or tp in (dict,):
+    if origin in (tuple, list, Sequence, dict, Mapping) or tp in (tuple, list, dict):
+        return _container(tp, value, key, source, lines, bad)
+    out = _scalar(tp, value)
+    if out is _NOT_CONVERTED:
+        raise bad
+    return out
+
+
+def _container(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[str, int] | None,
+               bad: ConfigError) -> Any:
+    """A sequence field as a tuple, a mapping field as a read-only mapping, items converted."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
             raise bad
         vt = args[1] if len(args) == 2 else Any
         return types.MappingProxyType({str(k): _convert(vt, v, f"{key}.{k}", source, lines) for k, v in value.items()})
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise bad
+    item_tp = args[0] if args else Any
+    return tuple(_convert(item_tp, v, f"{key}[{i}]", source, lines) for i, v in enumerate(value))
+
+
+_NOT_CONVERTED = object()
+
+
+def _scalar(tp: Any, value: Any) -> Any:
+    """A bool, int, float, str or Path field's value, or `_NOT_CONVERTED`; other types pass as they are."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
+        return value if isinstance(value, bool) else _NOT_CONVERTED
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
+        return value if isinstance(value, int) and not isinstance(value, bool) else _NOT_CONVERTED
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if number:
             return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML 1.1 reads "1e-5" as a string
-            except ValueError:
-                raise bad from None
-        raise bad
+        try:
+            return float(value) if isinstance(value, str) else _NOT_CONVERTED  # YAML 1.1 reads "1e-5" as a string
+        except ValueError:
+            return _NOT_CONVERTED
     if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise bad
+        return value if isinstance(value, str) else (str(value) if number else _NOT_CONVERTED)
     if tp is Path:
-        if isinstance(value, str):
-            return Path(value)
-        raise bad
+        return Path(value) if isinstance(value, str) else _NOT_CONVERTED
     return value
 
 

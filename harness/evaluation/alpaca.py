@@ -14,6 +14,7 @@ Every model call goes through the request cache, so a killed run resumes and a r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -141,67 +142,74 @@ def reference_pairs(rows: list[dict[str, Any]], outputs: list[dict[str, Any]], n
             for r, o in zip(rows, outputs, strict=True)]
 
 
-def evaluate_model(model_spec: str | None, *, judge: str, protocol: str, eval_set: str, output_dir: Path,
-                   decoding: Any, max_instances: int | None, cache: Path | None,
-                   generator_options: Mapping[str, Any] | None = None, name: str | None = None,
-                   model_outputs: Path | None = None, judge_options: Mapping[str, Any] | None = None,
-                   progress: Progress | None = None, on_cost: Callable[[dict[str, Any]], None] | None = None
-                   ) -> dict[str, Any]:
-    """Generate (or read `model_outputs`), judge, score; returns metrics.json's content.
+@dataclasses.dataclass(frozen=True)
+class EvalJob:
+    """One model's evaluation, for an experiment's dataset or one model (`harness eval --model`)."""
 
-    `judge_options` are backend options for a local judge's model (default: `generator_options`);
-    when the judge model is the generating model with the same options, one loaded model does both.
-    `on_cost` receives the judge's cost estimate (API judges) before it runs.
-    """
+    judge: str
+    protocol: str
+    eval_set: str
+    decoding: Any
+    max_instances: int | None
+    model: str | None = None  # a backend spec, or
+    model_outputs: Path | None = None  # existing outputs in alpaca_eval's format
+    name: str | None = None
+    cache: Path | None = None
+    generator_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None = None,
+                   on_cost: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Generate (or read the job's model outputs), judge, score; returns metrics.json's content.
+
+    When the judge model is the generating model, one loaded model does both. `on_cost` receives
+    the judge's cost estimate (API judges) before it runs."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    spec = judge_spec_for(judge, protocol)
+    spec = judge_spec_for(job.judge, job.protocol)
     if spec.model is not None and spec.model.startswith("@"):
         raise ConfigError(f"judge {spec} refers to {spec.model}, which only an experiment can resolve",
                           fix="pass the judge model as a backend spec, e.g. local:weighted_alpaca_eval_gpt4_turbo:hf:/path")
-    if (model_spec is None) == (model_outputs is None):
+    if (job.model is None) == (job.model_outputs is None):
         raise ConfigError("pass exactly one of a model spec and existing model outputs")
-    gen_options = dict(generator_options or {})
-    j_options = judges.judge_backend_options(spec, judge_options if judge_options is not None else gen_options)
-    if spec.model == model_spec and judge_options is None:
-        gen_options = j_options  # the same options load one model for generating and judging
-    judge_ = judges.make_judge(spec, cache=cache, generator_options=j_options, output_dir=output_dir)
-    judge_.check()  # before any generation is spent
+    options = judges.judge_backend_options(spec, job.generator_options)
+    gen_options = options if spec.model == job.model else dict(job.generator_options)
+    judge = judges.make_judge(spec, cache=job.cache, generator_options=options, output_dir=output_dir)
+    judge.check()  # before any generation is spent
 
-    full_set = es.load_eval_set(eval_set, protocol)
-    rows = es.select_instances(full_set, max_instances)
-    log.info("eval set %s: %d instruction(s)", eval_set, len(rows))
+    full_set = es.load_eval_set(job.eval_set, job.protocol)
+    rows = es.select_instances(full_set, job.max_instances)
+    log.info("eval set %s: %d instruction(s)", job.eval_set, len(rows))
     stats: dict[str, Any] = {}
-    completion_tokens = None
-    gen = None
-    if model_outputs is not None:
-        outputs = read_model_outputs(Path(model_outputs), rows, full_set)
-        name = name or outputs[0]["generator"]
+    completion_tokens, gen = None, None
+    if job.model_outputs is not None:
+        outputs = read_model_outputs(Path(job.model_outputs), rows, full_set)
     else:
-        name = name or generator_name(model_spec)
-        outputs, stats, gen = generate_outputs(model_spec, rows, decoding=decoding, cache=cache,
-                                               generator_options=gen_options, name=name, progress=progress)
+        outputs, stats, gen = generate_outputs(job.model, rows, decoding=job.decoding, cache=job.cache,
+                                               generator_options=gen_options,
+                                               name=job.name or generator_name(job.model), progress=progress)
         completion_tokens = stats.pop("completion_tokens")
+    name = job.name or (outputs[0]["generator"] if outputs else generator_name(job.model or "outputs"))
     write_json(output_dir / "model_outputs.json", outputs)  # kept even if judging fails
 
-    if gen is not None and spec.model == model_spec and j_options == gen_options:
-        judge_ = judges.make_judge(spec, cache=cache, generator_options=j_options, output_dir=output_dir,
-                                   generator=gen)  # one loaded model generates and judges
+    if gen is not None and spec.model == job.model:  # one loaded model generates and judges
+        judge = judges.make_judge(spec, cache=job.cache, generator_options=options, output_dir=output_dir,
+                                  generator=gen)
     elif gen is not None:
         gen.close()  # free the generating model before the judge loads
     pairs = reference_pairs(rows, outputs, name)
-    cost = judge_.estimate_cost(pairs)
+    cost = judge.estimate_cost(pairs)
     if cost is not None:
         log.info("judge cost estimate: %s", cost)
         if on_cost:
             on_cost(cost)
     try:
-        run = judge_.judge(pairs, on_progress=(lambda d, n: progress("judge", d, n)) if progress else None)
+        run = judge.judge(pairs, on_progress=(lambda d, n: progress("judge", d, n)) if progress else None)
     finally:
-        judge_.close()
+        judge.close()
     write_json(output_dir / "annotations.json", run.annotations)
-    about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": protocol,
-             "eval_set": eval_set, "max_instances": max_instances}
+    about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": job.protocol,
+             "eval_set": job.eval_set, "max_instances": job.max_instances}
     result = _metrics(run, outputs, completion_tokens, stats, cost, about)
     write_json(output_dir / "metrics.json", result)
     return result

@@ -206,32 +206,42 @@ def parse_completion(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | Non
     """(preference in the shown order, raw_completion, why it failed or None)."""
     if gen.finish_reason == "prompt_too_long":
         return None, gen.text, f"the judge prompt ({gen.prompt_tokens} tokens) does not fit the judge's context"
-    completions_parsers = _ae("completion_parsers")
     if cfg.weighted and gen.top_logprobs is not None:
-        tokens = [cfg.parser_kwargs.get("numerator_token"), *cfg.parser_kwargs.get("denominator_tokens", ())]
-        # the parser reads only the annotator's tokens, so the trimmed raw completion parses the same
-        raw: Any = openai_choice(gen, int(cfg.completions_kwargs.get("top_logprobs", 5)), tokens)
-        with _quiet():
-            try:
-                (value,) = completions_parsers.logprob_parser(raw, **cfg.parser_kwargs)
-            except (AssertionError, ValueError, KeyError, TypeError) as e:
-                return None, raw, f"logprob parser failed: {e}"
-        if value is None or math.isnan(value):
-            return None, raw, (f"none of {sorted(set(map(str, tokens)))} among the judge's top "
-                               f"{len(gen.top_logprobs)} first-token logprobs")
-        return float(value), raw, None
+        return _parse_logprobs(cfg, gen)
     if not gen.text.strip():
         return None, gen.text, "empty judge completion"
     if cfg.weighted:
         # no logprobs from this backend: read the one-token answer as a hard choice
-        numerator = cfg.parser_kwargs.get("numerator_token")
         answer = gen.text.strip()
-        if answer == numerator:
+        if answer == cfg.parser_kwargs.get("numerator_token"):
             return 1.0, gen.text, None
         if answer in cfg.parser_kwargs.get("denominator_tokens", ()):
             return 2.0, gen.text, None
         return None, gen.text, f"answer {answer[:40]!r} is not one of the annotator's tokens"
-    parser: Callable[..., Any] = getattr(completions_parsers, cfg.parser)
+    return _parse_text(cfg, gen)
+
+
+def _parse_logprobs(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | None, Any, str | None]:
+    """A weighted annotator's preference from the first token's top logprobs, by alpaca_eval's parser."""
+    tokens = [cfg.parser_kwargs.get("numerator_token"), *cfg.parser_kwargs.get("denominator_tokens", ())]
+    # the parser reads only the annotator's tokens, so the trimmed raw completion parses the same
+    raw: Any = openai_choice(gen, int(cfg.completions_kwargs.get("top_logprobs", 5)), tokens)
+    with _quiet():
+        try:
+            (value,) = _ae("completion_parsers").logprob_parser(raw, **cfg.parser_kwargs)
+        except (AssertionError, ValueError, KeyError, TypeError) as e:
+            return None, raw, f"logprob parser failed: {e}"
+    if value is None or math.isnan(value):
+        return None, raw, (f"none of {sorted(set(map(str, tokens)))} among the judge's top "
+                           f"{len(gen.top_logprobs or ())} first-token logprobs")
+    return float(value), raw, None
+
+
+def _parse_text(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | None, Any, str | None]:
+    """A text annotator's preference by its own alpaca_eval parser function."""
+    from harness.evaluation.metrics import normalize_preference
+
+    parser: Callable[..., Any] = getattr(_ae("completion_parsers"), cfg.parser)
     with _quiet():
         try:
             values = list(parser(gen.text, **cfg.parser_kwargs))
@@ -239,15 +249,12 @@ def parse_completion(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | Non
             return None, gen.text, f"{cfg.parser} failed: {type(e).__name__}: {str(e)[:200]}"
     if len(values) != 1:
         return None, gen.text, f"{cfg.parser} found {len(values)} answers, expected 1"
-    value = values[0]
     try:
-        value = float(value)
+        value = float(values[0])
     except (TypeError, ValueError):
-        return None, gen.text, f"{cfg.parser} returned {value!r}, not a preference"
+        return None, gen.text, f"{cfg.parser} returned {values[0]!r}, not a preference"
     if math.isnan(value):
         return None, gen.text, f"{cfg.parser} could not read a preference"
-    from harness.evaluation.metrics import normalize_preference
-
     counted = normalize_preference(value)  # 0 is alpaca_eval's legacy draw
     if counted is None:
         return None, gen.text, f"{cfg.parser} returned {value}, outside [1, 2]"

@@ -73,18 +73,7 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
             "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
                              "eval": paths.eval_fingerprint(exp, name)},
         }
-        sets = responses.get("sets", {})
-        if name in sets:
-            row["unique_trigrams_per_1k"] = sets[name].get("unique_trigrams_per_1k_tokens")
-        contam = (instructions.get("sets", {}).get(name) or {}).get("contamination")
-        if contam:
-            row["contamination_hits"] = contam.get("contaminated")
-        if ref is not None:
-            if name == ref:
-                row["mauve_vs_reference"] = 1.0
-            for pair in responses.get("pairs", []):
-                if {pair["a"], pair["b"]} == {name, ref} and pair.get("mauve"):
-                    row["mauve_vs_reference"] = pair["mauve"]["mean"]
+        _add_analysis(row, ref, responses, instructions)
         rows.append(row)
     rows.sort(key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), r["dataset"]))
     for i, r in enumerate(rows, 1):
@@ -104,6 +93,24 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "analysis": {k: {"pairs": v.get("pairs", []), "embedder": v.get("embedder"), "warnings": v.get("warnings", [])}
                      for k, v in analyses.items()},
     }
+
+
+def _add_analysis(row: dict[str, Any], ref: str | None, responses: dict[str, Any], instructions: dict[str, Any]
+                  ) -> None:
+    """The analysis stage's figures for one dataset's row: diversity, contamination, MAUVE vs the reference."""
+    name = row["dataset"]
+    sets = responses.get("sets", {})
+    if name in sets:
+        row["unique_trigrams_per_1k"] = sets[name].get("unique_trigrams_per_1k_tokens")
+    contam = (instructions.get("sets", {}).get(name) or {}).get("contamination")
+    if contam:
+        row["contamination_hits"] = contam.get("contaminated")
+    if ref is not None:
+        if name == ref:
+            row["mauve_vs_reference"] = 1.0
+        for pair in responses.get("pairs", []):
+            if {pair["a"], pair["b"]} == {name, ref} and pair.get("mauve"):
+                row["mauve_vs_reference"] = pair["mauve"]["mean"]
 
 
 def markdown(board: dict[str, Any]) -> str:

@@ -64,7 +64,8 @@ def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: 
                        upstream={"build": paths.build_fingerprint(exp, name)})
 
 
-def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
+def make_context(  # noqa: PLR0913 - keyword-only shard placement
+        exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
                  seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0, train_fn=None):
     """The BuildContext of one dataset: everything a builder may use, resolved from the experiment."""
     from datasets_builders.context import BuildContext
@@ -99,7 +100,8 @@ def _token_counter(exp: Experiment, base_spec: str):
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
-def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
+def build_one(  # noqa: PLR0913 - keyword-only shard placement
+        exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
               force: bool = False, num_shards: int = 1, shard_index: int = 0, train_fn=None) -> StageOutcome:
     spec = exp.datasets[name]
     fp = paths.build_fingerprint(exp, name)

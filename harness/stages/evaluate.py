@@ -13,7 +13,6 @@ model's identity) through `paths.eval_fingerprint_of`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from harness.core.config import to_dict
 from harness.core.errors import ConfigError, StageError
 from harness.core.runs import StageOutcome, StageResult, is_done, run_stage
+from harness.evaluation.alpaca import EvalJob
 from harness.experiment import Experiment
 from harness.stages import paths
 
@@ -31,22 +31,6 @@ OUTPUTS = ["model_outputs.json", "annotations.json", "metrics.json"]
 # what of metrics.json the manifest keeps (the whole file sits beside it)
 STATS_KEYS = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
               "avg_output_length", "tokens")
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalJob:
-    """One model's evaluation: what `evaluate_model` needs, for an experiment's dataset or one model."""
-
-    judge: str
-    protocol: str
-    eval_set: str
-    decoding: Any
-    max_instances: int | None
-    model: str | None = None  # a backend spec, or
-    model_outputs: Path | None = None  # existing outputs in alpaca_eval's format
-    name: str | None = None
-    cache: Path | None = None
-    generator_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def eval_stats(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,10 +47,7 @@ def evaluate(directory: Path, job: EvalJob, *, fingerprint: str, config: Any, up
     from harness.evaluation.alpaca import evaluate_model
 
     def body(d: Path) -> StageResult:
-        metrics = evaluate_model(job.model, judge=job.judge, protocol=job.protocol, eval_set=job.eval_set,
-                                 output_dir=d, decoding=job.decoding, max_instances=job.max_instances,
-                                 cache=job.cache, generator_options=job.generator_options, name=job.name,
-                                 model_outputs=job.model_outputs, progress=progress, on_cost=on_cost)
+        metrics = evaluate_model(job, d, progress=progress, on_cost=on_cost)
         log.info("eval %s: win rate %s ± %s (n=%s, %s parse failure(s))", metrics.get("generator"),
                  metrics.get("win_rate"), metrics.get("standard_error"), metrics.get("n_total"),
                  metrics.get("n_parse_failures"))
