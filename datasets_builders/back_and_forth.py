@@ -51,12 +51,9 @@ class Options:
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:
     o: Options = ctx.options
-    docs = ctx.documents()
-    pairs = common.backtranslate(ctx, docs, model=o.backward_model, source="back_and_forth",
-                                 params=common.sampling(o, ctx.decoding, max_tokens=o.instruction_max_tokens))
+    pairs = common.self_augment(ctx, o, source="back_and_forth")
     if o.variant in ("filtering", "filtering+rewriting"):
-        pairs = common.curate(ctx, pairs, model=o.judge, threshold=o.threshold, mode=o.score_mode,
-                              max_tokens=o.score_max_tokens or ctx.decoding.max_tokens, logprobs_k=o.logprobs_k)
+        pairs = common.curate_with(ctx, o, pairs, model=o.judge)
     if o.variant in ("rewriting", "filtering+rewriting"):
         pairs = common.rewrite(ctx, pairs, model=o.rewriter, missing_res=o.missing_res,
                                params=common.sampling(o, ctx.decoding, max_tokens=o.rewrite_max_tokens))

@@ -10,7 +10,7 @@ instruction, original web text, curation score and raw judge text, rewritten res
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from datasets_builders.parsing import expected_score, parse_bare_score, parse_rewrite, parse_score
@@ -41,6 +41,35 @@ def _generate(ctx: BuildContext, step: Any, model: str, requests: Sequence[ChatR
     return gens
 
 
+def _answered(ctx: BuildContext, step: Any, model: str, items: Sequence[Any], requests: Sequence[ChatRequest],
+              empty_reason: str) -> Iterator[tuple[Any, Any, str]]:
+    """(item, generation, stripped text) for each request the model answered; a prompt that does not
+    fit, or an empty answer (`empty_reason`), is a counted drop."""
+    for item, g in zip(items, _generate(ctx, step, model, requests)):
+        text = g.text.strip()
+        if g.finish_reason == "prompt_too_long":
+            step.drop("prompt_too_long", item.id)
+        elif not text:
+            step.drop(empty_reason, item.id)
+        else:
+            step.keep()
+            yield item, g, text
+
+
+def self_augment(ctx: BuildContext, options: Any, *, source: str) -> list[InstructionRecord]:
+    """Both papers' first step: the corpus's documents, each given an instruction by the backward model."""
+    return backtranslate(ctx, ctx.documents(), model=options.backward_model, source=source,
+                         params=sampling(options, ctx.decoding, max_tokens=options.instruction_max_tokens))
+
+
+def curate_with(ctx: BuildContext, options: Any, records: Sequence[InstructionRecord], *, model: str,
+                step: str = "curate") -> list[InstructionRecord]:
+    """`curate` with the builder's scoring options (threshold, score mode, tokens, logprob K)."""
+    return curate(ctx, records, model=model, threshold=options.threshold, mode=options.score_mode,
+                  max_tokens=options.score_max_tokens or ctx.decoding.max_tokens, logprobs_k=options.logprobs_k,
+                  step=step)
+
+
 def backtranslate(ctx: BuildContext, docs: Sequence[Document], *, model: str, params: SamplingParams, source: str
                   ) -> list[InstructionRecord]:
     """Self-augmentation: the backward model writes an instruction for each document (its output)."""
@@ -48,20 +77,11 @@ def backtranslate(ctx: BuildContext, docs: Sequence[Document], *, model: str, pa
         reqs = [ChatRequest(f"bt-{d.id}", (Message("user", d.text),),
                             dataclasses.replace(params, seed=ctx.sampling_seed("backtranslate", d.id)))
                 for d in docs]
-        out = []
-        for d, g in zip(docs, _generate(ctx, s, model, reqs)):
-            instruction = g.text.strip()
-            if g.finish_reason == "prompt_too_long":
-                s.drop("prompt_too_long", d.id)
-            elif not instruction:
-                s.drop("empty_instruction", d.id)
-            else:
-                s.keep()
-                out.append(InstructionRecord(
-                    (Message("user", instruction), Message("assistant", d.text)), source,
-                    {"origin": "web", "document_id": d.id, "document_source": d.source, "document_meta": dict(d.meta),
-                     "instruction": instruction, "instruction_finish_reason": g.finish_reason, "web_text": d.text}))
-        return out
+        return [InstructionRecord(
+            (Message("user", instruction), Message("assistant", d.text)), source,
+            {"origin": "web", "document_id": d.id, "document_source": d.source, "document_meta": dict(d.meta),
+             "instruction": instruction, "instruction_finish_reason": g.finish_reason, "web_text": d.text})
+            for d, g, instruction in _answered(ctx, s, model, docs, reqs, "empty_instruction")]
 
 
 def curate(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, threshold: float, mode: str,
@@ -145,16 +165,8 @@ def answer(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: st
         reqs = [ChatRequest(f"ans-{r.id}", (Message("user", r.instruction),),
                             dataclasses.replace(params, seed=ctx.sampling_seed("answer", r.instruction)))
                 for r in records]
-        out = []
-        for r, g in zip(records, _generate(ctx, s, model, reqs)):
-            if g.finish_reason == "prompt_too_long":
-                s.drop("prompt_too_long", r.id)
-            elif not g.text.strip():
-                s.drop("empty_answer", r.id)
-            else:
-                s.keep()
-                out.append(with_response(r, g.text.strip(), distilled=True, answer_finish_reason=g.finish_reason))
-        return out
+        return [with_response(r, text, distilled=True, answer_finish_reason=g.finish_reason)
+                for r, g, text in _answered(ctx, s, model, records, reqs, "empty_answer")]
 
 
 def sampling(options: Any, decoding: Any, *, max_tokens: int | None = None) -> SamplingParams:

@@ -46,12 +46,9 @@ class Options:
 def build(ctx: BuildContext) -> list[InstructionRecord]:
     o: Options = ctx.options
     if o.instructions_from == "corpus":
-        docs = ctx.documents()
-        pool = common.backtranslate(ctx, docs, model=o.backward_model, source="distillation",
-                                    params=common.sampling(o, ctx.decoding, max_tokens=o.instruction_max_tokens))
+        pool = common.self_augment(ctx, o, source="distillation")
         if o.filter:
-            pool = common.curate(ctx, pool, model=o.judge, threshold=o.threshold, mode=o.score_mode,
-                                 max_tokens=o.score_max_tokens or ctx.decoding.max_tokens, logprobs_k=o.logprobs_k)
+            pool = common.curate_with(ctx, o, pool, model=o.judge)
     else:
         pool = read_instructions(ctx, Path(o.instructions_from))
     return common.answer(ctx, pool, model=o.teacher,

@@ -46,14 +46,10 @@ class Options:
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:
     o: Options = ctx.options
-    docs = ctx.documents()
-    augmented = common.backtranslate(ctx, docs, model=o.backward_model, source="humpback",
-                                     params=common.sampling(o, ctx.decoding, max_tokens=o.instruction_max_tokens))
+    augmented = common.self_augment(ctx, o, source="humpback")
     judge, curated = o.judge, []
     for k in range(max(1, o.iterations)):
-        curated = common.curate(ctx, augmented, model=judge, threshold=o.threshold, mode=o.score_mode,
-                                max_tokens=o.score_max_tokens or ctx.decoding.max_tokens, logprobs_k=o.logprobs_k,
-                                step=f"curate_m{k}")
+        curated = common.curate_with(ctx, o, augmented, model=judge, step=f"curate_m{k}")
         if k + 1 < o.iterations:
             judge = ctx.train(f"humpback_m{k + 1}", self_training_set(ctx, curated))
     return [common.with_provenance(r, iteration=max(1, o.iterations) - 1) for r in curated]
