@@ -29,7 +29,7 @@ LOADERS: dict[str, str] = {name: f"baselines.{name}" for name in
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    loader: str = "alpaca_gpt4"
+    loader: str  # required: which public dataset (see LOADERS)
     path: str | None = None  # "hub", a local file, or None: the bundled demo file if any, else the hub
     revision: str | None = None  # overrides the module's pinned revision
     n: int | None = None  # sample this many rows (fixed seed); train.n also cuts every dataset

@@ -38,15 +38,15 @@ class Options:
     backward_model: str = "@backward"
     judge: str = "@seed_model"
     rewriter: str = "@seed_model"
-    threshold: float = 5.0  # keep score 5
+    threshold: float = common.score_threshold(5.0)  # keep score 5
     score_mode: Literal["text", "logprobs"] = "text"
-    logprobs_k: int = 20
+    logprobs_k: int = common.at_least_one(20)
     missing_res: Literal["drop", "keep_output"] = "drop"
-    temperature: float = 1.0  # the paper's sampling for data generation
-    top_p: float = 0.9
-    instruction_max_tokens: int | None = None  # None: the experiment's decoding.max_tokens
-    score_max_tokens: int | None = None
-    rewrite_max_tokens: int | None = None
+    temperature: float = common.temperature(1.0)  # the paper's sampling for data generation
+    top_p: float = common.top_p(0.9)
+    instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
+    score_max_tokens: int | None = common.at_least_one(None)
+    rewrite_max_tokens: int | None = common.at_least_one(None)
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:

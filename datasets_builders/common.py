@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from datasets_builders.parsing import expected_score, parse_bare_score, parse_rewrite, parse_score
 from datasets_builders.prompts import load_prompt, render
 from harness.backends.base import ChatRequest, SamplingParams
+from harness.core.config import bounded
 from harness.core.errors import ConfigError
 from harness.core.records import Document, InstructionRecord, Message
 
@@ -167,6 +168,23 @@ def answer(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: st
                 for r in records]
         return [with_response(r, text, distilled=True, answer_finish_reason=g.finish_reason)
                 for r, g, text in _answered(ctx, s, model, records, reqs, "empty_answer")]
+
+
+# Option fields with a range, checked when the experiment loads (key, value, range and fix in the error).
+def score_threshold(default: float) -> Any:
+    return bounded(default, low=1, high=5, fix="curation scores are on the 1-5 rubric: a threshold in [1, 5]")
+
+
+def temperature(default: float) -> Any:
+    return bounded(default, low=0, fix="a sampling temperature >= 0 (0 is greedy)")
+
+
+def top_p(default: float) -> Any:
+    return bounded(default, low=0, high=1, low_open=True, fix="top_p in (0, 1]")
+
+
+def at_least_one(default: int | None) -> Any:
+    return bounded(default, low=1)
 
 
 def sampling(options: Any, decoding: Any, *, max_tokens: int | None = None) -> SamplingParams:

@@ -33,14 +33,14 @@ class Options:
     backward_model: str = "@backward"
     judge: str = "@seed_model"
     filter: bool = True
-    threshold: float = 5.0
+    threshold: float = common.score_threshold(5.0)
     score_mode: Literal["text", "logprobs"] = "text"
-    logprobs_k: int = 20
-    temperature: float = 1.0  # must match back_and_forth's to share its instructions
-    top_p: float = 0.9
-    instruction_max_tokens: int | None = None
-    score_max_tokens: int | None = None
-    answer_max_tokens: int | None = None
+    logprobs_k: int = common.at_least_one(20)
+    temperature: float = common.temperature(1.0)  # must match back_and_forth's to share its instructions
+    top_p: float = common.top_p(0.9)
+    instruction_max_tokens: int | None = common.at_least_one(None)
+    score_max_tokens: int | None = common.at_least_one(None)
+    answer_max_tokens: int | None = common.at_least_one(None)
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:

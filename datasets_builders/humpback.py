@@ -34,14 +34,14 @@ PROMPTS = ("curation_rubric", "curation_logprob_suffix")
 class Options:
     backward_model: str = "@backward"
     judge: str = "@seed_model"  # M0
-    iterations: int = 2  # curation rounds: M0, then M1 trained on seed + the M0-curated data
-    threshold: float = 4.5  # A5; 3.5 for A4
+    iterations: int = common.at_least_one(2)  # curation rounds: M0, then M1 trained on seed + the M0-curated data
+    threshold: float = common.score_threshold(4.5)  # A5; 3.5 for A4
     score_mode: Literal["text", "logprobs"] = "text"
-    logprobs_k: int = 20
-    temperature: float = 0.7  # the paper's sampling for data generation
-    top_p: float = 0.9
-    instruction_max_tokens: int | None = None  # None: the experiment's decoding.max_tokens
-    score_max_tokens: int | None = None
+    logprobs_k: int = common.at_least_one(20)
+    temperature: float = common.temperature(0.7)  # the paper's sampling for data generation
+    top_p: float = common.top_p(0.9)
+    instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
+    score_max_tokens: int | None = common.at_least_one(None)
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from harness.core.config import (
     apply_overrides,
+    bounded,
     did_you_mean,
     find_named_file,
     from_dict,
@@ -36,9 +37,9 @@ WEB_TAG = "Answer with knowledge from web search."
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_tokens: int = 256
+    temperature: float = bounded(0.7, low=0, fix="a sampling temperature >= 0 (0 is greedy)")
+    top_p: float = bounded(0.9, low=0, high=1, low_open=True)
+    max_tokens: int = bounded(256, low=1)
     seed: int | None = 0
 
 
@@ -47,7 +48,7 @@ class DataDecoding:
     """Data generation's shared settings. Temperature and top-p are each builder's own options (the
     papers' values by default: back-and-forth T=1.0, Humpback T=0.7, both top-p 0.9)."""
 
-    max_tokens: int = 256  # a step's limit unless the builder's options set one
+    max_tokens: int = bounded(256, low=1)  # a step's limit unless the builder's options set one
     seed: int | None = 0  # per-request sampling seeds derive from it and the request's content
 
 
@@ -56,7 +57,7 @@ class SeedData:
     """The seed set: `bundled:demo`, `hub:OpenAssistant/oasst1[@revision]`, or a local JSONL path."""
 
     source: str = "bundled:demo"
-    n: int | None = None  # 3,200 in the papers
+    n: int | None = bounded(None, low=1)  # 3,200 in the papers
     language: str = "en"
 
 
@@ -67,12 +68,12 @@ class Corpus:
 
     source: str = "stdlib"
     text_field: str = "text"
-    min_chars: int = 600
-    max_chars: int = 3000
-    max_tokens: int | None = None  # documents that do not fit the context are dropped
-    max_documents: int | None = None
+    min_chars: int = bounded(600, low=0)
+    max_chars: int = bounded(3000, low=1)
+    max_tokens: int | None = bounded(None, low=1)  # documents that do not fit the context are dropped
+    max_documents: int | None = bounded(None, low=1)
     dedup: Literal["none", "exact", "near"] = "near"
-    near_dup_threshold: float = 0.8
+    near_dup_threshold: float = bounded(0.8, low=0, high=1, fix="a Jaccard similarity in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Train:
     """The one recipe every dataset is trained with, plus how the training set is assembled."""
 
     recipe: Recipe = Recipe()
-    n: int | None = None  # every dataset subsampled to this many records (fixed seed)
+    n: int | None = bounded(None, low=1)  # every dataset subsampled to this many records (fixed seed)
     mix_seed: bool = True  # the seed set is always mixed in, as in both papers
     tags: bool = True  # system tags on seed and web-derived examples
     tag_baselines: bool = False
@@ -99,7 +100,7 @@ class Eval:
     protocol: Literal["alpaca_eval_1", "alpaca_eval_2"] = "alpaca_eval_1"
     eval_set: str = "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, or a local JSON/JSONL path
     judge: str = "alpaca_eval:alpaca_eval_gpt4"
-    max_instances: int | None = None
+    max_instances: int | None = bounded(None, low=1, fix="at least 1 instruction, or null for the whole eval set")
     decoding: Decoding = Decoding()
 
 
@@ -108,8 +109,8 @@ class Analysis:
     enabled: bool = True
     embedder: str = "minilm"  # the offline all-MiniLM-L6-v2, or any sentence-transformers name/path
     reference: str | None = "distillation"  # MAUVE of every dataset against this one
-    mauve_seeds: int = 3
-    max_texts: int | None = 2000
+    mauve_seeds: int = bounded(3, low=1)
+    max_texts: int | None = bounded(2000, low=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +167,9 @@ def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
     data["train"] = {**{k: v for k, v in raw.items() if k in _TRAIN_KEYS}, "recipe": recipe}
 
 
-def _validate(exp: Experiment, source: str) -> None:
+def _model_checker(source: str):
+    """check(key, value): a model reference is @base/@seed_model/tiny:*, or a backend spec whose local
+    directory (when it names one) exists."""
     from harness.backends.spec import parse_spec
 
     def check_model(key: str, value: str) -> None:
@@ -175,8 +178,17 @@ def _validate(exp: Experiment, source: str) -> None:
                 raise ConfigError(f"{source}: '{key}' is {value!r}",
                                   fix="use @base, @seed_model, tiny:tiny, tiny:small or a backend spec")
             return
-        parse_spec(value)  # raises ConfigError naming the backend on a bad spec
+        spec = parse_spec(value)  # raises ConfigError naming the backend on a bad spec
+        if spec.backend in ("hf", "vllm") and spec.model.startswith(("/", "./", "../", "~")) \
+                and not Path(spec.model).expanduser().exists():
+            raise ConfigError(f"{source}: '{key}' is {value!r}, whose model directory does not exist",
+                              fix="give an existing local model directory, or a hub id such as meta-llama/Llama-2-7b-hf")
 
+    return check_model
+
+
+def _validate(exp: Experiment, source: str) -> None:
+    check_model = _model_checker(source)
     check_model("base_model", exp.base_model)
     if not exp.datasets:
         raise ConfigError(f"{source}: 'datasets' is empty", fix="list at least one dataset to build or load")
@@ -188,8 +200,10 @@ def _validate(exp: Experiment, source: str) -> None:
             registry.check(BUILDERS, ds.builder, what="builder", key=f"datasets.{name}.builder")
         except ConfigError as e:
             raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
-    if exp.train.n is not None and exp.train.n < 1:
-        raise ConfigError(f"{source}: 'train.n' must be at least 1")
+        _validate_options(name, ds, source, check_model)
+    if exp.corpus.min_chars > exp.corpus.max_chars:
+        raise ConfigError(f"{source}: 'corpus.min_chars' ({exp.corpus.min_chars}) is above 'corpus.max_chars' "
+                          f"({exp.corpus.max_chars})", fix="set corpus.min_chars <= corpus.max_chars")
     _validate_judge(exp.eval.judge, source, check_model)
     for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
                        ("eval.eval_set", exp.eval.eval_set)):
@@ -201,6 +215,26 @@ def _validate(exp: Experiment, source: str) -> None:
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
         raise ConfigError(f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
                           "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
+
+
+MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder options that name a model
+
+
+def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> None:
+    """A dataset's builder options, now: types, ranges, a baseline's loader, the models they name."""
+    from datasets_builders import builder_module
+
+    module = builder_module(ds.builder)
+    opts = from_dict(module.Options, dict(ds.options), source=source, prefix=f"datasets.{name}.options.")
+    if hasattr(module, "validate"):  # checks beyond the options' types (a baseline's loader name)
+        try:
+            module.validate(opts)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: 'datasets.{name}.options': {e.message}", fix=e.fix) from None
+    for key in MODEL_OPTIONS:
+        value = getattr(opts, key, None)
+        if isinstance(value, str) and not value.startswith("@"):
+            check_model(f"datasets.{name}.options.{key}", value)
 
 
 def _validate_judge(judge: str, source: str, check_model) -> None:

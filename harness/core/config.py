@@ -153,6 +153,36 @@ def find_named_file(name_or_path: str, directory: Path, *, what: str, key: str |
                       fix=did_you_mean(name_or_path, names, otherwise=f"shipped: {', '.join(names) or 'none'}"))
 
 
+def bounded(default: Any, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+            high_open: bool = False, fix: str | None = None) -> Any:
+    """A dataclass field whose value must lie in a range; `from_dict` checks it when the config loads,
+    naming the key, the value and the range (None, for optional fields, always passes)."""
+    return dataclasses.field(default=default, metadata={"range": (low, high, low_open, high_open), "fix": fix})
+
+
+def range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    return f"{'<' if high_open else '<='} {high:g}"
+
+
+def check_range(value: Any, key: str, bounds: tuple, *, where: str = "", fix: str | None = None) -> None:
+    """Raise a ConfigError when a number lies outside `bounds` (low, high, low_open, high_open)."""
+    low, high, low_open, high_open = bounds
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    ok = value == value  # NaN is never in range
+    if low is not None:
+        ok = ok and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        raise ConfigError(f"{where}'{key}' is {value!r}; it must be {range_text(*bounds)}",
+                          fix=fix or f"set {key} to a value {range_text(*bounds)}")
+
+
 def _where(source: str | None, lines: Mapping[str, int] | None, key: str) -> str:
     if source and lines and key in lines:
         return f"{source}:{lines[key]}: "
@@ -179,6 +209,9 @@ def from_dict(cls: type[T], data: Any, *, source: str | None = None, lines: Mapp
         dotted = f"{prefix}{name}"
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], dotted, source, lines)
+            if "range" in f.metadata:
+                check_range(kwargs[name], dotted, f.metadata["range"], where=_where(source, lines, dotted),
+                            fix=f.metadata.get("fix"))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{_where(source, lines, prefix.rstrip('.'))}missing required key '{dotted}'")
     return cls(**kwargs)
