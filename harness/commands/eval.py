@@ -100,7 +100,27 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("pass --config EXPERIMENT, or one of --model SPEC / --model-outputs FILE with --output DIR")
     if args.output is None:
         raise ConfigError("--output DIR is required with --model / --model-outputs")
+    _check_paths(args)
     return _run_one(args)
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Before any model loads: the outputs to judge exist, the output directory can be written."""
+    from harness.core.errors import ConfigError, InputError
+
+    if args.model_outputs is not None and not args.model_outputs.is_file():
+        raise InputError("model outputs file not found", path=args.model_outputs,
+                         fix="pass an alpaca_eval model_outputs JSON/JSONL file")
+    if args.output.exists() and not args.output.is_dir():
+        raise ConfigError(f"--output {args.output} is a file", fix="pass a directory (it is created if missing)")
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        probe = args.output / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"--output {args.output} cannot be written ({e.strerror})",
+                          fix="pass a directory you can write to") from None
 
 
 def _one_model_job(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
@@ -141,6 +161,7 @@ def _run_one(args: argparse.Namespace) -> int:
     from harness.stages.evaluate import evaluate
 
     job, fp, config = _one_model_job(args)
+    _refuse_other_results(args.output, fp, args.force)
     err = Console(stderr=True)
 
     def show_cost(cost: dict[str, Any]) -> None:
@@ -168,6 +189,17 @@ def _run_one(args: argparse.Namespace) -> int:
         return 0
     _print_one(m, outcome.skipped, args.output)
     return 0
+
+
+def _refuse_other_results(output: Path, fp: str, force: bool) -> None:
+    """A finished evaluation with other settings is not replaced silently."""
+    from harness.core.errors import ConfigError
+    from harness.core.runs import read_manifest
+
+    m = read_manifest(output)
+    if m is not None and m.ok and m.fingerprint != fp and not force:
+        raise ConfigError(f"{output} holds a finished evaluation with other settings (model, judge, eval set or "
+                          "decoding)", fix="pass another --output, or --force to replace it")
 
 
 def _print_one(m: dict[str, Any], skipped: bool, output: Path) -> None:

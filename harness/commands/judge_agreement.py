@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
         if bad:
             raise InputError(f"annotation [{i}] has a non-string {', '.join(bad)}", path=args.annotations)
     rows = select_instances(rows, args.max_instances)
+    if not any(metrics.normalize_preference(r["preference"]) is not None for r in rows):
+        raise InputError(f"{len(rows)} reference annotation(s), none with a preference in [1, 2]: there is "
+                         "nothing to agree with", path=args.annotations,
+                         fix="pass alpaca_eval annotations that carry the reference judge's preferences")
     pairs = [{"instruction": r["instruction"], "output_1": r["output_1"], "output_2": r["output_2"],
               "generator_1": r.get("generator_1", "reference"), "generator_2": r.get("generator_2", "model"),
               "dataset": r.get("dataset", "")} for r in rows]

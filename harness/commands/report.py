@@ -11,6 +11,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p)
     p.add_argument("--results-dir", default="results", metavar="DIR",
                    help="where results/<experiment>/ is written (default: ./results)")
+    p.add_argument("--force", action="store_true",
+                   help="write even when datasets are not evaluated, or when it replaces figures the stored "
+                        "leaderboard has")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.stages import report
 
     exp = load(args)
-    result = report.run(exp, args.runs_dir, results_dir=args.results_dir)
+    result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force=args.force)
     console = Console()
     console.width = max(console.width, 140)
     console.print(leaderboard.rich_table(result.board))

@@ -16,8 +16,9 @@ from harness.commands._experiment import add_experiment_arguments, load
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p)
     p.add_argument("--only", action="append", metavar="DATASET", help="run the chain of this dataset only (repeatable)")
-    p.add_argument("--force", nargs="+", default=[], choices=("build", "train", "eval", "analysis"),
-                   metavar="STAGE", help="rerun these stages even when cached (build, train, eval, analysis)")
+    p.add_argument("--force", nargs="+", default=[], choices=("build", "train", "eval", "analysis", "report"),
+                   metavar="STAGE", help="rerun these stages even when cached (build, train, eval, analysis); "
+                                         "report: replace a stored leaderboard even when it loses figures")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the cost estimate; run nothing")
     p.add_argument("--results-dir", default="results", metavar="DIR", help="where results/<experiment>/ goes")
     p.add_argument("--no-report", action="store_true", help="stop after the analysis stage")
@@ -65,14 +66,9 @@ def run(args: argparse.Namespace) -> int:
         outcome = analyze.run(exp, args.runs_dir, force="analysis" in args.force)
         if not outcome.skipped:
             ran.append("analysis")
-    if not args.no_report:
-        from harness.report import leaderboard
-        from harness.stages import report
-
-        result = report.run(exp, args.runs_dir, results_dir=args.results_dir)
-        console.print(leaderboard.rich_table(result.board))
-        console.print(f"report: wrote {', '.join(str(p) for p in result.written)}")
     _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
+    if not args.no_report:
+        _report(exp, args, console)
     console.print(f"run: {len(ran)} stages ran ({', '.join(ran) or 'all cached'}); "
                   f"{time.perf_counter() - t0:.1f} s")
     return 0
@@ -91,3 +87,19 @@ def _log_run(exp, runs_dir, ran: list[str], seconds: float) -> None:
              "wall_time_s": round(seconds, 2)}
     with open(d / "run-log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
+
+
+def _report(exp, args: argparse.Namespace, console) -> None:
+    """The report step; with --only, datasets never evaluated leave the stored leaderboard as it is."""
+    from harness.report import leaderboard
+    from harness.report.leaderboard import missing_evals
+    from harness.stages import report
+
+    missing = missing_evals(exp, args.runs_dir)
+    if args.only and missing:
+        console.print(f"report: not written, {', '.join(missing)} not evaluated yet "
+                      f"(run without --only, or harness report --force for a partial leaderboard)")
+        return
+    result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force="report" in args.force)
+    console.print(leaderboard.rich_table(result.board))
+    console.print(f"report: wrote {', '.join(str(p) for p in result.written)}")

@@ -37,8 +37,16 @@ def run(args: argparse.Namespace) -> int:
 
         raise InputError("no annotation has a preference in [1, 2]; there is nothing to score",
                          path=args.annotations)
+    not_counted = metrics.uncounted_preferences([r["preference"] for r in rows])
+    if not_counted:
+        import sys
+
+        print(f"harness score: warning: {sum(not_counted.values())} of {len(rows)} row(s) not counted "
+              f"({', '.join(f'{k}: {v}' for k, v in not_counted.items())}); alpaca_eval ignores them too",
+              file=sys.stderr)
     lc = metrics.length_controlled_win_rate(rows, args.lc_data)
-    result = {"file": str(args.annotations), "n_rows": len(rows), **wr.to_dict(), **vars(lc)}
+    result = {"file": str(args.annotations), "n_rows": len(rows), **wr.to_dict(), **vars(lc),
+              "not_counted": not_counted}
     result = {k: _clean(v) for k, v in result.items()}
     if args.json:
         print(json.dumps(result))

@@ -61,6 +61,28 @@ def _key_lines(path: Path, text: str) -> dict[str, int]:
     return lines
 
 
+def read_utf8(path: Path) -> str:
+    """A text file's content; bytes that are not UTF-8 are an error naming the line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})",
+                          fix="save the file as UTF-8") from None
+
+
+def _refuse_aliases(text: str, path: Path) -> None:
+    """YAML aliases (`*name`) are refused: an experiment needs none, and nested ones expand
+    exponentially (a few lines can hang the loader: the "billion laughs")."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(f"{path}:{event.start_mark.line + 1}: YAML alias '*{event.anchor}' is not allowed "
+                              "in an experiment file", fix="write the value out where it is used")
+
+
 def load_yaml(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
     """Read a YAML mapping; returns (data, dotted-key -> line)."""
     import yaml
@@ -68,8 +90,9 @@ def load_yaml(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}", fix="pass an existing YAML path or a shipped name")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     try:
+        _refuse_aliases(text, path)
         loader = _yaml_loader()(text)
         loader.name = str(path)
         try:

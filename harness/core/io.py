@@ -94,8 +94,8 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
     """Yield (line number, object) for each non-blank line; a malformed line names file and line."""
     path = Path(path)
     _require_file(path)
-    with _open_text(path, "rt") as f:
-        for lineno, line in enumerate(f, start=1):
+    with _open_binary(path) as f:
+        for lineno, line in _numbered_lines(f, path):
             if not line.strip():
                 continue
             try:
@@ -106,6 +106,20 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
             if not isinstance(obj, dict):
                 raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
             yield lineno, obj
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # type: ignore[return-value]
+
+
+def _numbered_lines(f: IO[bytes], path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, decoded line); bytes that are not UTF-8 are an InputError naming the line."""
+    for lineno, raw in enumerate(f, start=1):
+        try:
+            yield lineno, raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path, line=lineno,
+                             fix="save the file as UTF-8") from None
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -120,6 +134,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
             return json.load(f)
         except json.JSONDecodeError as e:
             raise InputError(f"malformed JSON ({e.msg})", path=path, line=e.lineno) from None
+        except UnicodeDecodeError as e:
+            raise InputError(f"not UTF-8 text ({e.reason})", path=path, fix="save the file as UTF-8") from None
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import ConfigError, InputError
+from harness.core.errors import ConfigError, InputError, StageError
 from harness.core.io import read_json, write_json
 from harness.evaluation import eval_set as es
 from harness.evaluation import judges
@@ -208,11 +208,27 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
     finally:
         judge.close()
     write_json(output_dir / "annotations.json", run.annotations)
+    _require_counted(run, output_dir)
     about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": job.protocol,
              "eval_set": job.eval_set, "max_instances": job.max_instances}
     result = _metrics(run, outputs, completion_tokens, stats, cost, about)
     write_json(output_dir / "metrics.json", result)
     return result
+
+
+def _require_counted(run: judges.JudgeRun, output_dir: Path) -> None:
+    """A win rate over no judgment is no result: fail, saying how many failed and why."""
+    from harness.evaluation.metrics import normalize_preference
+
+    if run.annotations and all(normalize_preference(a.get("preference")) is None for a in run.annotations):
+        reasons: dict[str, int] = {}
+        for a in run.annotations:
+            reason = str(a.get("parse_error") or "no preference")[:80]
+            reasons[reason] = reasons.get(reason, 0) + 1
+        top = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        raise StageError(f"none of the {len(run.annotations)} judgments could be counted ({top}); "
+                         f"see {output_dir / 'annotations.json'}",
+                         fix="check the judge: `harness judge-agreement` shows whether it can parse its own answers")
 
 
 def _metrics(run: judges.JudgeRun, outputs: list[dict[str, Any]], completion_tokens: list[int] | None,

@@ -83,6 +83,18 @@ def normalize_preference(preference: Any) -> float | None:
     return p if 1 <= p <= 2 else None  # NaN fails both comparisons
 
 
+def uncounted_preferences(preferences: Sequence[Any]) -> dict[str, int]:
+    """Why rows do not count, by reason: null, NaN, or outside [1, 2] (0 is a draw and counts)."""
+    out: dict[str, int] = {}
+    for p in preferences:
+        if normalize_preference(p) is not None:
+            continue
+        reason = ("null" if p is None else "NaN" if isinstance(p, float) and math.isnan(p)
+                  else "outside [1, 2]")
+        out[reason] = out.get(reason, 0) + 1
+    return out
+
+
 def _scores(raw: np.ndarray) -> np.ndarray:
     """Per-row model score in [0, 1] (0.5 = draw); NaN where alpaca_eval does not count the row."""
     counted = [normalize_preference(p) for p in raw.tolist()]

@@ -33,6 +33,11 @@ def experiment_fingerprint(exp: Experiment) -> str:
     return text_hash(canonical_json({n: paths.eval_fingerprint(exp, n) for n in sorted(exp.datasets)}), length=16)
 
 
+def missing_evals(exp: Experiment, runs_dir=None) -> list[str]:
+    """The datasets without an eval's metrics.json."""
+    return [n for n in exp.datasets if not (paths.eval_dir(exp, n, runs_dir) / "metrics.json").is_file()]
+
+
 def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     """Gather the leaderboard of an experiment from its run directory."""
     from harness.stages import analyze

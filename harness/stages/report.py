@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from harness.core.errors import StageError
 from harness.experiment import Experiment
 from harness.stages import paths
 
@@ -21,9 +22,40 @@ class Report:
     written: list[Path]
 
 
-def run(exp: Experiment, runs_dir=None, *, results_dir: str | Path = "results") -> Report:
+def run(exp: Experiment, runs_dir=None, *, results_dir: str | Path = "results", force: bool = False) -> Report:
+    """Collect and write the leaderboard. Refused (nothing written) when a dataset has no evaluation,
+    or when the stored leaderboard has rows or figures the new one lacks, unless `force`."""
+    from harness.core.io import read_json
     from harness.report import leaderboard
 
     board = leaderboard.collect(exp, runs_dir)
-    written = leaderboard.write(board, paths.results_dir(exp, results_dir), exp=exp, runs_dir=runs_dir)
+    out = paths.results_dir(exp, results_dir)
+    if board["missing_eval"] and not force:
+        raise StageError(f"no evaluation for {', '.join(board['missing_eval'])} under "
+                         f"{paths.exp_dir(exp, runs_dir)}; the report would have empty rows",
+                         fix=f"run `harness run --config {exp.name}` (or point --runs-dir at the runs), "
+                             "or pass --force to write a partial leaderboard")
+    stored = out / "leaderboard.json"
+    if stored.is_file() and not force:
+        lost = lost_figures(read_json(stored), board)
+        if lost:
+            raise StageError(f"{stored} has figures the new leaderboard lacks ({'; '.join(lost[:3])}"
+                             f"{'; ...' if len(lost) > 3 else ''}); not replaced",
+                             fix="check --runs-dir, or pass --force to replace it")
+    written = leaderboard.write(board, out, exp=exp, runs_dir=runs_dir)
     return Report(board, written)
+
+
+def lost_figures(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What a stored leaderboard shows that a new one would not: rows, or cells that became empty."""
+    new_rows = {r["dataset"]: r for r in new.get("rows", [])}
+    lost = []
+    for row in old.get("rows", []):
+        name = row.get("dataset")
+        if name not in new_rows:
+            lost.append(f"row {name}")
+            continue
+        emptied = [k for k, v in row.items() if v is not None and new_rows[name].get(k) is None]
+        if emptied:
+            lost.append(f"{name}: {', '.join(sorted(emptied))}")
+    return lost

@@ -49,3 +49,70 @@ def test_config_values_are_checked_when_the_experiment_loads(tmp_path: Path, com
     for fragment in fragments:
         assert fragment in err, (probe, err)
     assert not runs.exists(), f"{probe}: something was written before the error"
+
+
+# ---------------------------------------------------------------- files and commands
+BOMB = "name: bomb\nbase_model: tiny:tiny\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefg", "bcdefgh"))
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    """Bad input files, written fresh for each probe."""
+    files = {
+        "bomb": (tmp_path / "bomb.yaml", BOMB.encode()),
+        "latin_yaml": (tmp_path / "latin.yaml", b"name: x\nbase_model: tiny:tiny\ndescription: caf\xe9\n"),
+        "latin_json": (tmp_path / "latin.json", b'[{"preference": 1.0, "instruction": "caf\xe9"}]'),
+        "empty_list": (tmp_path / "empty.json", b"[]"),
+        "out_of_range": (tmp_path / "prefs.json",
+                         b'[{"preference": 2.0}, {"preference": 1.0}, {"preference": 3}, {"preference": -1},'
+                         b' {"preference": NaN}, {"preference": 1e300}, {"preference": null}]'),
+        "a_file": (tmp_path / "a_file", b"not a directory"),
+    }
+    for path, data in files.values():
+        path.write_bytes(data)
+    return {k: p for k, (p, _) in files.items()}
+
+
+# (probe, argv with {placeholders} for _files' paths and {tmp}, exit code, fragments the stderr must contain)
+FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
+    ("YAML alias bomb", ["config", "--config", "{bomb}"], 2, ["bomb.yaml:4", "alias"]),
+    ("non-UTF-8 YAML", ["config", "--config", "{latin_yaml}"], 2, ["latin.yaml:3", "not UTF-8"]),
+    ("non-UTF-8 JSON", ["score", "{latin_json}"], 2, ["latin.json", "not UTF-8"]),
+    ("report over runs that do not exist", ["report", "--config", "demo", "--runs-dir", "{tmp}/empty-runs",
+                                            "--results-dir", "{tmp}/results"], 2,
+     ["no evaluation for", "distillation", "--force"]),
+    ("judge-agreement on no annotations", ["judge-agreement", "--judge", "alpaca_eval:alpaca_eval_gpt4",
+                                           "--annotations", "{empty_list}"], 2, ["nothing to agree with"]),
+    ("eval of outputs that do not exist", ["eval", "--model-outputs", "{tmp}/missing.json", "--judge",
+                                           "alpaca_eval:alpaca_eval_gpt4", "--output", "{tmp}/out"], 2,
+     ["missing.json", "not found"]),
+    ("eval into a file", ["eval", "--model-outputs", "{out_of_range}", "--judge", "alpaca_eval:alpaca_eval_gpt4",
+                          "--output", "{a_file}"], 2, ["a_file", "is a file"]),
+    ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
+     ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
+]
+
+
+@pytest.mark.parametrize("probe,argv,code,fragments", FILE_PROBES, ids=[p[0] for p in FILE_PROBES])
+def test_bad_files_and_commands_get_one_line(tmp_path: Path, probe: str, argv: list[str], code: int,
+                                             fragments: list[str]) -> None:
+    files = {k: str(v) for k, v in _files(tmp_path).items()}
+    args = [a.format(tmp=tmp_path, **files) for a in argv]
+    proc = run_harness(*args, timeout=120)
+    assert proc.returncode == code, (probe, proc.stdout[-2000:], proc.stderr[-2000:])
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, (probe, err)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_report_never_replaces_a_leaderboard_with_fewer_figures() -> None:
+    from harness.stages.report import lost_figures
+
+    old = {"rows": [{"dataset": "a", "win_rate": 50.0, "lc_win_rate": 40.0}, {"dataset": "b", "win_rate": 10.0}]}
+    assert lost_figures(old, old) == []
+    new = {"rows": [{"dataset": "a", "win_rate": 51.0, "lc_win_rate": None}]}
+    assert lost_figures(old, new) == ["a: lc_win_rate", "row b"]
+    more = {"rows": [{"dataset": "a", "win_rate": 1.0, "lc_win_rate": 2.0, "n_eval": 3}, {"dataset": "b", "win_rate": 0.0}]}
+    assert lost_figures(old, more) == []
