@@ -71,16 +71,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     _setup_logging(args.verbose)
-    from harness.core.errors import HarnessError
+    from harness.core.errors import ConfigError, HarnessError, InputError
 
     try:
         return int(module.run(args) or 0)
     except HarnessError as e:
-        print(f"harness {name}: error: {e}", file=sys.stderr)
+        print(f"harness {name}: error: {_one_line(str(e)) if isinstance(e, ConfigError | InputError) else e}",
+              file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"harness {name}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         return 130
+
+
+def _one_line(message: str) -> str:
+    """A bad-input message stays one line even when it quotes a value holding line breaks."""
+    return "".join(repr(c)[1:-1] if c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else c for c in message)
 
 
 def entry() -> None:  # pragma: no cover - console script

@@ -27,7 +27,7 @@ from harness.core.config import (
     load_yaml,
     parse_override,
 )
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, HarnessError
 from harness.training.recipe import Recipe, load_recipe
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "configs"
@@ -178,7 +178,10 @@ def _model_checker(source: str):
                 raise ConfigError(f"{source}: '{key}' is {value!r}",
                                   fix="use @base, @seed_model, tiny:tiny, tiny:small or a backend spec")
             return
-        spec = parse_spec(value)  # raises ConfigError naming the backend on a bad spec
+        try:
+            spec = parse_spec(value)
+        except HarnessError as e:  # BackendError: not BACKEND:MODEL, or an unknown backend
+            raise ConfigError(f"{source}: '{key}': {e.message}", fix=e.fix) from None
         if spec.backend in ("hf", "vllm") and spec.model.startswith(("/", "./", "../", "~")) \
                 and not Path(spec.model).expanduser().exists():
             raise ConfigError(f"{source}: '{key}' is {value!r}, whose model directory does not exist",
@@ -188,6 +191,9 @@ def _model_checker(source: str):
 
 
 def _validate(exp: Experiment, source: str) -> None:
+    if not exp.name or exp.name in (".", "..") or any(c in exp.name for c in "/\\\0") or exp.name != exp.name.strip():
+        raise ConfigError(f"{source}: 'name' is {exp.name!r}; it names the run directory runs/<name>",
+                          fix="a non-empty name without slashes or surrounding spaces, e.g. my-experiment")
     check_model = _model_checker(source)
     check_model("base_model", exp.base_model)
     if not exp.datasets:

@@ -27,8 +27,11 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.errors import ConfigError
     from harness.stages import build
 
-    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
-        raise ConfigError(f"--shard-index {args.shard_index} must be in 0..{args.num_shards - 1}")
+    if args.num_shards < 1:
+        raise ConfigError(f"--num-shards is {args.num_shards}; it must be at least 1", fix="--num-shards K with K >= 1")
+    if not 0 <= args.shard_index < args.num_shards:
+        raise ConfigError(f"--shard-index {args.shard_index} must be in 0..{args.num_shards - 1}",
+                          fix=f"one of 0..{args.num_shards - 1} for --num-shards {args.num_shards}")
     exp = load(args)
     console = Console()
     outcomes = build.run(exp, args.runs_dir, only=args.only, force=args.force, num_shards=args.num_shards,

@@ -14,9 +14,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import time
+    from pathlib import Path
 
     from harness.backends.tiny_model import make_tiny_model
+    from harness.core.errors import ConfigError
 
+    target = Path(args.out_dir)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError(f"{target} exists and is {'a file' if not target.is_dir() else 'not empty'}",
+                          fix="pass a new or empty directory; nothing was overwritten")
     t0 = time.perf_counter()
     out = make_tiny_model(args.out_dir, size=args.size, seed=args.seed)
     print(f"tiny-model: wrote a {args.size} Llama (seed {args.seed}) to {out} in {time.perf_counter() - t0:.1f}s")

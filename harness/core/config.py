@@ -160,16 +160,18 @@ def did_you_mean(word: str, options: Iterable[str], *, otherwise: str | None = N
 
 def find_named_file(name_or_path: str, directory: Path, *, what: str, key: str | None = None,
                     suffixes: Sequence[str] = (".yaml", ".yml")) -> Path:
-    """A file path (by its suffix, or because it exists), else the shipped `<directory>/<name>.yaml`;
-    experiments, recipes and accelerate configs are all named this way."""
+    """A shipped `<directory>/<name>.yaml` when a bare name is given (a file or folder of that name in
+    the current directory does not hide it), else a file path (by its suffix or a directory part).
+    Experiments, recipes and accelerate configs are all named this way."""
     p = Path(name_or_path)
-    if p.suffix in suffixes or p.exists():
+    bare = p.suffix not in suffixes and len(p.parts) == 1
+    shipped = directory / f"{name_or_path}.yaml"
+    if bare and shipped.is_file():
+        return shipped
+    if not bare or p.exists():
         if not p.is_file():
             raise ConfigError(f"{what} file not found: {p}", fix=f"pass an existing file or a shipped {what} name")
         return p
-    shipped = directory / f"{name_or_path}.yaml"
-    if shipped.is_file():
-        return shipped
     names = sorted(q.stem for q in directory.glob("*.yaml"))
     where = f" (key '{key}')" if key else ""
     raise ConfigError(f"no {what} '{name_or_path}'{where}",

@@ -88,6 +88,9 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
      ["missing.json", "not found"]),
     ("eval into a file", ["eval", "--model-outputs", "{out_of_range}", "--judge", "alpaca_eval:alpaca_eval_gpt4",
                           "--output", "{a_file}"], 2, ["a_file", "is a file"]),
+    ("zero shards", ["build", "--config", "demo", "--runs-dir", "{tmp}/runs", "--num-shards", "0"], 2,
+     ["--num-shards is 0", "at least 1"]),
+    ("tiny-model onto a file", ["tiny-model", "{a_file}"], 2, ["a_file exists", "nothing was overwritten"]),
     ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
      ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
 ]
@@ -116,3 +119,66 @@ def test_a_report_never_replaces_a_leaderboard_with_fewer_figures() -> None:
     assert lost_figures(old, new) == ["a: lc_win_rate", "row b"]
     more = {"rows": [{"dataset": "a", "win_rate": 1.0, "lc_win_rate": 2.0, "n_eval": 3}, {"dataset": "b", "win_rate": 0.0}]}
     assert lost_figures(old, more) == []
+
+
+def test_a_local_file_or_folder_never_hides_a_shipped_name(tmp_path: Path) -> None:
+    """`demo` and `tiny` folders in the current directory: the shipped experiment and recipe still win."""
+    import subprocess
+    import sys
+
+    from _support import PROJECT_ROOT
+
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "tiny").write_text("not a recipe")
+    env = {"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "config", "--config", "demo", "train.recipe=tiny"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert '"name": "demo"' in proc.stdout
+
+
+# ---------------------------------------------------------------- random overrides never crash the loader
+KEYS = ["name", "base_model", "seed", "backend", "description", "seed_data.source", "seed_data.n", "corpus.source",
+        "corpus.min_chars", "corpus.max_chars", "corpus.max_tokens", "corpus.dedup", "corpus.near_dup_threshold",
+        "datasets.humpback.options.threshold", "datasets.humpback.options.iterations",
+        "datasets.back_and_forth.options.variant", "datasets.back_and_forth.options.top_p",
+        "datasets.distillation.options.teacher", "datasets.sharegpt.options.loader", "datasets.new.builder",
+        "train.n", "train.learning_rate", "train.max_steps", "train.recipe", "train.mix_seed", "eval.judge",
+        "eval.protocol", "eval.max_instances", "eval.decoding.temperature", "eval.decoding.top_p",
+        "analysis.mauve_seeds", "analysis.reference", "decoding.max_tokens", "engine.batch_size", "unknown.key",
+        "paper_results.humpback"]
+
+
+def _override_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+                        st.sampled_from(["tiny:tiny", "hf:/nope", "@base", "bundled:demo", "1e-5", "[1, 2]",
+                                         "{a: 1}", "baseline", "humpback", "'x: &a [*a]'"]))
+    return st.lists(st.tuples(st.sampled_from(KEYS), scalars), min_size=1, max_size=3)
+
+
+def test_random_overrides_give_a_valid_config_or_one_line_naming_a_key(capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+
+    from harness.cli import main
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(_override_values())
+    def check(pairs: list[tuple[str, object]]) -> None:
+        overrides = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in pairs]
+        code = main(["config", "--config", "demo", *overrides])  # a traceback here fails the test
+        out, err = capsys.readouterr()
+        assert code in (0, 2), (overrides, code, err)
+        if code == 0:
+            assert json.loads(out)["name"], overrides
+        else:
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("harness config: error: "), (overrides, err)
+            assert any(k.split(".")[-1] in lines[0] or k in lines[0] for k, _ in pairs) or "override" in lines[0], \
+                (overrides, lines[0])
+
+    check()
