@@ -79,6 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness {name}: error: {_one_line(str(e)) if isinstance(e, ConfigError | InputError) else e}",
               file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        print(f"harness {name}: error: disk full: {e.strerror} ({e.filename or 'writing'}); finished work is "
+              "kept and nothing half-written is trusted (free space and rerun)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"harness {name}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         return 130

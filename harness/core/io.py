@@ -7,6 +7,7 @@ a killed process never leaves a half-written file that a later run would trust.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from harness.core.errors import InputError
+from harness.core.errors import InputError, StageError
 
 
 def _open_text(path: Path, mode: str) -> IO[str]:
@@ -43,7 +44,14 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
         with f:
             yield f
             f.flush()
+            if path.suffix != ".gz":
+                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp_path, path)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise StageError(f"cannot write {path}: {e.strerror}; the previous file, if any, is unchanged",
+                             fix="free disk space and rerun: finished stages are kept") from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

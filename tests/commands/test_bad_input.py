@@ -182,3 +182,37 @@ def test_random_overrides_give_a_valid_config_or_one_line_naming_a_key(capsys: p
                 (overrides, lines[0])
 
     check()
+
+
+# ---------------------------------------------------------------- faults
+def test_disk_full_while_writing_a_dataset_is_one_line_and_leaves_nothing_a_rerun_trusts(tmp_path: Path) -> None:
+    """A file-size limit (RLIMIT_FSIZE, as a full disk would) stops the dataset write: one clear line,
+    no dataset.jsonl, a failed manifest; the rerun without the limit builds it."""
+    import subprocess
+    import sys
+
+    from _support import PROJECT_ROOT
+
+    from harness.core.runs import read_manifest
+    from harness.experiment import load_experiment
+    from harness.stages import paths
+    from harness.stages.base import ensure_base_model
+
+    runs = tmp_path / "runs"
+    exp = load_experiment("demo")
+    ensure_base_model(exp, runs)  # the 3 MB model is written before the limit
+    limited = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192)); from harness.cli import main; "
+               f"sys.exit(main(['build', '--config', 'demo', '--only', 'alpaca_gpt4', '--runs-dir', {str(runs)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", limited], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "cannot write" in proc.stderr and "dataset.jsonl" in proc.stderr
+    d = paths.build_dir(exp, "alpaca_gpt4", runs)
+    assert not (d / "dataset.jsonl").exists() and not list(d.glob(".dataset.jsonl.*"))
+    assert read_manifest(d).status == "failed"
+
+    ok = run_harness("build", "--config", "demo", "--only", "alpaca_gpt4", "--runs-dir", str(runs))
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    m = read_manifest(d)
+    assert m.ok and m.records("dataset.jsonl") == 48
