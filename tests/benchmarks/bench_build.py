@@ -39,7 +39,7 @@ datasets:
 train: {recipe: tiny, max_steps: 10}
 eval: {eval_set: bundled:demo, judge: "local:weighted_alpaca_eval_gpt4_turbo:@base"}
 analysis: {enabled: false, reference: null}
-decoding: {temperature: 1.0, top_p: 0.9, max_tokens: 64, seed: 0}
+decoding: {max_tokens: 64, seed: 0}
 """
 
 

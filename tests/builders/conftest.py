@@ -40,7 +40,7 @@ datasets:
 train: {recipe: tiny, max_steps: 4, per_device_batch_size: 4, max_length: 384}
 eval: {eval_set: bundled:demo, judge: "local:weighted_alpaca_eval_gpt4_turbo:@base"}
 analysis: {enabled: false, reference: null}
-decoding: {temperature: 1.0, top_p: 0.9, max_tokens: 32, seed: 0}
+decoding: {max_tokens: 32, seed: 0}
 """
 
 
