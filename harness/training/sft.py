@@ -98,7 +98,7 @@ def choose_template(tokenizer: Any, recipe: Recipe) -> tuple[str, str | None, st
     """(training template, inference template to save, which) for assistant-only loss.
 
     - `recipe.chat_template == "harness"`, or a tokenizer without a template (a base model such as
-      Llama-2-7b-hf): the harness template (`harness.backends.tiny_model.CHAT_TEMPLATE`:
+      Llama-2-7b-hf): the harness template (`harness.core.chat.CHAT_TEMPLATE`:
       `<|system|>/<|user|>/<|assistant|>` headers, each turn ended by the EOS token, the assistant
       turn inside `{% generation %}` so its content and its EOS are trained) for both.
     - a template with generation markers: used as is.
@@ -108,7 +108,7 @@ def choose_template(tokenizer: Any, recipe: Recipe) -> tuple[str, str | None, st
     """
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
-    from harness.backends.tiny_model import CHAT_TEMPLATE
+    from harness.core.chat import CHAT_TEMPLATE
 
     current = getattr(tokenizer, "chat_template", None)
     if recipe.chat_template == "harness" or not current:

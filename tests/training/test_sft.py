@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.tiny_model import CHAT_TEMPLATE
+from harness.core.chat import CHAT_TEMPLATE
 from harness.core.runs import read_manifest
 from harness.training.recipe import load_recipe
 from harness.training.sft import build_trainer, train_stage
