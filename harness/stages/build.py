@@ -52,7 +52,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
 
     seed = load_seed(exp.seed_data)
     return [build_one(exp, name, runs_dir, base_spec=base_spec, seed=seed, force=force, num_shards=num_shards,
-                      shard_index=shard_index) for name in names]
+                      shard_index=shard_index, train_fn=train_fn) for name in names]
 
 
 def shard_dir(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards: int) -> Path:
@@ -86,11 +86,13 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
 def _trainer(exp: Experiment):
     """The shared SFT sub-stage with the experiment's recipe (builders never import the trainer)."""
 
-    def train_fn(directory: Path, *, base_model: str, records, upstream=None) -> StageOutcome:
-        from harness.training.sft import train_stage
+    def train_fn(directory: Path, *, base_model: str, records, upstream: dict[str, str]) -> StageOutcome:
+        from harness.training.sft import train_fingerprint, train_stage
 
+        # the sub-stage key in `upstream` already names the base model and the records
+        fp = train_fingerprint(exp.train.recipe, upstream=upstream)
         return train_stage(directory, base_model=base_model, records=records, recipe=exp.train.recipe,
-                           upstream=upstream)
+                           fingerprint=fp, upstream=upstream)
 
     return train_fn
 
@@ -115,7 +117,7 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
 
     def body(d: Path) -> StageResult:
         ctx = make_context(exp, name, d, runs_dir, base_spec=base_spec, seed=seed, num_shards=num_shards,
-                           shard_index=shard_index, train_fn=train_fn)
+                           shard_index=shard_index)
         from datasets_builders import builder_module
 
         try:
