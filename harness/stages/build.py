@@ -52,7 +52,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
 
     seed = load_seed(exp.seed_data)
     return [build_one(exp, name, runs_dir, base_spec=base_spec, seed=seed, force=force, num_shards=num_shards,
-                      shard_index=shard_index, train_fn=train_fn) for name in names]
+                      shard_index=shard_index) for name in names]
 
 
 def shard_dir(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards: int) -> Path:
@@ -65,7 +65,7 @@ def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: 
 
 
 def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
-                 seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0, train_fn=None):
+                 seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0):
     """The BuildContext of one dataset: everything a builder may use, resolved from the experiment."""
     from datasets_builders import parse_options
     from datasets_builders.context import BuildContext
@@ -77,7 +77,7 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
         name=name, builder=spec.builder, options=options, workdir=workdir, seed_records=seed, corpus=exp.corpus,
         decoding=exp.decoding, seed=exp.seed, backend=exp.backend, base_spec=base_spec,
         base_identity=paths.base_identity(exp), cache_path=paths.request_cache(exp, runs_dir),
-        shared_dir=paths.shared_dir(exp, runs_dir), train_fn=train_fn or _trainer(exp),
+        shared_dir=paths.shared_dir(exp, runs_dir), train_fn=_trainer(exp),
         recipe_identity=semantic_dict(exp.train.recipe), seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag,
         fp32=exp.base_model.startswith("tiny:"), num_shards=num_shards, shard_index=shard_index,
         count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None, engine=exp.engine)
@@ -107,7 +107,7 @@ def _token_counter(exp: Experiment, base_spec: str):
 
 
 def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
-              force: bool = False, num_shards: int = 1, shard_index: int = 0, train_fn=None) -> StageOutcome:
+              force: bool = False, num_shards: int = 1, shard_index: int = 0) -> StageOutcome:
     spec = exp.datasets[name]
     fp = paths.build_fingerprint(exp, name)
     directory = paths.build_dir(exp, name, runs_dir)
