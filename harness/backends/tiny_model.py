@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
+from harness.core.chat import CHAT_TEMPLATE
 from harness.core.stdlib_text import iter_stdlib_docstrings
 
 # AlpacaEval judge prompts hold an instruction and two outputs beside a ~500-token template, so the
@@ -24,18 +25,6 @@ SIZES = {
     "small": (512, 4, 8, 1408, 8192),
 }
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>"]
-
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "<|assistant|>\n{% generation %}{{ message['content'] }}{{ eos_token }}{% endgeneration %}\n"
-    "{% else %}"
-    "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
 
 _TOKENIZER_TEXT_CHARS = 3_000_000
 

@@ -51,10 +51,10 @@ def _summary(name: str, outcome: Any) -> str:
 def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from harness.core.config import apply_overrides, from_dict, load_yaml
     from harness.core.errors import ConfigError, InputError
-    from harness.core.io import iter_jsonl
+    from harness.core.io import file_sha256, iter_jsonl
     from harness.core.records import InstructionRecord
     from harness.training.recipe import Recipe, recipe_path
-    from harness.training.sft import train_stage
+    from harness.training.sft import train_fingerprint, train_stage
 
     if not (args.data and args.output):
         raise ConfigError("--model needs --data and --output", fix="harness train --model M --data D.jsonl --output DIR")
@@ -74,7 +74,11 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(str(e), path=args.data, line=line,
                              fix='each line: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}') from None
-    outcome = train_stage(args.output, base_model=args.model, records=records, recipe=recipe, force=args.force)
+    # the stand-alone run's records come from one file: its content hash is the upstream
+    upstream = {"data": file_sha256(args.data)}
+    outcome = train_stage(args.output, base_model=args.model, records=records, recipe=recipe,
+                          fingerprint=train_fingerprint(recipe, base=args.model, upstream=upstream),
+                          upstream=upstream, force=args.force)
     return [(args.output.name, outcome)]
 
 

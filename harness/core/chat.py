@@ -1,4 +1,4 @@
-"""Chat templates, applied in one place.
+"""Chat templates, applied in one place, and the harness's own template (`CHAT_TEMPLATE`).
 
 Every local backend turns messages into a prompt through `render_chat`, so `hf` and `vllm` see the
 same token ids, and the template's hash can go into manifests and cache keys. The tokenizer is any
@@ -14,6 +14,22 @@ from typing import Any
 from harness.core.errors import BackendError
 from harness.core.fingerprint import text_hash
 from harness.core.records import Message
+
+# The harness chat template: `<|system|>/<|user|>/<|assistant|>` headers, each turn ended by the EOS
+# token. The assistant turn sits inside `{% generation %}` so that TRL's assistant-only loss trains
+# its content and its EOS and masks everything else. The tiny model ships it; the trainer installs
+# it on a base model without a template (Llama-2-7b-hf) or when a recipe asks for it.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "<|assistant|>\n{% generation %}{{ message['content'] }}{{ eos_token }}{% endgeneration %}\n"
+    "{% else %}"
+    "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
 
 
 def template_hash(tokenizer: Any) -> str:

@@ -64,9 +64,8 @@ def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: 
                        upstream={"build": paths.build_fingerprint(exp, name)})
 
 
-def make_context(  # noqa: PLR0913 - keyword-only shard placement
-        exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
-                 seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0, train_fn=None):
+def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
+                 seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0):
     """The BuildContext of one dataset: everything a builder may use, resolved from the experiment."""
     from datasets_builders.context import BuildContext
     from harness.training.recipe import semantic_dict
@@ -74,7 +73,7 @@ def make_context(  # noqa: PLR0913 - keyword-only shard placement
     return BuildContext.from_experiment(
         exp, name, workdir=workdir, base_spec=base_spec, base_identity=paths.base_identity(exp), seed_records=seed,
         cache_path=paths.request_cache(exp, runs_dir), shared_dir=paths.shared_dir(exp, runs_dir),
-        train_fn=train_fn or _trainer(exp), recipe_identity=semantic_dict(exp.train.recipe),
+        train_fn=_trainer(exp), recipe_identity=semantic_dict(exp.train.recipe),
         num_shards=num_shards, shard_index=shard_index,
         count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
 
@@ -82,11 +81,13 @@ def make_context(  # noqa: PLR0913 - keyword-only shard placement
 def _trainer(exp: Experiment):
     """The shared SFT sub-stage with the experiment's recipe (builders never import the trainer)."""
 
-    def train_fn(directory: Path, *, base_model: str, records, upstream=None) -> StageOutcome:
-        from harness.training.sft import train_stage
+    def train_fn(directory: Path, *, base_model: str, records, upstream: dict[str, str]) -> StageOutcome:
+        from harness.training.sft import train_fingerprint, train_stage
 
+        # the sub-stage key in `upstream` already names the base model and the records
+        fp = train_fingerprint(exp.train.recipe, upstream=upstream)
         return train_stage(directory, base_model=base_model, records=records, recipe=exp.train.recipe,
-                           upstream=upstream)
+                           fingerprint=fp, upstream=upstream)
 
     return train_fn
 
@@ -100,9 +101,8 @@ def _token_counter(exp: Experiment, base_spec: str):
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
-def build_one(  # noqa: PLR0913 - keyword-only shard placement
-        exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
-              force: bool = False, num_shards: int = 1, shard_index: int = 0, train_fn=None) -> StageOutcome:
+def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
+              force: bool = False, num_shards: int = 1, shard_index: int = 0) -> StageOutcome:
     spec = exp.datasets[name]
     fp = paths.build_fingerprint(exp, name)
     directory = paths.build_dir(exp, name, runs_dir)
@@ -112,7 +112,7 @@ def build_one(  # noqa: PLR0913 - keyword-only shard placement
 
     def body(d: Path) -> StageResult:
         ctx = make_context(exp, name, d, runs_dir, base_spec=base_spec, seed=seed, num_shards=num_shards,
-                           shard_index=shard_index, train_fn=train_fn)
+                           shard_index=shard_index)
         from datasets_builders import builder_module
 
         try:

@@ -30,7 +30,6 @@ from harness.core.runs import request_cache_path, runs_root
 from harness.experiment import Experiment, is_local_source
 
 BUILD_VERSION = 1
-TRAIN_VERSION = 1
 EVAL_VERSION = 1
 BASE_VERSION = 1
 
@@ -133,12 +132,13 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
 
 
 def train_fingerprint(exp: Experiment, name: str) -> str:
-    from harness.training.recipe import semantic_dict
+    """The trainer's one rule (`harness.training.sft.train_fingerprint`) on the experiment's config:
+    the recipe and base model, the build's fingerprint, and how the training set is assembled."""
+    from harness.training.sft import train_fingerprint as trained_model_fingerprint
 
-    train = to_dict(exp.train)
-    train["recipe"] = semantic_dict(exp.train.recipe)
-    return fingerprint("train", version=TRAIN_VERSION, config={"train": train, "base": base_identity(exp)},
-                       upstream={"build": build_fingerprint(exp, name)})
+    assembly = {k: v for k, v in to_dict(exp.train).items() if k != "recipe"}  # n, seed mixing, tags
+    return trained_model_fingerprint(exp.train.recipe, base=base_identity(exp), data=assembly,
+                                     upstream={"build": build_fingerprint(exp, name)})
 
 
 def eval_fingerprint_of(settings: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:

@@ -3,8 +3,9 @@
 For each dataset: read `build/<name>/dataset.jsonl`, assemble the training set the same way for
 every dataset (`harness.training.data.assemble`: dedup, subsample to `train.n`, mix in the seed
 set, system tags), and run the cached SFT stage (`harness.training.sft.train_stage`) into
-`train/<name>/`. The stage's fingerprint is `paths.train_fingerprint`, derived from the config
-alone, so `harness run --dry-run` predicts cache hits.
+`train/<name>/`. The stage's fingerprint is `paths.train_fingerprint`: the trainer's one rule
+(`harness.training.sft.train_fingerprint`) on the experiment's config alone, so
+`harness run --dry-run` predicts cache hits.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         records = assemble(datasets[name], seed, exp.train, kind=kind, seed=exp.seed)
         log.info("train %s: %d records (%d in the dataset, %d seed)", name, len(records), len(datasets[name]), len(seed))
         outcomes.append(train_stage(paths.train_dir(exp, name, runs_dir), base_model=base, records=records,
-                                    recipe=exp.train.recipe, force=force,
-                                    upstream={"build": paths.build_fingerprint(exp, name)},
-                                    fingerprint=paths.train_fingerprint(exp, name)))
+                                    recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, name),
+                                    upstream={"build": paths.build_fingerprint(exp, name)}, force=force))
     return outcomes

@@ -1,8 +1,8 @@
-"""One rank of a multi-process training run, started by `accelerate launch` from `sft.train_stage`.
+"""One rank of a multi-process training run, started by `harness.training.launch`.
 
-`python -m harness.training.worker RUN_DIR` trains the job that `train_stage` wrote into RUN_DIR
-(train_job.json, train.jsonl) with the same `fit` as the in-process path; the main process writes
-train_stats.json for the parent to put into the manifest.
+`python -m harness.training.worker RUN_DIR` trains the job that the train stage wrote into RUN_DIR
+(`train_job.json`, `train.jsonl`) with the same `fit` as the in-process path; the main rank writes
+`train_stats.json` for the parent to put into the manifest.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from harness.core.io import write_json
-from harness.training.sft import STATS_FILE, fit
+from harness.training.launch import STATS_FILE
+from harness.training.sft import fit
 
 
 def main(argv: list[str]) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     directory = Path(argv[0])
     stats = fit(directory)
-    if stats is not None:  # the main process
+    if stats is not None:  # the main rank
         write_json(directory / STATS_FILE, stats)
     return 0
 

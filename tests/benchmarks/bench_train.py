@@ -40,15 +40,16 @@ def records(n: int):
 
 def run(model: Path, recs, work: Path, label: str, overrides: dict) -> dict:
     from harness.training.recipe import load_recipe
-    from harness.training.sft import build_trainer, train_stage
+    from harness.training.sft import build_trainer, train_fingerprint, train_stage
 
     recipe = load_recipe("tiny", {"max_steps": ARGS.steps, "save_steps": 10_000, "logging_steps": ARGS.steps,
                                   "max_length": ARGS.max_length, "precision": "auto", **overrides})
-    out = train_stage(work / label, base_model=str(model), records=recs, recipe=recipe, force=True)
+    fp = train_fingerprint(recipe, base=str(model), upstream={"records": str(len(recs))})
+    out = train_stage(work / label, base_model=str(model), records=recs, recipe=recipe, fingerprint=fp, force=True)
     s = out.manifest["stats"]
     padding = None
     if not overrides.get("packing"):  # measure the padding share on real batches of this dataset
-        trainer, _, _ = build_trainer(work / label)
+        trainer = build_trainer(work / label)
         real = total = 0
         for batch in itertools.islice(trainer.get_train_dataloader(), 20):
             real += int(batch["attention_mask"].sum())

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from harness.core.records import InstructionRecord, Message
+from harness.core.records import InstructionRecord, Message, content_id
+from harness.core.runs import StageOutcome
 from harness.core.stdlib_text import iter_stdlib_docstrings
+from harness.training.recipe import Recipe
+from harness.training.sft import train_fingerprint, train_stage
 
 
 def make_records(n: int, *, offset: int = 0, max_chars: int = 300) -> list[InstructionRecord]:
@@ -27,3 +31,13 @@ def make_records(n: int, *, offset: int = 0, max_chars: int = 300) -> list[Instr
 def write_records(path: Path, records: list[InstructionRecord]) -> Path:
     path.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def train(directory: Path, model: str | Path, records: Sequence[InstructionRecord], recipe: Recipe, *,
+          force: bool = False) -> StageOutcome:
+    """`train_stage` keyed by the one fingerprint rule as a stand-alone caller keys it: the base model
+    as given, and the records' ids as the upstream."""
+    upstream = {"records": content_id(*(r.id for r in records))}
+    fp = train_fingerprint(recipe, base=str(model), upstream=upstream)
+    return train_stage(Path(directory), base_model=str(model), records=records, recipe=recipe, fingerprint=fp,
+                       upstream=upstream, force=force)

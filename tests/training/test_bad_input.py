@@ -8,12 +8,12 @@ import shutil
 
 import pytest
 from _support import run_harness
+from training.sft_data import train
 
 from harness.core.errors import ConfigError, InputError
 from harness.core.records import InstructionRecord, Message
 from harness.core.runs import read_manifest
 from harness.training.recipe import load_recipe
-from harness.training.sft import train_stage
 
 QUICK = {"max_steps": 2, "save_steps": 100, "logging_steps": 1}
 
@@ -24,20 +24,19 @@ def _no_assistant(i: int) -> InstructionRecord:
 
 def test_empty_dataset_is_a_clear_error(tiny_model, tmp_path):
     with pytest.raises(InputError, match="no trainable records: 0 given"):
-        train_stage(tmp_path / "run", base_model=str(tiny_model), records=[], recipe=load_recipe("tiny", QUICK))
+        train(tmp_path / "run", str(tiny_model), [], load_recipe("tiny", QUICK))
     assert read_manifest(tmp_path / "run")["status"] == "failed"
 
 
 def test_records_without_assistant_turn_are_dropped_and_counted(tiny_model, sft_records, tmp_path):
     records = [*sft_records[:20], *(_no_assistant(i) for i in range(5))]
-    out = train_stage(tmp_path / "run", base_model=str(tiny_model), records=records, recipe=load_recipe("tiny", QUICK))
+    out = train(tmp_path / "run", str(tiny_model), records, load_recipe("tiny", QUICK))
     s = out.manifest["stats"]
     assert s["dropped_no_assistant"] == 5 and s["records_kept"] == 20 and s["steps"] == 2
     drops = [json.loads(x) for x in (tmp_path / "run" / "drops.jsonl").read_text().splitlines()]
     assert [d["reason"] for d in drops] == ["no_assistant_turn"] * 5
     with pytest.raises(InputError, match="5 without an assistant turn"):
-        train_stage(tmp_path / "only-bad", base_model=str(tiny_model), records=records[20:],
-                    recipe=load_recipe("tiny", QUICK))
+        train(tmp_path / "only-bad", str(tiny_model), records[20:], load_recipe("tiny", QUICK))
 
 
 @pytest.mark.parametrize("overlong", ["drop", "truncate"])
@@ -45,8 +44,7 @@ def test_overlong_records_are_dropped_or_truncated(tiny_model, sft_records, tmp_
     long_one = InstructionRecord((Message("user", "Repeat."), Message("assistant", "word " * 400)), "test")
     prompt_too_long = InstructionRecord((Message("user", "word " * 400), Message("assistant", "ok")), "test")
     recipe = load_recipe("tiny", {**QUICK, "max_length": 128, "overlong": overlong})
-    out = train_stage(tmp_path / "run", base_model=str(tiny_model), records=[*sft_records[:16], long_one, prompt_too_long],
-                      recipe=recipe)
+    out = train(tmp_path / "run", str(tiny_model), [*sft_records[:16], long_one, prompt_too_long], recipe)
     s = out.manifest["stats"]
     print(f"\noverlong={overlong}: {s['dropped_too_long']} dropped, {s['truncated']} truncated, "
           f"{s['dropped_no_assistant_after_truncation']} dropped after truncation")
@@ -84,7 +82,7 @@ def test_base_model_without_template_gets_the_harness_template(tiny_model, sft_r
     from transformers import AutoTokenizer
 
     assert not AutoTokenizer.from_pretrained(base).chat_template
-    out = train_stage(tmp_path / "run", base_model=str(base), records=sft_records[:16], recipe=load_recipe("tiny", QUICK))
+    out = train(tmp_path / "run", str(base), sft_records[:16], load_recipe("tiny", QUICK))
     assert out.manifest["stats"]["template"] == "harness"
     saved = AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
     assert "{% generation %}" in saved.chat_template

@@ -4,17 +4,17 @@ checkpointing, and LoRA through peft with the adapter merged on save."""
 from __future__ import annotations
 
 import pytest
+from training.sft_data import train
 
 from harness.training.recipe import LoraOptions, load_recipe
-from harness.training.sft import train_stage
 
 QUICK = {"max_steps": 3, "save_steps": 100, "logging_steps": 1}
 
 
 def test_packing_with_gradient_checkpointing(tiny_model, sft_records, tmp_path):
     options = {"packing": True, "gradient_checkpointing": True, "max_length": 128, "per_device_batch_size": 4}
-    out = train_stage(tmp_path / "run", base_model=str(tiny_model), records=sft_records[:64],
-                      recipe=load_recipe("tiny", {**QUICK, **options}))
+    out = train(tmp_path / "run", str(tiny_model), sft_records[:64],
+                load_recipe("tiny", {**QUICK, **options}))
     s = out.manifest["stats"]
     losses = [p["loss"] for p in s["loss_curve"]]
     print(f"\n{options}: losses {losses}, {s['tokens_seen']} tokens")
@@ -30,7 +30,7 @@ def test_lora_adapter_is_merged_on_save(tiny_model, sft_records, tmp_path):
 
     recipe = load_recipe("tiny", {**QUICK, "learning_rate": 1e-2})
     recipe = dataclasses.replace(recipe, lora=LoraOptions(r=4, alpha=8))
-    out = train_stage(tmp_path / "run", base_model=f"hf:{tiny_model}", records=sft_records[:32], recipe=recipe)
+    out = train(tmp_path / "run", f"hf:{tiny_model}", sft_records[:32], recipe)
     model = tmp_path / "run" / "model"
     assert not (model / "adapter_config.json").exists() and not (tmp_path / "run" / "adapter").exists()
     before, after = load_file(str(tiny_model / "model.safetensors")), load_file(str(model / "model.safetensors"))
@@ -44,9 +44,9 @@ def test_padding_free_without_packing(tiny_model, sft_records, tmp_path):
     from harness.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="overlong=drop"):
-        train_stage(tmp_path / "bad", base_model=str(tiny_model), records=sft_records[:8],
-                    recipe=load_recipe("tiny", {**QUICK, "padding_free": True, "overlong": "truncate"}))
-    out = train_stage(tmp_path / "run", base_model=str(tiny_model), records=sft_records[:32],
-                      recipe=load_recipe("tiny", {**QUICK, "padding_free": True, "max_length": 128}))
+        train(tmp_path / "bad", str(tiny_model), sft_records[:8],
+              load_recipe("tiny", {**QUICK, "padding_free": True, "overlong": "truncate"}))
+    out = train(tmp_path / "run", str(tiny_model), sft_records[:32],
+                load_recipe("tiny", {**QUICK, "padding_free": True, "max_length": 128}))
     s = out.manifest["stats"]
     assert s["steps"] == 3 and s["dropped_too_long"] > 0 and all(p["loss"] == p["loss"] for p in s["loss_curve"])

@@ -9,17 +9,18 @@ import math
 from pathlib import Path
 
 import pytest
+from training.sft_data import train
 
-from harness.backends.tiny_model import CHAT_TEMPLATE
+from harness.core.chat import CHAT_TEMPLATE
 from harness.core.runs import read_manifest
 from harness.training.recipe import load_recipe
-from harness.training.sft import build_trainer, train_stage
+from harness.training.sft import build_trainer
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_model, sft_records, tmp_path_factory):
     run = tmp_path_factory.mktemp("sft") / "run"
-    outcome = train_stage(run, base_model=f"hf:{tiny_model}", records=sft_records, recipe=load_recipe("tiny"))
+    outcome = train(run, f"hf:{tiny_model}", sft_records, load_recipe("tiny"))
     return outcome
 
 
@@ -45,7 +46,7 @@ def test_parameters_changed(trained, tiny_model):
 def test_labels_are_minus_100_outside_assistant_turns(trained, sft_records):
     """A real batch from the trainer's dataloader: the labelled tokens are exactly the assistant
     contents, each followed by EOS; every system/user token and every header is -100."""
-    trainer, _, _ = build_trainer(trained.directory)
+    trainer = build_trainer(trained.directory)
     tok = trainer.processing_class
     by_ids = {tuple(tok.apply_chat_template([m.to_dict() for m in r.messages], tokenize=True, return_dict=True)
                     ["input_ids"]): r for r in sft_records}
@@ -108,14 +109,13 @@ def test_saved_model_generates_with_vllm(trained):
 
 
 def test_rerun_is_cached_and_force_retrains(trained, tiny_model, sft_records):
-    again = train_stage(trained.directory, base_model=f"hf:{tiny_model}", records=sft_records,
-                        recipe=load_recipe("tiny"))
+    again = train(trained.directory, f"hf:{tiny_model}", sft_records, load_recipe("tiny"))
     assert again.skipped and again.fingerprint == trained.fingerprint
     # another recipe or other records: another fingerprint
-    other = train_stage(trained.directory.parent / "other", base_model=f"hf:{tiny_model}", records=sft_records[:50],
-                        recipe=load_recipe("tiny", {"max_steps": 2}), force=False)
+    other = train(trained.directory.parent / "other", f"hf:{tiny_model}", sft_records[:50],
+                  load_recipe("tiny", {"max_steps": 2}), force=False)
     assert not other.skipped and other.fingerprint != trained.fingerprint
-    forced = train_stage(trained.directory, base_model=f"hf:{tiny_model}", records=sft_records,
-                         recipe=load_recipe("tiny", {"max_steps": 3}), force=True)
+    forced = train(trained.directory, f"hf:{tiny_model}", sft_records,
+                   load_recipe("tiny", {"max_steps": 3}), force=True)
     assert not forced.skipped and forced.manifest["stats"]["steps"] == 3
     assert read_manifest(trained.directory)["stats"]["resumed_from_step"] == 0

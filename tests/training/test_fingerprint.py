@@ -1,0 +1,44 @@
+"""The one fingerprint of a trained model (`train_fingerprint`): the recipe's semantic fields, the
+base model, and where the records come from; the experiment's train stage, the build sub-stage and
+`harness train --model ...` all key their runs by it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.experiment import load_experiment
+from harness.stages import paths
+from harness.training.recipe import load_recipe
+from harness.training.sft import train_fingerprint
+
+
+def test_what_the_model_learns_changes_it_and_nothing_else():
+    recipe = load_recipe("tiny")
+    fp = train_fingerprint(recipe, base="hf:m", upstream={"data": "abc"})
+    assert fp == train_fingerprint(load_recipe("tiny"), base="hf:m", upstream={"data": "abc"})
+    # where and how fast a run goes: same model, same fingerprint
+    for field, value in [("save_steps", 7), ("logging_steps", 1), ("gradient_checkpointing", True),
+                         ("accelerate_config", "ddp"), ("name", "renamed")]:
+        assert train_fingerprint(dataclasses.replace(recipe, **{field: value}), base="hf:m",
+                                 upstream={"data": "abc"}) == fp, field
+    others = [train_fingerprint(dataclasses.replace(recipe, learning_rate=2e-3), base="hf:m", upstream={"data": "abc"}),
+              train_fingerprint(dataclasses.replace(recipe, max_steps=31), base="hf:m", upstream={"data": "abc"}),
+              train_fingerprint(recipe, base="hf:other", upstream={"data": "abc"}),
+              train_fingerprint(recipe, base="hf:m", upstream={"data": "abd"}),
+              train_fingerprint(recipe, base="hf:m", upstream={"data": "abc"}, data={"n": 10})]
+    assert len({fp, *others}) == 1 + len(others)
+
+
+def test_the_experiment_stage_uses_the_rule_on_its_config():
+    exp = load_experiment("demo")
+    fp = paths.train_fingerprint(exp, "humpback")
+    assembly = {k: v for k, v in dataclasses.asdict(exp.train).items() if k != "recipe"}
+    assert fp == train_fingerprint(exp.train.recipe, base=paths.base_identity(exp), data=assembly,
+                                   upstream={"build": paths.build_fingerprint(exp, "humpback")})
+    # a change to how training sets are assembled, to the recipe, or to one dataset's build
+    assert paths.train_fingerprint(load_experiment("demo", ["train.n=10"]), "humpback") != fp
+    assert paths.train_fingerprint(load_experiment("demo", ["train.learning_rate=2e-3"]), "humpback") != fp
+    changed = load_experiment("demo", ["datasets.humpback.options.iterations=1"])
+    assert paths.train_fingerprint(changed, "humpback") != fp
+    assert paths.train_fingerprint(changed, "back_and_forth") == paths.train_fingerprint(exp, "back_and_forth")
+    assert paths.train_fingerprint(load_experiment("demo", ["train.save_steps=3"]), "humpback") == fp
