@@ -46,7 +46,7 @@ def run(model: Path, recs, work: Path, label: str, overrides: dict) -> dict:
                                   "max_length": ARGS.max_length, "precision": "auto", **overrides})
     fp = train_fingerprint(recipe, base=str(model), upstream={"records": str(len(recs))})
     out = train_stage(work / label, base_model=str(model), records=recs, recipe=recipe, fingerprint=fp, force=True)
-    s = out.manifest["stats"]
+    s = out.manifest.stats.to_dict()
     padding = None
     if not overrides.get("packing"):  # measure the padding share on real batches of this dataset
         trainer = build_trainer(work / label)

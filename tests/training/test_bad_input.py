@@ -25,13 +25,13 @@ def _no_assistant(i: int) -> InstructionRecord:
 def test_empty_dataset_is_a_clear_error(tiny_model, tmp_path):
     with pytest.raises(InputError, match="no trainable records: 0 given"):
         train(tmp_path / "run", str(tiny_model), [], load_recipe("tiny", QUICK))
-    assert read_manifest(tmp_path / "run")["status"] == "failed"
+    assert read_manifest(tmp_path / "run").status == "failed"
 
 
 def test_records_without_assistant_turn_are_dropped_and_counted(tiny_model, sft_records, tmp_path):
     records = [*sft_records[:20], *(_no_assistant(i) for i in range(5))]
     out = train(tmp_path / "run", str(tiny_model), records, load_recipe("tiny", QUICK))
-    s = out.manifest["stats"]
+    s = out.manifest.stats.to_dict()
     assert s["dropped_no_assistant"] == 5 and s["records_kept"] == 20 and s["steps"] == 2
     drops = [json.loads(x) for x in (tmp_path / "run" / "drops.jsonl").read_text().splitlines()]
     assert [d["reason"] for d in drops] == ["no_assistant_turn"] * 5
@@ -45,7 +45,7 @@ def test_overlong_records_are_dropped_or_truncated(tiny_model, sft_records, tmp_
     prompt_too_long = InstructionRecord((Message("user", "word " * 400), Message("assistant", "ok")), "test")
     recipe = load_recipe("tiny", {**QUICK, "max_length": 128, "overlong": overlong})
     out = train(tmp_path / "run", str(tiny_model), [*sft_records[:16], long_one, prompt_too_long], recipe)
-    s = out.manifest["stats"]
+    s = out.manifest.stats.to_dict()
     print(f"\noverlong={overlong}: {s['dropped_too_long']} dropped, {s['truncated']} truncated, "
           f"{s['dropped_no_assistant_after_truncation']} dropped after truncation")
     if overlong == "drop":
@@ -83,6 +83,6 @@ def test_base_model_without_template_gets_the_harness_template(tiny_model, sft_r
 
     assert not AutoTokenizer.from_pretrained(base).chat_template
     out = train(tmp_path / "run", str(base), sft_records[:16], load_recipe("tiny", QUICK))
-    assert out.manifest["stats"]["template"] == "harness"
+    assert out.manifest.stats.template == "harness"
     saved = AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
     assert "{% generation %}" in saved.chat_template

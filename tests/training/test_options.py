@@ -15,7 +15,7 @@ def test_packing_with_gradient_checkpointing(tiny_model, sft_records, tmp_path):
     options = {"packing": True, "gradient_checkpointing": True, "max_length": 128, "per_device_batch_size": 4}
     out = train(tmp_path / "run", str(tiny_model), sft_records[:64],
                 load_recipe("tiny", {**QUICK, **options}))
-    s = out.manifest["stats"]
+    s = out.manifest.stats.to_dict()
     losses = [p["loss"] for p in s["loss_curve"]]
     print(f"\n{options}: losses {losses}, {s['tokens_seen']} tokens")
     assert s["steps"] == 3 and len(losses) == 3 and all(x == x for x in losses)
@@ -37,7 +37,7 @@ def test_lora_adapter_is_merged_on_save(tiny_model, sft_records, tmp_path):
     assert before.keys() == after.keys()  # plain weights: no lora_A/lora_B left
     changed = {k for k in before if not (before[k] == after[k]).all()}
     assert changed and all(any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj")) for k in changed)
-    assert out.manifest["stats"]["steps"] == 3
+    assert out.manifest.stats.steps == 3
 
 
 def test_padding_free_without_packing(tiny_model, sft_records, tmp_path):
@@ -48,5 +48,5 @@ def test_padding_free_without_packing(tiny_model, sft_records, tmp_path):
               load_recipe("tiny", {**QUICK, "padding_free": True, "overlong": "truncate"}))
     out = train(tmp_path / "run", str(tiny_model), sft_records[:32],
                 load_recipe("tiny", {**QUICK, "padding_free": True, "max_length": 128}))
-    s = out.manifest["stats"]
+    s = out.manifest.stats.to_dict()
     assert s["steps"] == 3 and s["dropped_too_long"] > 0 and all(p["loss"] == p["loss"] for p in s["loss_curve"])

@@ -25,7 +25,7 @@ def trained(tiny_model, sft_records, tmp_path_factory):
 
 
 def test_loss_finite_and_decreasing(trained):
-    curve = trained.manifest["stats"]["loss_curve"]
+    curve = trained.manifest.stats.loss_curve
     losses = [p["loss"] for p in curve]
     print(f"\nloss curve: {losses}")
     assert len(losses) >= 5 and all(math.isfinite(x) for x in losses)
@@ -70,8 +70,8 @@ def test_labels_are_minus_100_outside_assistant_turns(trained, sft_records):
 
 
 def test_manifest_stats(trained):
-    s = trained.manifest["stats"]
-    assert trained.manifest["status"] == "ok"
+    s = trained.manifest.stats.to_dict()
+    assert trained.manifest.ok
     assert s["records_kept"] == 300 and s["steps"] == 30 and s["resumed_from_step"] == 0
     assert s["tokens_seen"] > 0 and s["tokens_per_s"] > 0 and s["wall_time_s"] > 0
     assert s["peak_memory"]["rank0"]["peak_rss_mib"] > 0
@@ -83,7 +83,7 @@ def test_manifest_stats(trained):
     gen = json.loads((model / "generation_config.json").read_text())
     assert gen["eos_token_id"] is not None and gen["pad_token_id"] is not None
     assert not list(trained.directory.glob("checkpoints/checkpoint-*"))  # removed once the model is saved
-    assert "model/model.safetensors" in trained.manifest["outputs"]
+    assert "model/model.safetensors" in trained.manifest.outputs
 
 
 def _requests():
@@ -117,5 +117,5 @@ def test_rerun_is_cached_and_force_retrains(trained, tiny_model, sft_records):
     assert not other.skipped and other.fingerprint != trained.fingerprint
     forced = train(trained.directory, f"hf:{tiny_model}", sft_records,
                    load_recipe("tiny", {"max_steps": 3}), force=True)
-    assert not forced.skipped and forced.manifest["stats"]["steps"] == 3
-    assert read_manifest(trained.directory)["stats"]["resumed_from_step"] == 0
+    assert not forced.skipped and forced.manifest.stats.steps == 3
+    assert read_manifest(trained.directory).stats.resumed_from_step == 0

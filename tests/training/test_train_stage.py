@@ -28,7 +28,7 @@ def test_trains_a_built_dataset_with_the_planned_fingerprint(tmp_path):
     assert not outcome.skipped
     assert outcome.fingerprint == paths.train_fingerprint(exp, "alpaca_gpt4")
     assert outcome.directory == paths.train_dir(exp, "alpaca_gpt4", tmp_path)
-    s = outcome.manifest["stats"]
+    s = outcome.manifest.stats.to_dict()
     assert s["records_kept"] == 48 and s["steps"] == 3  # a baseline: train.n records, no seed mixed in
     assert (paths.trained_model_dir(exp, "alpaca_gpt4", tmp_path) / "config.json").is_file()
     steps = {st.label: st for st in plan(exp, tmp_path, only=["alpaca_gpt4"])}
