@@ -11,16 +11,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.core.config import find_named_file, from_dict, load_yaml
+from harness.core.config import bounded, find_named_file, from_dict, load_yaml
+from harness.core.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "configs" / "recipes"
 
 
 @dataclasses.dataclass(frozen=True)
 class LoraOptions:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = bounded(16, low=1)
+    alpha: int = bounded(32, low=1)
+    dropout: float = bounded(0.05, low=0, high=1, high_open=True)
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     load_in_4bit: bool = False  # QLoRA (needs bitsandbytes and a GPU)
 
@@ -30,16 +31,16 @@ class Recipe:
     """Hyper-parameters of the shared SFT run. Defaults follow the papers (7B setting)."""
 
     name: str = "custom"
-    learning_rate: float = 1e-5
+    learning_rate: float = bounded(1e-5, low=0, low_open=True, fix="a learning rate > 0, e.g. 1e-5")
     lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.1
-    dropout: float = 0.1
-    per_device_batch_size: int = 4
-    gradient_accumulation_steps: int = 8  # effective batch = per_device * accumulation * processes = 32
-    num_epochs: float = 2.0
-    max_steps: int = -1  # > 0 overrides num_epochs
-    max_length: int = 2048
+    warmup_ratio: float = bounded(0.03, low=0, high=1, high_open=True)
+    weight_decay: float = bounded(0.1, low=0)
+    dropout: float = bounded(0.1, low=0, high=1, high_open=True)
+    per_device_batch_size: int = bounded(4, low=1)
+    gradient_accumulation_steps: int = bounded(8, low=1)  # effective batch = per_device * accumulation * processes = 32
+    num_epochs: float = bounded(2.0, low=0, low_open=True)
+    max_steps: int = bounded(-1, low=-1, fix="-1 (train num_epochs) or a number of steps >= 1")  # > 0 overrides num_epochs
+    max_length: int = bounded(2048, low=8)
     overlong: Literal["truncate", "drop"] = "drop"
     packing: bool = False
     padding_free: bool = False
@@ -47,14 +48,14 @@ class Recipe:
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     lora: LoraOptions | None = None
     seed: int = 0
-    num_processes: int = 1
+    num_processes: int = bounded(1, low=1)
     accelerate_config: str | None = None  # a named file in configs/accelerate/ or a path (FSDP, ZeRO-3)
     # auto: the model's template if it has {% generation %} markers, else TRL's training variant of it;
     # a tokenizer without a template (a base model) gets the harness template. harness: always ours.
     chat_template: Literal["auto", "harness"] = "auto"
-    save_steps: int = 200
-    save_total_limit: int = 2
-    logging_steps: int = 5
+    save_steps: int = bounded(200, low=1)
+    save_total_limit: int = bounded(2, low=1)
+    logging_steps: int = bounded(5, low=1)
 
 
 # Fields that change how fast or where a run goes, not what it learns: kept out of fingerprints.
@@ -73,9 +74,13 @@ def load_recipe(name_or_path: str = "tiny", overrides: Mapping[str, Any] | None 
     data, file_lines = load_yaml(path)
     data.setdefault("name", path.stem)
     if overrides:
-        merged = {**data, **dict(overrides)}
-        return from_dict(Recipe, merged, source=source, lines=lines, prefix=prefix)
-    return from_dict(Recipe, data, source=str(path), lines=file_lines)
+        recipe = from_dict(Recipe, {**data, **dict(overrides)}, source=source, lines=lines, prefix=prefix)
+    else:
+        recipe, source, prefix = from_dict(Recipe, data, source=str(path), lines=file_lines), str(path), ""
+    if recipe.max_steps == 0:  # 0 would train half an epoch in transformers and report "1 steps"
+        raise ConfigError(f"{source}: '{prefix}max_steps' is 0; it must be -1 (train num_epochs) or >= 1",
+                          fix=f"set {prefix}max_steps=-1 or a number of steps")
+    return recipe
 
 
 def semantic_dict(recipe: Recipe) -> dict[str, Any]:

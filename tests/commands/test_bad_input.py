@@ -31,6 +31,10 @@ CONFIG_PROBES: list[tuple[str, list[str], int, list[str]]] = [
     ("unknown baseline loader", ["datasets.sharegpt.options.loader=sharegtp"], 2,
      ["datasets.sharegpt.options", "did you mean 'sharegpt'"]),
     ("baseline without a loader", ["datasets.x.builder=baseline"], 2, ["datasets.x.options.loader", "missing"]),
+    ("zero training steps", ["train.max_steps=0"], 2, ["train.max_steps", "-1", ">= 1"]),
+    ("negative learning rate", ["train.learning_rate=-1"], 2, ["train.learning_rate", "> 0"]),
+    ("zero batch size", ["train.per_device_batch_size=0"], 2, ["train.per_device_batch_size", ">= 1"]),
+    ("empty experiment name", ["name="], 2, ["'name'", "run directory"]),
     ("data-generation temperature is a builder option", ["decoding.temperature=0.5"], 2,
      ["decoding.temperature", "unknown key"]),
 ]
