@@ -116,7 +116,7 @@ def _cross_validate(x: np.ndarray, y: np.ndarray, splits: Any, *, fit_intercept:
     from sklearn.metrics import roc_auc_score
 
     accs, aucs, held_out = [], [], []
-    for train, test in splits.split(x, y, groups):
+    for train, test in splits.split(x, y, groups if cv == GROUPED else None):
         clf = LogisticRegression(max_iter=2000, fit_intercept=fit_intercept)
         clf.fit(x[train], y[train])
         score = clf.decision_function(x[test])

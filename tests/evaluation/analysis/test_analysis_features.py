@@ -160,3 +160,15 @@ def test_curation_precision_recall(real_sets: dict[str, TextSet], tmp_path: Path
     bad.write_text('{"id": "x"}\n')
     with pytest.raises(InputError, match=r"bad\.jsonl:1: .*needs 'score'"):
         curation_report(d, bad)
+
+
+def test_paper_configs_select_the_papers_mauve_setup() -> None:
+    from harness.experiment import load_experiment
+
+    for name in ("paper-7b", "paper-70b"):
+        cfg = load_experiment(name).analysis
+        assert (cfg.mauve_features, cfg.max_texts) == ("lm:gpt2-large", 10000)
+    demo = load_experiment("demo").analysis
+    assert demo.mauve_features is None  # offline default: sentence embeddings
+    with pytest.raises(Exception, match="curation_reference.nope"):
+        load_experiment("demo", ["analysis.curation_reference.nope=x.jsonl"])
