@@ -108,3 +108,14 @@ def test_no_real_pair_scores_below_chance(all_model_sets: dict[str, tuple[TextSe
             assert x["verdict"] != "below the noise floor", (a, b, m, x)
             assert x["mean"] > x["chance"] - 1.96 * x["se"], (a, b, m, x)
         assert not any("leaks" in w for w in p["warnings"])
+
+
+def test_a_floor_below_chance_does_not_make_chance_look_separated() -> None:
+    # halves can score below chance (topic neighbours in the other half); a pair at chance is not separated
+    floor = {"mean": 0.44, "se": 0.018}
+    m = judge({"mean": 0.50, "se": 0.018, "chance": 0.5}, dict(floor), higher_separates=True, chance=0.5)
+    assert m["verdict"] == "not separated"
+    m = judge({"mean": 0.43, "se": 0.018}, dict(floor), higher_separates=True, chance=0.5)
+    assert m["verdict"] == "not separated"  # within the noise of the floor
+    m = judge({"mean": 0.38, "se": 0.018}, dict(floor), higher_separates=True, chance=0.5)
+    assert m["verdict"] == "below the noise floor"
