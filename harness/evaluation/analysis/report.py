@@ -1,13 +1,19 @@
 """Compare two or more sets of texts: one function a CLI or a stage can call, and a rich rendering.
 
 `analyze(sets, embedder)` embeds every set once (through the cache), then reports
-  - per set: size, token lengths, unique trigrams per 1k tokens and distinct-n on an equal token
-    budget, near-duplicates, and contamination by eval prompts when given;
-  - per pair: MAUVE over several seeds, unpaired classifier accuracy/AUC, and the paired
-    classifier when the sets answer shared instructions; with notes on subsampling and warnings
-    where MAUVE cannot be read as a distance.
+  - per set: size, token lengths, diversity (unique trigrams per 1k tokens on an equal token
+    budget, and the paper's unique trigrams at an equal number of examples; distinct-n),
+    near-duplicates, texts cut by each embedder's window, and contamination by eval prompts;
+  - per pair: MAUVE over several seeds, the unpaired classifier (cross-validated grouped by
+    instruction when the sets share instructions, stratified otherwise; the CV is named), and the
+    paired classifier when they do; each measure with a 95% interval, its noise floor (the same
+    measure on two random halves of each set, the less favourable of the two) and a verdict
+    (`VERDICT_RULE`); the features used; notes on subsampling and truncation; warnings where MAUVE
+    cannot be read as a distance.
 Sets of unequal size are cut to the smaller one for the pair measures (seeded, by instruction
-hash) and the result says so. The result is plain JSON-able data plus the arrays the plots need.
+hash) and the result says so. Costly measures are cached beside the embeddings (`_memo`), keyed
+by their inputs and settings, so a rerun on the same texts recomputes nothing. The result is plain
+JSON-able data plus the arrays the plots need.
 """
 
 from __future__ import annotations
