@@ -333,11 +333,24 @@ def analyze(sets: Sequence[TextSet], embedder: Embedder, *, mauve_embedder: Embe
     feats = emb if mauve_embedder is embedder else {s.name: mauve_embedder.embed(s.texts) for s in sets}
     cut = {s.name: {"classifier": embedder.truncated(s.texts), "mauve": mauve_embedder.truncated(s.texts)}
            for s in sets}
-    tokens = {s.name: [tokenize(t) for t in s.texts] for s in sets}
-    budget = min(sum(map(len, t)) for t in tokens.values())  # equal token budget for diversity
+    tokens: dict[str, list[list[str]]] = {}
+
+    def tokenized(s: TextSet) -> list[list[str]]:
+        if s.name not in tokens:
+            tokens[s.name] = [tokenize(t) for t in s.texts]
+        return tokens[s.name]
+
+    # token counts and the per-set summaries are cached too: tokenizing and counting n-grams of
+    # 10,000 texts a set was most of a rerun's time once MAUVE and the classifiers were cached
+    lengths = {s.name: _memo(cache, "token_lengths", (s.texts,), {"tokenizer": TOKENIZER},
+                             lambda s=s: [len(t) for t in tokenized(s)]) for s in sets}
+    budget = min(sum(v) for v in lengths.values())  # equal token budget for diversity
     examples = min(len(s) for s in sets)  # equal number of examples for the paper's trigram count
 
-    per_set = {s.name: _set_summary(s, tokens[s.name], budget, examples, seed) for s in sets}
+    per_set = {s.name: _memo(cache, "set_summary", (s.texts,),
+                             {"budget": budget, "examples": examples, "seed": seed, "path": s.path, "field": s.field,
+                              "dropped": s.dropped_empty, "from": s.subsampled_from},
+                             lambda s=s: _set_summary(s, tokenized(s), budget, examples, seed)) for s in sets}
     for s in sets:
         per_set[s.name]["truncated"] = {"classifier": sum(cut[s.name]["classifier"]),
                                         "mauve": sum(cut[s.name]["mauve"])}
@@ -380,7 +393,7 @@ def analyze(sets: Sequence[TextSet], embedder: Embedder, *, mauve_embedder: Embe
         "sets": per_set, "pairs": pairs, "notes": notes,
         "warnings": [f"{p['a']} vs {p['b']}: {w}" for p in pairs for w in p["warnings"]],
     }
-    return Analysis(report, emb, {k: [len(t) for t in v] for k, v in tokens.items()})
+    return Analysis(report, emb, lengths)
 
 
 def measure_cell(m: dict[str, Any] | None, *, sep: str = "\n") -> str:
