@@ -98,9 +98,9 @@ def mauve_warnings(mauve: dict[str, Any], separability: Mapping[str, dict[str, A
         warnings.append(f"MAUVE on {n} texts per set ({mauve['num_buckets']} clusters) is coarse and biased; "
                         f"the MAUVE paper uses 5,000. Do not read small differences.")
     for label, acc in separability.items():  # e.g. {"classifier_accuracy": {...}, "paired_accuracy": {...}}
-        if "verdict" in acc and "verdict" in mauve:
-            blind = mauve["verdict"] != "separated" and acc["verdict"] == "separated"
-        else:
+        if acc.get("verdict") and mauve.get("noise_floor"):
+            blind = mauve["verdict"] == "not separated" and acc["verdict"] == "separated"
+        else:  # no noise floor to judge MAUVE by (too few texts to halve)
             blind = mauve["mean"] >= 0.9 and acc["mean"] - acc["chance"] > max(0.05, 3 * acc["chance_sd"])
         if blind:
             floor = mauve.get("noise_floor") or {}
