@@ -175,7 +175,9 @@ def _pair_cell(m: dict[str, Any] | None) -> str:
         return "-"
     text = f"{m['mean']:.3f}" + (f" [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]" if m.get("ci") else "")
     floor = m.get("noise_floor")
-    return text + (f"; floor {floor['mean']:.3f}: {m['verdict']}" if floor and m.get("verdict") else "")
+    if not m.get("verdict"):
+        return text
+    return text + (f"; floor {floor['mean']:.3f}: {m['verdict']}" if floor else f"; {m['verdict']}")
 
 
 CSV_KEYS = [k for k, _, _ in COLUMNS] + ["discrete_win_rate"]
