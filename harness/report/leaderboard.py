@@ -122,7 +122,9 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "mauve_reference": ref,
         "rows": rows,
         "missing_eval": missing,
-        "analysis": {k: {"pairs": v.get("pairs", []), "embedder": v.get("embedder"), "warnings": v.get("warnings", []),
+        # each measure carries its noise floor; the per-set controls behind them stay in the analysis files
+        "analysis": {k: {"pairs": [{x: y for x, y in p.items() if x != "noise_floors"} for p in v.get("pairs", [])],
+                         "embedder": v.get("embedder"), "warnings": v.get("warnings", []),
                          "verdict_rule": v.get("verdict_rule")}
                      for k, v in analyses.items() if k != "curation"},
     }
