@@ -260,6 +260,10 @@ class EmbeddingCache:
     def put_result(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (key, value))
 
+    def clear_results(self) -> None:
+        """Forget cached measures (vectors stay): after a change to how a measure is computed."""
+        self._db.execute("DELETE FROM results")
+
     def close(self) -> None:
         self._db.close()
 
