@@ -111,6 +111,11 @@ class Analysis:
     reference: str | None = "distillation"  # MAUVE of every dataset against this one
     mauve_seeds: int = bounded(3, low=1)
     max_texts: int | None = bounded(2000, low=2)
+    # MAUVE features: None = the embedder's sentence embeddings (offline default); "lm:gpt2-large" or
+    # "lm:/path" = a causal LM's last-token hidden states, the mauve-text featurization the papers used
+    mauve_features: str | None = None
+    # dataset name -> file of reference judgments (a stronger judge's scores on a sample of its candidates)
+    curation_reference: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,6 +226,11 @@ def _validate(exp: Experiment, source: str) -> None:
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
         raise ConfigError(f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
                           "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
+    for name, ref in exp.analysis.curation_reference.items():
+        if name not in exp.datasets:
+            raise ConfigError(f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
+                              fix=f"use one of {', '.join(exp.datasets)}")
+        _check_local_source(f"analysis.curation_reference.{name}", ref, source)
 
 
 MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder options that name a model

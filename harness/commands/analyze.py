@@ -3,7 +3,11 @@
 Each argument is a dataset JSONL, an alpaca_eval model-outputs JSON, or a built dataset directory.
 Prints a table (or one JSON object with --json) of per-set size, length and diversity, and per-pair
 MAUVE, classifier separability and, where the sets answer the same instructions, paired
-separability. Nothing heavy is imported until `run` is called.
+separability; each with an interval, its noise floor (two random halves of one set) and a verdict.
+`--features lm:gpt2-large` (or lm:/path/to/causal-lm) computes MAUVE on LM features as the
+back-and-forth paper did; the default is sentence embeddings, labelled as such. With
+`--curation-reference FILE`, built dataset directories also get the precision and recall of their
+self-curation. Nothing heavy is imported until `run` is called.
 """
 
 from __future__ import annotations
@@ -29,9 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedder", default=None, metavar="NAME_OR_PATH",
                         help="sentence-transformers model (default: all-MiniLM-L6-v2, shipped, offline)")
     parser.add_argument("--features", default=None, metavar="SPEC",
-                        help="MAUVE features: the embedder (default), or lm:/path/to/causal-lm for its hidden states")
+                        help="MAUVE features: the embedder's sentence embeddings (default), or lm:NAME_OR_PATH for "
+                             "a causal LM's last-token hidden states as mauve-text featurizes (the paper: "
+                             "lm:gpt2-large)")
     parser.add_argument("--pooling", default="last", choices=("last", "mean"),
-                        help="for lm: features, the last token's hidden state or the mean over tokens")
+                        help="for lm: features, the last token's hidden state (as MAUVE) or the mean over tokens")
+    parser.add_argument("--max-length", type=int, default=1024, metavar="TOKENS",
+                        help="for lm: features, cut texts to this many tokens (MAUVE's max_text_length: 1024)")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+                        help="bootstrap resamples for the classifiers' intervals")
+    parser.add_argument("--curation-reference", default=None, metavar="FILE",
+                        help="reference judgments (id or instruction, and score or good) to measure the precision "
+                             "and recall of each built dataset's curation against")
+    parser.add_argument("--good-at", type=float, default=4.5,
+                        help="a reference score at least this high counts as good (Humpback keeps >= 4.5)")
     parser.add_argument("--max-texts", type=int, default=None, metavar="N", help="subsample every set to N texts")
     parser.add_argument("--seed", type=int, default=0, help="seed for subsampling and cross-validation folds")
     parser.add_argument("--mauve-seeds", type=int, default=5, metavar="K", help="MAUVE k-means seeds to average")
@@ -55,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.errors import InputError
     from harness.core.runs import runs_root
     from harness.evaluation.analysis.embeddings import DEFAULT_EMBEDDER, make_embedder
-    from harness.evaluation.analysis.report import analyze, render
+    from harness.evaluation.analysis.report import analyze, render, render_curation
     from harness.evaluation.analysis.texts import load_text_set
 
     if len(args.paths) < 2:
@@ -65,13 +80,24 @@ def run(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else Path(args.cache) if args.cache else runs_root() / "cache" / "embeddings"
     progress = sys.stderr.isatty() and not args.json
     embedder = make_embedder(args.embedder or DEFAULT_EMBEDDER, cache_dir=cache, show_progress=progress)
-    features = make_embedder(args.features, cache_dir=cache, pooling=args.pooling) if args.features else None
+    features = (make_embedder(args.features, cache_dir=cache, pooling=args.pooling, max_length=args.max_length)
+                if args.features else None)
     sets = [load_text_set(p, args.field) for p in args.paths]
     prompts = load_text_set(args.eval_prompts, "instruction") if args.eval_prompts else None
     analysis = analyze(sets, embedder, mauve_embedder=features, seeds=tuple(range(args.mauve_seeds)),
                        folds=args.folds, seed=args.seed, max_texts=args.max_texts, eval_prompts=prompts,
                        duplicate_threshold=args.duplicate_threshold,
-                       contamination_threshold=args.contamination_threshold, threads=args.threads or None)
+                       contamination_threshold=args.contamination_threshold, threads=args.threads or None,
+                       bootstrap=args.bootstrap)
+    if args.curation_reference:
+        from harness.evaluation.analysis.curation import curation_report
+
+        dirs = [(s.name, Path(p)) for s, p in zip(analysis.report["sets"].items(), args.paths, strict=True)
+                if Path(p).is_dir()]
+        if not dirs:
+            raise InputError("--curation-reference needs built dataset directories among the sets")
+        analysis.report["curation"] = {name: curation_report(d, args.curation_reference, good_at=args.good_at)
+                                       for (name, _), d in dirs}
     plots = []
     if args.plot:
         from harness.evaluation.analysis.plots import write_plots
@@ -87,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     console.width = max(console.width, 120)  # a pipe gets 80 columns, too narrow for the pair table
     for item in render(analysis.report):
         console.print(item)
+    for item in render_curation(analysis.report.get("curation") or {}):
+        console.print(item)
     for p in plots:
         console.print(f"wrote {p}")
     return 0
@@ -95,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_experiment(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness.evaluation.analysis.report import render
+    from harness.evaluation.analysis.report import render, render_curation
     from harness.experiment import load_experiment
     from harness.stages import analyze
 
@@ -109,7 +137,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     console.width = max(console.width, 120)
     for what, report in reports.items():
         console.rule(what)
-        for item in render(report):
+        for item in render_curation(report) if what == "curation" else render(report):
             console.print(item)
     state = "cached" if outcome.skipped else "done"
     console.print(f"analysis: {state}; {', '.join(reports)} in {outcome.directory}")

@@ -95,8 +95,11 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "mauve_reference": ref,
         "rows": rows,
         "missing_eval": missing,
-        "analysis": {k: {"pairs": v.get("pairs", []), "embedder": v.get("embedder"), "warnings": v.get("warnings", [])}
-                     for k, v in analyses.items()},
+        # each measure carries its noise floor; the per-set controls behind them stay in the analysis files
+        "analysis": {k: {"pairs": [{x: y for x, y in p.items() if x != "noise_floors"} for p in v.get("pairs", [])],
+                         "embedder": v.get("embedder"), "warnings": v.get("warnings", []),
+                         "verdict_rule": v.get("verdict_rule")}
+                     for k, v in analyses.items() if k != "curation"},
     }
 
 
@@ -134,16 +137,27 @@ def markdown(board: dict[str, Any]) -> str:
         out += ["", f"Not evaluated yet: {', '.join(board['missing_eval'])}."]
     resp = board["analysis"].get("responses")
     if resp and resp["pairs"]:
-        out += ["", f"## MAUVE between the datasets' responses ({(resp.get('embedder') or {}).get('name', '?')} "
-                    "features; mean ± std over seeds)", "", "| A | B | MAUVE | classifier acc | n per set |",
-                "|---|---|---:|---:|---:|"]
+        feats = (resp["pairs"][0].get("features") or {}).get("mauve") or resp.get("embedder") or {}
+        out += ["", f"## MAUVE between the datasets' responses ({feats.get('name', '?')} features)", "",
+                "Value [95% interval]; then the noise floor (two random halves of one set) and the verdict.", "",
+                "| A | B | MAUVE | classifier acc | CV | n per set |", "|---|---|---:|---:|---|---:|"]
         for p in resp["pairs"]:
-            m, a = p.get("mauve") or {}, p.get("classifier_accuracy") or {}
-            out.append(f"| {p['a']} | {p['b']} | {m.get('mean', float('nan')):.3f} ± {m.get('std', 0):.3f} | "
-                       f"{a.get('mean', float('nan')):.3f} | {p.get('n_per_set', '-')} |")
+            out.append(f"| {p['a']} | {p['b']} | {_pair_cell(p.get('mauve'))} | "
+                       f"{_pair_cell(p.get('classifier_accuracy'))} | {(p.get('cv') or {}).get('kind', '-')} | "
+                       f"{p.get('n_per_set', '-')} |")
         if resp["warnings"]:
             out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in resp["warnings"]]
     return "\n".join(out) + "\n"
+
+
+def _pair_cell(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "-"
+    text = f"{m['mean']:.3f}" + (f" [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]" if m.get("ci") else "")
+    floor = m.get("noise_floor")
+    if not m.get("verdict"):
+        return text
+    return text + (f"; floor {floor['mean']:.3f}: {m['verdict']}" if floor else f"; {m['verdict']}")
 
 
 CSV_KEYS = [k for k, _, _ in COLUMNS] + ["discrete_win_rate"]

@@ -6,7 +6,14 @@ Three comparisons, each a `harness.evaluation.analysis` report with its plots:
   table: distilled vs rewritten vs web text), with diversity and near-duplicates;
 - `instructions`: the user prompts of every dataset, checked for contamination against the eval set;
 - `outputs`: every trained model's AlpacaEval outputs (they share instructions, so the paired
-  classifier applies), when the eval stage has run.
+  classifier applies and the unpaired one cross-validates grouped by instruction), when the eval
+  stage has run;
+- `curation` (when `analysis.curation_reference` names a reference file for a dataset): precision
+  and recall of that dataset's self-curation at each threshold (the Humpback paper's analysis).
+
+MAUVE runs on `analysis.mauve_features`: the sentence embedder by default, or a causal LM's
+last-token hidden states (`lm:gpt2-large` in the paper configs, the back-and-forth paper's setup).
+Every pair carries its noise floor (two random halves of one set), intervals and a verdict.
 
 Its fingerprint covers the analysis settings and the upstream build (and eval) fingerprints.
 """
@@ -28,7 +35,7 @@ from harness.stages import paths
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: grouped CV on shared instructions, noise floors, intervals
 EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
 
 
@@ -73,8 +80,9 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
     from harness.evaluation.analysis.texts import TextSet, load_text_set
 
     cfg = exp.analysis
-    embedder = make_embedder(EMBEDDER_ALIASES.get(cfg.embedder, cfg.embedder),
-                             cache_dir=paths.exp_dir(exp, runs_dir) / "cache" / "embeddings")
+    cache_dir = paths.exp_dir(exp, runs_dir) / "cache" / "embeddings"
+    embedder = make_embedder(EMBEDDER_ALIASES.get(cfg.embedder, cfg.embedder), cache_dir=cache_dir)
+    features = make_embedder(cfg.mauve_features, cache_dir=cache_dir) if cfg.mauve_features else None
     seeds = tuple(range(cfg.mauve_seeds))
     built = {n: paths.build_dir(exp, n, runs_dir) for n in exp.datasets}
     eval_prompts: TextSet | None = None
@@ -94,13 +102,23 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
             log.info("analysis: %s needs two sets, the experiment has %d; skipped", what, len(sets))
             stats[what] = {"skipped": "fewer than two sets"}
             continue
-        result = analyze(sets, embedder, seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, eval_prompts=prompts,
-                         folds=_folds(sets))
+        result = analyze(sets, embedder, mauve_embedder=features, seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts,
+                         eval_prompts=prompts, folds=_folds(sets))
         plots = write_plots(result, d / f"{what}.png", seed=exp.seed)
         result.report["plots"] = [p.name for p in plots]
         write_json(d / f"{what}.json", result.report)
         written += [f"{what}.json", *(p.name for p in plots)]
         stats[what] = {"sets": len(sets), "pairs": len(result.report["pairs"]), "warnings": len(result.report["warnings"])}
+    if cfg.curation_reference:
+        from harness.evaluation.analysis.curation import curation_report
+
+        report = {}
+        for name, ref in cfg.curation_reference.items():
+            spec = exp.datasets[name]
+            report[name] = curation_report(built[name], ref, threshold=spec.options.get("threshold"))
+        write_json(d / "curation.json", report)
+        written.append("curation.json")
+        stats["curation"] = {n: r["judged"] for n, r in report.items()}
     return StageResult(outputs=written, stats=stats)
 
 

@@ -3,7 +3,8 @@
 The embedding cache lives in pytest's cache directory (.pytest_cache, git-ignored), so the 2,415
 real outputs are encoded once per checkout (about 3 minutes on 2 busy cores) and later sessions
 read them back; without the cache plugin (-p no:cacheprovider) a temporary directory is used.
-The cache-counter test uses its own empty cache, so it never depends on this one.
+The cache-counter test uses its own empty cache, so it never depends on this one. Cached measures
+(MAUVE, classifiers) are cleared at the start of each session: only the vectors carry over.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def embedding_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
 @pytest.fixture(scope="session")
 def embedder(embedding_cache: Path) -> Embedder:
-    return make_embedder(cache_dir=embedding_cache)
+    emb = make_embedder(cache_dir=embedding_cache)
+    # vectors persist across sessions; measures do not, so every session tests the code as it is now
+    emb.cache.clear_results()
+    return emb
 
 
 @pytest.fixture(scope="session")

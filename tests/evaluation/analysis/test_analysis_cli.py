@@ -43,6 +43,15 @@ def test_json_and_plots(model_outputs: Path, embedding_cache: Path, real_embeddi
         assert len(p["mauve"]["values"]) == 2 and 0 < p["mauve"]["mean"] <= 1
         assert set(p["classifier_accuracy"]) >= {"mean", "std", "chance"} and p["classifier_auc"]["chance"] == 0.5
         assert p["paired_accuracy"]["mean"] > 0.6 and p["n_shared_instructions"] == 300
+        # per pair: the measure, its interval, the noise floor, the verdict, the CV, the features, truncation
+        for m in ("mauve", "classifier_accuracy", "classifier_auc", "paired_accuracy"):
+            x = p[m]
+            assert x["ci"][0] <= x["mean"] <= x["ci"][1] and x["noise_floor"]["mean"] > 0
+            assert x["verdict"] in ("separated", "not separated"), (m, x)
+        assert p["cv"] == {"kind": "grouped by instruction", "folds": 5, "shared_instructions": 300}
+        assert p["features"]["mauve"]["kind"].startswith("sentence embeddings (the offline default")
+        assert p["truncated"]["mauve"]["window"] == 256 and p["truncated"]["mauve"][p["a"]] > 0
+    assert "verdict_rule" in report and "unique_trigrams_at_equal_examples" in report["sets"]["gpt4"]
     assert any("subsampled from 805 to 300" in n for n in report["notes"])
     # three sets: the PCA map, the length histogram and the MAUVE heatmap
     assert [Path(p).name for p in report["plots"]] == ["map.png", "map.lengths.png", "map.mauve.png"]
@@ -55,6 +64,7 @@ def test_table_output(model_outputs: Path, embedding_cache: Path, real_embedding
                    str(embedding_cache), "--max-texts", "100", "--mauve-seeds", "1")
     assert out.returncode == 0, out.stderr
     assert "MAUVE" in out.stdout and "paired acc" in out.stdout and "warning:" in out.stdout
+    assert "grouped" in out.stdout and "floor" in out.stdout and "verdicts:" in out.stdout
 
 
 def test_bad_input_is_a_one_line_error(tmp_path: Path, model_outputs: Path) -> None:
