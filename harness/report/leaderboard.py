@@ -46,40 +46,12 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     responses = analyses.get("responses", {})
     instructions = analyses.get("instructions", {})
     ref = exp.analysis.reference
-    rows: list[dict[str, Any]] = []
-    missing: list[str] = []
-    for name, spec in exp.datasets.items():
-        build = read_manifest(paths.build_dir(exp, name, runs_dir))
-        train = read_manifest(paths.train_dir(exp, name, runs_dir))
-        metrics_path = paths.eval_dir(exp, name, runs_dir) / "metrics.json"
-        metrics = read_json(metrics_path) if metrics_path.is_file() else {}
-        if not metrics:
-            missing.append(name)
-        source = spec.builder if spec.builder != "baseline" else f"baseline:{spec.options.get('loader', '?')}"
-        row: dict[str, Any] = {
-            "dataset": name,
-            "source": source,
-            "records": build.records("dataset.jsonl") if build else None,
-            "training_tokens": train.stats.tokens_seen if train else None,
-            "win_rate": _num(metrics.get("win_rate")),
-            "standard_error": _num(metrics.get("standard_error")),
-            "lc_win_rate": _num(metrics.get("lc_win_rate")),
-            "paper_win_rate": exp.paper_results.get(name),
-            "avg_output_length": _num(metrics.get("avg_output_length")),
-            "discrete_win_rate": _num(metrics.get("discrete_win_rate")),
-            "n_eval": metrics.get("n_total"),
-            "mauve_vs_reference": None,
-            "unique_trigrams_per_1k": None,
-            "contamination_hits": None,
-            "base_model": exp.base_model,
-            # the judge as the experiment names it: the resolved spec holds machine-specific paths
-            "judge": exp.eval.judge,
-            "protocol": metrics.get("protocol") or exp.eval.protocol,
-            "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
-                             "eval": paths.eval_fingerprint(exp, name)},
-        }
+    rows = []
+    for name in exp.datasets:
+        row = _row(exp, name, runs_dir)
         _add_analysis(row, ref, responses, instructions)
         rows.append(row)
+    missing = [r["dataset"] for r in rows if r.pop("_no_eval")]
     rows.sort(key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), r["dataset"]))
     for i, r in enumerate(rows, 1):
         r["rank"] = i
@@ -100,6 +72,39 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
                          "embedder": v.get("embedder"), "warnings": v.get("warnings", []),
                          "verdict_rule": v.get("verdict_rule")}
                      for k, v in analyses.items() if k != "curation"},
+    }
+
+
+def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
+    """One dataset's row from its build and train manifests and its eval's metrics.json."""
+    spec = exp.datasets[name]
+    build = read_manifest(paths.build_dir(exp, name, runs_dir))
+    train = read_manifest(paths.train_dir(exp, name, runs_dir))
+    metrics_path = paths.eval_dir(exp, name, runs_dir) / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    source = spec.builder if spec.builder != "baseline" else f"baseline:{spec.options.get('loader', '?')}"
+    return {
+        "dataset": name,
+        "source": source,
+        "records": build.records("dataset.jsonl") if build else None,
+        "training_tokens": train.stats.tokens_seen if train else None,
+        "win_rate": _num(metrics.get("win_rate")),
+        "standard_error": _num(metrics.get("standard_error")),
+        "lc_win_rate": _num(metrics.get("lc_win_rate")),
+        "paper_win_rate": exp.paper_results.get(name),
+        "avg_output_length": _num(metrics.get("avg_output_length")),
+        "discrete_win_rate": _num(metrics.get("discrete_win_rate")),
+        "n_eval": metrics.get("n_total"),
+        "mauve_vs_reference": None,
+        "unique_trigrams_per_1k": None,
+        "contamination_hits": None,
+        "base_model": exp.base_model,
+        # the judge as the experiment names it: the resolved spec holds machine-specific paths
+        "judge": exp.eval.judge,
+        "protocol": metrics.get("protocol") or exp.eval.protocol,
+        "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
+                         "eval": paths.eval_fingerprint(exp, name)},
+        "_no_eval": not metrics,
     }
 
 
