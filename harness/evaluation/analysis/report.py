@@ -67,7 +67,7 @@ class AnalysisSettings:
     max_texts: int | None = None  # subsample every set to this many texts first (None: all)
     duplicate_threshold: float = 0.95  # cosine above which two texts of a set are near-duplicates
     contamination_threshold: float = 0.9  # cosine above which an eval prompt counts as found in a set
-    ngram_n: int = 8  # n-gram length of the contamination check's exact overlaps
+    ngram_n: int = 8  # n of the n-grams the contamination check compares with eval prompts
     threads: int | None = 1  # BLAS/OpenMP threads for the pair measures (None: the libraries' default)
     bootstrap: int = DEFAULT_BOOTSTRAP  # resamples for the classifiers' intervals
 
