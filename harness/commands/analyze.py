@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.errors import InputError
     from harness.core.runs import runs_root
     from harness.evaluation.analysis.embeddings import DEFAULT_EMBEDDER, make_embedder
-    from harness.evaluation.analysis.report import analyze, render, render_curation
+    from harness.evaluation.analysis.report import AnalysisSettings, analyze, render, render_curation
     from harness.evaluation.analysis.texts import load_text_set
 
     if len(args.paths) < 2:
@@ -84,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
                 if args.features else None)
     sets = [load_text_set(p, args.field) for p in args.paths]
     prompts = load_text_set(args.eval_prompts, "instruction") if args.eval_prompts else None
-    analysis = analyze(sets, embedder, mauve_embedder=features, seeds=tuple(range(args.mauve_seeds)),
-                       folds=args.folds, seed=args.seed, max_texts=args.max_texts, eval_prompts=prompts,
-                       duplicate_threshold=args.duplicate_threshold,
-                       contamination_threshold=args.contamination_threshold, threads=args.threads or None,
-                       bootstrap=args.bootstrap)
+    settings = AnalysisSettings(seeds=tuple(range(args.mauve_seeds)), folds=args.folds, seed=args.seed,
+                                max_texts=args.max_texts, duplicate_threshold=args.duplicate_threshold,
+                                contamination_threshold=args.contamination_threshold,
+                                threads=args.threads or None, bootstrap=args.bootstrap)
+    analysis = analyze(sets, embedder, settings, mauve_embedder=features, eval_prompts=prompts)
     if args.curation_reference:
         from harness.evaluation.analysis.curation import curation_report
 

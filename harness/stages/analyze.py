@@ -76,7 +76,7 @@ def run(exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bo
 def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> StageResult:
     from harness.evaluation.analysis.embeddings import make_embedder
     from harness.evaluation.analysis.plots import write_plots
-    from harness.evaluation.analysis.report import analyze
+    from harness.evaluation.analysis.report import AnalysisSettings, analyze
     from harness.evaluation.analysis.texts import TextSet, load_text_set
 
     cfg = exp.analysis
@@ -102,8 +102,8 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
             log.info("analysis: %s needs two sets, the experiment has %d; skipped", what, len(sets))
             stats[what] = {"skipped": "fewer than two sets"}
             continue
-        result = analyze(sets, embedder, mauve_embedder=features, seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts,
-                         eval_prompts=prompts, folds=_folds(sets))
+        settings = AnalysisSettings(seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, folds=_folds(sets))
+        result = analyze(sets, embedder, settings, mauve_embedder=features, eval_prompts=prompts)
         plots = write_plots(result, d / f"{what}.png", seed=exp.seed)
         result.report["plots"] = [p.name for p in plots]
         write_json(d / f"{what}.json", result.report)

@@ -1,6 +1,6 @@
 """Compare two or more sets of texts: one function a CLI or a stage can call, and a rich rendering.
 
-`analyze(sets, embedder)` embeds every set once (through the cache), then reports
+`analyze(sets, embedder, settings)` embeds every set once (through the cache), then reports
   - per set: size, token lengths, diversity (unique trigrams per 1k tokens on an equal token
     budget, and the paper's unique trigrams at an equal number of examples; distinct-n),
     near-duplicates, texts cut by each embedder's window, and contamination by eval prompts;
@@ -13,7 +13,9 @@
 Sets of unequal size are cut to the smaller one for the pair measures (seeded, by instruction
 hash) and the result says so. Costly measures are cached beside the embeddings (`_memo`), keyed
 by their inputs and settings, so a rerun on the same texts recomputes nothing. The result is plain
-JSON-able data plus the arrays the plots need.
+JSON-able data plus the arrays the plots need. `AnalysisSettings` holds the seeds, folds,
+bootstrap, thresholds and threads; `compare_pair` and `noise_floor` take a set with its vectors
+(`EmbeddedSet`) and the same settings.
 """
 
 from __future__ import annotations
@@ -53,6 +55,42 @@ class Analysis:
     report: dict[str, Any]
     embeddings: dict[str, np.ndarray]
     token_lengths: dict[str, list[int]]
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisSettings:
+    """How an analysis measures, everything but the texts and the embedders."""
+
+    seeds: Sequence[int] = DEFAULT_SEEDS  # MAUVE's k-means seeds, averaged over
+    folds: int = 5  # cross-validation folds of the classifiers
+    seed: int = 0  # subsampling, halves, folds and bootstraps
+    max_texts: int | None = None  # subsample every set to this many texts first (None: all)
+    duplicate_threshold: float = 0.95  # cosine above which two texts of a set are near-duplicates
+    contamination_threshold: float = 0.9  # cosine above which an eval prompt counts as found in a set
+    ngram_n: int = 8  # n of the n-grams the contamination check compares with eval prompts
+    threads: int | None = 1  # BLAS/OpenMP threads for the pair measures (None: the libraries' default)
+    bootstrap: int = DEFAULT_BOOTSTRAP  # resamples for the classifiers' intervals
+
+
+DEFAULT_SETTINGS = AnalysisSettings()
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddedSet:
+    """A set of texts and its vectors, row for row: `emb` for the classifiers, `feat` for MAUVE.
+
+    `feat` is `emb` itself when one embedder does both.
+    """
+
+    text_set: TextSet
+    emb: np.ndarray
+    feat: np.ndarray
+
+    def rows(self, idx: Sequence[int]) -> EmbeddedSet:
+        """The rows `idx` of the texts, instructions and both arrays."""
+        s = self.text_set
+        sub = TextSet(s.name, tuple(s.texts[i] for i in idx), tuple(s.instructions[i] for i in idx))
+        return EmbeddedSet(sub, self.emb[idx], self.feat[idx])
 
 
 def shared_instructions(a: TextSet, b: TextSet) -> tuple[list[int], list[int]]:
@@ -127,21 +165,33 @@ def halves(instructions: Sequence[str], seed: int) -> tuple[list[int], list[int]
     return sorted(first)[:m], sorted(second)[:m]
 
 
-def noise_floor(s: TextSet, emb: np.ndarray, feat: np.ndarray, *, seeds: Sequence[int], folds: int, seed: int,
-                bootstrap: int, cache: Any = None) -> dict[str, Any]:
+def _classifier(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any) -> dict[str, Any]:
+    """The unpaired classifier between two sets, through the results cache."""
+    ins_a, ins_b = list(a.text_set.instructions), list(b.text_set.instructions)
+    folds, seed, bootstrap = settings.folds, settings.seed, settings.bootstrap
+    return _memo(cache, "classifier", (a.emb, b.emb, ins_a, ins_b),
+                 {"folds": folds, "seed": seed, "bootstrap": bootstrap},
+                 lambda: classifier_separability(a.emb, b.emb, instructions_a=ins_a, instructions_b=ins_b,
+                                                 folds=folds, seed=seed, bootstrap=bootstrap))
+
+
+def _mauve(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any) -> dict[str, Any]:
+    """MAUVE between two sets' features, through the results cache."""
+    return _memo(cache, "mauve", (a.feat, b.feat), {"seeds": list(settings.seeds)},
+                 lambda: mauve_score(a.feat, b.feat, seeds=settings.seeds))
+
+
+def noise_floor(x: EmbeddedSet, settings: AnalysisSettings = DEFAULT_SETTINGS, *, cache: Any = None
+                ) -> dict[str, Any]:
     """The negative control for one set: MAUVE and the classifier between two random halves of it."""
-    h1, h2 = halves(s.instructions, seed)
-    out: dict[str, Any] = {"set": s.name, "n_per_half": len(h1), "mauve": None, "classifier_accuracy": None,
-                           "classifier_auc": None, "cv": None}
+    h1, h2 = halves(x.text_set.instructions, settings.seed)
+    out: dict[str, Any] = {"set": x.text_set.name, "n_per_half": len(h1), "mauve": None,
+                           "classifier_accuracy": None, "classifier_auc": None, "cv": None}
+    first, second = x.rows(h1), x.rows(h2)
     if len(h1) >= MIN_TEXTS:
-        out["mauve"] = _memo(cache, "mauve", (feat[h1], feat[h2]), {"seeds": list(seeds)},
-                             lambda: mauve_score(feat[h1], feat[h2], seeds=seeds))
-    if len(h1) >= 2 * folds:
-        ins1, ins2 = [s.instructions[i] for i in h1], [s.instructions[i] for i in h2]
-        sep = _memo(cache, "classifier", (emb[h1], emb[h2], ins1, ins2),
-                    {"folds": folds, "seed": seed, "bootstrap": bootstrap},
-                    lambda: classifier_separability(emb[h1], emb[h2], instructions_a=ins1, instructions_b=ins2,
-                                                    folds=folds, seed=seed, bootstrap=bootstrap))
+        out["mauve"] = _mauve(first, second, settings, cache)
+    if len(h1) >= 2 * settings.folds:
+        sep = _classifier(first, second, settings, cache)
         out.update(classifier_accuracy=sep["classifier_accuracy"], classifier_auc=sep["classifier_auc"], cv=sep["cv"])
     return out
 
@@ -183,83 +233,52 @@ def judge(measure: dict[str, Any], floor: dict[str, Any] | None, *, higher_separ
     return measure
 
 
-def compare_pair(a: TextSet, b: TextSet, emb_a: np.ndarray, emb_b: np.ndarray, feat_a: np.ndarray,
-                 feat_b: np.ndarray, *, seeds: Sequence[int] = DEFAULT_SEEDS, folds: int = 5,
-                 seed: int = 0, threads: int | None = 1, bootstrap: int = DEFAULT_BOOTSTRAP, cache: Any = None,
-                 floors: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+def compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings = DEFAULT_SETTINGS, *,
+                 cache: Any = None, floors: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
     """MAUVE, unpaired and (when instructions are shared) paired separability of one pair, each with its noise floor.
 
-    Runs with `threads` BLAS/OpenMP threads (None: the libraries' default). One is the default
-    because on shared cores faiss's and OpenBLAS's spinning thread pools made MAUVE 15-30x slower
-    (0.5 s -> 14-28 s for 805 vs 805), and even on idle cores one thread was faster at this size.
-    `floors` memoises each set's negative control across the pairs of one analysis.
+    Runs with `settings.threads` BLAS/OpenMP threads (None: the libraries' default). One is the
+    default because on shared cores faiss's and OpenBLAS's spinning thread pools made MAUVE 15-30x
+    slower (0.5 s -> 14-28 s for 805 vs 805), and even on idle cores one thread was faster at this
+    size. `floors` memoises each set's negative control across the pairs of one analysis.
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=threads):
-        return _compare_pair(a, b, emb_a, emb_b, feat_a, feat_b, seeds=seeds, folds=folds, seed=seed,
-                             bootstrap=bootstrap, cache=cache, floors={} if floors is None else floors)
+    with threadpool_limits(limits=settings.threads):
+        return _compare_pair(a, b, settings, cache, {} if floors is None else floors)
 
 
-def _compare_pair(a: TextSet, b: TextSet, emb_a: np.ndarray, emb_b: np.ndarray, feat_a: np.ndarray,
-                  feat_b: np.ndarray, *, seeds: Sequence[int], folds: int, seed: int, bootstrap: int, cache: Any,
+def _compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any,
                   floors: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    n = min(len(a), len(b))
+    sa, sb, seed = a.text_set, b.text_set, settings.seed
+    n = min(len(sa), len(sb))
     notes = []
-    ia = subsample_indices(a.instructions, n, seed)
-    ib = subsample_indices(b.instructions, n, seed)
-    if len(a) != len(b):
-        big = a if len(a) > len(b) else b
+    sub_a = a.rows(subsample_indices(sa.instructions, n, seed))
+    sub_b = b.rows(subsample_indices(sb.instructions, n, seed))
+    if len(sa) != len(sb):
+        big = sa if len(sa) > len(sb) else sb
         notes.append(f"{big.name} subsampled from {len(big)} to {n} texts (seed {seed}) to match the other set "
                      f"for MAUVE and the unpaired classifier")
-    ins_a, ins_b = [a.instructions[i] for i in ia], [b.instructions[i] for i in ib]
-    sep = _memo(cache, "classifier", (emb_a[ia], emb_b[ib], ins_a, ins_b),
-                {"folds": folds, "seed": seed, "bootstrap": bootstrap},
-                lambda: classifier_separability(emb_a[ia], emb_b[ib], instructions_a=ins_a, instructions_b=ins_b,
-                                                folds=folds, seed=seed, bootstrap=bootstrap))
-    mauve = _memo(cache, "mauve", (feat_a[ia], feat_b[ib]), {"seeds": list(seeds)},
-                  lambda: mauve_score(feat_a[ia], feat_b[ib], seeds=seeds))
+    sep = _classifier(sub_a, sub_b, settings, cache)
+    mauve = _mauve(sub_a, sub_b, settings, cache)
     pair_floors = []
-    for s, idx, emb, feat in ((a, ia, emb_a, feat_a), (b, ib, emb_b, feat_b)):
-        key = (s.name, len(idx))
+    for sub in (sub_a, sub_b):
+        key = (sub.text_set.name, len(sub.text_set))
         if key not in floors:
-            sub = TextSet(s.name, tuple(s.texts[i] for i in idx), tuple(s.instructions[i] for i in idx))
-            floors[key] = noise_floor(sub, emb[idx], feat[idx], seeds=seeds, folds=folds, seed=seed,
-                                      bootstrap=bootstrap, cache=cache)
+            floors[key] = noise_floor(sub, settings, cache=cache)
         pair_floors.append(floors[key])
     judge(mauve, _floor_of("mauve", pair_floors, False), higher_separates=False)
     acc, auc = sep["classifier_accuracy"], sep["classifier_auc"]
     judge(acc, _floor_of("classifier_accuracy", pair_floors, True), higher_separates=True, chance=acc["chance"])
     judge(auc, _floor_of("classifier_auc", pair_floors, True), higher_separates=True, chance=0.5)
-    for f in pair_floors:
-        x = f.get("classifier_accuracy")
-        if x and x["mean"] < x["chance"] - 1.96 * x["se"]:
-            notes.append(f"two halves of {f['set']} score accuracy {x['mean']:.3f}, below chance: cross-validation on "
-                         f"these embeddings is biased low (an item's topic neighbours sit in the other half), so the "
-                         f"verdicts also compare with chance")
-
-    pa, pb = shared_instructions(a, b)
-    paired: dict[str, Any] = {"paired_accuracy": None, "paired_auc": None, "n_instructions": len(pa)}
-    if len(pa) >= 2 * folds:
-        paired = _memo(cache, "paired", (emb_a[pa], emb_b[pb]), {"folds": folds, "seed": seed, "bootstrap": bootstrap},
-                       lambda: paired_separability(emb_a[pa], emb_b[pb], folds=folds, seed=seed, bootstrap=bootstrap))
-        # labels are symmetric by construction: under "A and B alike" the expected accuracy is exactly chance
-        chance = {"mean": 0.5, "se": 0.0, "ci": [0.5, 0.5], "set": None, "n_per_half": None,
-                  "kind": "chance (0.5 exactly when A and B are alike: the labels are symmetric)"}
-        judge(paired["paired_accuracy"], dict(chance), higher_separates=True)
-        judge(paired["paired_auc"], dict(chance), higher_separates=True)
-    elif pa:
-        notes.append(f"only {len(pa)} shared instructions; the paired classifier needs {2 * folds}")
-    warnings = []
-    for label, m in (("classifier accuracy", acc), ("classifier AUC", auc)):
-        if m["verdict"] == "below the noise floor":
-            warnings.append(f"{label} {m['mean']:.3f} is below its noise floor {m['noise_floor']['mean']:.3f} by more "
-                            f"than the noise: the cross-validation leaks ({sep['cv']['kind']} CV); do not read it")
+    notes += _below_chance_notes(pair_floors)
+    paired = _paired(a, b, settings, cache, notes)
+    warnings = _leak_warnings(acc, auc, sep["cv"])
     accs = {"classifier_accuracy": acc}
     if paired["paired_accuracy"]:
         accs["paired_accuracy"] = paired["paired_accuracy"]
     return {
-        "a": a.name, "b": b.name, "n_per_set": n,
+        "a": sa.name, "b": sb.name, "n_per_set": n,
         "cv": sep["cv"],
         "mauve": mauve,
         "classifier_accuracy": acc, "classifier_auc": auc,
@@ -268,6 +287,46 @@ def _compare_pair(a: TextSet, b: TextSet, emb_a: np.ndarray, emb_b: np.ndarray, 
         "noise_floors": pair_floors,
         "notes": notes, "warnings": warnings + mauve_warnings(mauve, accs),
     }
+
+
+def _below_chance_notes(floors: Sequence[dict[str, Any]]) -> list[str]:
+    """A note for each noise floor whose classifier scores below chance by more than its noise."""
+    notes = []
+    for f in floors:
+        x = f.get("classifier_accuracy")
+        if x and x["mean"] < x["chance"] - 1.96 * x["se"]:
+            notes.append(f"two halves of {f['set']} score accuracy {x['mean']:.3f}, below chance: cross-validation on "
+                         f"these embeddings is biased low (an item's topic neighbours sit in the other half), so the "
+                         f"verdicts also compare with chance")
+    return notes
+
+
+def _paired(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any, notes: list[str]
+            ) -> dict[str, Any]:
+    """The paired classifier on the instructions both sets answer, judged against chance; a note when too few."""
+    pa, pb = shared_instructions(a.text_set, b.text_set)
+    folds, seed, bootstrap = settings.folds, settings.seed, settings.bootstrap
+    paired: dict[str, Any] = {"paired_accuracy": None, "paired_auc": None, "n_instructions": len(pa)}
+    if len(pa) >= 2 * folds:
+        ea, eb = a.emb[pa], b.emb[pb]
+        paired = _memo(cache, "paired", (ea, eb), {"folds": folds, "seed": seed, "bootstrap": bootstrap},
+                       lambda: paired_separability(ea, eb, folds=folds, seed=seed, bootstrap=bootstrap))
+        # labels are symmetric by construction: under "A and B alike" the expected accuracy is exactly chance
+        chance = {"mean": 0.5, "se": 0.0, "ci": [0.5, 0.5], "set": None, "n_per_half": None,
+                  "kind": "chance (0.5 exactly when A and B are alike: the labels are symmetric)"}
+        judge(paired["paired_accuracy"], dict(chance), higher_separates=True)
+        judge(paired["paired_auc"], dict(chance), higher_separates=True)
+    elif pa:
+        notes.append(f"only {len(pa)} shared instructions; the paired classifier needs {2 * folds}")
+    return paired
+
+
+def _leak_warnings(acc: dict[str, Any], auc: dict[str, Any], cv: dict[str, Any]) -> list[str]:
+    """A warning for each unpaired classifier score below its noise floor: a leaking CV, never a finding."""
+    return [f"{label} {m['mean']:.3f} is below its noise floor {m['noise_floor']['mean']:.3f} by more "
+            f"than the noise: the cross-validation leaks ({cv['kind']} CV); do not read it"
+            for label, m in (("classifier accuracy", acc), ("classifier AUC", auc))
+            if m["verdict"] == "below the noise floor"]
 
 
 def _set_summary(s: TextSet, tokens: list[list[str]], budget: int, examples: int, seed: int) -> dict[str, Any]:
@@ -304,35 +363,74 @@ def features_info(embedder: Embedder) -> dict[str, Any]:
     return {"name": embedder.name, "identity": embedder.identity, "kind": kind, "window": embedder.window}
 
 
-def analyze(sets: Sequence[TextSet], embedder: Embedder, *, mauve_embedder: Embedder | None = None,
-            seeds: Sequence[int] = DEFAULT_SEEDS, folds: int = 5, seed: int = 0, max_texts: int | None = None,
-            eval_prompts: TextSet | None = None, duplicate_threshold: float = 0.95,
-            contamination_threshold: float = 0.9, ngram_n: int = 8, threads: int | None = 1,
-            bootstrap: int = DEFAULT_BOOTSTRAP) -> Analysis:
+def analyze(sets: Sequence[TextSet], embedder: Embedder, settings: AnalysisSettings = DEFAULT_SETTINGS, *,
+            mauve_embedder: Embedder | None = None, eval_prompts: TextSet | None = None) -> Analysis:
     """Compare every set with every other; see the module docstring for what is measured."""
-    sets = unique_names(sets)
-    if len(sets) < 2:
-        raise InputError(f"the analysis compares sets and needs at least two, got {len(sets)}")
-    notes: list[str] = []
-    if max_texts:
-        cut = [s.subsample(max_texts, seed) for s in sets]
-        notes += [f"{c.name}: subsampled from {s_len} to {len(c)} texts (--max-texts, seed {seed})"
-                  for c, s_len in zip(cut, map(len, sets), strict=True) if len(c) < s_len]
-        sets = cut
-    need = max(MIN_TEXTS, 2 * folds)
-    for s in sets:
-        if len(s) < need:
-            dropped = f" after dropping {s.dropped_empty} empty" if s.dropped_empty else ""
-            raise InputError(f"set {s.name!r} has {len(s)} texts{dropped}; MAUVE and the classifier need at least "
-                             f"{need} per set", path=s.path or None, fix="give more texts")
-    notes += [f"{s.name}: dropped {s.dropped_empty} empty texts" for s in sets if s.dropped_empty]
-
+    sets, notes = _checked_sets(sets, settings)
     mauve_embedder = mauve_embedder or embedder
     cache = embedder.cache
     emb = {s.name: embedder.embed(s.texts) for s in sets}
     feats = emb if mauve_embedder is embedder else {s.name: mauve_embedder.embed(s.texts) for s in sets}
     cut = {s.name: {"classifier": embedder.truncated(s.texts), "mauve": mauve_embedder.truncated(s.texts)}
            for s in sets}
+    lengths, per_set, budget, examples = _per_set(sets, emb, cut, cache, settings)
+    if eval_prompts is not None:
+        prompt_emb = embedder.embed(eval_prompts.texts)
+        for s in sets:
+            ins_emb = emb[s.name] if s.field == "instruction" else embedder.embed(s.instructions)
+            per_set[s.name]["contamination"] = contam.contamination(
+                s.instructions, ins_emb, eval_prompts.texts, prompt_emb, n=settings.ngram_n,
+                cosine_threshold=settings.contamination_threshold)
+
+    floors: dict[Any, dict[str, Any]] = {}
+    emb_info, feat_info = features_info(embedder), features_info(mauve_embedder)
+    vectors = [EmbeddedSet(s, emb[s.name], feats[s.name]) for s in sets]
+    pairs = []
+    for i, a in enumerate(vectors):
+        for b in vectors[i + 1:]:
+            p = compare_pair(a, b, settings, cache=cache, floors=floors)
+            p["features"] = {"mauve": feat_info, "classifier": emb_info}
+            _add_truncation(p, (a.text_set, b.text_set), cut, settings.seed)
+            pairs.append(p)
+    report = {
+        "embedder": {**emb_info, "dim": int(next(iter(emb.values())).shape[1])},
+        "mauve_features": feat_info,
+        "field": sets[0].field, "seed": settings.seed, "folds": settings.folds, "mauve_seeds": list(settings.seeds),
+        "bootstrap": settings.bootstrap,
+        "verdict_rule": VERDICT_RULE,
+        "tokenizer": TOKENIZER, "diversity_token_budget": budget, "diversity_examples": examples,
+        "eval_prompts": None if eval_prompts is None else {"path": eval_prompts.path, "n": len(eval_prompts)},
+        "sets": per_set, "pairs": pairs, "notes": notes,
+        "warnings": [f"{p['a']} vs {p['b']}: {w}" for p in pairs for w in p["warnings"]],
+    }
+    return Analysis(report, emb, lengths)
+
+
+def _checked_sets(sets: Sequence[TextSet], settings: AnalysisSettings) -> tuple[list[TextSet], list[str]]:
+    """The sets under unique names, cut to `max_texts`, each checked to be large enough; notes on what was cut."""
+    sets = unique_names(sets)
+    if len(sets) < 2:
+        raise InputError(f"the analysis compares sets and needs at least two, got {len(sets)}")
+    notes: list[str] = []
+    seed = settings.seed
+    if settings.max_texts:
+        cut = [s.subsample(settings.max_texts, seed) for s in sets]
+        notes += [f"{c.name}: subsampled from {s_len} to {len(c)} texts (--max-texts, seed {seed})"
+                  for c, s_len in zip(cut, map(len, sets), strict=True) if len(c) < s_len]
+        sets = cut
+    need = max(MIN_TEXTS, 2 * settings.folds)
+    for s in sets:
+        if len(s) < need:
+            dropped = f" after dropping {s.dropped_empty} empty" if s.dropped_empty else ""
+            raise InputError(f"set {s.name!r} has {len(s)} texts{dropped}; MAUVE and the classifier need at least "
+                             f"{need} per set", path=s.path or None, fix="give more texts")
+    notes += [f"{s.name}: dropped {s.dropped_empty} empty texts" for s in sets if s.dropped_empty]
+    return sets, notes
+
+
+def _per_set(sets: Sequence[TextSet], emb: dict[str, np.ndarray], cut: dict[str, dict[str, list[bool]]],
+             cache: Any, settings: AnalysisSettings) -> tuple[dict[str, list[int]], dict[str, Any], int, int]:
+    """Token lengths and the summary of each set, and the token budget and example count they were compared on."""
     tokens: dict[str, list[list[str]]] = {}
 
     def tokenized(s: TextSet) -> list[list[str]]:
@@ -346,7 +444,7 @@ def analyze(sets: Sequence[TextSet], embedder: Embedder, *, mauve_embedder: Embe
                              lambda s=s: [len(t) for t in tokenized(s)]) for s in sets}
     budget = min(sum(v) for v in lengths.values())  # equal token budget for diversity
     examples = min(len(s) for s in sets)  # equal number of examples for the paper's trigram count
-
+    seed, threshold = settings.seed, settings.duplicate_threshold
     per_set = {s.name: _memo(cache, "set_summary", (s.texts,),
                              {"budget": budget, "examples": examples, "seed": seed, "path": s.path, "field": s.field,
                               "dropped": s.dropped_empty, "from": s.subsampled_from},
@@ -355,45 +453,24 @@ def analyze(sets: Sequence[TextSet], embedder: Embedder, *, mauve_embedder: Embe
         per_set[s.name]["truncated"] = {"classifier": sum(cut[s.name]["classifier"]),
                                         "mauve": sum(cut[s.name]["mauve"])}
         per_set[s.name]["near_duplicates"] = _memo(
-            cache, "near_duplicates", (emb[s.name], s.texts), {"threshold": duplicate_threshold},
-            lambda s=s: contam.near_duplicates(s.texts, emb[s.name], threshold=duplicate_threshold))
-    if eval_prompts is not None:
-        prompt_emb = embedder.embed(eval_prompts.texts)
-        for s in sets:
-            ins_emb = emb[s.name] if s.field == "instruction" else embedder.embed(s.instructions)
-            per_set[s.name]["contamination"] = contam.contamination(
-                s.instructions, ins_emb, eval_prompts.texts, prompt_emb, n=ngram_n,
-                cosine_threshold=contamination_threshold)
+            cache, "near_duplicates", (emb[s.name], s.texts), {"threshold": threshold},
+            lambda s=s: contam.near_duplicates(s.texts, emb[s.name], threshold=threshold))
+    return lengths, per_set, budget, examples
 
-    floors: dict[Any, dict[str, Any]] = {}
-    emb_info, feat_info = features_info(embedder), features_info(mauve_embedder)
-    pairs = []
-    for i, a in enumerate(sets):
-        for b in sets[i + 1:]:
-            p = compare_pair(a, b, emb[a.name], emb[b.name], feats[a.name], feats[b.name], seeds=seeds, folds=folds,
-                             seed=seed, threads=threads, bootstrap=bootstrap, cache=cache, floors=floors)
-            ia, ib = (subsample_indices(x.instructions, p["n_per_set"], seed) for x in (a, b))
-            p["features"] = {"mauve": feat_info, "classifier": emb_info}
-            p["truncated"] = {what: {a.name: sum(cut[a.name][what][k] for k in ia),
-                                     b.name: sum(cut[b.name][what][k] for k in ib),
-                                     "window": info["window"]}
-                              for what, info in (("mauve", feat_info), ("classifier", emb_info))}
-            for what, t in p["truncated"].items():
-                if t[a.name] or t[b.name]:
-                    p["notes"].append(f"{what} features: {t[a.name]} texts of {a.name} and {t[b.name]} of {b.name} "
-                                      f"were longer than the {t['window']}-token window and cut to it")
-            pairs.append(p)
-    report = {
-        "embedder": {**emb_info, "dim": int(next(iter(emb.values())).shape[1])},
-        "mauve_features": feat_info,
-        "field": sets[0].field, "seed": seed, "folds": folds, "mauve_seeds": list(seeds), "bootstrap": bootstrap,
-        "verdict_rule": VERDICT_RULE,
-        "tokenizer": TOKENIZER, "diversity_token_budget": budget, "diversity_examples": examples,
-        "eval_prompts": None if eval_prompts is None else {"path": eval_prompts.path, "n": len(eval_prompts)},
-        "sets": per_set, "pairs": pairs, "notes": notes,
-        "warnings": [f"{p['a']} vs {p['b']}: {w}" for p in pairs for w in p["warnings"]],
-    }
-    return Analysis(report, emb, lengths)
+
+def _add_truncation(p: dict[str, Any], pair: tuple[TextSet, TextSet], cut: dict[str, dict[str, list[bool]]],
+                    seed: int) -> None:
+    """Count, in the pair's subsample, the texts each embedder's window cut; a note where any were."""
+    a, b = pair
+    ia, ib = (subsample_indices(x.instructions, p["n_per_set"], seed) for x in (a, b))
+    p["truncated"] = {what: {a.name: sum(cut[a.name][what][k] for k in ia),
+                             b.name: sum(cut[b.name][what][k] for k in ib),
+                             "window": p["features"][what]["window"]}
+                      for what in ("mauve", "classifier")}
+    for what, t in p["truncated"].items():
+        if t[a.name] or t[b.name]:
+            p["notes"].append(f"{what} features: {t[a.name]} texts of {a.name} and {t[b.name]} of {b.name} "
+                              f"were longer than the {t['window']}-token window and cut to it")
 
 
 def measure_cell(m: dict[str, Any] | None, *, sep: str = "\n") -> str:

@@ -24,6 +24,7 @@ noise floor (the same classifier on two halves of one set, `report.py`) is there
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -108,24 +109,36 @@ def _measure(values: list[float], boot: np.ndarray, chance: float, n_eval: int, 
             "interval": f"bootstrap over test items by instruction ({boot.size} resamples), 2.5-97.5 %"}
 
 
-def _cross_validate(x: np.ndarray, y: np.ndarray, splits: Any, *, fit_intercept: bool, groups: np.ndarray,
-                    chance: float, n_eval: int, folds: int, cv: str, bootstrap: int, seed: int
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """What `_cross_validate` fits and how its scores are read: rows, labels, the group of each row."""
+
+    x: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    fit_intercept: bool
+    chance: float  # the accuracy of a classifier that ignores the features
+    n_eval: int  # independent items scored, for the chance sd
+
+
+def _cross_validate(problem: _Problem, splits: Any, *, folds: int, cv: str, bootstrap: int, seed: int
                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
+    x, y, groups = problem.x, problem.y, problem.groups
     accs, aucs, held_out = [], [], []
     for train, test in splits.split(x, y, groups if cv == GROUPED else None):
-        clf = LogisticRegression(max_iter=2000, fit_intercept=fit_intercept)
+        clf = LogisticRegression(max_iter=2000, fit_intercept=problem.fit_intercept)
         clf.fit(x[train], y[train])
         score = clf.decision_function(x[test])
         accs.append(float(np.mean((score > 0) == (y[test] == 1))))
         aucs.append(float(roc_auc_score(y[test], score)))
         held_out.append((y[test], score, groups[test]))
     boot_acc, boot_auc = _bootstrap_folds(held_out, bootstrap, seed)
-    return (_measure(accs, boot_acc, chance, n_eval, folds, cv),
-            {**_measure(aucs, boot_auc, 0.5, n_eval, folds, cv), "chance_sd": None})
+    return (_measure(accs, boot_acc, problem.chance, problem.n_eval, folds, cv),
+            {**_measure(aucs, boot_auc, 0.5, problem.n_eval, folds, cv), "chance_sd": None})
 
 
 def _check(n: int, folds: int, what: str) -> None:
@@ -160,8 +173,8 @@ def classifier_separability(a: np.ndarray, b: np.ndarray, *, instructions_a: Seq
     else:
         cv, splits = STRATIFIED, StratifiedKFold(folds, shuffle=True, random_state=seed)
     chance = max(len(a), len(b)) / len(y)  # always guessing the larger set
-    acc, auc = _cross_validate(x, y, splits, fit_intercept=True, groups=groups, chance=chance, n_eval=len(y),
-                               folds=folds, cv=cv, bootstrap=bootstrap, seed=seed)
+    problem = _Problem(x, y, groups, fit_intercept=True, chance=chance, n_eval=len(y))
+    acc, auc = _cross_validate(problem, splits, folds=folds, cv=cv, bootstrap=bootstrap, seed=seed)
     return {"classifier_accuracy": acc, "classifier_auc": auc, "n": [len(a), len(b)],
             "cv": {"kind": cv, "folds": folds, "shared_instructions": shared}}
 
@@ -182,6 +195,6 @@ def paired_separability(a: np.ndarray, b: np.ndarray, *, folds: int = 5, seed: i
     # each group holds one row of each label, so grouped folds are also balanced
     splits = GroupKFold(folds, shuffle=True, random_state=seed)
     # n_eval = instructions: the two rows of an instruction always agree
-    acc, auc = _cross_validate(x, y, splits, fit_intercept=False, groups=groups, chance=0.5, n_eval=len(d),
-                               folds=folds, cv=GROUPED, bootstrap=bootstrap, seed=seed)
+    problem = _Problem(x, y, groups, fit_intercept=False, chance=0.5, n_eval=len(d))
+    acc, auc = _cross_validate(problem, splits, folds=folds, cv=GROUPED, bootstrap=bootstrap, seed=seed)
     return {"paired_accuracy": acc, "paired_auc": auc, "n_instructions": len(d)}

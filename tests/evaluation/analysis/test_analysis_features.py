@@ -14,7 +14,7 @@ from harness.evaluation.analysis import report as report_module
 from harness.evaluation.analysis.curation import curation_report, precision_recall
 from harness.evaluation.analysis.diversity import ngrams, tokenize
 from harness.evaluation.analysis.embeddings import Embedder, make_embedder, text_key
-from harness.evaluation.analysis.report import analyze
+from harness.evaluation.analysis.report import AnalysisSettings, analyze
 from harness.evaluation.analysis.texts import TextSet
 
 
@@ -60,7 +60,7 @@ def test_report_names_features_truncation_and_both_trigram_counts(tiny_lm: Path,
                                                                   tmp_path: Path) -> None:
     a, b = real_sets["gpt4"].subsample(60, 0), real_sets["alpaca-7b"].subsample(60, 0)
     lm = make_embedder(f"lm:{tiny_lm}", cache_dir=tmp_path, max_length=128)
-    r = analyze([a, b], embedder, mauve_embedder=lm, seeds=(0,), folds=3, bootstrap=100).report
+    r = analyze([a, b], embedder, AnalysisSettings(seeds=(0,), folds=3, bootstrap=100), mauve_embedder=lm).report
     assert r["mauve_features"]["kind"].startswith("LM hidden states (the last token, texts cut to 128 tokens)")
     assert r["embedder"]["kind"].startswith("sentence embeddings (the offline default")
     p = r["pairs"][0]
@@ -100,7 +100,7 @@ def test_a_rerun_recomputes_nothing(embedder: Embedder, real_sets: dict[str, Tex
     for s in sets:  # vectors copied from the shared cache, so nothing is encoded here
         fresh.cache.put_many(fresh.identity, [(text_key(x), v.tobytes(), t) for x, v, t in zip(
             s.texts, embedder.embed(s.texts), embedder.token_counts(s.texts), strict=True)])
-    first = analyze(sets, fresh, seeds=(0, 1), bootstrap=100).report
+    first = analyze(sets, fresh, AnalysisSettings(seeds=(0, 1), bootstrap=100)).report
 
     def boom(*args, **kwargs):
         raise AssertionError("recomputed a cached measure")
@@ -108,11 +108,11 @@ def test_a_rerun_recomputes_nothing(embedder: Embedder, real_sets: dict[str, Tex
     for name in ("mauve_score", "classifier_separability", "paired_separability"):
         monkeypatch.setattr(report_module, name, boom)
     monkeypatch.setattr(report_module.contam, "near_duplicates", boom)
-    again = analyze(sets, make_embedder(cache_dir=tmp_path), seeds=(0, 1), bootstrap=100).report
+    again = analyze(sets, make_embedder(cache_dir=tmp_path), AnalysisSettings(seeds=(0, 1), bootstrap=100)).report
     assert again == first
     # other settings are other keys: they are measured, not served from the cache
     with pytest.raises(AssertionError, match="recomputed"):
-        analyze(sets, make_embedder(cache_dir=tmp_path), seeds=(0, 1, 2), bootstrap=100)
+        analyze(sets, make_embedder(cache_dir=tmp_path), AnalysisSettings(seeds=(0, 1, 2), bootstrap=100))
 
 
 def _built(tmp_path: Path, sets: dict[str, TextSet]) -> tuple[Path, list[str], TextSet]:

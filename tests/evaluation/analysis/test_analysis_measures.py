@@ -18,7 +18,7 @@ import pytest
 from harness.core.errors import InputError
 from harness.evaluation.analysis.contamination import contamination, near_duplicates
 from harness.evaluation.analysis.embeddings import Embedder, make_embedder
-from harness.evaluation.analysis.report import analyze, compare_pair
+from harness.evaluation.analysis.report import AnalysisSettings, EmbeddedSet, analyze, compare_pair
 from harness.evaluation.analysis.texts import TextSet
 
 
@@ -36,11 +36,11 @@ def _halves(s: TextSet, emb: np.ndarray) -> tuple[TextSet, TextSet, np.ndarray, 
 @pytest.fixture(scope="module")
 def pairs(real_sets: dict[str, TextSet], real_embeddings: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     ha, hb, ea, eb = _halves(real_sets["gpt4"], real_embeddings["gpt4"])
-    out = {"halves": compare_pair(ha, hb, ea, eb, ea, eb)}
+    out = {"halves": compare_pair(EmbeddedSet(ha, ea, ea), EmbeddedSet(hb, eb, eb))}
     g = real_embeddings["gpt4"]
     for other in ("alpaca-7b", "llama-2-7b-chat-hf"):
         e = real_embeddings[other]
-        out[other] = compare_pair(real_sets["gpt4"], real_sets[other], g, e, g, e)
+        out[other] = compare_pair(EmbeddedSet(real_sets["gpt4"], g, g), EmbeddedSet(real_sets[other], e, e))
     return out
 
 
@@ -88,7 +88,7 @@ def _numbers(x: Any) -> list[float]:
 def test_numbers_are_stable_with_a_fixed_seed(real_sets: dict[str, TextSet], real_embeddings: dict[str, np.ndarray],
                                               pairs: dict[str, dict[str, Any]]) -> None:
     g, e = real_embeddings["gpt4"], real_embeddings["alpaca-7b"]
-    again = compare_pair(real_sets["gpt4"], real_sets["alpaca-7b"], g, e, g, e)
+    again = compare_pair(EmbeddedSet(real_sets["gpt4"], g, g), EmbeddedSet(real_sets["alpaca-7b"], e, e))
     first, second = _numbers(pairs["alpaca-7b"]), _numbers(again)
     assert len(first) == len(second) > 20
     np.testing.assert_allclose(second, first, rtol=0, atol=1e-6)
@@ -96,7 +96,7 @@ def test_numbers_are_stable_with_a_fixed_seed(real_sets: dict[str, TextSet], rea
 
 def test_unequal_sizes_are_subsampled_and_said(real_sets: dict[str, TextSet], embedder: Embedder) -> None:
     small = real_sets["alpaca-7b"].subsample(200, seed=3)
-    result = analyze([real_sets["gpt4"], small], embedder, seeds=(0, 1))
+    result = analyze([real_sets["gpt4"], small], embedder, AnalysisSettings(seeds=(0, 1)))
     pair = result.report["pairs"][0]
     assert pair["n_per_set"] == 200
     assert any("gpt4 subsampled from 805 to 200" in n for n in pair["notes"])

@@ -16,7 +16,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from harness.evaluation.analysis.embeddings import Embedder
-from harness.evaluation.analysis.report import compare_pair, halves, judge
+from harness.evaluation.analysis.report import AnalysisSettings, EmbeddedSet, compare_pair, halves, judge
 from harness.evaluation.analysis.separability import (
     classifier_separability,
     instruction_groups,
@@ -100,8 +100,9 @@ def test_no_real_pair_scores_below_chance(all_model_sets: dict[str, tuple[TextSe
     """Every pair of the five models: grouped CV, and no classifier score below its floor or chance beyond the noise."""
     assert len(all_model_sets) == 5
     floors: dict[Any, dict[str, Any]] = {}
+    settings = AnalysisSettings(seeds=(0,), bootstrap=300)
     for (a, (sa, ea)), (b, (sb, eb)) in itertools.combinations(all_model_sets.items(), 2):
-        p = compare_pair(sa, sb, ea, eb, ea, eb, seeds=(0,), bootstrap=300, floors=floors)
+        p = compare_pair(EmbeddedSet(sa, ea, ea), EmbeddedSet(sb, eb, eb), settings, floors=floors)
         assert p["cv"]["kind"] == "grouped by instruction", (a, b)
         for m in ("classifier_accuracy", "classifier_auc"):
             x = p[m]
