@@ -220,3 +220,41 @@ def test_disk_full_while_writing_a_dataset_is_one_line_and_leaves_nothing_a_reru
     assert ok.returncode == 0, ok.stderr[-2000:]
     m = read_manifest(d)
     assert m.ok and m.records("dataset.jsonl") == 48
+
+
+def _other_outputs(tmp_path: Path) -> Path:
+    """Outputs for the bundled demo eval set that differ from its references (so the judge is called)."""
+    import json
+
+    from _support import PROJECT_ROOT
+
+    rows = json.loads((PROJECT_ROOT / "harness" / "data" / "demo_eval.json").read_text(encoding="utf-8"))
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps([{**r, "output": f"Answer {i}.", "generator": "mine"} for i, r in enumerate(rows)]))
+    return path
+
+
+def test_an_eval_in_which_no_judgment_counts_fails_and_says_why(tiny_model: Path, tmp_path: Path) -> None:
+    """The text annotator on the random tiny model never yields a readable preference: no win rate, exit 2."""
+    out = tmp_path / "out"
+    proc = run_harness("eval", "--model-outputs", str(_other_outputs(tmp_path)), "--eval-set", "bundled:demo",
+                       "--max-instances", "2", "--judge", f"local:alpaca_eval_gpt4:hf:{tiny_model}",
+                       "--output", str(out), "--cache", str(tmp_path / "cache.sqlite"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "none of the 2 judgments could be counted" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "annotations.json").is_file() and not (out / "metrics.json").exists()
+
+
+def test_an_eval_directory_with_other_settings_is_not_replaced(tiny_model: Path, tmp_path: Path) -> None:
+    out, outputs = tmp_path / "out", _other_outputs(tmp_path)
+    args = ["eval", "--model-outputs", str(outputs), "--eval-set", "bundled:demo", "--judge",
+            f"local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:hf:{tiny_model}", "--output", str(out),
+            "--cache", str(tmp_path / "cache.sqlite")]
+    first = run_harness(*args, "--max-instances", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (out / "metrics.json").read_bytes()
+    other = run_harness(*args, "--max-instances", "3")
+    assert other.returncode == 2 and "holds a finished evaluation with other settings" in other.stderr, other.stderr
+    assert (out / "metrics.json").read_bytes() == before
+    forced = run_harness(*args, "--max-instances", "3", "--force")
+    assert forced.returncode == 0, forced.stderr[-2000:]
