@@ -79,10 +79,10 @@ class EnginePool:
             for k in idle_cpu[: max(0, len(idle_cpu) - self.max_idle_cpu)]:
                 self._shut(k)
 
-    def release_idle(self) -> None:
-        """Shut every idle engine down (before training, or to free memory)."""
+    def release_idle(self, *, gpu_only: bool = False) -> None:
+        """Shut idle engines down (those on a GPU only, with `gpu_only`): before training, or to free memory."""
         with self._lock:
-            self._shut_idle(lambda e: True)
+            self._shut_idle(lambda e: e.on_gpu or not gpu_only)
 
     def stats(self) -> dict[str, Any]:
         """Engine starts and their seconds so far in this process: totals and per model."""
@@ -120,8 +120,9 @@ def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
             "engine_start_s": round(sum(c["start_s"] for c in per.values()), 3), "engines": per}
 
 
-def release_idle() -> None:
-    POOL.release_idle()
+def release_idle(*, gpu_only: bool = False) -> None:
+    """Shut the pool's idle engines down; the trainer calls this with `gpu_only=True` before it runs."""
+    POOL.release_idle(gpu_only=gpu_only)
 
 
 atexit.register(release_idle)

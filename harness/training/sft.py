@@ -524,6 +524,10 @@ def train_stage(directory: Path, *, base_model: str, records: Sequence[Instructi
         t0 = time.perf_counter()
         from transformers import AutoTokenizer
 
+        from harness.backends.engines import release_idle
+
+        release_idle(gpu_only=True)  # inference engines kept for reuse give their GPU memory back
+
         base_path = resolve_base_model(base_model)
         tokenizer = AutoTokenizer.from_pretrained(base_path)
         train_template, inference_template, template_kind = choose_template(tokenizer, recipe)
