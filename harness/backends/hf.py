@@ -139,9 +139,8 @@ class HFGenerator:
             fits.sort(key=lambda i: -len(prompts[i]))
             for start in range(0, len(fits), self.batch_size):
                 batch = fits[start:start + self.batch_size]
-                for i, gen in zip(batch, self._generate_batch([requests[i] for i in batch],
-                                                              [prompts[i] for i in batch], params)):
-                    results.set(i, gen)
+                gens = self._generate_batch([requests[i] for i in batch], [prompts[i] for i in batch], params)
+                results.set_many(list(zip(batch, gens)))
         return results.done()
 
     def _generate_batch(self, reqs: list[ChatRequest], prompts: list[list[int]], params: SamplingParams) -> list[Generation]:

@@ -106,7 +106,9 @@ class VLLMGenerator:
         return {**model_identity(self.spec), "chat_template": template_hash(self.tokenizer)}
 
     def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
-        if requests and self.llm is None:
+        if not requests:
+            return []
+        if self.llm is None:
             self._load()
         from vllm import SamplingParams as VSP
         from vllm.inputs import TokensPrompt
@@ -141,11 +143,12 @@ class VLLMGenerator:
         try:
             submit()
             while running:
+                done = []
                 for out in engine.step():
-                    if not out.finished or out.request_id not in running:
-                        continue
-                    i, n_prompt = running.pop(out.request_id)
-                    results.set(i, self._generation(requests[i], out.outputs[0], n_prompt))
+                    if out.finished and out.request_id in running:
+                        i, n_prompt = running.pop(out.request_id)
+                        done.append((i, self._generation(requests[i], out.outputs[0], n_prompt)))
+                results.set_many(done)  # one step's finished requests, stored together
                 submit()
         except BaseException:
             if running:  # leave the shared engine clean for its next user

@@ -3,16 +3,18 @@
 Input lines are `{"id": ..., "messages": [...]}` or `{"id": ..., "instruction": ...}`; every line is
 validated before a model is loaded. Output is one JSON line per prompt, in input order, written
 atomically at the end; finished requests are in the cache as they complete, so a killed run
-resumes without redoing them.
+resumes without redoing them. Prompts go to the backend in windows of `WINDOW` requests and each
+window's outputs are written as it finishes, so memory stays flat however long the input is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,33 +45,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
 
 
-def read_prompts(path: Path) -> list[tuple[str, Any]]:
+WINDOW = 16384  # requests per generate call: far more than any engine batches at once, little memory
+
+
+def check_prompts(path: Path) -> int:
+    """Validate every line (before any model loads); returns the number of prompts."""
     from harness.core.errors import InputError
     from harness.core.io import iter_jsonl
     from harness.core.records import prompt_messages
 
-    rows, seen = [], {}
+    seen: set[str] = set()
     for lineno, obj in iter_jsonl(path):
-        rid, msgs = prompt_messages(obj, path=path, line=lineno)
+        rid, _ = prompt_messages(obj, path=path, line=lineno)
         if rid in seen:
-            raise InputError(f"duplicate id '{rid}' (first on line {seen[rid]})", path=path, line=lineno,
+            first = next(n for n, (r, _) in _iter_prompts(path) if r == rid)
+            raise InputError(f"duplicate id '{rid}' (first on line {first})", path=path, line=lineno,
                              fix="give every prompt a unique id")
-        seen[rid] = lineno
-        rows.append((rid, msgs))
-    if not rows:
+        seen.add(rid)
+    if not seen:
         raise InputError("no prompts in the file", path=path)
-    return rows
+    return len(seen)
+
+
+def _iter_prompts(path: Path):
+    from harness.core.io import iter_jsonl
+    from harness.core.records import prompt_messages
+
+    for lineno, obj in iter_jsonl(path):
+        yield lineno, prompt_messages(obj, path=path, line=lineno)
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.backends import load_generator, parse_spec
     from harness.backends.base import ChatRequest, SamplingParams
     from harness.core.errors import ConfigError
-    from harness.core.io import write_jsonl
+    from harness.core.io import atomic_open
     from harness.core.runs import runs_root
 
     spec = parse_spec(args.model)  # an unknown backend fails before the input is read
-    rows = read_prompts(args.input)
+    n_prompts = check_prompts(args.input)
     try:
         params = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                                 seed=args.seed, logprobs=args.logprobs, stop=tuple(args.stop))
@@ -80,34 +94,46 @@ def run(args: argparse.Namespace) -> int:
                    tensor_parallel_size=args.tensor_parallel_size, enforce_eager=args.enforce_eager,
                    concurrency=args.concurrency, max_retries=args.max_retries, timeout=args.timeout,
                    api_key_env=args.api_key_env)
-    requests = [ChatRequest(rid, msgs, params) for rid, msgs in rows]
 
     t_load = time.perf_counter()
     gen = load_generator(spec, cache=cache, **options)
     load_s = time.perf_counter() - t_load
-    t0 = time.perf_counter()
+    counts = {"prompts": 0, "completion": 0, "prompt": 0}
+    finish: dict[str, int] = {}
+    gen_s = 0.0
     try:
-        results = _generate_with_progress(gen, requests)
+        with atomic_open(args.output) as out, _progress(n_prompts) as tick:
+            prompts = _iter_prompts(args.input)
+            while window := [ChatRequest(rid, msgs, params) for _, (rid, msgs) in itertools.islice(prompts, WINDOW)]:
+                t0 = time.perf_counter()
+                results = gen.generate(window, on_result=tick)
+                gen_s += time.perf_counter() - t0
+                for r in results:  # written as each window finishes; the file appears atomically at the end
+                    out.write(json.dumps(r.to_dict(), ensure_ascii=False))
+                    out.write("\n")
+                    counts["prompts"] += 1
+                    counts["completion"] += r.completion_tokens
+                    counts["prompt"] += r.prompt_tokens
+                    finish[r.finish_reason] = finish.get(r.finish_reason, 0) + 1
         # local backends load their model on the first cache miss; count that as loading, not
-        # generating; and stop the clock before close(), which shuts an engine down (seconds for vLLM)
+        # generating; close() (which may stop an engine) is outside the clock too
         lazy_load_s = float(getattr(gen, "load_s", 0.0))
-        gen_s = time.perf_counter() - t0 - lazy_load_s
+        gen_s -= lazy_load_s
     finally:
         gen.close()
     load_s += lazy_load_s
-    write_jsonl(args.output, results)
 
-    completion = sum(r.completion_tokens for r in results)
+    completion = counts["completion"]
     summary = {
         "model": str(spec),
         "model_identity": gen.identity(),  # path + weights hash or hub id + revision, chat template hash
         "sampling": params.to_dict(),
-        "prompts": len(results),
+        "prompts": counts["prompts"],
         "cache_hits": getattr(gen, "hits", 0),
-        "generated": getattr(gen, "misses", len(results)),
+        "generated": getattr(gen, "misses", counts["prompts"]),
         "completion_tokens": completion,
-        "prompt_tokens": sum(r.prompt_tokens for r in results),
-        "finish_reasons": _counts(r.finish_reason for r in results),
+        "prompt_tokens": counts["prompt"],
+        "finish_reasons": finish,
         "load_s": round(load_s, 3),
         "generate_s": round(gen_s, 3),
         "tokens_per_s": round(completion / gen_s, 1) if gen_s > 0 else None,
@@ -122,14 +148,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _counts(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for x in items:
-        out[x] = out.get(x, 0) + 1
-    return out
-
-
-def _generate_with_progress(gen, requests):
+@contextlib.contextmanager
+def _progress(total: int):
+    """A progress bar over all windows; yields the `on_result` callback that advances it."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -141,5 +162,5 @@ def _generate_with_progress(gen, requests):
 
     columns = (TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("generate", total=len(requests))
-        return gen.generate(requests, on_result=lambda i, g: progress.advance(task))
+        task = progress.add_task("generate", total=total)
+        yield lambda i, g: progress.advance(task)
