@@ -5,8 +5,9 @@ Pairs are real AlpacaEval 1.0 pairs (text_davinci_003 reference vs alpaca-7b) fr
 ../shared/data/alpaca_eval. Raw vLLM first, best of --repeats fresh processes: the judge's own
 rendered prompts (what `LocalJudge` sends, captured once), chat-templated by the tokenizer, as
 `TokensPrompt`s with the judge's sampling (greedy, 1 token, top-K logprobs) and engine arguments
-(fp32, eager, max_logprobs K), after one warm-up prompt; judgments/s of one `llm.generate`. Then
-for each backend, in a fresh process (vllm: best of --repeats too):
+(fp32, eager, max_logprobs K), after one warm-up prompt; judgments/s of one `llm.generate`,
+alternating with the harness's vllm judge so that load changes hit both. For each backend, in a
+fresh process (vllm: best of --repeats too):
   * the logprob judge (weighted_alpaca_eval_gpt4_turbo, one token, top_logprobs=2048): judgments/s
     with a fresh request cache, model loading excluded (reported apart);
   * the same pairs again through the filled cache (judgments/s of a rerun);
@@ -155,20 +156,25 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
         model = str(make_tiny_model(Path(tmp) / "tiny", size="tiny", seed=0))
-        raw = None
-        if "vllm" in args.backends:
+        raw, ours = None, None
+        if "vllm" in args.backends:  # raw vLLM and the harness's vllm judge alternate, best of each
             prompts, max_tokens = judge_prompts("weighted_alpaca_eval_gpt4_turbo", 2048, args.n, Path(tmp))
-            raws = [_json_child("--raw-child", model, str(prompts), "2048", str(max_tokens)) for _ in range(args.repeats)]
+            raws, ours = [], []
+            for _ in range(args.repeats):
+                raws.append(_json_child("--raw-child", model, str(prompts), "2048", str(max_tokens)))
+                ours.append(_json_child("--child", "vllm", model, "weighted_alpaca_eval_gpt4_turbo", str(args.n), "2048"))
             raw = max(r["judgments_per_s"] for r in raws)
             print(f"raw vLLM (LLM.generate, the judge's rendered prompts) n={raws[0]['n']:3d}  {raw:7.2f} judgments/s "
-                  f"(runs {[r['judgments_per_s'] for r in raws]}; load {os.getloadavg()[0]:.1f})", flush=True)
+                  f"(runs {[r['judgments_per_s'] for r in raws]}; harness runs {[r['judgments_per_s'] for r in ours]}; "
+                  f"load avg {os.getloadavg()[0]:.1f})", flush=True)
         runs = [(b, "weighted_alpaca_eval_gpt4_turbo", args.n, 2048) for b in args.backends]
         if "hf" in args.backends:
             runs.append(("hf", "alpaca_eval_gpt4", args.n_text, 0))
         for backend, annotator, n, top in runs:
-            tries = args.repeats if backend == "vllm" else 1
-            r = max((_json_child("--child", backend, model, annotator, str(n), str(top)) for _ in range(tries)),
-                    key=lambda r: r["judgments_per_s"])
+            if backend == "vllm" and ours:
+                r = max(ours, key=lambda r: r["judgments_per_s"])
+            else:
+                r = _json_child("--child", backend, model, annotator, str(n), str(top))
             ratio = f"; {r['judgments_per_s'] / raw:.2f} of raw vLLM" if backend == "vllm" and raw else ""
             print(f"{r['backend']:5s} {r['annotator']:32s} n={r['n']:3d}  {r['judgments_per_s']:7.2f} judgments/s "
                   f"(cached rerun {r['cached_judgments_per_s']:.0f}/s; load {r['load_s']} s; "
