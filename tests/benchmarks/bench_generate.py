@@ -90,7 +90,8 @@ def in_child(*args: str) -> dict:
                          capture_output=True, text=True)
     if out.returncode:
         sys.exit(out.stderr[-4000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # vLLM logs to stdout, also while it shuts down at exit: the result is the line marked RESULT
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
 
 
 def cli_generate(model: str, prompts: Path, out: Path, cache: Path, extra: list[str]) -> tuple[dict, float]:
@@ -157,6 +158,6 @@ if __name__ == "__main__":
             res = raw_vllm(model, Path(prompts_file), ARGS.max_tokens, Path(extra))
         else:
             res = raw_hf(model, Path(prompts_file), ARGS.max_tokens, int(extra))
-        print(json.dumps(res))
+        print("RESULT " + json.dumps(res), flush=True)
     else:
         main()

@@ -59,7 +59,7 @@ def child(backend: str, model: str, annotator: str, n: int, top: int | None) -> 
         cached = time.perf_counter() - t0
         judge.close()
     assert again.stats["judge_cache_hits"] == run.stats["n_judge_calls"]
-    print(json.dumps({"backend": backend, "annotator": annotator, "n": len(work), "load_s": round(load_s, 2),
+    print("RESULT " + json.dumps({"backend": backend, "annotator": annotator, "n": len(work), "load_s": round(load_s, 2),
                       "judgments_per_s": round(len(work) / fresh, 2),
                       "cached_judgments_per_s": round(len(work) / cached, 1),
                       "prompt_tokens_per_judgment": round(run.stats["judge_prompt_tokens"] / len(work)),
@@ -70,7 +70,8 @@ def _json_child(*args: str) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], cwd=ROOT, capture_output=True, text=True)
     if out.returncode:
         sys.exit(out.stderr[-4000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # vLLM logs to stdout, also while it shuts down at exit: the result is the line marked RESULT
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
 
 
 def judge_prompts(annotator: str, top: int, n: int, tmp: Path) -> tuple[Path, int]:
@@ -130,7 +131,7 @@ def raw_vllm_child(model: str, prompts: Path, top: int, max_tokens: int) -> None
     outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in work], [sp for _ in work], use_tqdm=False)
     dt = time.perf_counter() - t0
     assert all(o.outputs[0].logprobs for o in outs)
-    print(json.dumps({"n": len(work), "judgments_per_s": round(len(work) / dt, 2)}))
+    print("RESULT " + json.dumps({"n": len(work), "judgments_per_s": round(len(work) / dt, 2)}), flush=True)
 
 
 def main() -> None:
