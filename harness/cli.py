@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness: unknown command '{name}'{hint}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"harness {name}", description=COMMANDS[name][1])
+    parser = _Parser(prog=f"harness {name}", description=COMMANDS[name][1])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     module.add_arguments(parser)
     args = parser.parse_args(rest)
@@ -90,6 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"harness {name}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         return 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line, like every other bad input (argparse prints the usage first)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _one_line(message: str) -> str:

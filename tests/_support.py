@@ -69,3 +69,23 @@ def recompute_preference(row, *, seed: int = 0, annotator: str = AE2_ANNOTATOR) 
         raise ValueError("the annotation has no raw_completion")
     return weighted_preference(row["raw_completion"], switched=alpaca_eval_switched(row["instruction"], seed),
                                annotator=annotator)
+
+
+def engine_starts(build_dir: Path) -> dict[str, int]:
+    """Engine starts per model over the build manifests under `build_dir` (one per dataset)."""
+    starts: dict[str, int] = {}
+    for manifest in sorted(build_dir.glob("*/manifest.json")):
+        stats = json.loads(manifest.read_text())["stats"]
+        assert "engine_starts" in stats, manifest
+        for label, c in stats["engines"].items():
+            starts[label] = starts.get(label, 0) + c["starts"]
+    return starts
+
+
+def substage_models(build_dir: Path, backend: str = "hf") -> set[str]:
+    """The backend specs of the sub-stage models (backward, seed model, ...) the builds used."""
+    models = set()
+    for manifest in build_dir.glob("*/manifest.json"):
+        for sub in json.loads(manifest.read_text())["stats"].get("substages", {}).values():
+            models.add(f"{backend}:{Path(sub['directory']) / 'model'}")
+    return models

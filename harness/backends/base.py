@@ -35,6 +35,8 @@ class SamplingParams:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
         if self.logprobs < 0:
             raise ValueError(f"logprobs must be >= 0, got {self.logprobs}")
+        if any(not s for s in self.stop):  # an empty stop string matches at once: every output one token
+            raise ValueError("stop strings must not be empty")
 
     @property
     def greedy(self) -> bool:
@@ -52,7 +54,10 @@ class ChatRequest:
 
 
 ResultCallback = Callable[[int, Generation], None]
-"""Called with (index into the request list, generation) as each request finishes."""
+"""Called with (index into the request list, generation) as each request finishes. A callback may
+also have a `many(items)` method taking a list of (index, generation) that finished together (one
+engine step, one batch); `Results.set_many` uses it, so the request cache stores them in one
+transaction before the backend computes anything else."""
 
 
 @runtime_checkable
@@ -100,6 +105,19 @@ class Results:
         self.items[i] = gen
         if self.on_result:
             self.on_result(i, gen)
+
+    def set_many(self, items: Sequence[tuple[int, Generation]]) -> None:
+        """Results that finished together, reported in one call where the callback takes batches."""
+        for i, gen in items:
+            self.items[i] = gen
+        if not self.on_result or not items:
+            return
+        many = getattr(self.on_result, "many", None)
+        if many is not None:
+            many(items)
+        else:
+            for i, gen in items:
+                self.on_result(i, gen)
 
     def too_long(self, i: int, request: ChatRequest, prompt_tokens: int, model: str) -> None:
         """Answer a request whose prompt plus max_tokens exceed the context, without running it."""

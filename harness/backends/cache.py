@@ -8,6 +8,7 @@ without a seed are not reproducible and so are never cached.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import ChatRequest, Generator, ResultCallback
+from harness.backends.base import ChatRequest, Generator, ResultCallback, SamplingParams
+from harness.core.errors import ConfigError
 from harness.core.fingerprint import canonical_json
 from harness.core.records import Generation
 
@@ -26,11 +28,64 @@ log = logging.getLogger(__name__)
 def request_key(identity: dict[str, Any], request: ChatRequest) -> str | None:
     if not request.params.greedy and request.params.seed is None:
         return None
-    import hashlib
-
     payload = {"model": identity, "messages": [m.to_dict() for m in request.messages],
                "params": request.params.to_dict()}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+class _Keys:
+    """`request_key` for one model, fast: the identity's and each distinct sampling setting's JSON
+    are made once, and the canonical payload is assembled around them (the same bytes, so the same
+    keys as `request_key`)."""
+
+    def __init__(self, identity: dict[str, Any]):
+        self._model = canonical_json(identity)
+        self._params: dict[SamplingParams, str] = {}
+
+    def __call__(self, request: ChatRequest) -> str | None:
+        p = request.params
+        if not p.greedy and p.seed is None:
+            return None
+        params = self._params.get(p)
+        if params is None:
+            params = self._params[p] = canonical_json(p.to_dict())
+        messages = canonical_json([{"content": m.content, "role": m.role} for m in request.messages])
+        return hashlib.sha256(f'{{"messages":{messages},"model":{self._model},"params":{params}}}'.encode()).hexdigest()
+
+
+class _Store:
+    """The callback the wrapped backend reports to: stores each result (several that finish together
+    in one transaction) before passing it on, so a kill loses nothing that was reported."""
+
+    def __init__(self, cache: CachedGenerator, todo: list[int], keys: list[str | None],
+                 results: list[Generation | None], on_result: ResultCallback | None):
+        self.cache, self.todo, self.keys, self.results, self.on_result = cache, todo, keys, results, on_result
+
+    def __call__(self, j: int, gen: Generation) -> None:
+        self.many([(j, gen)])
+
+    def many(self, items: Sequence[tuple[int, Generation]]) -> None:
+        rows = []
+        for j, gen in items:
+            i = self.todo[j]
+            self.results[i] = gen
+            if self.keys[i]:
+                rows.append((self.keys[i], json.dumps(gen.to_dict(), ensure_ascii=False)))
+        self.cache._put_many(rows)
+        if self.on_result:
+            for j, gen in items:
+                self.on_result(self.todo[j], gen)
+
+
+def check_cache_file(path: Path) -> None:
+    """A request cache path must be a new file or an SQLite database (never, say, a results file)."""
+    if path.is_dir():
+        raise ConfigError(f"request cache {path} is a directory", fix="pass a file path, e.g. runs/cache/requests.sqlite")
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                raise ConfigError(f"request cache {path} is not an SQLite database",
+                                  fix="pass a new path or an existing request cache (nothing was written to it)")
 
 
 class CachedGenerator:
@@ -41,12 +96,17 @@ class CachedGenerator:
         self.name = inner.name
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_cache_file(self.path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # checkpoint the WAL every ~40 MB, not every 4 MB: random keys touch many index pages per
+        # commit, and frequent checkpoints halved the insert rate of a 100K-request run
+        self._db.execute("PRAGMA wal_autocheckpoint=10000")
         self._db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._identity: dict[str, Any] | None = None
+        self._keys: _Keys | None = None
         self.hits = 0
         self.misses = 0
 
@@ -60,49 +120,61 @@ class CachedGenerator:
             self._identity = self.inner.identity()
         return self._identity
 
-    def _get(self, key: str) -> Generation | None:
-        row = self._db.execute("SELECT value FROM generations WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        d = json.loads(row[0])
+    def _get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        """Stored values of those keys that are in the cache (looked up a few hundred at a time)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            sql = f"SELECT key, value FROM generations WHERE key IN ({','.join('?' * len(part))})"
+            found.update(self._db.execute(sql, part).fetchall())
+        return found
+
+    @staticmethod
+    def _decode(value: str, request_id: str) -> Generation:
+        d = json.loads(value)
         if d.get("top_logprobs") is not None:
             d["top_logprobs"] = tuple((t["token"], t["logprob"]) for t in d["top_logprobs"])
+        # the cached text may have been made for another request id with the same content
+        d["id"] = request_id
         return Generation(**d)
 
-    def _put(self, key: str, gen: Generation) -> None:
+    def _put_many(self, rows: Sequence[tuple[str, str]]) -> None:
+        if not rows:
+            return
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO generations (key, value) VALUES (?, ?)",
-                             (key, json.dumps(gen.to_dict(), ensure_ascii=False)))
+            if len(rows) == 1:
+                self._db.execute("INSERT OR REPLACE INTO generations (key, value) VALUES (?, ?)", rows[0])
+                return
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO generations (key, value) VALUES (?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
-        ident = self.identity()
-        keys = [request_key(ident, r) for r in requests]
+        if self._keys is None:
+            self._keys = _Keys(self.identity())
+        keys = [self._keys(r) for r in requests]
+        stored = self._get_many([k for k in keys if k])
         results: list[Generation | None] = [None] * len(requests)
         todo: list[int] = []
         for i, (req, key) in enumerate(zip(requests, keys)):
-            hit = self._get(key) if key else None
-            if hit is not None:
-                # the cached text may have been made for another request id with the same content
-                hit = Generation(**{**hit.__dict__, "id": req.id})
+            value = stored.get(key) if key else None
+            if value is not None:
+                hit = self._decode(value, req.id)
                 results[i] = hit
                 self.hits += 1
                 if on_result:
                     on_result(i, hit)
             else:
                 todo.append(i)
+        del stored
         self.misses += len(todo)
         if todo:
             log.info("cache: %d hit(s), %d to generate", len(requests) - len(todo), len(todo))
-
-            def store(j: int, gen: Generation) -> None:
-                i = todo[j]
-                results[i] = gen
-                if keys[i]:
-                    self._put(keys[i], gen)
-                if on_result:
-                    on_result(i, gen)
-
-            self.inner.generate([requests[i] for i in todo], on_result=store)
+            self.inner.generate([requests[i] for i in todo], on_result=_Store(self, todo, keys, results, on_result))
         missing = [requests[i].id for i, r in enumerate(results) if r is None]
         if missing:
             raise RuntimeError(f"backend {self.name} returned no result for {len(missing)} request(s), e.g. {missing[:3]}")

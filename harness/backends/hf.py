@@ -4,6 +4,8 @@ Requests that share sampling settings are batched (longest first, to waste littl
 Sampling is done by our own logits processor with one torch.Generator per request, so a request
 with a seed gets the same text whatever batch it lands in: a resumed run reproduces an
 uninterrupted one. Top logprobs of the first generated token come from the raw logits.
+The loaded model comes from the per-process engine pool (`harness.backends.engines`): generators of
+the same model, dtype and device share it; `close()` releases it.
 """
 
 from __future__ import annotations
@@ -64,16 +66,17 @@ def _per_row_sampler(params: SamplingParams, seeds: Sequence[int | None]):
 class HFGenerator:
     def __init__(self, spec: ModelSpec, *, batch_size: int = 32, dtype: str = "auto", device: str | None = None,
                  max_model_len: int | None = None, **_: Any):
-        from transformers import AutoTokenizer
-
         self.spec = spec
         self.name = str(spec)
         self.path = str(resolve_local_model(spec.model)) if is_local(spec.model) else spec.model
+        from transformers import AutoTokenizer
+
         self.batch_size = batch_size
         self.dtype = dtype
         self.device = device
         self._max_model_len = max_model_len
-        self.model = None  # loaded on the first request that misses the cache
+        self.model = None  # acquired on the first request that misses the cache
+        self._key: str | None = None
         self.load_s = 0.0
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path, revision=spec.revision)
@@ -85,26 +88,37 @@ class HFGenerator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     def _load(self) -> None:
+        import json
         import time
 
-        t0 = time.perf_counter()
         import torch
-        from transformers import AutoModelForCausalLM
 
+        from harness.backends.engines import POOL
+
+        t0 = time.perf_counter()
         self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = {"auto": torch.bfloat16 if self.device.startswith("cuda") else torch.float32,
                        "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[self.dtype]
-        try:
-            self.model = AutoModelForCausalLM.from_pretrained(self.path, revision=self.spec.revision, dtype=torch_dtype)
-        except OSError as e:
-            raise BackendError(f"hf: cannot load model '{self.spec.model}': {str(e).splitlines()[0]}",
-                               fix="pass a local model directory, or a hub id with network access") from None
-        self.model.to(self.device).eval()
+        key = json.dumps({"model": model_identity(self.spec), "dtype": str(torch_dtype), "device": self.device},
+                         sort_keys=True)
+        self.model = POOL.acquire(key, lambda: self._start_model(torch_dtype), label=self.name,
+                                  on_gpu=not self.device.startswith("cpu"))
+        self._key = key
         self.max_model_len = (self._max_model_len or getattr(self.model.config, "max_position_embeddings", None)
                               or 4096)
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id])
-        self.load_s = time.perf_counter() - t0
+        self.load_s += time.perf_counter() - t0
+
+    def _start_model(self, torch_dtype: Any) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            model = AutoModelForCausalLM.from_pretrained(self.path, revision=self.spec.revision, dtype=torch_dtype)
+        except OSError as e:
+            raise BackendError(f"hf: cannot load model '{self.spec.model}': {str(e).splitlines()[0]}",
+                               fix="pass a local model directory, or a hub id with network access") from None
+        return model.to(self.device).eval()
 
     def identity(self) -> dict[str, Any]:
         return {**model_identity(self.spec), "chat_template": template_hash(self.tokenizer)}
@@ -125,9 +139,8 @@ class HFGenerator:
             fits.sort(key=lambda i: -len(prompts[i]))
             for start in range(0, len(fits), self.batch_size):
                 batch = fits[start:start + self.batch_size]
-                for i, gen in zip(batch, self._generate_batch([requests[i] for i in batch],
-                                                              [prompts[i] for i in batch], params)):
-                    results.set(i, gen)
+                gens = self._generate_batch([requests[i] for i in batch], [prompts[i] for i in batch], params)
+                results.set_many(list(zip(batch, gens)))
         return results.done()
 
     def _generate_batch(self, reqs: list[ChatRequest], prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
@@ -166,4 +179,9 @@ class HFGenerator:
         return gens
 
     def close(self) -> None:
-        self.model = None
+        """Release this generator's hold on the pooled model (the pool decides when it is freed)."""
+        if self._key is not None:
+            from harness.backends.engines import POOL
+
+            POOL.release(self._key)
+        self.model, self._key = None, None

@@ -10,9 +10,11 @@ flight are allowed to finish (and reach the cache) before the error is raised.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,8 +119,12 @@ class OpenAIGenerator:
                     raise _Retryable(f"HTTP {resp.status_code}", float(ra) if ra and ra.replace(".", "").isdigit() else None)
                 if resp.status_code >= 400:
                     raise BackendError(f"openai: {self.base_url} answered HTTP {resp.status_code} for request "
-                                       f"{req.id}: {resp.text[:300]}", fix=self._fix(resp.status_code))
-                return self._parse(req, resp.json())
+                                       f"{req.id}: {self._redact(resp.text[:300])}", fix=self._fix(resp.status_code))
+                try:
+                    data = resp.json()
+                except ValueError:  # a reply cut off mid-body: a server hiccup, retried
+                    raise _Retryable(f"HTTP {resp.status_code} with truncated or invalid JSON") from None
+                return self._parse(req, data)
             except _Retryable as e:
                 last, delay = str(e), e.retry_after
             except (httpx.TimeoutException, httpx.TransportError) as e:
@@ -132,6 +138,13 @@ class OpenAIGenerator:
             await asyncio.sleep(delay)
         raise BackendError(f"openai: request {req.id} to {self.base_url} failed after {self.max_retries + 1} attempts "
                            f"(last: {last})", fix="check that the server is up, or raise --max-retries/--timeout")
+
+    def _redact(self, text: str) -> str:
+        """A server may echo the request's headers: the configured key never reaches a message or a log."""
+        key = os.environ.get(self.api_key_env) or ""
+        if len(key) >= 4:
+            text = text.replace(key, "[redacted]")
+        return re.sub(r"(?i)(bearer\s+)[^\s\"',]+", r"\1[redacted]", text)
 
     def _fix(self, status: int) -> str:
         if status in (401, 403):
@@ -154,7 +167,9 @@ class OpenAIGenerator:
             return Generation(req.id, text, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens", 0)),
                               int(usage.get("completion_tokens", 0)), top, model=self.name)
         except (KeyError, IndexError, TypeError, ValueError) as e:
-            raise BackendError(f"openai: unexpected response for request {req.id}: {e!r}") from None
+            body = self._redact(json.dumps(data)[:200]) if isinstance(data, dict) else repr(data)[:200]
+            raise BackendError(f"openai: the reply to request {req.id} is not a chat completion (missing {e}): {body}",
+                               fix="check that the base URL is an OpenAI-compatible /v1 endpoint") from None
 
     def close(self) -> None:
         pass

@@ -15,7 +15,13 @@ from typing import Any
 from harness.core.config import did_you_mean
 from harness.core.errors import BackendError
 
-BACKENDS = ("hf", "vllm", "openai")
+# The one backend registry: name -> "module:attribute" of its Generator class, imported only when
+# a spec names it. Validation (`parse_spec`) and lookup (`backend_class`) both read this.
+BACKENDS: dict[str, str] = {
+    "hf": "harness.backends.hf:HFGenerator",
+    "vllm": "harness.backends.vllm_backend:VLLMGenerator",
+    "openai": "harness.backends.openai_backend:OpenAIGenerator",
+}
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _FULL_HASH_LIMIT = 64 << 20  # hash whole files below 64 MiB; sample larger ones
 
@@ -36,15 +42,29 @@ def parse_spec(spec: str) -> ModelSpec:
     if not sep or not rest:
         raise BackendError(f"model spec '{spec}' is not BACKEND:MODEL",
                            fix=f"for example hf:/path/to/model; backends: {', '.join(BACKENDS)}")
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown backend '{backend}' in model spec '{spec}'",
-                           fix=did_you_mean(backend, BACKENDS, otherwise=f"use one of {', '.join(BACKENDS)}"))
+    check_backend(backend, where=f" in model spec '{spec}'")
     model, revision, base_url = rest, None, None
     if backend == "openai" and "@" in rest:
         model, _, base_url = rest.partition("@")
     elif "@rev=" in rest:
         model, _, revision = rest.partition("@rev=")
     return ModelSpec(backend, model, revision, base_url)
+
+
+def check_backend(name: str, *, where: str = "") -> str:
+    """`name` if the registry has it, else an error with the closest registered name."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend '{name}'{where}",
+                           fix=did_you_mean(name, BACKENDS, otherwise=f"use one of {', '.join(BACKENDS)}"))
+    return name
+
+
+def backend_class(name: str) -> Any:
+    """The Generator class registered under `name`, imported now (and not before)."""
+    import importlib
+
+    module, _, attr = BACKENDS[check_backend(name)].partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def is_local(model: str) -> bool:

@@ -18,3 +18,17 @@ def load(args: argparse.Namespace):
     from harness.experiment import load_experiment
 
     return load_experiment(args.config, getattr(args, "overrides", None) or ())
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (0 would load the model and then fail)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value

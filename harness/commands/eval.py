@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.commands._experiment import DTYPES, positive_int
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from harness.commands._experiment import add_experiment_arguments
@@ -48,9 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-tokens", type=int, default=d.max_tokens)
     g.add_argument("--seed", type=int, default=d.seed)
     b = p.add_argument_group("backend (generating model and local judge)")
-    b.add_argument("--batch-size", type=int, default=None, help="hf: prompts per generate call")
-    b.add_argument("--dtype", default=None, help="hf/vllm: auto, float32, bfloat16")
-    b.add_argument("--max-model-len", type=int, default=None)
+    b.add_argument("--batch-size", type=positive_int, default=None, help="hf: prompts per generate call")
+    b.add_argument("--dtype", default=None, choices=DTYPES, help="hf/vllm: auto (bf16 on GPU, fp32 on CPU)")
+    b.add_argument("--max-model-len", type=positive_int, default=None)
     b.add_argument("--enforce-eager", action="store_true", help="vllm: skip graph compilation")
 
 

@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.commands._experiment import DTYPES, positive_int
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge", required=True, help="alpaca_eval:<annotator> or local:<annotator>[,top_logprobs=K]:<model spec>")
@@ -21,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default=None, help="runs root (default $HARNESS_RUNS_DIR or ./runs)")
     p.add_argument("--cache", type=Path, default=None, help="request cache (default RUNS_DIR/cache/requests.sqlite)")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--batch-size", type=int, default=None, help="hf: prompts per generate call")
-    p.add_argument("--dtype", default=None, help="hf/vllm: auto, float32, bfloat16")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="hf: prompts per generate call")
+    p.add_argument("--dtype", default=None, choices=DTYPES, help="hf/vllm: auto (bf16 on GPU, fp32 on CPU)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 

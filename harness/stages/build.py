@@ -111,6 +111,9 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
         fp = shard_fingerprint(exp, name, shard_index, num_shards)
 
     def body(d: Path) -> StageResult:
+        from harness.backends.engines import POOL, stats_delta
+
+        engines0 = POOL.stats()
         ctx = make_context(exp, name, d, runs_dir, base_spec=base_spec, seed=seed, num_shards=num_shards,
                            shard_index=shard_index)
         from datasets_builders import builder_module
@@ -126,7 +129,9 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
         write_jsonl(d / "dataset.jsonl", records)
         if not records:
             log.warning("%s: the dataset is empty; see %s", name, d / "drops.jsonl")
-        return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=_stats(ctx.log, records, ctx.trained))
+        # engine starts (and their seconds) this dataset caused; a model already loaded by an earlier step counts 0
+        stats = {**_stats(ctx.log, records, ctx.trained), **stats_delta(engines0, POOL.stats())}
+        return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
 
     config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards]}
     return run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)

@@ -56,7 +56,10 @@ def train_stage(directory: Path, *, base_model: str, records: Sequence[Instructi
                           fix="set overlong=drop, or packing=true (which is padding-free and truncates)")
 
     def body(d: Path) -> StageResult:
+        from harness.backends.engines import release_idle
+
         t0 = time.perf_counter()
+        release_idle(gpu_only=True)  # inference engines kept for reuse give their GPU memory back
         screened = write_job(d, base_model, records, recipe)
         checkpoints.prepare(d / "checkpoints", fingerprint, force)
         stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d)

@@ -37,6 +37,9 @@ class FakeOpenAI:
                 if action == "hang":
                     time.sleep(3)
                     return
+                if action in ("truncated", "no_choices", "echo_auth", "slow_429"):
+                    self._special(action)
+                    return
                 if action != 200:
                     self.send_response(action)
                     if action == 429:
@@ -53,6 +56,19 @@ class FakeOpenAI:
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
+
+            def _special(self, action):
+                status, body = {"truncated": (200, b'{"choices": [{"message": {"role": "assis'),
+                                "no_choices": (200, b'{"object": "error", "message": "model overloaded"}'),
+                                "echo_auth": (401, json.dumps({"error": "bad key",
+                                                               "you_sent": self.headers.get("Authorization")}).encode()),
+                                "slow_429": (429, b'{"error": "slow down"}')}[action]
+                self.send_response(status)
+                if action == "slow_429":
+                    self.send_header("Retry-After", "0.6")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -120,3 +136,41 @@ def test_client_errors_are_not_retried_and_key_stays_out(fake, monkeypatch):
         gen.generate(_reqs("a"))
     assert len(srv.calls) == 1 and "sk-test-123" not in str(e.value)
     assert "sk-test-123" not in json.dumps(gen.identity()) and "sk-test-123" not in json.dumps(vars(gen), default=str)
+
+
+def test_retry_after_is_honoured_then_success(fake):
+    srv = fake(lambda content, n: "slow_429" if n == 1 else 200)
+    gen = load_generator(f"openai:m@{srv.url}", max_retries=2, backoff=0.01, concurrency=1)
+    t0 = time.perf_counter()
+    (out,) = gen.generate(_reqs("a"))
+    assert out.text == "echo a" and srv.calls == ["a", "a"]
+    assert time.perf_counter() - t0 >= 0.6  # the server's Retry-After, not the 0.01 s backoff
+
+
+def test_truncated_json_is_retried_then_a_clear_failure_keeps_finished_requests(fake, tmp_path):
+    srv = fake(lambda content, n: "truncated" if content == "bad" or n == 1 else 200)
+    gen = CachedGenerator(load_generator(f"openai:m@{srv.url}", max_retries=2, backoff=0.01, concurrency=1),
+                          tmp_path / "cache.sqlite")
+    with pytest.raises(BackendError, match="failed after 3 attempts.*truncated or invalid JSON"):
+        gen.generate(_reqs("x", "bad"))
+    assert srv.calls.count("x") == 2  # the first reply was cut off, the retry succeeded and was kept
+    srv.plan = lambda content, n: 200
+    srv.calls.clear()
+    assert [g.text for g in gen.generate(_reqs("x", "bad"))] == ["echo x", "echo bad"] and srv.calls == ["bad"]
+
+
+def test_a_reply_without_choices_is_one_clear_error(fake):
+    srv = fake(lambda content, n: "no_choices")
+    gen = load_generator(f"openai:m@{srv.url}", max_retries=0)
+    with pytest.raises(BackendError, match="not a chat completion.*choices.*model overloaded"):
+        gen.generate(_reqs("a"))
+
+
+def test_a_server_echoing_the_key_never_puts_it_in_a_message(fake, monkeypatch):
+    monkeypatch.setenv("MY_SECRET_KEY", "sk-live-abcdef123456")
+    srv = fake(lambda content, n: "echo_auth")
+    gen = load_generator(f"openai:m@{srv.url}", api_key_env="MY_SECRET_KEY", max_retries=0)
+    with pytest.raises(BackendError) as e:
+        gen.generate(_reqs("a"))
+    assert "HTTP 401" in str(e.value) and "[redacted]" in str(e.value)
+    assert "abcdef123456" not in str(e.value)

@@ -105,6 +105,19 @@ def test_humpback_and_back_and_forth_share_the_backward_and_seed_models(built):
     assert sorted(p.name.split("-")[0] for p in shared.iterdir()) == ["backward", "humpback_m1", "seed_model"]
 
 
+def test_each_model_engine_starts_once_per_build(built):
+    """One engine per model per process: backtranslate, curate, rewrite and answer with one model,
+    over five datasets, load it once; the manifests count the starts and their seconds."""
+    from _support import engine_starts, substage_models
+
+    _, runs, outcomes = built
+    build_dir = next(iter(outcomes.values())).directory.parent
+    starts = engine_starts(build_dir)
+    assert set(starts) == substage_models(build_dir) and len(starts) == 3  # backward, seed model, humpback M1
+    assert all(n == 1 for n in starts.values()), starts
+    assert all(o.manifest["stats"]["engine_start_s"] >= 0 for o in outcomes.values())
+
+
 def test_rerun_is_a_cache_hit(built):
     from harness.stages import build
 

@@ -71,6 +71,7 @@ def _files(tmp_path: Path) -> dict[str, Path]:
                          b'[{"preference": 2.0}, {"preference": 1.0}, {"preference": 3}, {"preference": -1},'
                          b' {"preference": NaN}, {"preference": 1e300}, {"preference": null}]'),
         "a_file": (tmp_path / "a_file", b"not a directory"),
+        "prompts": (tmp_path / "prompts.jsonl", b'{"id": "a", "instruction": "Say hi."}\n'),
     }
     for path, data in files.values():
         path.write_bytes(data)
@@ -95,6 +96,18 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
     ("zero shards", ["build", "--config", "demo", "--runs-dir", "{tmp}/runs", "--num-shards", "0"], 2,
      ["--num-shards is 0", "at least 1"]),
     ("tiny-model onto a file", ["tiny-model", "{a_file}"], 2, ["a_file exists", "nothing was overwritten"]),
+    ("generate over its own input", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output",
+                                     "{prompts}"], 2, ["is the input file"]),
+    ("generate into a directory", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output", "{tmp}"],
+     2, ["is a directory"]),
+    ("empty stop string", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output", "{tmp}/o.jsonl",
+                           "--stop", ""], 2, ["stop strings must not be empty"]),
+    ("zero batch size", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output", "{tmp}/o.jsonl",
+                         "--batch-size", "0"], 2, ["--batch-size", "at least 1"]),
+    ("unknown dtype", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output", "{tmp}/o.jsonl",
+                       "--dtype", "float33"], 2, ["--dtype", "float33"]),
+    ("a cache that is not SQLite", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output",
+                                    "{tmp}/o.jsonl", "--cache", "{a_file}"], 2, ["not an SQLite database"]),
     ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
      ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
 ]

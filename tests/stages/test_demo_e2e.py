@@ -60,6 +60,17 @@ def test_demo_matches_the_committed_baseline(demo):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_demo_build_starts_each_models_engine_once(demo):
+    """One engine per model per process: the demo's three builders backtranslate, curate, rewrite
+    and answer with the backward, seed and Humpback M1 models, and each is loaded once."""
+    from _support import engine_starts, substage_models
+
+    build_dir = demo["runs"] / "demo" / "build"
+    starts = engine_starts(build_dir)
+    assert set(starts) == substage_models(build_dir) and len(starts) == 3, starts
+    assert all(n == 1 for n in starts.values()), starts
+
+
 def test_cached_rerun_runs_nothing(demo):
     t0 = time.perf_counter()
     r = run_harness("run", "--config", "demo", "--runs-dir", str(demo["runs"]), "--results-dir", str(demo["results"]),
