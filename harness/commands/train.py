@@ -53,7 +53,8 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from harness.core.errors import ConfigError, InputError
     from harness.core.io import file_sha256, iter_jsonl
     from harness.core.records import InstructionRecord
-    from harness.training.recipe import Recipe, recipe_path
+    from harness.training.job import resolve_base_model
+    from harness.training.recipe import Recipe, check_recipe, recipe_path
     from harness.training.sft import train_fingerprint, train_stage
 
     if not (args.data and args.output):
@@ -64,7 +65,12 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     overrides = list(args.overrides)
     if args.num_processes:
         overrides.append(f"num_processes={args.num_processes}")
-    recipe = from_dict(Recipe, apply_overrides(data, overrides), source=str(path), lines=lines)
+    recipe = check_recipe(from_dict(Recipe, apply_overrides(data, overrides), source=str(path), lines=lines),
+                          str(path))
+    base = resolve_base_model(args.model)
+    if base.startswith(("/", "./", "../", "~")) and not Path(base).expanduser().is_dir():
+        raise InputError("base model directory not found", path=base,
+                         fix="pass a local model directory (hf:/path) or a hub id")
     if not args.data.is_file():
         raise InputError("training data not found", path=args.data, fix="pass a JSONL of InstructionRecords")
     records = []

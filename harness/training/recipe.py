@@ -77,7 +77,13 @@ def load_recipe(name_or_path: str = "tiny", overrides: Mapping[str, Any] | None 
         recipe = from_dict(Recipe, {**data, **dict(overrides)}, source=source, lines=lines, prefix=prefix)
     else:
         recipe, source, prefix = from_dict(Recipe, data, source=str(path), lines=file_lines), str(path), ""
-    if recipe.max_steps == 0:  # 0 would train half an epoch in transformers and report "1 steps"
+    return check_recipe(recipe, source, prefix)
+
+
+def check_recipe(recipe: Recipe, source: str | None, prefix: str = "") -> Recipe:
+    """What field ranges cannot say: max_steps 0 would train half an epoch in transformers and report
+    "1 steps"."""
+    if recipe.max_steps == 0:
         raise ConfigError(f"{source}: '{prefix}max_steps' is 0; it must be -1 (train num_epochs) or >= 1",
                           fix=f"set {prefix}max_steps=-1 or a number of steps")
     return recipe

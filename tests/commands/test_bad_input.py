@@ -72,6 +72,8 @@ def _files(tmp_path: Path) -> dict[str, Path]:
                          b' {"preference": NaN}, {"preference": 1e300}, {"preference": null}]'),
         "a_file": (tmp_path / "a_file", b"not a directory"),
         "prompts": (tmp_path / "prompts.jsonl", b'{"id": "a", "instruction": "Say hi."}\n'),
+        "records": (tmp_path / "records.jsonl",
+                    b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'),
     }
     for path, data in files.values():
         path.write_bytes(data)
@@ -108,6 +110,10 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
                        "--dtype", "float33"], 2, ["--dtype", "float33"]),
     ("a cache that is not SQLite", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output",
                                     "{tmp}/o.jsonl", "--cache", "{a_file}"], 2, ["not an SQLite database"]),
+    ("train --model with zero steps", ["train", "--model", "hf:{tmp}/m", "--data", "{records}", "--output",
+                                      "{tmp}/out", "max_steps=0"], 2, ["max_steps", "-1", ">= 1"]),
+    ("train --model from a directory that does not exist", ["train", "--model", "hf:{tmp}/m", "--data", "{records}",
+                                                            "--output", "{tmp}/out"], 2, ["base model directory not found"]),
     ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
      ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
 ]
