@@ -39,6 +39,9 @@ class BuildStats:
     steps: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per step: seen, kept, dropped
     summary: Sequence[str] = dataclasses.field(default_factory=list)
     substages: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # models trained on the way
+    engine_starts: int = 0  # model engines started by this build's process, and their seconds
+    engine_start_s: float = 0.0
+    engines: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per model: starts, seconds
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

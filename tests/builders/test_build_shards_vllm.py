@@ -56,7 +56,7 @@ def test_back_and_forth_with_the_vllm_backend(copied, build_experiment):
     exp = load_experiment(str(path), ["backend=vllm", f"{opts}variant=filtering", f"{opts}judge=@backward",
                                       f"{opts}logprobs_k=20", f"{opts}threshold=1.0", "corpus.max_documents=6"])
     (outcome,) = build.run(exp, runs, only=["back_and_forth"])
-    stats = outcome.manifest.stats
+    stats = outcome.manifest.stats.to_dict()
     assert all(s["skipped"] for s in stats["substages"].values())  # no retraining for another backend
     assert stats["steps"]["backtranslate"]["completion_tokens"] > 0
     for s in stats["steps"].values():

@@ -45,12 +45,12 @@ def test_the_robust_options_give_non_empty_datasets_and_strict_parsing_counts_fa
     for name in ("back_and_forth", "humpback", "distillation", "alpaca_gpt4", "sharegpt"):
         assert _records(outcomes[name]), name
     assert len(_records(outcomes["alpaca_gpt4"])) == 20  # sampled to n
-    strict = outcomes["strict"].manifest.stats
+    strict = outcomes["strict"].manifest.stats.to_dict()
     curate = strict["steps"]["curate"]
     # the tiny model never writes "Score: N"; every failure is a counted drop, none a crash
     assert strict["parse_failures"]["text_parse_failures"] == curate["seen"] - curate["kept"]
     assert sum(n for r, n in curate["dropped"].items() if r.startswith("score_")) == curate["seen"] - curate["kept"]
-    bf = outcomes["back_and_forth"].manifest.stats
+    bf = outcomes["back_and_forth"].manifest.stats.to_dict()
     assert bf["parse_failures"]["missing_res"] + bf["parse_failures"]["unclosed_res"] > 0  # rescued, still counted
     assert bf["steps"]["curate"]["logprob_failures"] == 0
 
@@ -115,7 +115,7 @@ def test_each_model_engine_starts_once_per_build(built):
     starts = engine_starts(build_dir)
     assert set(starts) == substage_models(build_dir) and len(starts) == 3  # backward, seed model, humpback M1
     assert all(n == 1 for n in starts.values()), starts
-    assert all(o.manifest["stats"]["engine_start_s"] >= 0 for o in outcomes.values())
+    assert all(o.manifest.stats.engine_start_s >= 0 for o in outcomes.values())
 
 
 def test_rerun_is_a_cache_hit(built):

@@ -57,14 +57,14 @@ def test_manifests_are_typed_and_round_trip_through_json(tmp_path):
     def body(d):
         write_text(d / "dataset.jsonl", '{"a": 1}\n')
         return StageResult(outputs=["dataset.jsonl"], stats={"records": 1, "steps": {"s": {"seen": 2, "kept": 1}},
-                                                             "engine_starts": 3})
+                                                             "new_figure": 3})
 
     out = run_stage(tmp_path / "b", stage="build", fingerprint="fp", body=body, upstream={"x": "y"})
     m = read_manifest(tmp_path / "b")
     assert isinstance(m.stats, BuildStats) and m.stats.records == 1 and m.records("dataset.jsonl") == 1
-    assert m.stats.extra == {"engine_starts": 3}  # a figure without a field yet is kept, not lost
+    assert m.stats.extra == {"new_figure": 3}  # a figure without a field yet is kept, not lost
     assert m == out.manifest and Manifest.from_dict(read_json(tmp_path / "b" / "manifest.json")) == m
-    assert read_json(tmp_path / "b" / "manifest.json")["stats"]["engine_starts"] == 3
+    assert read_json(tmp_path / "b" / "manifest.json")["stats"]["new_figure"] == 3
     assert Manifest.from_dict(m.to_dict()) == m
     train = Manifest.from_dict({"stage": "train", "fingerprint": "f", "status": "ok",
                                 "stats": {"tokens_seen": 10, "dropped_too_long": 2, "truncated": 1}})
