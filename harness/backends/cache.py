@@ -70,7 +70,7 @@ class _Store:
             i = self.todo[j]
             self.results[i] = gen
             if self.keys[i]:
-                rows.append((self.keys[i], json.dumps(gen.to_dict(), ensure_ascii=False)))
+                rows.append((self.keys[i], gen.json))
         self.cache._put_many(rows)
         if self.on_result:
             for j, gen in items:

@@ -151,7 +151,7 @@ def _generate_file(gen, args: argparse.Namespace, params, n_prompts: int) -> tup
             results = gen.generate(window, on_result=tick)
             gen_s += time.perf_counter() - t0
             for r in results:  # written as each window finishes; the file appears atomically at the end
-                out.write(json.dumps(r.to_dict(), ensure_ascii=False))
+                out.write(r.json)
                 out.write("\n")
                 counts["prompts"] += 1
                 counts["completion"] += r.completion_tokens

@@ -8,6 +8,7 @@ drop reasons) rides along on the record so any training example can be traced to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -124,6 +125,12 @@ class Generation:
         return {"id": self.id, "text": self.text, "finish_reason": self.finish_reason,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "top_logprobs": top, "model": self.model}
+
+    @functools.cached_property
+    def json(self) -> str:
+        """`to_dict` as one JSON line, made once: the request cache stores it and `harness generate`
+        writes it, so 100K results are serialised once, not twice."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
 def prompt_messages(row: Mapping[str, Any], *, path: object = None, line: int | None = None) -> tuple[str, tuple[Message, ...]]:
