@@ -77,7 +77,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     cost = evaluate.estimate_cost(exp)
     if cost:
         console.print(f"judge cost estimate: {cost.get('summary')}", highlight=False)
-    for o in evaluate.run(exp, args.runs_dir, only=args.only, force=args.force):
+    outcomes = evaluate.run(exp, args.runs_dir, only=args.only, force=args.force)
+    _shut_engines()
+    for o in outcomes:
         s = o.manifest.stats
         state = "cached" if o.skipped else "done"
         console.print(f"eval {o.directory.name}: {state}; win rate {_fmt(s.win_rate)} ± {_fmt(s.standard_error)} "
@@ -182,6 +184,7 @@ def _run_one(args: argparse.Namespace) -> int:
 
         outcome = evaluate(args.output, job, fingerprint=fp, config=config, force=args.force, progress=progress,
                            on_cost=show_cost)
+    _shut_engines()
     m = load_metrics(args.output)
     if args.json:
         keys = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
@@ -202,6 +205,14 @@ def _refuse_other_results(output: Path, fp: str, force: bool) -> None:
     if m is not None and m.ok and m.fingerprint != fp and not force:
         raise ConfigError(f"{output} holds a finished evaluation with other settings (model, judge, eval set or "
                           "decoding)", fix="pass another --output, or --force to replace it")
+
+
+def _shut_engines() -> None:
+    """Engines kept for reuse stop now, not at exit: vLLM logs its shutdown to stdout, and the
+    command's own output (`--json` above all) must be the last thing printed."""
+    from harness.backends.engines import release_idle
+
+    release_idle()
 
 
 def _print_one(m: dict[str, Any], skipped: bool, output: Path) -> None:
