@@ -162,7 +162,7 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
                    on_cost: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Generate (or read the job's model outputs), judge, score; returns metrics.json's content.
 
-    When the judge model is the generating model, one loaded model does both. `on_cost` receives
+    When the judge model is the generating model, one pooled engine does both. `on_cost` receives
     the judge's cost estimate (API judges) before it runs."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -192,11 +192,10 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
     name = job.name or (outputs[0]["generator"] if outputs else generator_name(job.model or "outputs"))
     write_json(output_dir / "model_outputs.json", outputs)  # kept even if judging fails
 
-    if gen is not None and spec.model == job.model:  # one loaded model generates and judges
-        judge = judges.make_judge(spec, cache=job.cache, generator_options=options, output_dir=output_dir,
-                                  generator=gen)
-    elif gen is not None:
-        gen.close()  # free the generating model before the judge loads
+    if gen is not None:
+        # release the generating model: the engine pool keeps it for the judge when the judge is the
+        # same model with the same options (one engine does both), and frees it for another model
+        gen.close()
     pairs = reference_pairs(rows, outputs, name)
     cost = judge.estimate_cost(pairs)
     if cost is not None:

@@ -298,16 +298,16 @@ JUDGES: dict[str, str] = {
 
 
 def make_judge(spec: str | JudgeSpec, *, cache: str | os.PathLike[str] | None = None,
-               generator_options: Mapping[str, Any] | None = None, generator: Any = None,
+               generator_options: Mapping[str, Any] | None = None,
                output_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> Judge:
-    """The judge a spec names. `generator` lends a local judge an already loaded model; `output_dir`
-    holds an API judge's own cache; `cache` is the request cache of a local judge's model calls."""
+    """The judge a spec names. `output_dir` holds an API judge's own cache; `cache` is the request
+    cache of a local judge's model calls (its engine comes from the per-process pool, so a judge on
+    the model that just generated reuses that engine)."""
     from harness.core.registry import lookup
 
     parsed = spec if isinstance(spec, JudgeSpec) else parse_judge(spec)
     cls = lookup(JUDGES, parsed.kind, what="judge kind")
-    return cls(parsed, cache=cache, generator_options=generator_options, generator=generator,
-               output_dir=output_dir, seed=seed)
+    return cls(parsed, cache=cache, generator_options=generator_options, output_dir=output_dir, seed=seed)
 
 
 def _annotation(pair: Mapping[str, Any], cfg: AnnotatorConfig, judge: str, preference: float | None, raw: Any,
@@ -569,7 +569,7 @@ class ApiJudge:
     model = None  # nothing runs locally
 
     def __init__(self, spec: JudgeSpec, *, output_dir: str | os.PathLike[str] | None = None, seed: int = 0,
-                 cache: Any = None, generator_options: Any = None, generator: Any = None):
+                 cache: Any = None, generator_options: Any = None):
         self.spec = spec
         self.config = load_annotator(spec.annotator)
         self.seed = seed
