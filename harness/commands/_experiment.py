@@ -1,9 +1,12 @@
 """Shared arguments of the experiment-level commands: `--config PATH_OR_SHIPPED_NAME`, `--runs-dir DIR`,
-and dotted `key=value` overrides, taken the same way by build, train, eval, analyze, run, report, check."""
+and dotted `key=value` overrides, taken the same way by build, train, eval, analyze, run, report, check;
+and the argument checks several commands share (positive integers, dtypes, a writable output place)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 
 def add_experiment_arguments(p: argparse.ArgumentParser, *, required: bool = True, overrides: bool = True) -> None:
@@ -32,3 +35,17 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def require_writable_dir(directory: Path, *, what: str, fix: str) -> None:
+    """Create `directory` if needed and prove a file can be written there, before any model loads
+    (a read-only or full location fails now, not after the work)."""
+    from harness.core.errors import ConfigError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{what} cannot be written ({e.strerror})", fix=fix) from None

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.commands._experiment import DTYPES, positive_int
+from harness.commands._experiment import DTYPES, positive_int, require_writable_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,9 +77,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     cost = evaluate.estimate_cost(exp)
     if cost:
         console.print(f"judge cost estimate: {cost.get('summary')}", highlight=False)
-    outcomes = evaluate.run(exp, args.runs_dir, only=args.only, force=args.force)
-    _shut_engines()
-    for o in outcomes:
+    for o in evaluate.run(exp, args.runs_dir, only=args.only, force=args.force):
         s = o.manifest.stats
         state = "cached" if o.skipped else "done"
         console.print(f"eval {o.directory.name}: {state}; win rate {_fmt(s.win_rate)} ± {_fmt(s.standard_error)} "
@@ -117,14 +115,7 @@ def _check_paths(args: argparse.Namespace) -> None:
                          fix="pass an alpaca_eval model_outputs JSON/JSONL file")
     if args.output.exists() and not args.output.is_dir():
         raise ConfigError(f"--output {args.output} is a file", fix="pass a directory (it is created if missing)")
-    try:
-        args.output.mkdir(parents=True, exist_ok=True)
-        probe = args.output / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"--output {args.output} cannot be written ({e.strerror})",
-                          fix="pass a directory you can write to") from None
+    require_writable_dir(args.output, what=f"--output {args.output}", fix="pass a directory you can write to")
 
 
 def _one_model_job(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
@@ -184,7 +175,6 @@ def _run_one(args: argparse.Namespace) -> int:
 
         outcome = evaluate(args.output, job, fingerprint=fp, config=config, force=args.force, progress=progress,
                            on_cost=show_cost)
-    _shut_engines()
     m = load_metrics(args.output)
     if args.json:
         keys = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
@@ -205,14 +195,6 @@ def _refuse_other_results(output: Path, fp: str, force: bool) -> None:
     if m is not None and m.ok and m.fingerprint != fp and not force:
         raise ConfigError(f"{output} holds a finished evaluation with other settings (model, judge, eval set or "
                           "decoding)", fix="pass another --output, or --force to replace it")
-
-
-def _shut_engines() -> None:
-    """Engines kept for reuse stop now, not at exit: vLLM logs its shutdown to stdout, and the
-    command's own output (`--json` above all) must be the last thing printed."""
-    from harness.backends.engines import release_idle
-
-    release_idle()
 
 
 def _print_one(m: dict[str, Any], skipped: bool, output: Path) -> None:

@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from harness.commands._experiment import DTYPES, positive_int
+from harness.commands._experiment import DTYPES, positive_int, require_writable_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,15 +55,8 @@ def check_paths(input_path: Path, output: Path) -> None:
         raise ConfigError(f"--output {output} is the input file", fix="write the outputs to another file")
     if output.is_dir():
         raise ConfigError(f"--output {output} is a directory", fix="pass a file path, e.g. outputs.jsonl")
-    parent = output.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".{output.name}.write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"--output {output} cannot be written ({e.strerror})",
-                          fix="pass a path in a directory you can write to") from None
+    require_writable_dir(output.resolve().parent, what=f"--output {output}",
+                         fix="pass a path in a directory you can write to")
 
 
 WINDOW = 16384  # requests per generate call: far more than any engine batches at once, little memory

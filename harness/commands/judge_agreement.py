@@ -68,9 +68,6 @@ def run(args: argparse.Namespace) -> int:
         run_ = judge.judge(pairs)
     finally:
         judge.close()
-    from harness.backends.engines import release_idle
-
-    release_idle()  # vLLM logs its shutdown to stdout: before the report, not after it
     report = {"judge": str(spec), "reference": str(args.annotations),
               "reference_annotator": rows[0].get("annotator") if rows else None,
               **agreement(rows, run_.annotations), "judge_stats": run_.stats}
