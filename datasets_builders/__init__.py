@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.core.config import from_dict
+from harness.core.errors import ConfigError
 from harness.core.registry import lookup
 
 # builder name -> module holding VERSION, PROMPTS, Options and build(): the one place a builder is
@@ -33,10 +34,19 @@ def builder_module(builder: str) -> Any:
     return lookup(BUILDERS, builder, what="builder")
 
 
-def parse_options(builder: str, options: Mapping[str, Any] | None, *, where: str = "options") -> Any:
-    """The builder's Options dataclass from the experiment's mapping; unknown keys get a did-you-mean."""
+def parse_options(builder: str, options: Mapping[str, Any] | None, *, source: str | None = None,
+                  prefix: str = "options.") -> Any:
+    """The builder's validated Options from the experiment's mapping: types and ranges (unknown keys
+    get a did-you-mean, named `<prefix><key>`), then the builder's own checks (a baseline's loader)."""
     module = builder_module(builder)
-    return from_dict(module.Options, dict(options or {}), source=where)
+    opts = from_dict(module.Options, dict(options or {}), source=source, prefix=prefix)
+    if hasattr(module, "validate"):
+        try:
+            module.validate(opts)
+        except ConfigError as e:
+            where = f"{source}: " if source else ""
+            raise ConfigError(f"{where}'{prefix.rstrip('.')}': {e.message}", fix=e.fix) from None
+    return opts
 
 
 def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -44,8 +54,6 @@ def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None) -
     from datasets_builders.prompts import prompt_hashes
 
     module = builder_module(builder)
-    opts = parse_options(builder, options, where=f"datasets.<{builder}>.options")
-    if hasattr(module, "validate"):  # checks beyond the options' types (a baseline's loader name)
-        module.validate(opts)
+    opts = parse_options(builder, options, prefix=f"datasets.<{builder}>.options.")
     return {"version": module.VERSION, "options": dataclasses.asdict(opts),
             "prompts": prompt_hashes(getattr(module, "PROMPTS", ()))}

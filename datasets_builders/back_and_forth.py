@@ -23,6 +23,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
+from harness.core.config import temperature_field, top_p_field
 from harness.core.records import InstructionRecord
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ class Options:
     score_mode: Literal["text", "logprobs"] = "text"
     logprobs_k: int = common.at_least_one(20)
     missing_res: Literal["drop", "keep_output"] = "drop"
-    temperature: float = common.temperature(1.0)  # the paper's sampling for data generation
-    top_p: float = common.top_p(0.9)
+    temperature: float = temperature_field(1.0)  # the paper's sampling for data generation
+    top_p: float = top_p_field(0.9)
     instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
     rewrite_max_tokens: int | None = common.at_least_one(None)

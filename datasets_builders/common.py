@@ -175,14 +175,6 @@ def score_threshold(default: float) -> Any:
     return bounded(default, low=1, high=5, fix="curation scores are on the 1-5 rubric: a threshold in [1, 5]")
 
 
-def temperature(default: float) -> Any:
-    return bounded(default, low=0, fix="a sampling temperature >= 0 (0 is greedy)")
-
-
-def top_p(default: float) -> Any:
-    return bounded(default, low=0, high=1, low_open=True, fix="top_p in (0, 1]")
-
-
 def at_least_one(default: int | None) -> Any:
     return bounded(default, low=1)
 

@@ -83,7 +83,7 @@ class BuildContext:
 
         spec = exp.datasets[name]
         return cls(name=name, builder=spec.builder,
-                   options=parse_options(spec.builder, spec.options, where=f"datasets.{name}.options"),
+                   options=parse_options(spec.builder, spec.options, prefix=f"datasets.{name}.options."),
                    workdir=Path(workdir), seed_records=list(seed_records), corpus_config=exp.corpus,
                    decoding=exp.decoding, seed=exp.seed, backend=exp.backend, base_spec=base_spec,
                    base_identity=dict(base_identity), cache_path=cache_path, shared_dir=Path(shared_dir),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
+from harness.core.config import temperature_field, top_p_field
 from harness.core.errors import ConfigError
 from harness.core.records import InstructionRecord, Message
 
@@ -36,8 +37,8 @@ class Options:
     threshold: float = common.score_threshold(5.0)
     score_mode: Literal["text", "logprobs"] = "text"
     logprobs_k: int = common.at_least_one(20)
-    temperature: float = common.temperature(1.0)  # must match back_and_forth's to share its instructions
-    top_p: float = common.top_p(0.9)
+    temperature: float = temperature_field(1.0)  # must match back_and_forth's to share its instructions
+    top_p: float = top_p_field(0.9)
     instruction_max_tokens: int | None = common.at_least_one(None)
     score_max_tokens: int | None = common.at_least_one(None)
     answer_max_tokens: int | None = common.at_least_one(None)

@@ -21,6 +21,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
+from harness.core.config import temperature_field, top_p_field
 from harness.core.records import InstructionRecord, with_system_tag
 
 if TYPE_CHECKING:
@@ -38,8 +39,8 @@ class Options:
     threshold: float = common.score_threshold(4.5)  # A5; 3.5 for A4
     score_mode: Literal["text", "logprobs"] = "text"
     logprobs_k: int = common.at_least_one(20)
-    temperature: float = common.temperature(0.7)  # the paper's sampling for data generation
-    top_p: float = common.top_p(0.9)
+    temperature: float = temperature_field(0.7)  # the paper's sampling for data generation
+    top_p: float = top_p_field(0.9)
     instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
 

@@ -26,6 +26,8 @@ from harness.core.config import (
     from_dict,
     load_yaml,
     parse_override,
+    temperature_field,
+    top_p_field,
 )
 from harness.core.errors import ConfigError, HarnessError
 from harness.training.recipe import Recipe, load_recipe
@@ -37,8 +39,8 @@ WEB_TAG = "Answer with knowledge from web search."
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:
-    temperature: float = bounded(0.7, low=0, fix="a sampling temperature >= 0 (0 is greedy)")
-    top_p: float = bounded(0.9, low=0, high=1, low_open=True)
+    temperature: float = temperature_field(0.7)
+    top_p: float = top_p_field(0.9)
     max_tokens: int = bounded(256, low=1)
     seed: int | None = 0
 
@@ -175,7 +177,7 @@ def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
 def _model_checker(source: str):
     """check(key, value): a model reference is @base/@seed_model/tiny:*, or a backend spec whose local
     directory (when it names one) exists."""
-    from harness.backends.spec import parse_spec
+    from harness.backends.spec import is_local, parse_spec
 
     def check_model(key: str, value: str) -> None:
         if value.startswith("@") or value.startswith("tiny:"):
@@ -187,8 +189,7 @@ def _model_checker(source: str):
             spec = parse_spec(value)
         except HarnessError as e:  # BackendError: not BACKEND:MODEL, or an unknown backend
             raise ConfigError(f"{source}: '{key}': {e.message}", fix=e.fix) from None
-        if spec.backend in ("hf", "vllm") and spec.model.startswith(("/", "./", "../", "~")) \
-                and not Path(spec.model).expanduser().exists():
+        if spec.backend in ("hf", "vllm") and is_local(spec.model) and not Path(spec.model).expanduser().exists():
             raise ConfigError(f"{source}: '{key}' is {value!r}, whose model directory does not exist",
                               fix="give an existing local model directory, or a hub id such as meta-llama/Llama-2-7b-hf")
 
@@ -238,15 +239,9 @@ MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder op
 
 def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> None:
     """A dataset's builder options, now: types, ranges, a baseline's loader, the models they name."""
-    from datasets_builders import builder_module
+    from datasets_builders import parse_options
 
-    module = builder_module(ds.builder)
-    opts = from_dict(module.Options, dict(ds.options), source=source, prefix=f"datasets.{name}.options.")
-    if hasattr(module, "validate"):  # checks beyond the options' types (a baseline's loader name)
-        try:
-            module.validate(opts)
-        except ConfigError as e:
-            raise ConfigError(f"{source}: 'datasets.{name}.options': {e.message}", fix=e.fix) from None
+    opts = parse_options(ds.builder, ds.options, source=source, prefix=f"datasets.{name}.options.")
     for key in MODEL_OPTIONS:
         value = getattr(opts, key, None)
         if isinstance(value, str) and not value.startswith("@"):

@@ -25,18 +25,11 @@ from harness.core.records import Generation
 log = logging.getLogger(__name__)
 
 
-def request_key(identity: dict[str, Any], request: ChatRequest) -> str | None:
-    if not request.params.greedy and request.params.seed is None:
-        return None
-    payload = {"model": identity, "messages": [m.to_dict() for m in request.messages],
-               "params": request.params.to_dict()}
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-
-
 class _Keys:
-    """`request_key` for one model, fast: the identity's and each distinct sampling setting's JSON
-    are made once, and the canonical payload is assembled around them (the same bytes, so the same
-    keys as `request_key`)."""
+    """Request keys for one model: sha256 of the canonical JSON of {"messages", "model" (the identity),
+    "params" (every sampling parameter)}; None for a sampled request without a seed. The identity's
+    and each distinct sampling setting's JSON are made once and the payload assembled around them
+    (the bytes `canonical_json` gives for the whole payload, so keys match older caches)."""
 
     def __init__(self, identity: dict[str, Any]):
         self._model = canonical_json(identity)

@@ -89,8 +89,7 @@ class EnginePool:
         with self._lock:
             per = {label: {"starts": int(c["starts"]), "start_s": round(c["start_s"], 3)}
                    for label, c in self._starts.items()}
-        return {"engine_starts": sum(c["starts"] for c in per.values()),
-                "engine_start_s": round(sum(c["start_s"] for c in per.values()), 3), "engines": per}
+        return _with_totals(per)
 
     def _shut_idle(self, which: Callable[[_Entry], bool]) -> None:
         for k in [k for k, e in self._entries.items() if e.refs == 0 and which(e)]:
@@ -116,6 +115,11 @@ def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
         b = before["engines"].get(label, {"starts": 0, "start_s": 0.0})
         if c["starts"] > b["starts"]:
             per[label] = {"starts": c["starts"] - b["starts"], "start_s": round(c["start_s"] - b["start_s"], 3)}
+    return _with_totals(per)
+
+
+def _with_totals(per: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per-model engine starts with their totals, as manifests record them."""
     return {"engine_starts": sum(c["starts"] for c in per.values()),
             "engine_start_s": round(sum(c["start_s"] for c in per.values()), 3), "engines": per}
 

@@ -61,10 +61,9 @@ def check_backend(name: str, *, where: str = "") -> str:
 
 def backend_class(name: str) -> Any:
     """The Generator class registered under `name`, imported now (and not before)."""
-    import importlib
+    from harness.core.registry import lookup
 
-    module, _, attr = BACKENDS[check_backend(name)].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return lookup(BACKENDS, check_backend(name), what="backend")
 
 
 def is_local(model: str) -> bool:

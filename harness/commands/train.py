@@ -49,6 +49,7 @@ def _summary(name: str, outcome: Any) -> str:
 
 
 def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    from harness.backends.spec import is_local
     from harness.core.config import apply_overrides, from_dict, load_yaml
     from harness.core.errors import ConfigError, InputError
     from harness.core.io import file_sha256, iter_jsonl
@@ -68,7 +69,7 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     recipe = check_recipe(from_dict(Recipe, apply_overrides(data, overrides), source=str(path), lines=lines),
                           str(path))
     base = resolve_base_model(args.model)
-    if base.startswith(("/", "./", "../", "~")) and not Path(base).expanduser().is_dir():
+    if is_local(base) and not Path(base).expanduser().is_dir():
         raise InputError("base model directory not found", path=base,
                          fix="pass a local model directory (hf:/path) or a hub id")
     if not args.data.is_file():

@@ -185,6 +185,16 @@ def bounded(default: Any, *, low: float | None = None, high: float | None = None
     return dataclasses.field(default=default, metadata={"range": (low, high, low_open, high_open), "fix": fix})
 
 
+def temperature_field(default: float) -> Any:
+    """A sampling temperature (the eval's decoding, each builder's steps): >= 0, 0 is greedy."""
+    return bounded(default, low=0, fix="a sampling temperature >= 0 (0 is greedy)")
+
+
+def top_p_field(default: float) -> Any:
+    """A nucleus-sampling top-p: in (0, 1]."""
+    return bounded(default, low=0, high=1, low_open=True, fix="top_p in (0, 1]")
+
+
 def range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
         return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"

@@ -24,14 +24,18 @@ def _typed(cls: type[T], data: Mapping[str, Any] | None) -> T:
     return cls(**known, extra=data)  # type: ignore[call-arg]
 
 
-def _plain(obj: Any) -> dict[str, Any]:
-    """The dict a typed stats object was read from (extra keys included)."""
-    d = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.name != "extra"}
-    return {**d, **dict(obj.extra)}
+class _Stats:
+    """A stage's typed stats: `to_dict` gives back the dict they were read from (extra keys included)."""
+
+    extra: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}  # type: ignore[arg-type]
+        return {**d, **dict(self.extra)}
 
 
 @dataclasses.dataclass(frozen=True)
-class BuildStats:
+class BuildStats(_Stats):
     records: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -44,12 +48,9 @@ class BuildStats:
     engines: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per model: starts, seconds
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclasses.dataclass(frozen=True)
-class TrainStats:
+class TrainStats(_Stats):
     records_in: int | None = None
     records_kept: int | None = None
     dropped_no_assistant: int = 0
@@ -73,12 +74,9 @@ class TrainStats:
     def dropped(self) -> int:
         return self.dropped_no_assistant + self.dropped_too_long + self.dropped_no_assistant_after_truncation
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclasses.dataclass(frozen=True)
-class EvalMetrics:
+class EvalMetrics(_Stats):
     win_rate: float | None = None
     standard_error: float | None = None
     n_total: int | None = None
@@ -88,9 +86,6 @@ class EvalMetrics:
     avg_output_length: float | None = None
     tokens: Mapping[str, int] = dataclasses.field(default_factory=dict)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
 
 
 Stats = BuildStats | TrainStats | EvalMetrics | Mapping[str, Any]

@@ -51,7 +51,7 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         row = _row(exp, name, runs_dir)
         _add_analysis(row, ref, responses, instructions)
         rows.append(row)
-    missing = [r["dataset"] for r in rows if r.pop("_no_eval")]
+    missing = missing_evals(exp, runs_dir)
     rows.sort(key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), r["dataset"]))
     for i, r in enumerate(rows, 1):
         r["rank"] = i
@@ -104,7 +104,6 @@ def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
         "protocol": metrics.get("protocol") or exp.eval.protocol,
         "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
                          "eval": paths.eval_fingerprint(exp, name)},
-        "_no_eval": not metrics,
     }
 
 

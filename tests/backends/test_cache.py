@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from harness.backends.base import ChatRequest, Results, SamplingParams
-from harness.backends.cache import CachedGenerator, _Keys, request_key
+from harness.backends.cache import CachedGenerator, _Keys
 from harness.core.records import Generation, Message
 
 IDENTITY = {"backend": "hf", "path": "/m", "weights": "abc", "chat_template": "t"}
@@ -18,6 +18,19 @@ def _requests() -> list[ChatRequest]:
     msgs = [(Message("user", "Say \"hi\" ✓"),), (Message("system", "Be brief."), Message("user", "Why?\n")),
             (Message("user", "ünïcode"), Message("assistant", "a"), Message("user", "b"))]
     return [ChatRequest(f"r{i}-{j}", m, p) for i, p in enumerate(params) for j, m in enumerate(msgs)]
+
+
+def request_key(identity: dict, request: ChatRequest) -> str | None:
+    """The reference key: the canonical JSON of the whole payload, hashed (what caches were keyed by)."""
+    import hashlib
+
+    from harness.core.fingerprint import canonical_json
+
+    if not request.params.greedy and request.params.seed is None:
+        return None
+    payload = {"model": identity, "messages": [m.to_dict() for m in request.messages],
+               "params": request.params.to_dict()}
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
 def test_fast_keys_are_the_reference_keys():
