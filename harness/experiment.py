@@ -104,6 +104,11 @@ class Eval:
     judge: str = "alpaca_eval:alpaca_eval_gpt4"
     max_instances: int | None = bounded(None, low=1, fix="at least 1 instruction, or null for the whole eval set")
     decoding: Decoding = Decoding()
+    # length-controlled win rate from the annotations: auto = alpaca_eval's official GLM when lc_data
+    # (its df_gamed.csv from the hub, or the directory holding it) is given and applies, else its GLM
+    # without instruction difficulty on the run's own annotations; off = none
+    lc: Literal["auto", "off"] = "auto"
+    lc_data: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +225,7 @@ def _validate(exp: Experiment, source: str) -> None:
     for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
                        ("eval.eval_set", exp.eval.eval_set)):
         _check_local_source(key, value, source)
+    _validate_lc_data(exp.eval.lc_data, source)
     for name in exp.paper_results:
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
@@ -266,6 +272,18 @@ def _validate_judge(judge: str, source: str, check_model) -> None:
             raise ConfigError(f"{source}: 'eval.judge' {judge!r} names no model",
                               fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base")
         check_model("eval.judge", model)
+
+
+def _validate_lc_data(lc_data: str | None, source: str) -> None:
+    if lc_data is None:
+        return
+    from harness.core.errors import InputError
+    from harness.evaluation.metrics import check_lc_data
+
+    try:
+        check_lc_data(lc_data, key=f"'eval.lc_data' ({lc_data})")
+    except InputError as e:
+        raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
 
 
 def is_local_source(value: str) -> bool:
