@@ -306,6 +306,8 @@ def load_experiment(name_or_path: str, overrides: Sequence[str] = ()) -> Experim
     override_keys = {parse_override(o)[0] for o in overrides}
     lines = {k: v for k, v in lines.items() if k not in override_keys}
     _resolve_train(data, str(path), lines)
+    if isinstance(data.get("eval"), dict) and data["eval"].get("lc") is False:
+        data["eval"]["lc"] = "off"  # YAML reads a bare `off` as false
     exp = from_dict(Experiment, data, source=str(path), lines=lines)
     _validate(exp, str(path))
     return exp
