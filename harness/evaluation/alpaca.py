@@ -150,13 +150,14 @@ def rescore_lc(job: EvalJob, output_dir: Path, judged: str) -> dict[str, Any] | 
     if (manifest is None or not manifest.ok or recorded is None or not path.is_file() or not ann.is_file()
             or manifest.upstream.get("judged", manifest.fingerprint) != judged or file_sha256(ann) != recorded.sha256):
         return None
-    old = load_metrics(output_dir)
-    positions = old.get("lc_positions")
-    lc = LcSettings(job.lc, job.lc_data, tuple(positions) if positions is not None else None)
     from harness.evaluation import metrics
 
-    result = {**old, **metrics.length_controlled_win_rate(read_json(ann), lc.data, mode=lc.mode,
-                                                          positions=lc.positions).to_metrics()}
+    old, annotations = load_metrics(output_dir), read_json(ann)
+    positions = old.get("lc_positions")
+    if positions is None and job.lc_data is not None:  # metrics.json from before positions were kept
+        positions = eval_positions(annotations, es.load_eval_set(job.eval_set, job.protocol))
+    lc = metrics.length_controlled_win_rate(annotations, job.lc_data, mode=job.lc, positions=positions)
+    result = {**old, **lc.to_metrics(), "lc_positions": list(positions) if positions is not None else None}
     write_json(path, result)
     log.info("eval %s: judgments reused, length-controlled win rate recomputed (%s)", old.get("generator"),
              result.get("lc_label") or result.get("lc_reason"))

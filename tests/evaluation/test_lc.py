@@ -109,3 +109,8 @@ def test_leaderboard_says_which_lc_and_why_not() -> None:
     assert "| 45.00 | official |" in md and "| - | none, see notes |" in md
     assert "- LC official: alpaca_eval's leaderboard GLM (length_controlled_v1)" in md
     assert "- b: length-controlled win rate not computed: eval.lc is off." in md
+    from harness.report.html import html_page
+
+    page = html_page(board)
+    assert "<th>LC variant</th>" in page and "<li>b: length-controlled win rate not computed: eval.lc is off.</li>" in page
+    assert "lc_variant" in leaderboard.csv_text(board).splitlines()[0]
