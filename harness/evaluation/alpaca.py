@@ -6,10 +6,12 @@
 2. generate the model's outputs through any backend (T=0.7, top-p 0.9 by default, the papers'),
    or read existing outputs, which must answer exactly the eval set's instructions;
 3. judge each (instruction, reference, model output) with a local or an alpaca_eval judge;
-4. score with `harness.evaluation.metrics` (win rate as alpaca_eval computes it).
+4. score with `harness.evaluation.metrics` (win rate as alpaca_eval computes it, and its
+   length-controlled win rate: the official GLM with `eval.lc_data`, else the offline one).
 
 It writes `model_outputs.json` and `annotations.json` in alpaca_eval's formats and `metrics.json`.
 Every model call goes through the request cache, so a killed run resumes and a rerun is free.
+Finished judgments are rescored, not redone, when only the LC settings change (`rescore_lc`).
 """
 
 from __future__ import annotations
