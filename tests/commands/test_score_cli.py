@@ -19,14 +19,14 @@ def harness(root: Path, *args: object) -> subprocess.CompletedProcess[str]:
 
 def test_score_json_reproduces_the_official_leaderboard(project_root: Path, official_win_rates: dict) -> None:
     for path, (win_rate, se, n) in official_win_rates.items():
-        proc = harness(project_root, "score", path, "--json")
+        proc = harness(project_root, "score", path, "--json", "--lc", "off")  # LC: the next test
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["win_rate"] == pytest.approx(win_rate, abs=1e-4), path
         assert out["standard_error"] == pytest.approx(se, abs=1e-4), path
         assert out["n_total"] == n, path
         assert out["discrete_win_rate"] is not None
-        assert out["lc_variant"] == "offline" and out["lc_win_rate"] is not None
+        assert out["lc_win_rate"] is None and out["lc_reason"].endswith("eval.lc is off")
 
 
 def test_score_table_says_which_lc(project_root: Path, alpaca_eval_data: Path, tmp_path: Path) -> None:
