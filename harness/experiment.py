@@ -78,10 +78,27 @@ class Corpus:
     near_dup_threshold: float = bounded(0.8, low=0, high=1, fix="a Jaccard similarity in [0, 1]")
 
 
+Assembly = Literal["shared", "without_seed", "as_published"]
+EvalTags = Literal["none", "seed", "web", "both"]
+EVAL_TAGS = ("none", "seed", "web", "both")
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
+    """One dataset to build or load, and how its rows are trained.
+
+    `assembly`: `shared` (the default, for every row, baselines included: the dataset with the web
+    tag plus the seed set with the seed tag), `without_seed` (the dataset alone, web tag: Humpback's
+    "augmented only"), `as_published` (the dataset alone, no tags). `n` overrides `train.n`;
+    `sizes` trains one row per N (`<name>@<N>`, a data scaling curve); `instructions_from: <other>`
+    makes this row and the other train on the same instructions (rewritten vs distilled responses)."""
+
     builder: str
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    assembly: Assembly = "shared"
+    n: int | None = bounded(None, low=1)
+    sizes: tuple[int, ...] = ()
+    instructions_from: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,11 +107,15 @@ class Train:
 
     recipe: Recipe = Recipe()
     n: int | None = bounded(None, low=1)  # every dataset subsampled to this many records (fixed seed)
-    mix_seed: bool = True  # the seed set is always mixed in, as in both papers
+    mix_seed: bool = True  # the seed set is mixed in (rows with assembly `shared`), as in both papers
     tags: bool = True  # system tags on seed and web-derived examples
-    tag_baselines: bool = False
     seed_tag: str = SEED_TAG
     web_tag: str = WEB_TAG
+    # save the model at these optimizer steps too; each is evaluated as the row <name>@step<k>
+    checkpoints: tuple[int, ...] = ()
+    # the row reported as the run's result: the final model, or the checkpoint (final included) with
+    # the best win rate on the eval set, which is selecting on the test set, as the paper did
+    select_checkpoint: Literal["last", "best_on_eval"] = "last"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +125,10 @@ class Eval:
     judge: str = "alpaca_eval:alpaca_eval_gpt4"
     max_instances: int | None = bounded(None, low=1, fix="at least 1 instruction, or null for the whole eval set")
     decoding: Decoding = Decoding()
+    # the system tag(s) put before each eval instruction, rendered as the training records' system
+    # turn: none, seed (train.seed_tag), web (train.web_tag), both (the two joined by a space)
+    tags: EvalTags = "seed"
+    tag_variants: tuple[str, ...] = ()  # one eval row per value, named <name>[tags=<value>]; replaces `tags`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +167,13 @@ class Experiment:
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
+def eval_system_prompt(train: Train, tags: str) -> str | None:
+    """The system turn an eval prompt carries for `tags` (none, seed, web, both): the training tags'
+    own text, so the model sees at inference what it was trained with."""
+    return {"none": None, "seed": train.seed_tag, "web": train.web_tag,
+            "both": f"{train.seed_tag} {train.web_tag}"}[tags]
+
+
 def resolve_config_path(name_or_path: str) -> Path:
     return find_named_file(name_or_path, SHIPPED_DIR, what="experiment")
 
@@ -157,6 +189,11 @@ def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: 'train' must be a mapping")
     raw = dict(raw)
+    if "tag_baselines" in raw:
+        where = f"{source}:{lines['train.tag_baselines']}" if "train.tag_baselines" in lines else source
+        raise ConfigError(f"{where}: 'train.tag_baselines' was removed: every row, baselines included, trains on "
+                          "the same assembly (seed mixed in, tagged)",
+                          fix="delete it; for a baseline as published set datasets.<name>.assembly: as_published")
     name = raw.pop("recipe", "tiny")
     recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
     recipe_over = {k: v for k, v in raw.items() if k not in _TRAIN_KEYS}
@@ -220,6 +257,7 @@ def _validate(exp: Experiment, source: str) -> None:
     for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
                        ("eval.eval_set", exp.eval.eval_set)):
         _check_local_source(key, value, source)
+    _validate_rows(exp, source)
     for name in exp.paper_results:
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
@@ -232,6 +270,49 @@ def _validate(exp: Experiment, source: str) -> None:
             raise ConfigError(f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
                               fix=f"use one of {', '.join(exp.datasets)}")
         _check_local_source(f"analysis.curation_reference.{name}", ref, source)
+
+
+def _validate_rows(exp: Experiment, source: str) -> None:
+    """The keys that make leaderboard rows: sizes, instructions_from, eval tags, checkpoints."""
+    for name, ds in exp.datasets.items():
+        key = f"datasets.{name}"
+        if ds.sizes and (ds.n is not None or len(set(ds.sizes)) != len(ds.sizes) or min(ds.sizes) < 1):
+            raise ConfigError(f"{source}: '{key}.sizes' is {list(ds.sizes)}",
+                              fix=f"distinct positive sizes, and no '{key}.n' beside them")
+        if ds.instructions_from is not None:
+            _check_instructions_from(exp, name, source)
+    variants = exp.eval.tag_variants
+    for v in variants:
+        if v not in EVAL_TAGS:
+            raise ConfigError(f"{source}: 'eval.tag_variants' holds {v!r}", fix=f"use values of {', '.join(EVAL_TAGS)}")
+    if len(set(variants)) != len(variants):
+        raise ConfigError(f"{source}: 'eval.tag_variants' repeats a value", fix="list each variant once")
+    if not exp.train.tags and (exp.eval.tags != "none" or any(v != "none" for v in variants)):
+        raise ConfigError(f"{source}: eval tags are set but 'train.tags' is false: the models never saw a tag",
+                          fix="set eval.tags=none (and no tag_variants), or train.tags=true")
+    steps = exp.train.checkpoints
+    if steps and (min(steps) < 1 or len(set(steps)) != len(steps)):
+        raise ConfigError(f"{source}: 'train.checkpoints' is {list(steps)}", fix="distinct optimizer steps >= 1")
+    if exp.train.select_checkpoint == "best_on_eval" and not steps:
+        raise ConfigError(f"{source}: 'train.select_checkpoint' is best_on_eval but 'train.checkpoints' is empty",
+                          fix="list the steps to save in train.checkpoints, or select_checkpoint=last")
+
+
+def _check_instructions_from(exp: Experiment, name: str, source: str) -> None:
+    """`instructions_from` names another dataset, without a cycle."""
+    seen = [name]
+    other = exp.datasets[name].instructions_from
+    while other is not None:
+        if other not in exp.datasets or other == name:
+            raise ConfigError(f"{source}: 'datasets.{name}.instructions_from' is {other!r}, "
+                              + ("this dataset itself" if other == name else "not a dataset of this experiment"),
+                              fix=did_you_mean(other, [n for n in exp.datasets if n != name],
+                                               otherwise="name another dataset of this experiment"))
+        if other in seen:
+            raise ConfigError(f"{source}: 'instructions_from' makes a cycle: {' -> '.join([*seen, other])}",
+                              fix="let one dataset of the group name no other")
+        seen.append(other)
+        other = exp.datasets[other].instructions_from
 
 
 MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder options that name a model
