@@ -113,8 +113,9 @@ class Train:
     web_tag: str = WEB_TAG
     # save the model at these optimizer steps too; each is evaluated as the row <name>@step<k>
     checkpoints: tuple[int, ...] = ()
-    # the row reported as the run's result: the final model, or the checkpoint (final included) with
-    # the best win rate on the eval set, which is selecting on the test set, as the paper did
+    # the row reported as the run's result: the final model, or the model (checkpoints and final, under
+    # every eval-tag variant) with the best win rate on the eval set: selecting on the test set, as
+    # the back-and-forth paper did (its steps and its "better of two" tags)
     select_checkpoint: Literal["last", "best_on_eval"] = "last"
 
 
@@ -293,21 +294,26 @@ def _validate_rows(exp: Experiment, source: str) -> None:
     steps = exp.train.checkpoints
     if steps and (min(steps) < 1 or len(set(steps)) != len(steps)):
         raise ConfigError(f"{source}: 'train.checkpoints' is {list(steps)}", fix="distinct optimizer steps >= 1")
-    if exp.train.select_checkpoint == "best_on_eval" and not steps:
-        raise ConfigError(f"{source}: 'train.select_checkpoint' is best_on_eval but 'train.checkpoints' is empty",
+    last = exp.train.recipe.max_steps
+    if steps and last > 0 and max(steps) >= last:
+        raise ConfigError(f"{source}: 'train.checkpoints' lists step {max(steps)}, but the run ends at max_steps "
+                          f"{last}, whose model is the final one", fix=f"list only steps below {last}")
+    if exp.train.select_checkpoint == "best_on_eval" and not steps and len(variants) < 2:
+        raise ConfigError(f"{source}: 'train.select_checkpoint' is best_on_eval but there is nothing to select from "
+                          "('train.checkpoints' is empty, fewer than two eval.tag_variants)",
                           fix="list the steps to save in train.checkpoints, or select_checkpoint=last")
 
 
 def _check_instructions_from(exp: Experiment, name: str, source: str) -> None:
     """`instructions_from` names another dataset, without a cycle."""
-    seen = [name]
-    other = exp.datasets[name].instructions_from
+    first = exp.datasets[name].instructions_from
+    if first not in exp.datasets or first == name:
+        raise ConfigError(f"{source}: 'datasets.{name}.instructions_from' is {first!r}, "
+                          + ("this dataset itself" if first == name else "not a dataset of this experiment"),
+                          fix=did_you_mean(str(first), [n for n in exp.datasets if n != name],
+                                           otherwise="name another dataset of this experiment"))
+    seen, other = [name], first
     while other is not None:
-        if other not in exp.datasets or other == name:
-            raise ConfigError(f"{source}: 'datasets.{name}.instructions_from' is {other!r}, "
-                              + ("this dataset itself" if other == name else "not a dataset of this experiment"),
-                              fix=did_you_mean(other, [n for n in exp.datasets if n != name],
-                                               otherwise="name another dataset of this experiment"))
         if other in seen:
             raise ConfigError(f"{source}: 'instructions_from' makes a cycle: {' -> '.join([*seen, other])}",
                               fix="let one dataset of the group name no other")

@@ -90,11 +90,10 @@ def protocol_notes(exp: Experiment) -> dict[str, Any]:
     variants = exp.eval.tag_variants
     eval_tags = (f"one row per variant: {', '.join(variants)}" if variants else exp.eval.tags)
     steps = ", ".join(str(k) for k in t.checkpoints)
-    rule = ("the final model" if not steps
-            else f"rows @step<k> for steps {steps} and the final model; "
-                 + ("the reported model is the final one" if t.select_checkpoint == "last" else
-                    "the @selected row is the one with the best win rate on the eval set itself, i.e. "
-                    "selected on the test set, as the back-and-forth paper did (optimistic)"))
+    rule = (f"rows @step<k> for steps {steps} and the final model; " if steps else "the final model; ") + (
+        "the reported model is the final one" if t.select_checkpoint == "last" else
+        "the @selected row is the model (checkpoint and eval tags) with the best win rate on the eval set "
+        "itself, i.e. selected on the test set, as the back-and-forth paper did (an optimistic figure)")
     return {"train_tags": train_tags, "eval_tags": eval_tags, "checkpoints": rule}
 
 
@@ -166,10 +165,11 @@ def _selected_row(exp: Experiment, r: rows_of.Row, done: list[dict[str, Any]]) -
     names = {c.name for c in rows_of.candidates(exp, r)}
     scored = [d for d in done if d["dataset"] in names and d["win_rate"] is not None]
     best = max(scored, key=lambda d: d["win_rate"]) if scored else None
-    step = "final" if best and best["step"] is None else f"step {best['step']}" if best else "none evaluated"
+    step = ("none evaluated" if best is None else ("final" if best["step"] is None else f"step {best['step']}")
+            + f", tags={best['eval_tags']}")
     base = dict(best) if best else {k: None for k in ("win_rate", "standard_error", "lc_win_rate", "n_eval")}
     return {**base, "dataset": r.name, "built_from": r.dataset, "assembly": r.training.assembly,
-            "eval_tags": r.eval_tags, "n_target": r.n, "paper_win_rate": exp.paper_results.get(r.dataset),
+            "eval_tags": best["eval_tags"] if best else None, "n_target": r.n, "paper_win_rate": exp.paper_results.get(r.dataset),
             "step": best["step"] if best else None, "selection": f"best_on_eval: {step}"}
 
 

@@ -4,8 +4,8 @@ A dataset gives one training per N (`datasets.<name>.sizes`, else its `n`, else 
 training gives one model per listed checkpoint step (`train.checkpoints`) plus the final model;
 a model gives one evaluation per eval-tag variant (`eval.tag_variants`, else `eval.tags`). Each
 (dataset, N, checkpoint, eval tags) is a `Row`. With `train.select_checkpoint: best_on_eval`, each
-(dataset, N, eval tags) adds a `selected` row that the report fills from its best checkpoint: it
-has no stage of its own.
+training with more than one model row adds a `selected` row (`<name>@selected`) that the report
+fills from the best of them, over checkpoints and eval-tag variants: it has no stage of its own.
 
 Names: `<dataset>`, plus `@<N>` when the dataset has sizes, `@step<k>` for a checkpoint (or
 `@selected`), and `[tags=<v>]` when tag variants are configured. Without any of these the rows and
@@ -101,10 +101,10 @@ def rows(exp: Experiment, only: Sequence[str] | None = None, *, selected: bool =
     out: list[Row] = []
     for t in trainings(exp, only):
         tags, variant = eval_tags_of(exp, t)
-        for step in (*t.steps, None):
-            out += [Row(t, step, v, variant) for v in tags]
-        if selected and exp.train.select_checkpoint == "best_on_eval" and t.steps:
-            out += [Row(t, None, v, variant, selected=True) for v in tags]
+        models = [Row(t, step, v, variant) for step in (*t.steps, None) for v in tags]
+        out += models
+        if selected and exp.train.select_checkpoint == "best_on_eval" and len(models) > 1:
+            out.append(Row(t, None, tags[0], False, selected=True))
     return out
 
 
@@ -124,9 +124,9 @@ def primary(exp: Experiment) -> dict[str, Row]:
 
 
 def candidates(exp: Experiment, row: Row) -> list[Row]:
-    """The evaluated rows a selected row chooses from: its training's checkpoints and final model."""
-    return [r for r in evaluated(exp, [row.dataset])
-            if r.training == row.training and r.eval_tags == row.eval_tags]
+    """The evaluated rows a selected row chooses from: its training's checkpoints and final model,
+    under every eval-tag variant (the back-and-forth paper reports the better of two tags)."""
+    return [r for r in evaluated(exp, [row.dataset]) if r.training == row.training]
 
 
 def training(exp: Experiment, key: str) -> Training:

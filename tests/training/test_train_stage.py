@@ -29,7 +29,10 @@ def test_trains_a_built_dataset_with_the_planned_fingerprint(tmp_path):
     assert outcome.fingerprint == paths.train_fingerprint(exp, "alpaca_gpt4")
     assert outcome.directory == paths.train_dir(exp, "alpaca_gpt4", tmp_path)
     s = outcome.manifest.stats.to_dict()
-    assert s["records_kept"] == 48 and s["steps"] == 3  # a baseline: train.n records, no seed mixed in
+    # a baseline trains like every row: exactly train.n of its records, the tagged seed set mixed in
+    assembly = s["assembly"]
+    assert (assembly["n_trained"], assembly["assembly"]) == (48, "shared") and assembly["seed_records"] > 0
+    assert s["records_kept"] == 48 + assembly["seed_records"] and s["steps"] == 3
     assert (paths.trained_model_dir(exp, "alpaca_gpt4", tmp_path) / "config.json").is_file()
     steps = {st.label: st for st in plan(exp, tmp_path, only=["alpaca_gpt4"])}
     assert any("train" in label and st.cached for label, st in steps.items())
