@@ -128,6 +128,7 @@ class Eval:
     decoding: Decoding = Decoding()
     # the system tag(s) put before each eval instruction, rendered as the training records' system
     # turn: none, seed (train.seed_tag), web (train.web_tag), both (the two joined by a space)
+    # (a model trained without tags, train.tags=false or assembly as_published, is prompted without them)
     tags: EvalTags = "seed"
     tag_variants: tuple[str, ...] = ()  # one eval row per value, named <name>[tags=<value>]; replaces `tags`
 
@@ -288,9 +289,6 @@ def _validate_rows(exp: Experiment, source: str) -> None:
             raise ConfigError(f"{source}: 'eval.tag_variants' holds {v!r}", fix=f"use values of {', '.join(EVAL_TAGS)}")
     if len(set(variants)) != len(variants):
         raise ConfigError(f"{source}: 'eval.tag_variants' repeats a value", fix="list each variant once")
-    if not exp.train.tags and (exp.eval.tags != "none" or any(v != "none" for v in variants)):
-        raise ConfigError(f"{source}: eval tags are set but 'train.tags' is false: the models never saw a tag",
-                          fix="set eval.tags=none (and no tag_variants), or train.tags=true")
     steps = exp.train.checkpoints
     if steps and (min(steps) < 1 or len(set(steps)) != len(steps)):
         raise ConfigError(f"{source}: 'train.checkpoints' is {list(steps)}", fix="distinct optimizer steps >= 1")

@@ -42,6 +42,12 @@ def test_sizes_checkpoints_variants_and_selection_make_rows():
     assert paths.train_fingerprint(exp, "humpback@16") != paths.train_fingerprint(exp, "humpback@32")
 
 
+def test_models_trained_without_tags_are_prompted_without_them():
+    exp = load_experiment("demo", ["train.tags=false"])
+    assert {r.eval_tags for r in rows(exp)} == {"none"}
+    assert [r.name for r in rows(exp)] == list(exp.datasets)
+
+
 def test_eval_tags_and_assembly_enter_the_fingerprints():
     exp = load_experiment("demo")
     fp = paths.eval_fingerprint(exp, "humpback")
@@ -63,7 +69,6 @@ def test_eval_tags_and_assembly_enter_the_fingerprints():
      "makes a cycle"),
     (["datasets.humpback.assembly=mixed"], "datasets.humpback.assembly"),
     (["eval.tag_variants=[none,all]"], "'eval.tag_variants' holds 'all'"),
-    (["train.tags=false"], "'train.tags' is false"),
     (["train.select_checkpoint=best_on_eval"], "nothing to select from"),
     (["train.max_steps=5", "train.checkpoints=[5]"], "ends at max_steps 5"),
     (["datasets.humpback.sizes=[16,16]"], "'datasets.humpback.sizes'"),

@@ -13,7 +13,7 @@ from _support import PROJECT_ROOT, run_harness
 
 from harness.experiment import SEED_TAG, WEB_TAG, eval_system_prompt, load_experiment
 from harness.stages import paths
-from harness.stages.rows import evaluated, rows
+from harness.stages.rows import rows
 
 CONFIG = """\
 # harness run --config {path}
@@ -40,7 +40,7 @@ eval:
   max_instances: 2
   decoding: {{max_tokens: 8}}
   tag_variants: [none, both]
-analysis: {{enabled: false}}
+analysis: {{enabled: false, reference: null}}
 """
 
 
@@ -104,8 +104,10 @@ def test_training_sets_hold_the_tagged_seed_and_the_same_instructions(run):
 
 
 def test_eval_prompts_carry_the_rows_tags(run):
-    """The requests the models answered (the request cache's keys) hold the row's system turn,
-    rendered by the chat template exactly as the training records' system turn is."""
+    """The requests the final model answered (the request cache's keys) hold each variant's system
+    turn, and no other; the template renders that turn as it renders the training records' one."""
+    from transformers import AutoTokenizer
+
     from harness.backends import load_generator
     from harness.backends.base import ChatRequest, SamplingParams
     from harness.backends.cache import _Keys
@@ -118,23 +120,17 @@ def test_eval_prompts_carry_the_rows_tags(run):
     instructions = [r["instruction"] for r in select_instances(load_eval_set("bundled:demo", exp.eval.protocol), 2)]
     with sqlite3.connect(paths.request_cache(exp, runs)) as db:
         stored = {k for (k,) in db.execute("SELECT key FROM generations")}
-    for row in (r for r in evaluated(exp) if r.training.key == "rewritten" and r.step is None):
-        gen = load_generator(f"hf:{paths.row_model_dir(exp, row, runs)}", dtype="float32")
-        keys = _Keys(gen.identity())
-        system = eval_system_prompt(exp.train, row.eval_tags)
-        for tags in ("none", "both"):
-            head = (Message("system", t),) if (t := eval_system_prompt(exp.train, tags)) else ()
-            asked = [keys(ChatRequest(id="x", messages=(*head, Message("user", i)), params=params)) for i in instructions]
-            assert all((k in stored) == (tags == row.eval_tags) for k in asked), (row.name, tags)
-        if system:
-            tok = gen.tokenizer if hasattr(gen, "tokenizer") else None
-            if tok is None:
-                from transformers import AutoTokenizer
-
-                tok = AutoTokenizer.from_pretrained(str(paths.row_model_dir(exp, row, runs)))
-            prompt = tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": "Q"}],
-                                             add_generation_prompt=True, tokenize=False)
-            trained = tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": "Q"},
-                                               {"role": "assistant", "content": "A"}], tokenize=False)
-            assert trained.startswith(prompt)
-        gen.close()
+    model = paths.trained_model_dir(exp, "rewritten", runs)
+    gen = load_generator(f"hf:{model}", dtype="float32")
+    keys = _Keys(gen.identity())
+    gen.close()
+    for tags in ("none", "seed", "web", "both"):
+        system = eval_system_prompt(exp.train, tags)
+        head = (Message("system", system),) if system else ()
+        asked = [keys(ChatRequest(id="x", messages=(*head, Message("user", i)), params=params)) for i in instructions]
+        assert all((k in stored) == (tags in exp.eval.tag_variants) for k in asked), tags
+    tok = AutoTokenizer.from_pretrained(str(model))
+    turns = [{"role": "system", "content": eval_system_prompt(exp.train, "both")}, {"role": "user", "content": "Q"}]
+    prompt = tok.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+    trained = tok.apply_chat_template([*turns, {"role": "assistant", "content": "A"}], tokenize=False)
+    assert trained.startswith(prompt) and "<|system|>" in prompt
