@@ -38,3 +38,18 @@ def test_trains_a_built_dataset_with_the_planned_fingerprint(tmp_path):
     assert any("train" in label and st.cached for label, st in steps.items())
     [again] = train.run(exp, tmp_path, only=["alpaca_gpt4"])
     assert again.skipped
+
+
+def test_a_checkpoint_beyond_the_run_fails_before_training(tiny_model, sft_records, tmp_path):
+    """A listed step the run never reaches (max_steps unset, so config validation cannot know) is an
+    error when training begins, not a missing row after it."""
+    import dataclasses
+
+    from harness.core.errors import ConfigError
+    from harness.training.recipe import load_recipe
+    from harness.training.sft import train_stage
+
+    recipe = dataclasses.replace(load_recipe("tiny"), max_steps=-1, num_epochs=1)  # 16 records / batch 8: 2 steps
+    with pytest.raises(ConfigError, match="lists step 5, but this run has 2 steps"):
+        train_stage(tmp_path / "run", base_model=f"hf:{tiny_model}", records=sft_records[:16], recipe=recipe,
+                    fingerprint="x", save_at_steps=[5])
