@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def rows_table(exp, only):
     """The leaderboard rows the run will produce, each with its train and eval stage."""
+    from rich.markup import escape
     from rich.table import Table
 
     from harness.stages.plan import select
@@ -91,7 +92,7 @@ def rows_table(exp, only):
         step = "selected" if r.selected else f"step {r.step}" if r.step is not None else "final"
         stages = ("report only: the best of its training's rows" if r.selected
                   else f"train/{r.training.key}, eval/{r.eval_key}")
-        t.add_row(r.name, r.dataset, r.training.assembly, "all" if r.n is None else f"{r.n:,}", step,
+        t.add_row(escape(r.name), r.dataset, r.training.assembly, "all" if r.n is None else f"{r.n:,}", step,
                   "-" if r.selected else r.eval_tags, stages)
     return t
 

@@ -264,6 +264,7 @@ def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_d
 
 
 def rich_table(board: dict[str, Any]):
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"{board['experiment']}: judge {board['judge']}, protocol {board['protocol']}")
@@ -271,5 +272,5 @@ def rich_table(board: dict[str, Any]):
     for key, header, fmt in cols:
         t.add_column(header, justify="right" if fmt or key == "rank" else "left", overflow="fold")
     for r in board["rows"]:
-        t.add_row(*(cell(r, k, f) for k, _, f in cols))
+        t.add_row(*(escape(cell(r, k, f)) for k, _, f in cols))  # row names hold [tags=...]
     return t
