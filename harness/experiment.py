@@ -78,10 +78,27 @@ class Corpus:
     near_dup_threshold: float = bounded(0.8, low=0, high=1, fix="a Jaccard similarity in [0, 1]")
 
 
+Assembly = Literal["shared", "without_seed", "as_published"]
+EvalTags = Literal["none", "seed", "web", "both"]
+EVAL_TAGS = ("none", "seed", "web", "both")
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
+    """One dataset to build or load, and how its rows are trained.
+
+    `assembly`: `shared` (the default, for every row, baselines included: the dataset with the web
+    tag plus the seed set with the seed tag), `without_seed` (the dataset alone, web tag: Humpback's
+    "augmented only"), `as_published` (the dataset alone, no tags). `n` overrides `train.n`;
+    `sizes` trains one row per N (`<name>@<N>`, a data scaling curve); `instructions_from: <other>`
+    makes this row and the other train on the same instructions (rewritten vs distilled responses)."""
+
     builder: str
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    assembly: Assembly = "shared"
+    n: int | None = bounded(None, low=1)
+    sizes: tuple[int, ...] = ()
+    instructions_from: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,11 +107,16 @@ class Train:
 
     recipe: Recipe = Recipe()
     n: int | None = bounded(None, low=1)  # every dataset subsampled to this many records (fixed seed)
-    mix_seed: bool = True  # the seed set is always mixed in, as in both papers
+    mix_seed: bool = True  # the seed set is mixed in (rows with assembly `shared`), as in both papers
     tags: bool = True  # system tags on seed and web-derived examples
-    tag_baselines: bool = False
     seed_tag: str = SEED_TAG
     web_tag: str = WEB_TAG
+    # save the model at these optimizer steps too; each is evaluated as the row <name>@step<k>
+    checkpoints: tuple[int, ...] = ()
+    # the row reported as the run's result: the final model, or the model (checkpoints and final, under
+    # every eval-tag variant) with the best win rate on the eval set: selecting on the test set, as
+    # the back-and-forth paper did (its steps and its "better of two" tags)
+    select_checkpoint: Literal["last", "best_on_eval"] = "last"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +131,11 @@ class Eval:
     # without instruction difficulty on the run's own annotations; off = none
     lc: Literal["auto", "off"] = "auto"
     lc_data: str | None = None
+    # the system tag(s) put before each eval instruction, rendered as the training records' system
+    # turn: none, seed (train.seed_tag), web (train.web_tag), both (the two joined by a space)
+    # (a model trained without tags, train.tags=false or assembly as_published, is prompted without them)
+    tags: EvalTags = "seed"
+    tag_variants: tuple[str, ...] = ()  # one eval row per value, named <name>[tags=<value>]; replaces `tags`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +174,13 @@ class Experiment:
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
+def eval_system_prompt(train: Train, tags: str) -> str | None:
+    """The system turn an eval prompt carries for `tags` (none, seed, web, both): the training tags'
+    own text, so the model sees at inference what it was trained with."""
+    return {"none": None, "seed": train.seed_tag, "web": train.web_tag,
+            "both": f"{train.seed_tag} {train.web_tag}"}[tags]
+
+
 def resolve_config_path(name_or_path: str) -> Path:
     return find_named_file(name_or_path, SHIPPED_DIR, what="experiment")
 
@@ -162,6 +196,11 @@ def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: 'train' must be a mapping")
     raw = dict(raw)
+    if "tag_baselines" in raw:
+        where = f"{source}:{lines['train.tag_baselines']}" if "train.tag_baselines" in lines else source
+        raise ConfigError(f"{where}: 'train.tag_baselines' was removed: every row, baselines included, trains on "
+                          "the same assembly (seed mixed in, tagged)",
+                          fix="delete it; for a baseline as published set datasets.<name>.assembly: as_published")
     name = raw.pop("recipe", "tiny")
     recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
     recipe_over = {k: v for k, v in raw.items() if k not in _TRAIN_KEYS}
@@ -226,6 +265,7 @@ def _validate(exp: Experiment, source: str) -> None:
                        ("eval.eval_set", exp.eval.eval_set)):
         _check_local_source(key, value, source)
     _validate_lc_data(exp.eval.lc_data, source)
+    _validate_rows(exp, source)
     for name in exp.paper_results:
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
@@ -238,6 +278,51 @@ def _validate(exp: Experiment, source: str) -> None:
             raise ConfigError(f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
                               fix=f"use one of {', '.join(exp.datasets)}")
         _check_local_source(f"analysis.curation_reference.{name}", ref, source)
+
+
+def _validate_rows(exp: Experiment, source: str) -> None:
+    """The keys that make leaderboard rows: sizes, instructions_from, eval tags, checkpoints."""
+    for name, ds in exp.datasets.items():
+        key = f"datasets.{name}"
+        if ds.sizes and (ds.n is not None or len(set(ds.sizes)) != len(ds.sizes) or min(ds.sizes) < 1):
+            raise ConfigError(f"{source}: '{key}.sizes' is {list(ds.sizes)}",
+                              fix=f"distinct positive sizes, and no '{key}.n' beside them")
+        if ds.instructions_from is not None:
+            _check_instructions_from(exp, name, source)
+    variants = exp.eval.tag_variants
+    for v in variants:
+        if v not in EVAL_TAGS:
+            raise ConfigError(f"{source}: 'eval.tag_variants' holds {v!r}", fix=f"use values of {', '.join(EVAL_TAGS)}")
+    if len(set(variants)) != len(variants):
+        raise ConfigError(f"{source}: 'eval.tag_variants' repeats a value", fix="list each variant once")
+    steps = exp.train.checkpoints
+    if steps and (min(steps) < 1 or len(set(steps)) != len(steps)):
+        raise ConfigError(f"{source}: 'train.checkpoints' is {list(steps)}", fix="distinct optimizer steps >= 1")
+    last = exp.train.recipe.max_steps
+    if steps and last > 0 and max(steps) >= last:
+        raise ConfigError(f"{source}: 'train.checkpoints' lists step {max(steps)}, but the run ends at max_steps "
+                          f"{last}, whose model is the final one", fix=f"list only steps below {last}")
+    if exp.train.select_checkpoint == "best_on_eval" and not steps and len(variants) < 2:
+        raise ConfigError(f"{source}: 'train.select_checkpoint' is best_on_eval but there is nothing to select from "
+                          "('train.checkpoints' is empty, fewer than two eval.tag_variants)",
+                          fix="list the steps to save in train.checkpoints, or select_checkpoint=last")
+
+
+def _check_instructions_from(exp: Experiment, name: str, source: str) -> None:
+    """`instructions_from` names another dataset, without a cycle."""
+    first = exp.datasets[name].instructions_from
+    if first not in exp.datasets or first == name:
+        raise ConfigError(f"{source}: 'datasets.{name}.instructions_from' is {first!r}, "
+                          + ("this dataset itself" if first == name else "not a dataset of this experiment"),
+                          fix=did_you_mean(str(first), [n for n in exp.datasets if n != name],
+                                           otherwise="name another dataset of this experiment"))
+    seen, other = [name], first
+    while other is not None:
+        if other in seen:
+            raise ConfigError(f"{source}: 'instructions_from' makes a cycle: {' -> '.join([*seen, other])}",
+                              fix="let one dataset of the group name no other")
+        seen.append(other)
+        other = exp.datasets[other].instructions_from
 
 
 MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder options that name a model

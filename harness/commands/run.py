@@ -2,7 +2,8 @@
 
 Each stage is skipped when a finished manifest with its fingerprint is already there, so a change to
 one dataset's settings reruns that dataset's chain alone. `--dry-run` prints the plan (every stage,
-cache hit or miss, and the API judge's cost estimate) and runs nothing.
+cache hit or miss, every leaderboard row with its train and eval stage, and the API judge's cost
+estimate) and runs nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             t.add_row(s.label, s.fingerprint, "[green]cached[/green]" if s.cached else "[yellow]to run[/yellow]",
                       str(s.directory))
         console.print(t)
+        console.print(rows_table(exp, args.only))
         if cost:
             console.print(f"judge cost estimate: {cost.get('summary') or cost}")
         todo = sum(not s.cached for s in steps)
@@ -72,6 +74,27 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"run: {len(ran)} stages ran ({', '.join(ran) or 'all cached'}); "
                   f"{time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def rows_table(exp, only):
+    """The leaderboard rows the run will produce, each with its train and eval stage."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from harness.stages.plan import select
+    from harness.stages.rows import rows
+
+    listed = rows(exp, select(exp, only))
+    t = Table(title=f"{len(listed)} leaderboard rows")
+    for col in ("row", "dataset", "assembly", "N", "checkpoint", "eval tags", "stages"):
+        t.add_column(col, overflow="fold")
+    for r in listed:
+        step = "selected" if r.selected else f"step {r.step}" if r.step is not None else "final"
+        stages = ("report only: the best of its training's rows" if r.selected
+                  else f"train/{r.training.key}, eval/{r.eval_key}")
+        t.add_row(escape(r.name), r.dataset, r.training.assembly, "all" if r.n is None else f"{r.n:,}", step,
+                  "-" if r.selected else r.eval_tags, stages)
+    return t
 
 
 def _log_run(exp, runs_dir, ran: list[str], seconds: float) -> None:

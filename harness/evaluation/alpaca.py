@@ -4,7 +4,9 @@
 
 1. load the eval set (hub, bundled:demo or a path) and take alpaca_eval's `max_instances` subset;
 2. generate the model's outputs through any backend (T=0.7, top-p 0.9 by default, the papers'),
-   or read existing outputs, which must answer exactly the eval set's instructions;
+   the instruction as the user turn after an optional system turn (the tags the model was trained
+   with, rendered by the same chat template as the training records' system turn), or read
+   existing outputs, which must answer exactly the eval set's instructions;
 3. judge each (instruction, reference, model output) with a local or an alpaca_eval judge;
 4. score with `harness.evaluation.metrics` (win rate as alpaca_eval computes it, and its
    length-controlled win rate: the official GLM with `eval.lc_data`, else the offline one).
@@ -42,9 +44,11 @@ def generator_name(model_spec: str) -> str:
 
 
 def generate_outputs(model_spec: str, rows: list[dict[str, Any]], *, decoding: Any, cache: Path | None,
-                     generator_options: Mapping[str, Any] | None, name: str, generator: Any = None,
-                     progress: Progress | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
-    """The model's answer to each instruction (one user turn), in alpaca_eval's model_outputs format."""
+                     generator_options: Mapping[str, Any] | None, name: str,
+                     progress: Progress | None = None, system: str | None = None
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    """The model's answer to each instruction (one user turn, after a `system` turn when given: the
+    tags the model was trained with), in alpaca_eval's model_outputs format."""
     from harness.backends import load_generator
     from harness.backends.base import ChatRequest, SamplingParams
     from harness.core.records import Message
@@ -54,8 +58,9 @@ def generate_outputs(model_spec: str, rows: list[dict[str, Any]], *, decoding: A
                                 max_tokens=decoding.max_tokens, seed=decoding.seed)
     except ValueError as e:
         raise ConfigError(f"bad eval decoding: {e}") from None
-    gen = generator or load_generator(model_spec, cache=cache, **dict(generator_options or {}))
-    requests = [ChatRequest(id=f"eval-{i}", messages=(Message("user", r["instruction"]),), params=params)
+    gen = load_generator(model_spec, cache=cache, **dict(generator_options or {}))
+    head = (Message("system", system),) if system else ()
+    requests = [ChatRequest(id=f"eval-{i}", messages=(*head, Message("user", r["instruction"])), params=params)
                 for i, r in enumerate(rows)]
     done = 0
 
@@ -206,6 +211,7 @@ class EvalJob:
     generator_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     lc: str = "auto"  # eval.lc
     lc_data: Path | None = None  # eval.lc_data
+    system: str | None = None  # a system turn before each instruction (the eval tags)
 
 
 def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None = None,
@@ -241,7 +247,8 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
     else:
         outputs, stats, gen = generate_outputs(job.model, rows, decoding=job.decoding, cache=job.cache,
                                                generator_options=gen_options,
-                                               name=job.name or generator_name(job.model), progress=progress)
+                                               name=job.name or generator_name(job.model), progress=progress,
+                                               system=job.system)
         completion_tokens = stats.pop("completion_tokens")
     name = job.name or (outputs[0]["generator"] if outputs else generator_name(job.model or "outputs"))
     write_json(output_dir / "model_outputs.json", outputs)  # kept even if judging fails
@@ -263,7 +270,7 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
     write_json(output_dir / "annotations.json", run.annotations)
     _require_counted(run, output_dir)
     about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": job.protocol,
-             "eval_set": job.eval_set, "max_instances": job.max_instances}
+             "eval_set": job.eval_set, "max_instances": job.max_instances, "system_prompt": job.system}
     lc = LcSettings(job.lc, job.lc_data, eval_positions(rows, full_set))
     result = _metrics(run, outputs, completion_tokens, stats, cost, about, lc)
     write_json(output_dir / "metrics.json", result)

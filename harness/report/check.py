@@ -28,8 +28,9 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "unique_trigrams_per_1k": 5.0,
     "contamination_hits": 0,
     "n_eval": 0,
+    "n_trained": 0,
 }
-EXACT = ("source", "judge", "protocol", "base_model", "lc_variant")
+EXACT = ("source", "judge", "protocol", "base_model", "lc_variant", "assembly", "eval_tags")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The self-contained HTML report: the leaderboard table and its plots, images inlined as base64.
 
-Plots: win rate per dataset with 95% intervals, data size vs win rate, and the analysis stage's
+Plots: win rate per dataset with 95% intervals, data size vs win rate, win rate against N for a
+dataset trained at several sizes (`datasets.<name>.sizes`), and the analysis stage's
 embedding map, MAUVE heatmap and length distributions. One file, no scripts, no network.
 """
 
@@ -75,6 +76,40 @@ def _size_plot(rows: list[dict[str, Any]]) -> str | None:
     return _png(fig)
 
 
+def scaling_curves(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per dataset trained at several N (`sizes`), its final models' rows by N: the points of a
+    data scaling curve (one curve per dataset and eval-tag variant)."""
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("win_rate") is None or r.get("n_target") is None or r.get("step") is not None or r.get("selection"):
+            continue
+        label = r.get("built_from", r["dataset"]) + (f" [tags={r['eval_tags']}]" if "[tags=" in r["dataset"] else "")
+        curves.setdefault(label, []).append(r)
+    return {k: sorted(v, key=lambda r: r["n_target"]) for k, v in curves.items()
+            if len({r["n_target"] for r in v}) > 1}
+
+
+def _scaling_plot(rows: list[dict[str, Any]]) -> str | None:
+    curves = scaling_curves(rows)
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in curves.items():
+        ax.errorbar([p["n_target"] for p in points], [p["win_rate"] for p in points],
+                    yerr=[1.96 * (p.get("standard_error") or 0) for p in points], fmt="o-", capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("N (dataset records trained on)")
+    ax.set_ylabel("win rate %")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
 def _figure(b64: str, caption: str) -> str:
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
@@ -135,6 +170,10 @@ def html_page(board: dict[str, Any], *, analysis_dir: Path | None = None) -> str
              f"<code>{html.escape(board['judge'])}</code>, protocol <code>{html.escape(board['protocol'])}</code>. "
              f"Experiment fingerprint <code>{board['experiment_fingerprint']}</code>, harness commit "
              f"<code>{html.escape(str(board['git_commit']))}</code>.</p>",
+             f"<p>Train-time tags: {html.escape(str(board.get('train_tags', '-')))}. Eval-time tags (system turn "
+             f"before each instruction): {html.escape(str(board.get('eval_tags', '-')))}. Checkpoints: "
+             f"{html.escape(str(board.get('checkpoints', '-')))}.</p>",
+             *[f"<p class='warn'>Warning: {html.escape(w)}</p>" for w in board.get("warnings", [])],
              f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>']
     notes = lc_notes(rows)
     if notes:
@@ -144,7 +183,8 @@ def html_page(board: dict[str, Any], *, analysis_dir: Path | None = None) -> str
         parts.append(f"<p class='warn'>Not evaluated yet: {html.escape(', '.join(board['missing_eval']))}</p>")
     figs = []
     for b64, cap in ((_win_rate_plot(rows), "Win rate per dataset with 95% intervals"),
-                     (_size_plot(rows), "Data size vs win rate")):
+                     (_size_plot(rows), "Data size vs win rate"),
+                     (_scaling_plot(rows), "Data scaling: win rate against N (95% intervals)")):
         if b64:
             figs.append(_figure(b64, cap))
     if analysis_dir is not None:

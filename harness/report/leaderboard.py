@@ -1,4 +1,5 @@
-"""The leaderboard: one row per dataset, gathered from the stages' manifests and outputs.
+"""The leaderboard: one row per `harness.stages.rows.Row` (a dataset at one N, one checkpoint, one
+eval-tag variant; a plain dataset name when none is configured), gathered from the stages' manifests and outputs.
 
 `collect` reads what the build, train, eval and analysis stages wrote (never recomputes), so a
 report is cheap and always says where each number came from. `write` is the one leaderboard
@@ -19,6 +20,7 @@ from harness.core.runs import git_state, read_manifest
 from harness.experiment import Experiment
 from harness.report.columns import COLUMNS, HEADER_ONLY, cell, lc_notes, shown_columns
 from harness.stages import paths
+from harness.stages import rows as rows_of
 
 
 def _num(value: Any) -> float | None:
@@ -29,17 +31,19 @@ def _num(value: Any) -> float | None:
 
 
 def experiment_fingerprint(exp: Experiment) -> str:
-    """One hash over every dataset's eval fingerprint (which chains build and train)."""
-    return text_hash(canonical_json({n: paths.eval_fingerprint(exp, n) for n in sorted(exp.datasets)}), length=16)
+    """One hash over every row's eval fingerprint (which chains build and train)."""
+    fps = {r.eval_key: paths.eval_fingerprint(exp, r.eval_key) for r in rows_of.evaluated(exp)}
+    return text_hash(canonical_json(dict(sorted(fps.items()))), length=16)
 
 
 def missing_evals(exp: Experiment, runs_dir=None) -> list[str]:
-    """The datasets without an eval's metrics.json."""
-    return [n for n in exp.datasets if not (paths.eval_dir(exp, n, runs_dir) / "metrics.json").is_file()]
+    """The rows without an eval's metrics.json."""
+    return [r.name for r in rows_of.evaluated(exp)
+            if not (paths.eval_dir(exp, r.eval_key, runs_dir) / "metrics.json").is_file()]
 
 
 def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
-    """Gather the leaderboard of an experiment from its run directory."""
+    """Gather the leaderboard of an experiment from its run directory: one row per `rows.Row`."""
     from harness.stages import analyze
 
     analyses = analyze.load(exp, runs_dir)
@@ -47,9 +51,9 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     instructions = analyses.get("instructions", {})
     ref = exp.analysis.reference
     rows = []
-    for name in exp.datasets:
-        row = _row(exp, name, runs_dir)
-        _add_analysis(row, ref, responses, instructions)
+    for r in rows_of.rows(exp):
+        row = _selected_row(exp, r, rows) if r.selected else _row(exp, r, runs_dir)
+        _add_analysis(row, r.dataset, ref, responses, instructions)
         rows.append(row)
     missing = missing_evals(exp, runs_dir)
     rows.sort(key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), r["dataset"]))
@@ -65,6 +69,8 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "judge": exp.eval.judge,
         "protocol": exp.eval.protocol,
         "mauve_reference": ref,
+        **protocol_notes(exp),
+        "warnings": n_warnings(rows),
         "rows": rows,
         "missing_eval": missing,
         # each measure carries its noise floor; the per-set controls behind them stay in the analysis files
@@ -75,18 +81,64 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     }
 
 
-def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
-    """One dataset's row from its build and train manifests and its eval's metrics.json."""
+def protocol_notes(exp: Experiment) -> dict[str, Any]:
+    """What every row shares and the header states: the train-time and eval-time tags and the
+    checkpoint rule."""
+    t = exp.train
+    train_tags = (f"seed records: {t.seed_tag!r}; dataset records: {t.web_tag!r}"
+                  + ("" if t.mix_seed else "; seed set not mixed in")) if t.tags else "none"
+    variants = exp.eval.tag_variants
+    eval_tags = (f"one row per variant: {', '.join(variants)}" if variants else exp.eval.tags)
+    steps = ", ".join(str(k) for k in t.checkpoints)
+    rule = (f"rows @step<k> for steps {steps} and the final model; " if steps else "the final model; ") + (
+        "the reported model is the final one" if t.select_checkpoint == "last" else
+        "the @selected row is the model (checkpoint and eval tags) with the best win rate on the eval set "
+        "itself, i.e. selected on the test set, as the back-and-forth paper did (an optimistic figure)")
+    return {"train_tags": train_tags, "eval_tags": eval_tags, "checkpoints": rule}
+
+
+def n_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """A warning per row that trained on fewer dataset records than its N, and one when the rows'
+    N differ for that reason."""
+    out = []
+    for r in rows:
+        target, got = r.get("n_target"), r.get("n_trained")
+        if target is not None and got is not None and got < target and r.get("step") is None:
+            out.append(f"{r['dataset']} trained on {got:,} dataset records, not N={target:,}: the dataset has only "
+                       f"{r.get('n_available', got):,} after dedup and screening (overlong records dropped)")
+    sizes = {r["n_trained"] for r in rows if r.get("n_trained") is not None and r.get("step") is None}
+    if len(sizes) > 1 and out:
+        out.append(f"rows trained on different N ({', '.join(f'{n:,}' for n in sorted(sizes))}): "
+                   "their win rates are not compared at equal data")
+    return out
+
+
+def _train_assembly(train: Any) -> dict[str, Any]:
+    return dict((train.stats.to_dict().get("assembly") or {}) if train else {})
+
+
+def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
+    """One row from its build and train manifests and its eval's metrics.json."""
+    name = r.dataset
     spec = exp.datasets[name]
     build = read_manifest(paths.build_dir(exp, name, runs_dir))
-    train = read_manifest(paths.train_dir(exp, name, runs_dir))
-    metrics_path = paths.eval_dir(exp, name, runs_dir) / "metrics.json"
+    train = read_manifest(paths.train_dir(exp, r.training.key, runs_dir))
+    metrics_path = paths.eval_dir(exp, r.eval_key, runs_dir) / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.is_file() else {}
     source = spec.builder if spec.builder != "baseline" else f"baseline:{spec.options.get('loader', '?')}"
+    assembled = _train_assembly(train)
+    stands_for_dataset = r.step is None and exp.train.select_checkpoint == "last" or r.selected
     return {
-        "dataset": name,
+        "dataset": r.name,
+        "built_from": name,
         "source": source,
         "records": build.records("dataset.jsonl") if build else None,
+        "assembly": r.training.assembly,
+        "n_target": r.n,
+        "n_trained": assembled.get("n_trained"),
+        "n_available": assembled.get("available"),
+        "step": r.step,
+        "eval_tags": r.eval_tags,
         "training_tokens": train.stats.tokens_seen if train else None,
         "win_rate": _num(metrics.get("win_rate")),
         "standard_error": _num(metrics.get("standard_error")),
@@ -94,7 +146,7 @@ def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
         # "official" or "offline GLM, own annotations"; why LC is missing or not official
         "lc_variant": _lc_variant(metrics),
         "lc_note": metrics.get("lc_reason"),
-        "paper_win_rate": exp.paper_results.get(name),
+        "paper_win_rate": exp.paper_results.get(name) if stands_for_dataset else None,
         "avg_output_length": _num(metrics.get("avg_output_length")),
         "discrete_win_rate": _num(metrics.get("discrete_win_rate")),
         "n_eval": metrics.get("n_total"),
@@ -106,7 +158,7 @@ def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
         "judge": exp.eval.judge,
         "protocol": metrics.get("protocol") or exp.eval.protocol,
         "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
-                         "eval": paths.eval_fingerprint(exp, name)},
+                         "eval": paths.eval_fingerprint(exp, r.eval_key)},
     }
 
 
@@ -117,10 +169,23 @@ def _lc_variant(metrics: dict[str, Any]) -> str | None:
     return label.removeprefix("LC (").removesuffix(")")
 
 
-def _add_analysis(row: dict[str, Any], ref: str | None, responses: dict[str, Any], instructions: dict[str, Any]
-                  ) -> None:
-    """The analysis stage's figures for one dataset's row: diversity, contamination, MAUVE vs the reference."""
-    name = row["dataset"]
+def _selected_row(exp: Experiment, r: rows_of.Row, done: list[dict[str, Any]]) -> dict[str, Any]:
+    """The checkpoint with the best win rate among its training's rows (final model included), as
+    its own row: train.select_checkpoint=best_on_eval, which selects on the test set."""
+    names = {c.name for c in rows_of.candidates(exp, r)}
+    scored = [d for d in done if d["dataset"] in names and d["win_rate"] is not None]
+    best = max(scored, key=lambda d: d["win_rate"]) if scored else None
+    step = ("none evaluated" if best is None else ("final" if best["step"] is None else f"step {best['step']}")
+            + f", tags={best['eval_tags']}")
+    base = dict(best) if best else {k: None for k in ("win_rate", "standard_error", "lc_win_rate", "n_eval")}
+    return {**base, "dataset": r.name, "built_from": r.dataset, "assembly": r.training.assembly,
+            "eval_tags": best["eval_tags"] if best else None, "n_target": r.n, "paper_win_rate": exp.paper_results.get(r.dataset),
+            "step": best["step"] if best else None, "selection": f"best_on_eval: {step}"}
+
+
+def _add_analysis(row: dict[str, Any], name: str, ref: str | None, responses: dict[str, Any],
+                  instructions: dict[str, Any]) -> None:
+    """The analysis stage's figures for a row of dataset `name`: diversity, contamination, MAUVE vs the reference."""
     sets = responses.get("sets", {})
     if name in sets:
         row["unique_trigrams_per_1k"] = sets[name].get("unique_trigrams_per_1k_tokens")
@@ -142,7 +207,10 @@ def markdown(board: dict[str, Any]) -> str:
            f"Base model `{board['base_model']}`, judge `{board['judge']}`, protocol `{board['protocol']}`; "
            f"win rates in % against the reference outputs, ± one standard error. "
            f"Experiment fingerprint `{board['experiment_fingerprint']}`, harness commit `{board['git_commit']}`.",
+           f"Train-time tags: {board.get('train_tags', '-')}. Eval-time tags (system turn before each "
+           f"instruction): {board.get('eval_tags', '-')}. Checkpoints: {board.get('checkpoints', '-')}.",
            "Generated by `harness report`; do not edit by hand.", "",
+           *[f"**Warning:** {w}" for w in board.get("warnings", [])], *([""] if board.get("warnings") else []),
            "| " + " | ".join(h for _, h, _ in cols) + " |",
            "|" + "|".join("---:" if f else "---" for _, _, f in cols) + "|"]
     for r in board["rows"]:
@@ -209,6 +277,7 @@ def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_d
 
 
 def rich_table(board: dict[str, Any]):
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"{board['experiment']}: judge {board['judge']}, protocol {board['protocol']}")
@@ -216,5 +285,5 @@ def rich_table(board: dict[str, Any]):
     for key, header, fmt in cols:
         t.add_column(header, justify="right" if fmt or key == "rank" else "left", overflow="fold")
     for r in board["rows"]:
-        t.add_row(*(cell(r, k, f) for k, _, f in cols))
+        t.add_row(*(escape(cell(r, k, f)) for k, _, f in cols))  # row names hold [tags=...]
     return t

@@ -31,7 +31,7 @@ from harness.core.fingerprint import fingerprint
 from harness.core.io import write_json
 from harness.core.runs import StageOutcome, StageResult, run_stage
 from harness.experiment import Experiment
-from harness.stages import paths
+from harness.stages import paths, rows
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,13 @@ EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
 def analysis_fingerprint(exp: Experiment, *, with_outputs: bool) -> str:
     upstream = {f"build/{n}": paths.build_fingerprint(exp, n) for n in exp.datasets}
     if with_outputs:
-        # the models' outputs: what generated them, not how their judgments are scored (LC)
-        upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, n) for n in exp.datasets}
+        upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, r.eval_key) for n, r in rows.primary(exp).items()}
     return fingerprint("analysis", version=ANALYSIS_VERSION,
                        config={"analysis": to_dict(exp.analysis), "seed": exp.seed}, upstream=upstream)
 
 
 def _eval_outputs(exp: Experiment, runs_dir) -> dict[str, Path]:
-    found = {n: paths.eval_dir(exp, n, runs_dir) / "model_outputs.json" for n in exp.datasets}
+    found = {n: paths.eval_dir(exp, r.eval_key, runs_dir) / "model_outputs.json" for n, r in rows.primary(exp).items()}
     return {n: p for n, p in found.items() if p.is_file()}
 
 

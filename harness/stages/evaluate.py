@@ -1,9 +1,10 @@
 """The eval stage: AlpacaEval on every trained model of an experiment.
 
-For each dataset: the model fine-tuned on it (`train/<name>/model/`, run with the experiment's
-backend) answers the eval set and is judged against the references by the experiment's judge
-(`@base` in a local judge's spec is the experiment's base model), through the experiment's request
-cache. Outputs go to `eval/<name>/` (model_outputs.json, annotations.json, metrics.json, manifest).
+For each row (`harness.stages.rows`: a dataset at one N, one checkpoint, one eval-tag variant):
+the model fine-tuned on it (`train/<key>/model/` or `steps/<k>/`, run with the experiment's
+backend) answers the eval set, each instruction after the row's system prompt (its eval tags),
+and is judged against the references by the experiment's judge (`@base` in a local judge's spec
+is the experiment's base model), through the experiment's request cache. Outputs go to `eval/<row>/` (model_outputs.json, annotations.json, metrics.json, manifest).
 The fingerprint is `paths.eval_fingerprint`, derived from the config alone.
 
 `evaluate` is the one eval stage: `harness eval --config`, `harness eval --model` and
@@ -85,26 +86,34 @@ def backend_options(exp: Experiment) -> dict[str, Any]:
 
 def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
         ) -> list[StageOutcome]:
+    """Evaluate every row of the selected datasets (`rows.evaluated`: per training, checkpoint and
+    eval-tag variant), each with its system prompt, cached by fingerprint."""
+    from harness.experiment import eval_system_prompt
     from harness.stages.plan import select
+    from harness.stages.rows import evaluated
 
-    names = select(exp, only)
-    todo = [n for n in names if force or not is_done(paths.eval_dir(exp, n, runs_dir), paths.eval_fingerprint(exp, n))]
-    missing = [n for n in todo if not (paths.trained_model_dir(exp, n, runs_dir) / "config.json").is_file()]
+    todo_rows = evaluated(exp, select(exp, only))
+    todo = [r for r in todo_rows
+            if force or not is_done(paths.eval_dir(exp, r.eval_key, runs_dir), paths.eval_fingerprint(exp, r.eval_key))]
+    missing = [r for r in todo if not (paths.row_model_dir(exp, r, runs_dir) / "config.json").is_file()]
     if missing:
-        raise StageError(f"no trained model for {', '.join(missing)} ({paths.trained_model_dir(exp, missing[0], runs_dir)})",
+        raise StageError(f"no trained model for {', '.join(r.name for r in missing)} "
+                         f"({paths.row_model_dir(exp, missing[0], runs_dir)})",
                          fix=f"run harness train first: harness train --config {exp.name}")
     judge = resolve_judge_model(exp, runs_dir) if todo else exp.eval.judge
     outcomes = []
-    for name in names:
-        model = f"{exp.backend}:{paths.trained_model_dir(exp, name, runs_dir)}"
+    for r in todo_rows:
+        model = f"{exp.backend}:{paths.row_model_dir(exp, r, runs_dir)}"
+        system = eval_system_prompt(exp.train, r.eval_tags)
         job = EvalJob(judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
-                      max_instances=exp.eval.max_instances, model=model, name=name,
-                      cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp),
+                      max_instances=exp.eval.max_instances, model=model, name=r.name,
+                      cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
                       lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
-        outcomes.append(evaluate(paths.eval_dir(exp, name, runs_dir), job,
-                                 fingerprint=paths.eval_judged_fingerprint(exp, name),
-                                 config={"eval": to_dict(exp.eval), "model": model, "judge": judge},
-                                 upstream={"train": paths.train_fingerprint(exp, name)}, force=force))
+        outcomes.append(evaluate(paths.eval_dir(exp, r.eval_key, runs_dir), job,
+                                 fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key),
+                                 config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
+                                         "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system},
+                                 upstream={"train": paths.train_fingerprint(exp, r.training.key)}, force=force))
     return outcomes
 
 
@@ -126,7 +135,9 @@ def estimate_cost(exp: Experiment) -> dict[str, Any] | None:
     one = alpaca.estimate_judge_cost(exp.eval.judge, exp.eval.protocol, rows, exp.eval.decoding.max_tokens * 4)
     if one is None:
         return None
-    n = len(exp.datasets)
+    from harness.stages.rows import evaluated
+
+    n = len(evaluated(exp))
     total = {k: (v * n if isinstance(v, (int, float)) and k not in ("price_per_token",) else v) for k, v in one.items()}
     usd = total.get("usd")
     total["summary"] = (f"{total['n_judgments']} judgments by {one['annotator']} ({one['model']}) for {n} model(s): "

@@ -11,8 +11,12 @@ Layout under the runs root:
     <exp>/cache/requests.sqlite       the request cache shared by every generation of the experiment
     <exp>/build/<dataset>/            dataset.jsonl, drops.jsonl, manifest.json
     <exp>/build/_shared/<what>-<fp>/  sub-stages several builders share (backward model, seed model)
-    <exp>/train/<dataset>/            model/, checkpoints/, manifest.json
-    <exp>/eval/<dataset>/             model_outputs.json, annotations.json, metrics.json, manifest.json
+    <exp>/train/<training>/           model/, steps/<k>/ (listed checkpoints), manifest.json
+    <exp>/eval/<row>/                 model_outputs.json, annotations.json, metrics.json, manifest.json
+
+A training's key is its dataset's name (`<dataset>@<N>` for a dataset with sizes), a row's eval key
+its display name without brackets (`harness.stages.rows`); both are the dataset's name when no
+variant is configured.
     <exp>/analysis/                   analysis.json, plots, manifest.json
 """
 
@@ -28,6 +32,7 @@ from harness.core.config import to_dict
 from harness.core.fingerprint import fingerprint
 from harness.core.runs import request_cache_path, runs_root
 from harness.experiment import Experiment, is_local_source
+from harness.stages.rows import Row
 
 BUILD_VERSION = 1
 EVAL_VERSION = 1
@@ -54,16 +59,24 @@ def shared_dir(exp: Experiment, runs_dir=None) -> Path:
     return exp_dir(exp, runs_dir) / "build" / "_shared"
 
 
-def train_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
-    return exp_dir(exp, runs_dir) / "train" / name
+def train_dir(exp: Experiment, key: str, runs_dir=None) -> Path:
+    """`key`: a training's key (`rows.Training.key`)."""
+    return exp_dir(exp, runs_dir) / "train" / key
 
 
-def trained_model_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
-    return train_dir(exp, name, runs_dir) / "model"
+def trained_model_dir(exp: Experiment, key: str, runs_dir=None, step: int | None = None) -> Path:
+    """The final model of a training, or the one saved at checkpoint `step`."""
+    d = train_dir(exp, key, runs_dir)
+    return d / "model" if step is None else d / "steps" / str(step)
 
 
-def eval_dir(exp: Experiment, name: str, runs_dir=None) -> Path:
-    return exp_dir(exp, runs_dir) / "eval" / name
+def row_model_dir(exp: Experiment, row: Row, runs_dir=None) -> Path:
+    return trained_model_dir(exp, row.training.key, runs_dir, row.step)
+
+
+def eval_dir(exp: Experiment, key: str, runs_dir=None) -> Path:
+    """`key`: a row's eval key (`rows.Row.eval_key`)."""
+    return exp_dir(exp, runs_dir) / "eval" / key
 
 
 def analysis_dir(exp: Experiment, runs_dir=None) -> Path:
@@ -131,14 +144,28 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
     return fingerprint("build", version=BUILD_VERSION, config=config)
 
 
-def train_fingerprint(exp: Experiment, name: str) -> str:
+TRAIN_KEYS_NOT_LEARNED = ("recipe", "n", "checkpoints", "select_checkpoint")
+
+
+def train_fingerprint(exp: Experiment, key: str) -> str:
     """The trainer's one rule (`harness.training.sft.train_fingerprint`) on the experiment's config:
-    the recipe and base model, the build's fingerprint, and how the training set is assembled."""
+    the recipe and base model, the build's fingerprint, and how the training set is assembled (the
+    row's assembly and N, seed mixing, tags, and the builds of the datasets it shares its
+    instructions with). Listed checkpoints enter it when there are any (the stage saves them)."""
+    from harness.stages.rows import instruction_group, training
+    from harness.training.data import ASSEMBLY_VERSION
     from harness.training.sft import train_fingerprint as trained_model_fingerprint
 
-    assembly = {k: v for k, v in to_dict(exp.train).items() if k != "recipe"}  # n, seed mixing, tags
-    return trained_model_fingerprint(exp.train.recipe, base=base_identity(exp), data=assembly,
-                                     upstream={"build": build_fingerprint(exp, name)})
+    t = training(exp, key)
+    data = {k: v for k, v in to_dict(exp.train).items() if k not in TRAIN_KEYS_NOT_LEARNED}  # seed mixing, tags
+    data |= {"n": t.n, "assembly": t.assembly, "version": ASSEMBLY_VERSION}
+    group = instruction_group(exp, t.dataset)
+    if len(group) > 1:
+        data["same_instructions_as"] = {n: build_fingerprint(exp, n) for n in group if n != t.dataset}
+    if t.steps:
+        data["checkpoints"] = list(t.steps)
+    return trained_model_fingerprint(exp.train.recipe, base=base_identity(exp), data=data,
+                                     upstream={"build": build_fingerprint(exp, t.dataset)})
 
 
 def eval_fingerprint_of(settings: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
@@ -173,13 +200,25 @@ def eval_stage_fingerprint(judged: str, lc: str, lc_data: str | os.PathLike[str]
                        upstream={"judged": judged})
 
 
-def eval_judged_fingerprint(exp: Experiment, name: str) -> str:
-    ev = {k: v for k, v in to_dict(exp.eval).items() if k not in LC_KEYS}
-    ev["eval_set"] = source_identity(exp.eval.eval_set)
+EVAL_KEYS_PER_ROW = ("tags", "tag_variants")  # the row's own tags enter as its system prompt
+
+
+def eval_judged_fingerprint(exp: Experiment, key: str) -> str:
+    """What an experiment row's generation and judging depend on: the eval settings (not LC's), the
+    system prompt it puts before each instruction, the checkpoint step, and the training's
+    fingerprint. `key`: the row's eval key."""
+    from harness.experiment import eval_system_prompt
+    from harness.stages.rows import row as find_row
+
+    r = find_row(exp, key)
+    ev = {k: v for k, v in to_dict(exp.eval).items() if k not in LC_KEYS + EVAL_KEYS_PER_ROW}
+    ev |= {"eval_set": source_identity(exp.eval.eval_set), "system_prompt": eval_system_prompt(exp.train, r.eval_tags)}
+    if r.step is not None:
+        ev["step"] = r.step
     return eval_fingerprint_of({"eval": ev, "backend": exp.backend, "base": base_identity(exp)},
-                               {"train": train_fingerprint(exp, name)})
+                               {"train": train_fingerprint(exp, r.training.key)})
 
 
-def eval_fingerprint(exp: Experiment, name: str) -> str:
-    """The eval stage's fingerprint for a dataset of an experiment."""
-    return eval_stage_fingerprint(eval_judged_fingerprint(exp, name), exp.eval.lc, exp.eval.lc_data)
+def eval_fingerprint(exp: Experiment, key: str) -> str:
+    """The eval stage's fingerprint for a row of an experiment: its judged fingerprint and the LC settings."""
+    return eval_stage_fingerprint(eval_judged_fingerprint(exp, key), exp.eval.lc, exp.eval.lc_data)

@@ -1,6 +1,9 @@
 """The plan of an experiment: every stage in dependency order with its directory, fingerprint and
 whether a finished manifest with that fingerprint is already there (a cache hit).
 
+Datasets are built once; each training (a dataset at one N) and each evaluated row (a training's
+checkpoint under one eval-tag variant) is a stage of its own (`harness.stages.rows`).
+
 Computing the plan touches no model: fingerprints derive from the config alone. Computing it first
 is also what validates an experiment completely (builder options, baseline loaders, judges, paths)
 before any work starts.
@@ -36,6 +39,7 @@ class PlannedStage:
 def plan(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None) -> list[PlannedStage]:
     from harness.stages import analyze
     from harness.stages.base import base_fingerprint
+    from harness.stages.rows import evaluated, trainings
 
     names = select(exp, only)
     out: list[PlannedStage] = []
@@ -43,10 +47,12 @@ def plan(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None) -
         d = paths.base_model_dir(exp, runs_dir)
         fp = base_fingerprint(exp)
         out.append(PlannedStage("base-model", None, d, fp, is_done(d, fp)))
+    keys = {"build": names, "train": [t.key for t in trainings(exp, names)],
+            "eval": [r.eval_key for r in evaluated(exp, names)]}
     for stage, dir_fn, fp_fn in (("build", paths.build_dir, paths.build_fingerprint),
                                  ("train", paths.train_dir, paths.train_fingerprint),
                                  ("eval", paths.eval_dir, paths.eval_fingerprint)):
-        for n in names:
+        for n in keys[stage]:
             d, fp = dir_fn(exp, n, runs_dir), fp_fn(exp, n)
             out.append(PlannedStage(stage, n, d, fp, is_done(d, fp)))
     if exp.analysis.enabled:

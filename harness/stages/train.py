@@ -1,9 +1,10 @@
 """The train stage: fine-tune the experiment's base model on every built dataset, one recipe for all.
 
-For each dataset: read `build/<name>/dataset.jsonl`, assemble the training set the same way for
-every dataset (`harness.training.data.assemble`: dedup, subsample to `train.n`, mix in the seed
-set, system tags), and run the cached SFT stage (`harness.training.sft.train_stage`) into
-`train/<name>/`. The stage's fingerprint is `paths.train_fingerprint`: the trainer's one rule
+For each training (`harness.stages.rows.trainings`: a dataset at one N): read
+`build/<name>/dataset.jsonl`, assemble the training set the same way for every row
+(`harness.training.data.assemble`: dedup, tag, screen with the trainer's rule, subsample to N,
+mix in the seed set), and run the cached SFT stage (`harness.training.sft.train_stage`) into
+`train/<key>/`, saving the models at `train.checkpoints` too. The stage's fingerprint is `paths.train_fingerprint`: the trainer's one rule
 (`harness.training.sft.train_fingerprint`) on the experiment's config alone, so
 `harness run --dry-run` predicts cache hits.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import StageError
 from harness.core.io import iter_jsonl
@@ -19,6 +21,10 @@ from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
+
+if TYPE_CHECKING:
+    from harness.stages.rows import Training
+    from harness.training.data import Assembled
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +56,65 @@ def seed_records(exp: Experiment) -> list[InstructionRecord]:
 
 def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
         ) -> list[StageOutcome]:
+    """Train every training of the selected datasets (`rows.trainings`), cached by fingerprint."""
     from harness.stages.base import ensure_base_model
     from harness.stages.plan import select
-    from harness.training.data import assemble
+    from harness.stages.rows import instruction_group, trainings
     from harness.training.sft import train_stage
 
     names = select(exp, only)
-    datasets = {name: read_dataset(exp, name, runs_dir) for name in names}  # all missing builds fail first
+    todo = trainings(exp, names)
+    needed = {n for t in todo for n in instruction_group(exp, t.dataset)}
+    datasets = {n: read_dataset(exp, n, runs_dir) for n in exp.datasets if n in needed}  # missing builds fail first
     base = ensure_base_model(exp, runs_dir)
     seed = seed_records(exp)
+    sets = TrainingSets(exp, datasets, seed, base)
     outcomes = []
-    for name in names:
-        spec = exp.datasets[name]
-        kind = "baseline" if spec.builder == "baseline" else "web"
-        records = assemble(datasets[name], seed, exp.train, kind=kind, seed=exp.seed)
-        log.info("train %s: %d records (%d in the dataset, %d seed)", name, len(records), len(datasets[name]), len(seed))
-        outcomes.append(train_stage(paths.train_dir(exp, name, runs_dir), base_model=base, records=records,
-                                    recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, name),
-                                    upstream={"build": paths.build_fingerprint(exp, name)}, force=force))
+    for t in todo:
+        assembled = sets.assemble(t)
+        log.info("train %s: %d records (%d of %d dataset records after screening, N=%s, %d seed; assembly %s)",
+                 t.key, len(assembled.records), assembled.stats["n_trained"], assembled.stats["available"], t.n,
+                 assembled.stats["seed_records"], t.assembly)
+        outcomes.append(train_stage(paths.train_dir(exp, t.key, runs_dir), base_model=base, records=assembled,
+                                    recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, t.key),
+                                    upstream={"build": paths.build_fingerprint(exp, t.dataset)}, force=force,
+                                    save_at_steps=t.steps))
     return outcomes
+
+
+class TrainingSets:
+    """Each training's set, screened with the trainer's own rule before subsampling; the datasets
+    linked by `instructions_from` subsample from the instructions they all have."""
+
+    def __init__(self, exp: Experiment, datasets: dict[str, list[InstructionRecord]],
+                 seed: list[InstructionRecord], base_model: str) -> None:
+        self.exp, self.datasets, self.seed, self.base_model = exp, datasets, seed, base_model
+        self._cands: dict[tuple[str, str], tuple[list[InstructionRecord], dict[str, int]]] = {}
+        self._fits: Any = None
+
+    def fits(self, record: InstructionRecord) -> bool:
+        if self._fits is None:
+            from harness.training.job import screener
+
+            self._fits = screener(self.base_model, self.exp.train.recipe)
+        return self._fits(record)
+
+    def candidates(self, dataset: str, assembly: str) -> tuple[list[InstructionRecord], dict[str, int]]:
+        from harness.training.data import candidates
+
+        key = (dataset, assembly)
+        if key not in self._cands:
+            self._cands[key] = candidates(self.datasets[dataset], self.exp.train, assembly=assembly, fits=self.fits)
+        return self._cands[key]
+
+    def assemble(self, t: Training) -> Assembled:
+        from harness.stages.rows import instruction_group
+        from harness.training.data import finish, instruction
+
+        pool = None
+        group = instruction_group(self.exp, t.dataset)
+        if len(group) > 1:
+            sets = [{instruction(r) for r in self.candidates(n, self.exp.datasets[n].assembly)[0]} for n in group]
+            pool = set.intersection(*sets)
+        return finish(self.candidates(t.dataset, t.assembly), self.seed, self.exp.train, assembly=t.assembly, n=t.n,
+                      seed=self.exp.seed, pool=pool)

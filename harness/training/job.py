@@ -4,7 +4,8 @@
 template (`choose_template`), screens the records with it (`screen`), and writes what `fit` reads,
 in this process or in every rank of an `accelerate launch`:
 
-- `train_job.json`: base model path, recipe, training template, inference template;
+- `train_job.json`: base model path, recipe, training template, inference template, the steps at
+  which the model is saved besides the end (`train.checkpoints`);
 - `train.jsonl`: the kept records; `drops.jsonl`: every dropped record with its reason.
 
 The loss is on assistant tokens only (TRL's `assistant_only_loss=True`), which needs
@@ -17,7 +18,7 @@ drop, never a crash.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,20 @@ def screen(records: Sequence[InstructionRecord], tokenizer: Any, template: str, 
     return kept, drops, counts
 
 
-def write_job(directory: Path, base_model: str, records: Sequence[InstructionRecord], recipe: Recipe
-              ) -> dict[str, Any]:
-    """Screen `records` and write the job into `directory`; returns the screening stats."""
+def screener(base_model: str, recipe: Recipe) -> Callable[[InstructionRecord], bool]:
+    """fits(record): whether `screen` keeps the record under the base model's training template.
+    The train stage screens each dataset with it before subsampling, so N counts trainable records."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(base_model))
+    template = choose_template(tokenizer, recipe)[0]
+    return lambda record: bool(screen([record], tokenizer, template, recipe)[0])
+
+
+def write_job(directory: Path, base_model: str, records: Sequence[InstructionRecord], recipe: Recipe,
+              save_at_steps: Sequence[int] = ()) -> dict[str, Any]:
+    """Screen `records` and write the job into `directory`; returns the screening stats.
+    `save_at_steps`: optimizer steps at which `fit` saves the model too (`steps/<k>/`)."""
     from transformers import AutoTokenizer
 
     base_path = resolve_base_model(base_model)
@@ -135,7 +147,8 @@ def write_job(directory: Path, base_model: str, records: Sequence[InstructionRec
             log.warning("%s: %d of %d records %s", directory.name, counts[reason], len(records),
                         reason.replace("_", " "))
     write_json(directory / JOB_FILE, {"base_model": base_path, "recipe": to_dict(recipe),
-                                      "train_template": train_template, "inference_template": inference_template})
+                                      "train_template": train_template, "inference_template": inference_template,
+                                      "save_at_steps": sorted(save_at_steps)})
     # the share of the trained tokens that carry loss (assistant tokens), from the screened records
     share = round(counts["assistant_tokens"] / max(1, counts["tokens"]), 4)
     return {**counts, "loss_token_share": share, "template": template_kind}

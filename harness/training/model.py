@@ -84,26 +84,31 @@ def lora_config(recipe: Recipe) -> Any:
                       target_modules=list(recipe.lora.target_modules), task_type="CAUSAL_LM")
 
 
-def save_model(trainer: Any, directory: Path, job: dict[str, Any], lora: bool, precision: str) -> None:
-    """Every rank: gather and save the weights; the main rank finishes `directory/model/`."""
+def save_model(trainer: Any, directory: Path, job: dict[str, Any], lora: bool, precision: str,
+               name: str = "model") -> None:
+    """Every rank: gather and save the weights; the main rank finishes `directory/<name>/`
+    (`model`, or `steps/<k>` for a listed checkpoint)."""
     acc = trainer.accelerator
-    tmp = directory / "model.tmp"
+    tmp = directory / f"{name}.tmp"
+    adapter = directory / ("adapter" if name == "model" else f"{name}.adapter")
     if acc.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     acc.wait_for_everyone()
-    trainer.save_model(str(directory / "adapter" if lora else tmp))  # collective: gathers sharded weights
+    trainer.save_model(str(adapter if lora else tmp))  # collective: gathers sharded weights
     acc.wait_for_everyone()
     if not acc.is_main_process:
         return
     if lora:
-        _merge_adapter(job["base_model"], directory / "adapter", tmp, _torch_dtype(precision))
+        _merge_adapter(job["base_model"], adapter, tmp, _torch_dtype(precision))
+        if name != "model":
+            shutil.rmtree(adapter, ignore_errors=True)
     elif precision in ("bf16", "fp16"):
         _recast(tmp, _torch_dtype(precision))
     tokenizer = trainer.processing_class
     tokenizer.chat_template = job["inference_template"]
     tokenizer.save_pretrained(str(tmp))
     _write_generation_config(tmp, tokenizer)
-    final = directory / "model"
+    final = directory / name
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)

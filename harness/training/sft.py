@@ -27,6 +27,7 @@ from harness.core.fingerprint import fingerprint as make_fingerprint
 from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, StageResult, run_stage
 from harness.training import checkpoints
+from harness.training.data import Assembled
 from harness.training.job import read_job, write_job
 from harness.training.recipe import Recipe, semantic_dict
 
@@ -45,10 +46,16 @@ def train_fingerprint(recipe: Recipe, *, upstream: Mapping[str, str], base: Any 
                             config={"recipe": semantic_dict(recipe), "base": base, "data": dict(data or {})})
 
 
-def train_stage(directory: Path, *, base_model: str, records: Sequence[InstructionRecord], recipe: Recipe,
-                fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False) -> StageOutcome:
-    """Fine-tune `base_model` on `records` into `directory/model/`, cached by `fingerprint`."""
+def train_stage(directory: Path, *, base_model: str, records: Sequence[InstructionRecord] | Assembled,
+                recipe: Recipe, fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False,
+                save_at_steps: Sequence[int] = ()) -> StageOutcome:
+    """Fine-tune `base_model` on `records` into `directory/model/`, cached by `fingerprint`; the
+    model at each of `save_at_steps` goes to `directory/steps/<k>/`. An experiment's row passes its
+    `Assembled` set, whose counts (N asked for, N trained on, ...) the manifest's stats keep."""
     from harness.training.launch import launch
+
+    assembly = records.stats if isinstance(records, Assembled) else None
+    records = records.records if isinstance(records, Assembled) else records
 
     if recipe.padding_free and not recipe.packing and recipe.overlong != "drop":
         # TRL does not truncate padding-free batches without packing; dropping keeps every row in bounds
@@ -60,15 +67,17 @@ def train_stage(directory: Path, *, base_model: str, records: Sequence[Instructi
 
         t0 = time.perf_counter()
         release_idle(gpu_only=True)  # inference engines kept for reuse give their GPU memory back
-        screened = write_job(d, base_model, records, recipe)
+        screened = write_job(d, base_model, records, recipe, save_at_steps)
         checkpoints.prepare(d / "checkpoints", fingerprint, force)
         stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d)
         assert stats is not None  # launch and a single process both report the main rank's stats
         shutil.rmtree(d / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are GBs
         shutil.rmtree(d / "adapter", ignore_errors=True)
-        model_files = sorted(p.relative_to(d).as_posix() for p in (d / "model").iterdir() if p.is_file())
+        model_files = sorted(p.relative_to(d).as_posix() for k in ("model", *(f"steps/{s}" for s in save_at_steps))
+                             for p in (d / k).iterdir() if p.is_file())
+        extra = {"assembly": dict(assembly)} if assembly is not None else {}
         return StageResult(outputs=["train.jsonl", "drops.jsonl", *model_files],
-                           stats={**screened, **stats, "wall_time_s": round(time.perf_counter() - t0, 3)})
+                           stats={**screened, **stats, **extra, "wall_time_s": round(time.perf_counter() - t0, 3)})
 
     config = {"base_model": base_model, "recipe": to_dict(recipe), "records": len(records)}
     return run_stage(directory, stage="train", fingerprint=fingerprint, body=body, config=config,
@@ -142,6 +151,11 @@ def fit(directory: Path) -> dict[str, Any] | None:
     precision = resolve_precision(recipe.precision)
     trainer = build_trainer(directory)
     resume = checkpoints.resume_point(directory / "checkpoints", trainer.accelerator)
+    steps = [int(s) for s in job.get("save_at_steps", [])]
+    if steps:
+        if not resume and trainer.accelerator.is_main_process:
+            shutil.rmtree(directory / "steps", ignore_errors=True)  # a fresh run saves its own
+        trainer.add_callback(_step_saver(trainer, directory, job, steps, lora=bool(recipe.lora), precision=precision))
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.perf_counter() - t0
@@ -152,6 +166,29 @@ def fit(directory: Path) -> dict[str, Any] | None:
     return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s),
             "precision": precision,
             "peak_memory": {f"rank{m['rank']}": {k: v for k, v in m.items() if k != "rank"} for m in memory}}
+
+
+def _step_saver(trainer: Any, directory: Path, job: dict[str, Any], steps: Sequence[int], *, lora: bool,
+                precision: str) -> Any:
+    """A callback that saves the model, as `model/` is saved, at each listed step (`steps/<k>/`);
+    it fails before training when the run has fewer steps than the last one listed."""
+    from transformers import TrainerCallback
+
+    from harness.training.model import save_model
+
+    class SaveAtSteps(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.max_steps and max(steps) > state.max_steps:
+                raise ConfigError(f"train.checkpoints lists step {max(steps)}, but this run has {state.max_steps} "
+                                  "steps", fix="list steps up to the run's length, or raise max_steps / num_epochs")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step in steps:
+                save_model(trainer, directory, job, lora=lora, precision=precision,
+                           name=f"steps/{state.global_step}")
+
+    (directory / "steps").mkdir(exist_ok=True, parents=True)
+    return SaveAtSteps()
 
 
 def _run_stats(trainer: Any, output: Any, resumed_step: int, train_s: float) -> dict[str, Any]:

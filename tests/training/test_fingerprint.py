@@ -32,7 +32,10 @@ def test_what_the_model_learns_changes_it_and_nothing_else():
 def test_the_experiment_stage_uses_the_rule_on_its_config():
     exp = load_experiment("demo")
     fp = paths.train_fingerprint(exp, "humpback")
-    assembly = {k: v for k, v in dataclasses.asdict(exp.train).items() if k != "recipe"}
+    from harness.training.data import ASSEMBLY_VERSION
+
+    assembly = {k: v for k, v in dataclasses.asdict(exp.train).items() if k not in paths.TRAIN_KEYS_NOT_LEARNED}
+    assembly |= {"n": exp.train.n, "assembly": "shared", "version": ASSEMBLY_VERSION}
     assert fp == train_fingerprint(exp.train.recipe, base=paths.base_identity(exp), data=assembly,
                                    upstream={"build": paths.build_fingerprint(exp, "humpback")})
     # a change to how training sets are assembled, to the recipe, or to one dataset's build
@@ -42,3 +45,5 @@ def test_the_experiment_stage_uses_the_rule_on_its_config():
     assert paths.train_fingerprint(changed, "humpback") != fp
     assert paths.train_fingerprint(changed, "back_and_forth") == paths.train_fingerprint(exp, "back_and_forth")
     assert paths.train_fingerprint(load_experiment("demo", ["train.save_steps=3"]), "humpback") == fp
+    assert paths.train_fingerprint(load_experiment("demo", ["datasets.humpback.n=10"]), "humpback") != fp
+    assert paths.train_fingerprint(load_experiment("demo", ["train.checkpoints=[2]"]), "humpback") != fp
