@@ -258,15 +258,7 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
         # same model with the same options (one engine does both), and frees it for another model
         gen.close()
     pairs = reference_pairs(rows, outputs, name)
-    cost = judge.estimate_cost(pairs)
-    if cost is not None:
-        log.info("judge cost estimate: %s", cost)
-        if on_cost:
-            on_cost(cost)
-    try:
-        run = judge.judge(pairs, on_progress=(lambda d, n: progress("judge", d, n)) if progress else None)
-    finally:
-        judge.close()
+    run, cost = _judge_pairs(judge, pairs, progress, on_cost)
     write_json(output_dir / "annotations.json", run.annotations)
     _require_counted(run, output_dir)
     about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": job.protocol,
@@ -275,6 +267,20 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
     result = _metrics(run, outputs, completion_tokens, stats, cost, about, lc)
     write_json(output_dir / "metrics.json", result)
     return result
+
+
+def _judge_pairs(judge: judges.Judge, pairs: list[dict[str, Any]], progress: Progress | None,
+                 on_cost: Callable[[dict[str, Any]], None] | None) -> tuple[judges.JudgeRun, dict[str, Any] | None]:
+    """The judge's cost estimate (told to `on_cost` first), then its judgments; the judge is closed after."""
+    cost = judge.estimate_cost(pairs)
+    if cost is not None:
+        log.info("judge cost estimate: %s", cost)
+        if on_cost:
+            on_cost(cost)
+    try:
+        return judge.judge(pairs, on_progress=(lambda d, n: progress("judge", d, n)) if progress else None), cost
+    finally:
+        judge.close()
 
 
 def _require_counted(run: judges.JudgeRun, output_dir: Path) -> None:
