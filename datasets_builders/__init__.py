@@ -49,11 +49,13 @@ def parse_options(builder: str, options: Mapping[str, Any] | None, *, source: st
     return opts
 
 
-def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What of a builder enters its dataset's fingerprint: version, validated options, prompt hashes."""
+def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
+                              prompts: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What of a builder enters its dataset's fingerprint: version, validated options, the hashes
+    of the prompt templates it uses (`prompts`: the experiment's replacements, name -> path)."""
     from datasets_builders.prompts import prompt_hashes
 
     module = builder_module(builder)
     opts = parse_options(builder, options, prefix=f"datasets.<{builder}>.options.")
     return {"version": module.VERSION, "options": dataclasses.asdict(opts),
-            "prompts": prompt_hashes(getattr(module, "PROMPTS", ()))}
+            "prompts": prompt_hashes(getattr(module, "PROMPTS", ()), prompts)}

@@ -62,6 +62,7 @@ class BuildContext:
     shard_index: int = 0
     count_tokens: Callable[[str], int] | None = None
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # template replacements: name -> path
     log: StepLog = dataclasses.field(init=False)
     trained: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, init=False)  # purpose -> info
     _generators: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
@@ -89,7 +90,7 @@ class BuildContext:
                    base_identity=dict(base_identity), cache_path=cache_path, shared_dir=Path(shared_dir),
                    train_fn=train_fn, recipe_identity=dict(recipe_identity),
                    seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag, fp32=exp.base_model.startswith("tiny:"),
-                   engine=dict(exp.engine), **placement)
+                   engine=dict(exp.engine), prompts=dict(exp.prompts), **placement)
 
     # ------------------------------------------------------------ corpus
     def documents(self) -> list[Document]:
@@ -154,6 +155,15 @@ class BuildContext:
         return f"{self.backend}:{directory / 'model'}"
 
     # ------------------------------------------------------------ helpers for builders
+    def prompt(self, name: str) -> str:
+        """Template `name`: the experiment's replacement file when it names one, else the shipped one."""
+        from datasets_builders.prompts import resolve
+
+        return resolve([name], self.prompts)[name]
+
+    def render(self, name: str, **values: str) -> str:
+        return self.prompt(name).format(**values)
+
     def sampling_seed(self, *parts: Any) -> int:
         """A per-request seed from the experiment seed and the request's content: stable across runs,
         shards and builders (the same document gets the same instruction everywhere)."""

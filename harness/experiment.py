@@ -70,6 +70,14 @@ class Corpus:
 
     source: str = "stdlib"
     text_field: str = "text"
+    # a glob picking the files of a hub dataset or a local directory: Dolma's Common Crawl "head"
+    # split is a set of files (the back-and-forth paper's corpus)
+    data_files: str | None = None
+    # "headers": cut every document into header-led segments, each a document (Humpback's ClueWeb
+    # segments); min_chars/max_chars then bound the segments. header_filter keeps only segments that
+    # open with a title-like header (datasets_builders/segments.py)
+    segment: Literal["none", "headers"] = "none"
+    header_filter: bool = False
     min_chars: int = bounded(600, low=0)
     max_chars: int = bounded(3000, low=1)
     max_tokens: int | None = bounded(None, low=1)  # documents that do not fit the context are dropped
@@ -140,6 +148,9 @@ class Experiment:
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report.
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    # Prompt templates replaced by the experiment's own files (template name -> path), for example a
+    # copy of a paper's wording: `prompts: {rewrite: my/rewrite.txt}`. Templates: harness/prompts/.
+    prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def resolve_config_path(name_or_path: str) -> Path:
@@ -213,13 +224,12 @@ def _validate(exp: Experiment, source: str) -> None:
         except ConfigError as e:
             raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
         _validate_options(name, ds, source, check_model)
-    if exp.corpus.min_chars > exp.corpus.max_chars:
-        raise ConfigError(f"{source}: 'corpus.min_chars' ({exp.corpus.min_chars}) is above 'corpus.max_chars' "
-                          f"({exp.corpus.max_chars})", fix="set corpus.min_chars <= corpus.max_chars")
+    _validate_corpus(exp.corpus, source)
     _validate_judge(exp.eval.judge, source, check_model)
     for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
                        ("eval.eval_set", exp.eval.eval_set)):
         _check_local_source(key, value, source)
+    _validate_prompts(exp, source)
     for name in exp.paper_results:
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
@@ -232,6 +242,25 @@ def _validate(exp: Experiment, source: str) -> None:
             raise ConfigError(f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
                               fix=f"use one of {', '.join(exp.datasets)}")
         _check_local_source(f"analysis.curation_reference.{name}", ref, source)
+
+
+def _validate_corpus(corpus: Corpus, source: str) -> None:
+    if corpus.min_chars > corpus.max_chars:
+        raise ConfigError(f"{source}: 'corpus.min_chars' ({corpus.min_chars}) is above 'corpus.max_chars' "
+                          f"({corpus.max_chars})", fix="set corpus.min_chars <= corpus.max_chars")
+    if corpus.header_filter and corpus.segment == "none":
+        raise ConfigError(f"{source}: 'corpus.header_filter' needs segments to filter",
+                          fix="set corpus.segment: headers (or header_filter: false)")
+
+
+def _validate_prompts(exp: Experiment, source: str) -> None:
+    """Each replaced template: a known name, an existing file, the shipped template's placeholders."""
+    from datasets_builders.prompts import check_override
+
+    for name, path in exp.prompts.items():
+        if not isinstance(path, str):
+            raise ConfigError(f"{source}: 'prompts.{name}' must be a file path", fix=f"prompts: {{{name}: path/to/file.txt}}")
+        check_override(name, path, where=source)
 
 
 MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder options that name a model

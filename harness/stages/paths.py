@@ -29,7 +29,7 @@ from harness.core.fingerprint import fingerprint
 from harness.core.runs import request_cache_path, runs_root
 from harness.experiment import Experiment, is_local_source
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: dataset.jsonl in id order; shards partition the filtered corpus
 EVAL_VERSION = 1
 BASE_VERSION = 1
 
@@ -116,7 +116,7 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
     from datasets_builders import builder_fingerprint_parts
 
     spec = exp.datasets[name]
-    parts = builder_fingerprint_parts(spec.builder, spec.options)  # version, validated options, prompt hashes
+    parts = builder_fingerprint_parts(spec.builder, spec.options, exp.prompts)  # version, validated options, prompt hashes
     config = {
         "builder": spec.builder,
         "parts": parts,
