@@ -26,6 +26,7 @@ BUILDERS: dict[str, str] = {
     "back_and_forth": "datasets_builders.back_and_forth",
     "humpback": "datasets_builders.humpback",
     "distillation": "datasets_builders.distillation",
+    "fixed_responder": "datasets_builders.fixed_responder",
     "baseline": "baselines",
 }
 
@@ -47,6 +48,14 @@ def parse_options(builder: str, options: Mapping[str, Any] | None, *, source: st
             where = f"{source}: " if source else ""
             raise ConfigError(f"{where}'{prefix.rstrip('.')}': {e.message}", fix=e.fix) from None
     return opts
+
+
+def dependencies(builder: str, options: Mapping[str, Any] | None) -> list[str]:
+    """The other datasets of the experiment a builder reads (its module's `depends_on`), none for most."""
+    module = builder_module(builder)
+    if not hasattr(module, "depends_on"):
+        return []
+    return list(module.depends_on(parse_options(builder, options)))
 
 
 def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,

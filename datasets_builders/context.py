@@ -63,6 +63,7 @@ class BuildContext:
     count_tokens: Callable[[str], int] | None = None
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # template replacements: name -> path
+    inputs: Mapping[str, Path] = dataclasses.field(default_factory=dict)  # datasets this one reads: name -> dataset.jsonl
     log: StepLog = dataclasses.field(init=False)
     trained: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, init=False)  # purpose -> info
     _generators: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
@@ -100,6 +101,15 @@ class BuildContext:
         with self.log.step("corpus") as s:
             return list(iter_documents(self.corpus_config, s, num_shards=self.num_shards,
                                        shard_index=self.shard_index, count_tokens=self.count_tokens))
+
+    def input_records(self, name: str) -> list[InstructionRecord]:
+        """The records of another dataset of the experiment that this builder depends on."""
+        from harness.core.io import iter_jsonl
+
+        if name not in self.inputs:
+            raise ConfigError(f"datasets.{self.name}: dataset {name!r} was not handed to this builder",
+                              fix="declare it in the builder's depends_on")
+        return [InstructionRecord.from_dict(row) for _, row in iter_jsonl(self.inputs[name])]
 
     # ------------------------------------------------------------ models
     def model_spec(self, ref: str) -> str:

@@ -90,6 +90,9 @@ class Corpus:
 class DatasetSpec:
     builder: str
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # what the row is, in words, shown on the leaderboard (e.g. "Humpback method on Dolma, not the
+    # paper's ClueWeb data"): display only, outside every fingerprint
+    label: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +129,9 @@ class Analysis:
     mauve_features: str | None = None
     # dataset name -> file of reference judgments (a stronger judge's scores on a sample of its candidates)
     curation_reference: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # datasets whose records' source web documents join the response comparison as a set
+    # "<name>:web_text" (the back-and-forth paper's MAUVE table: distilled vs rewritten vs raw web text)
+    web_text_of: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +230,7 @@ def _validate(exp: Experiment, source: str) -> None:
         except ConfigError as e:
             raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
         _validate_options(name, ds, source, check_model)
+    _validate_dependencies(exp, source)
     _validate_corpus(exp.corpus, source)
     _validate_judge(exp.eval.judge, source, check_model)
     for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
@@ -234,9 +241,17 @@ def _validate(exp: Experiment, source: str) -> None:
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
                               fix=f"use one of {', '.join(exp.datasets)}")
+    _validate_analysis(exp, source)
+
+
+def _validate_analysis(exp: Experiment, source: str) -> None:
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
         raise ConfigError(f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
                           "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
+    for name in exp.analysis.web_text_of:
+        if name not in exp.datasets:
+            raise ConfigError(f"{source}: 'analysis.web_text_of' names {name!r}, not a dataset of this experiment",
+                              fix=did_you_mean(name, list(exp.datasets), otherwise=f"use one of {', '.join(exp.datasets)}"))
     for name, ref in exp.analysis.curation_reference.items():
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
@@ -263,7 +278,7 @@ def _validate_prompts(exp: Experiment, source: str) -> None:
         check_override(name, path, where=source)
 
 
-MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder options that name a model
+MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher", "responder")  # builder options that name a model
 
 
 def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> None:
@@ -275,6 +290,31 @@ def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> N
         value = getattr(opts, key, None)
         if isinstance(value, str) and not value.startswith("@"):
             check_model(f"datasets.{name}.options.{key}", value)
+
+
+def _validate_dependencies(exp: Experiment, source: str) -> None:
+    """A dataset built from another (fixed_responder's instructions_from) names a different dataset of
+    this experiment, and the chain has no cycle."""
+    from datasets_builders import dependencies
+
+    deps = {n: dependencies(ds.builder, ds.options) for n, ds in exp.datasets.items()}
+    for name, names in deps.items():
+        for dep in names:
+            if dep not in exp.datasets or dep == name:
+                others = [n for n in exp.datasets if n != name]
+                raise ConfigError(f"{source}: 'datasets.{name}' reads dataset {dep!r}, "
+                                  f"{'itself' if dep == name else 'not a dataset of this experiment'}",
+                                  fix=did_you_mean(dep, others, otherwise=f"use one of {', '.join(others)}"))
+    for name in deps:
+        seen, todo = set(), list(deps[name])
+        while todo:
+            dep = todo.pop()
+            if dep == name:
+                raise ConfigError(f"{source}: 'datasets.{name}' depends on itself through {sorted(seen)}",
+                                  fix="break the cycle of instructions_from")
+            if dep not in seen:
+                seen.add(dep)
+                todo += deps[dep]
 
 
 def _validate_judge(judge: str, source: str, check_model) -> None:

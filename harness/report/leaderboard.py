@@ -86,6 +86,7 @@ def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
     return {
         "dataset": name,
         "source": source,
+        "label": spec.label or None,
         "records": build.records("dataset.jsonl") if build else None,
         "training_tokens": train.stats.tokens_seen if train else None,
         "win_rate": _num(metrics.get("win_rate")),

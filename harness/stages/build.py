@@ -51,7 +51,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     """Build the selected datasets (all by default); returns one StageOutcome per dataset."""
     from harness.stages.plan import select
 
-    names = select(exp, only)
+    names = with_inputs(exp, select(exp, only))
     for name in names:  # every options error before any work
         paths.build_fingerprint(exp, name)
     if merge:
@@ -60,6 +60,34 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     seed = load_seed(exp.seed_data)
     return [build_one(exp, name, runs_dir, base_spec=base_spec, seed=seed, force=force, num_shards=num_shards,
                       shard_index=shard_index) for name in names]
+
+
+def with_inputs(exp: Experiment, names: Sequence[str]) -> list[str]:
+    """`names` and the datasets they read, each after what it reads (experiment order otherwise)."""
+    out: list[str] = []
+
+    def add(n: str) -> None:
+        if n not in out:
+            for dep in paths.dataset_inputs(exp, n):
+                add(dep)
+            out.append(n)
+
+    for n in [n for n in exp.datasets if n in names]:
+        add(n)
+    return out
+
+
+def _inputs(exp: Experiment, name: str, runs_dir) -> dict[str, Path]:
+    """The built files of the datasets `name` reads; each must be finished with its current fingerprint."""
+    out = {}
+    for dep in paths.dataset_inputs(exp, name):
+        d = paths.build_dir(exp, dep, runs_dir)
+        m = read_manifest(d)
+        if m is None or not m.ok or m.fingerprint != paths.build_fingerprint(exp, dep):
+            raise StageError(f"{name} reads dataset {dep}, which is not built (or is out of date) in {d}",
+                             fix=f"build {dep} first (with --num-shards: build and --merge it first)")
+        out[dep] = d / "dataset.jsonl"
+    return out
 
 
 def shard_dir(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards: int) -> Path:
@@ -81,7 +109,7 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
         exp, name, workdir=workdir, base_spec=base_spec, base_identity=paths.base_identity(exp), seed_records=seed,
         cache_path=paths.request_cache(exp, runs_dir), shared_dir=paths.shared_dir(exp, runs_dir),
         train_fn=_trainer(exp), recipe_identity=semantic_dict(exp.train.recipe),
-        num_shards=num_shards, shard_index=shard_index,
+        num_shards=num_shards, shard_index=shard_index, inputs=_inputs(exp, name, runs_dir),
         count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
 
 

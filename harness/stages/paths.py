@@ -128,7 +128,17 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
                    if spec.builder != "baseline" else None),
         "decoding": to_dict(exp.decoding) if spec.builder != "baseline" else None,
     }
+    deps = dataset_inputs(exp, name)
+    if deps:  # a dataset made from another one (fixed_responder): that build's fingerprint is upstream
+        config["inputs"] = {d: build_fingerprint(exp, d) for d in deps}
     return fingerprint("build", version=BUILD_VERSION, config=config)
+
+
+def dataset_inputs(exp: Experiment, name: str) -> list[str]:
+    from datasets_builders import dependencies
+
+    spec = exp.datasets[name]
+    return dependencies(spec.builder, spec.options)
 
 
 def train_fingerprint(exp: Experiment, name: str) -> str:
