@@ -7,7 +7,8 @@ builder never reads the experiment's paths or imports the trainer.
 
 Model references: `@base` (the experiment's base model), `@seed_model` (the base trained on the
 seed set: Humpback's M0), `@backward` (the base trained on (response -> instruction) seed pairs:
-M_yx), or a backend spec (`vllm:meta-llama/Llama-2-70b-chat-hf`, `hf:/path`).
+M_yx), the same two trained from another base model (`@seed_model:<spec>`, `@backward:<spec>`),
+or a backend spec (`vllm:meta-llama/Llama-2-70b-chat-hf`, `hf:/path`).
 
 Trained sub-stage models live in `shared_dir/<purpose>-<fingerprint>/`, keyed by the purpose, the
 base model, the recipe and the exact training records, so Humpback and back-and-forth share one
@@ -113,12 +114,16 @@ class BuildContext:
 
     # ------------------------------------------------------------ models
     def model_spec(self, ref: str) -> str:
+        """A model reference as a backend spec. `@seed_model` / `@backward` train the experiment's base
+        model; `@seed_model:<spec>` / `@backward:<spec>` train another base (the back-and-forth paper
+        used Llama-2-70B-based helpers for its 7B runs), with the experiment's recipe."""
+        purpose, _, base = ref.partition(":")
         if ref == "@base":
             return self.base_spec
-        if ref == "@seed_model":
-            return self.train("seed_model", self.seed_records)
-        if ref == "@backward":
-            return self.train("backward", backward_pairs(self.seed_records))
+        if purpose == "@seed_model":
+            return self.train("seed_model", self.seed_records, base=base or "@base")
+        if purpose == "@backward":
+            return self.train("backward", backward_pairs(self.seed_records), base=base or "@base")
         if ref.startswith("@"):
             raise ConfigError(f"datasets.{self.name}.options: unknown model reference {ref!r}",
                               fix="use @base, @seed_model, @backward or a backend spec such as hf:/path")
@@ -159,7 +164,7 @@ class BuildContext:
         self.close_generators()  # free the inference model's memory before training
         outcome = self.train_fn(directory, base_model=parse_spec(base_spec).model, records=list(records),
                                  upstream={"build-substage": fp, "data": data_id})
-        self.trained[purpose] = {"directory": str(directory), "fingerprint": outcome.fingerprint,
+        self.trained[purpose if base == "@base" else f"{purpose}:{base_spec}"] = {"directory": str(directory), "fingerprint": outcome.fingerprint,
                                  "skipped": outcome.skipped, "records": len(records)}
         log.info("%s model: %s (%s)", purpose, directory, "cached" if outcome.skipped else "trained")
         return f"{self.backend}:{directory / 'model'}"

@@ -80,8 +80,10 @@ def iterate(ctx: BuildContext, augmented: list[InstructionRecord], curated: list
             ) -> list[InstructionRecord]:
     """Iterations 1..: M_k = the base trained on seed + the last curated set; M_k re-rates every pair."""
     o: Options = ctx.options
+    # M_k is trained from M0's base: the experiment's, or the one `judge: @seed_model:<spec>` names
+    base = o.judge.partition(":")[2] if o.judge.startswith("@seed_model:") else "@base"
     for k in range(1, o.iterations):
-        judge = ctx.train(f"humpback_m{k}", self_training_set(ctx, curated))
+        judge = ctx.train(f"humpback_m{k}", self_training_set(ctx, curated), base=base)
         curated = common.curate_with(ctx, o, augmented, model=judge, step=f"curate_m{k}")
     return [common.with_provenance(r, iteration=o.iterations - 1) for r in curated]
 

@@ -8,7 +8,8 @@ starts on unknown keys, unknown builders, judges or backends, and paths that do 
 Model references inside an experiment: a backend spec (`hf:/path`, `vllm:org/name`,
 `openai:name@url`), `tiny:tiny` / `tiny:small` for a tiny random Llama that the harness makes, or
 `@base` (the experiment's base model) and `@seed_model` (the base model fine-tuned on the seed set,
-M0 in Humpback) where a builder or judge takes a model.
+M0 in Humpback) where a builder or judge takes a model; builders also take `@backward` and, to train
+a helper from another base than the experiment's, `@seed_model:<spec>` / `@backward:<spec>`.
 """
 
 from __future__ import annotations
@@ -288,7 +289,15 @@ def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> N
     opts = parse_options(ds.builder, ds.options, source=source, prefix=f"datasets.{name}.options.")
     for key in MODEL_OPTIONS:
         value = getattr(opts, key, None)
-        if isinstance(value, str) and not value.startswith("@"):
+        if not isinstance(value, str):
+            continue
+        ref, _, base = value.partition(":")
+        if value.startswith("@") and base:  # @seed_model:<spec> / @backward:<spec>: trained from another base
+            if ref not in ("@seed_model", "@backward"):
+                raise ConfigError(f"{source}: 'datasets.{name}.options.{key}' is {value!r}",
+                                  fix="only @seed_model:<spec> and @backward:<spec> take a base model")
+            check_model(f"datasets.{name}.options.{key}", base)
+        elif not value.startswith("@"):
             check_model(f"datasets.{name}.options.{key}", value)
 
 
