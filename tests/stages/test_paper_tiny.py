@@ -24,15 +24,15 @@ MODEL_KEYS = {"backward_model": "@backward", "judge": "@seed_model", "rewriter":
               "teacher": "@seed_model", "responder": "@seed_model"}
 # robust parsing for random models (as in demo.yaml), threshold 1 keeps every rated pair, few tokens
 TINY_OPTIONS = {"score_mode": "logprobs", "logprobs_k": 2048, "threshold": 1.0, "missing_res": "keep_output",
-                "instruction_max_tokens": 12, "score_max_tokens": 2, "rewrite_max_tokens": 12, "answer_max_tokens": 12}
+                "instruction_max_tokens": 8, "score_max_tokens": 1, "rewrite_max_tokens": 8, "answer_max_tokens": 8}
 # rows in each public dataset's own format, for the loaders that have no bundled demo file
 BASELINE_ROWS = {
     "openorca": [{"id": f"o{i}", "system_prompt": "", "question": f"What is {i} plus {i}?",
-                  "response": f"{i} plus {i} is {2 * i}."} for i in range(12)],
+                  "response": f"{i} plus {i} is {2 * i}."} for i in range(24)],
     "evol_instruct": [{"instruction": f"List {i} colours.", "output": ", ".join(["red", "blue", "green"] * i)}
-                      for i in range(1, 13)],
+                      for i in range(1, 25)],
     "self_instruct": [{"prompt": f"Write the number {i} in words.\n\nOutput:", "completion": f" number {i}<|endoftext|>"}
-                      for i in range(12)],
+                      for i in range(24)],
 }
 
 
@@ -42,10 +42,10 @@ def tiny_overlay(exp, files: dict[str, Path]) -> list[str]:
 
     out = ["name=tinypaper", "base_model=tiny:tiny", "backend=hf", "seed_data.source=bundled:demo", "seed_data.n=16",
            "corpus.source=stdlib", "corpus.data_files=null", "corpus.min_chars=200", "corpus.max_chars=1500",
-           "corpus.max_tokens=null", "corpus.max_documents=6", "corpus.header_filter=false", "train.recipe=tiny",
-           "train.n=8", "train.max_steps=2", "train.per_device_batch_size=4", "train.max_length=256",
+           "corpus.max_tokens=null", "corpus.max_documents=24", "corpus.header_filter=false", "train.recipe=tiny",
+           "train.n=8", "train.max_steps=1", "train.per_device_batch_size=4", "train.max_length=256",
            "eval.eval_set=bundled:demo", "eval.judge=local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base",
-           "eval.max_instances=3", "eval.decoding.max_tokens=8", "decoding.max_tokens=12",
+           "eval.max_instances=2", "eval.decoding.max_tokens=4", "decoding.max_tokens=12",
            "analysis.mauve_features=null", "analysis.mauve_seeds=1", "analysis.max_texts=50",
            f"analysis.enabled={'true' if exp.analysis.web_text_of else 'false'}"]
     for name, spec in exp.datasets.items():
@@ -76,8 +76,8 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory):
         exp = load_experiment(config, tiny_overlay(load_experiment(config), files))
         for stage in (build, train, evaluate):
             stage.run(exp, runs)
-        if exp.analysis.enabled:
-            analyze.run(exp, runs)
+        if exp.analysis.enabled:  # the datasets' analysis (the MAUVE table); 2 eval outputs a row are too few to compare
+            analyze.run(exp, runs, with_outputs=False)
         done[config] = (exp, report.run(exp, runs, results_dir=root / "results", force=True))
         seconds[config] = round(time.perf_counter() - t0, 1)
     print(f"\ntiny paper experiments, seconds each: {seconds}")
@@ -90,7 +90,7 @@ def test_every_row_of_every_paper_experiment_is_trained_and_judged(tiny_runs):
         rows = {r["dataset"]: r for r in result.board["rows"]}
         assert set(rows) == set(exp.datasets), config
         for name, r in rows.items():
-            assert r["records"] and r["win_rate"] is not None and r["n_eval"] == 3, (config, name)
+            assert r["records"] and r["win_rate"] is not None and r["n_eval"] == 2, (config, name)
             assert r["label"] == exp.datasets[name].label, (config, name)
 
 
