@@ -26,6 +26,7 @@ BUILDERS: dict[str, str] = {
     "back_and_forth": "datasets_builders.back_and_forth",
     "humpback": "datasets_builders.humpback",
     "distillation": "datasets_builders.distillation",
+    "fixed_responder": "datasets_builders.fixed_responder",
     "baseline": "baselines",
 }
 
@@ -49,11 +50,21 @@ def parse_options(builder: str, options: Mapping[str, Any] | None, *, source: st
     return opts
 
 
-def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What of a builder enters its dataset's fingerprint: version, validated options, prompt hashes."""
+def dependencies(builder: str, options: Mapping[str, Any] | None) -> list[str]:
+    """The other datasets of the experiment a builder reads (its module's `depends_on`), none for most."""
+    module = builder_module(builder)
+    if not hasattr(module, "depends_on"):
+        return []
+    return list(module.depends_on(parse_options(builder, options)))
+
+
+def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
+                              prompts: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What of a builder enters its dataset's fingerprint: version, validated options, the hashes
+    of the prompt templates it uses (`prompts`: the experiment's replacements, name -> path)."""
     from datasets_builders.prompts import prompt_hashes
 
     module = builder_module(builder)
     opts = parse_options(builder, options, prefix=f"datasets.<{builder}>.options.")
     return {"version": module.VERSION, "options": dataclasses.asdict(opts),
-            "prompts": prompt_hashes(getattr(module, "PROMPTS", ()))}
+            "prompts": prompt_hashes(getattr(module, "PROMPTS", ()), prompts)}

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from datasets_builders.parsing import expected_score, parse_bare_score, parse_rewrite, parse_score
-from datasets_builders.prompts import load_prompt, render
 from harness.backends.base import ChatRequest, SamplingParams
 from harness.core.config import bounded
 from harness.core.errors import ConfigError
@@ -100,9 +99,9 @@ def curate(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: st
         raise ConfigError(f"datasets.{ctx.name}.options.logprobs_k is {logprobs_k}, but vllm returns at most "
                           f"{VLLM_MAX_LOGPROBS} top logprobs", fix=f"set logprobs_k <= {VLLM_MAX_LOGPROBS} with vllm")
     with ctx.log.step(step) as s:
-        suffix = load_prompt("curation_logprob_suffix") if mode == "logprobs" else ""
+        suffix = ctx.prompt("curation_logprob_suffix") if mode == "logprobs" else ""
         params = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=logprobs_k if mode == "logprobs" else 0)
-        reqs = [ChatRequest(f"{step}-{r.id}", (Message("user", render("curation_rubric", instruction=r.instruction,
+        reqs = [ChatRequest(f"{step}-{r.id}", (Message("user", ctx.render("curation_rubric", instruction=r.instruction,
                                                                       response=r.response) + suffix),), params)
                 for r in records]
         out = []
@@ -139,7 +138,7 @@ def rewrite(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: s
     """An aligned model rewrites each web response given its instruction, inside [RES]...[/RES]."""
     with ctx.log.step("rewrite") as s:
         s.extra.update(missing_res=0, unclosed_res=0)
-        reqs = [ChatRequest(f"rw-{r.id}", (Message("user", render("rewrite", instruction=r.instruction,
+        reqs = [ChatRequest(f"rw-{r.id}", (Message("user", ctx.render("rewrite", instruction=r.instruction,
                                                                   web_text=r.response)),),
                             dataclasses.replace(params, seed=ctx.sampling_seed("rewrite", r.id)))
                 for r in records]

@@ -7,7 +7,8 @@ builder never reads the experiment's paths or imports the trainer.
 
 Model references: `@base` (the experiment's base model), `@seed_model` (the base trained on the
 seed set: Humpback's M0), `@backward` (the base trained on (response -> instruction) seed pairs:
-M_yx), or a backend spec (`vllm:meta-llama/Llama-2-70b-chat-hf`, `hf:/path`).
+M_yx), the same two trained from another base model (`@seed_model:<spec>`, `@backward:<spec>`),
+or a backend spec (`vllm:meta-llama/Llama-2-70b-chat-hf`, `hf:/path`).
 
 Trained sub-stage models live in `shared_dir/<purpose>-<fingerprint>/`, keyed by the purpose, the
 base model, the recipe and the exact training records, so Humpback and back-and-forth share one
@@ -62,6 +63,8 @@ class BuildContext:
     shard_index: int = 0
     count_tokens: Callable[[str], int] | None = None
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # template replacements: name -> path
+    inputs: Mapping[str, Path] = dataclasses.field(default_factory=dict)  # datasets this one reads: name -> dataset.jsonl
     log: StepLog = dataclasses.field(init=False)
     trained: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, init=False)  # purpose -> info
     _generators: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
@@ -89,7 +92,7 @@ class BuildContext:
                    base_identity=dict(base_identity), cache_path=cache_path, shared_dir=Path(shared_dir),
                    train_fn=train_fn, recipe_identity=dict(recipe_identity),
                    seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag, fp32=exp.base_model.startswith("tiny:"),
-                   engine=dict(exp.engine), **placement)
+                   engine=dict(exp.engine), prompts=dict(exp.prompts), **placement)
 
     # ------------------------------------------------------------ corpus
     def documents(self) -> list[Document]:
@@ -100,14 +103,27 @@ class BuildContext:
             return list(iter_documents(self.corpus_config, s, num_shards=self.num_shards,
                                        shard_index=self.shard_index, count_tokens=self.count_tokens))
 
+    def input_records(self, name: str) -> list[InstructionRecord]:
+        """The records of another dataset of the experiment that this builder depends on."""
+        from harness.core.io import iter_jsonl
+
+        if name not in self.inputs:
+            raise ConfigError(f"datasets.{self.name}: dataset {name!r} was not handed to this builder",
+                              fix="declare it in the builder's depends_on")
+        return [InstructionRecord.from_dict(row) for _, row in iter_jsonl(self.inputs[name])]
+
     # ------------------------------------------------------------ models
     def model_spec(self, ref: str) -> str:
+        """A model reference as a backend spec. `@seed_model` / `@backward` train the experiment's base
+        model; `@seed_model:<spec>` / `@backward:<spec>` train another base (the back-and-forth paper
+        used Llama-2-70B-based helpers for its 7B runs), with the experiment's recipe."""
+        purpose, _, base = ref.partition(":")
         if ref == "@base":
             return self.base_spec
-        if ref == "@seed_model":
-            return self.train("seed_model", self.seed_records)
-        if ref == "@backward":
-            return self.train("backward", backward_pairs(self.seed_records))
+        if purpose == "@seed_model":
+            return self.train("seed_model", self.seed_records, base=base or "@base")
+        if purpose == "@backward":
+            return self.train("backward", backward_pairs(self.seed_records), base=base or "@base")
         if ref.startswith("@"):
             raise ConfigError(f"datasets.{self.name}.options: unknown model reference {ref!r}",
                               fix="use @base, @seed_model, @backward or a backend spec such as hf:/path")
@@ -148,12 +164,21 @@ class BuildContext:
         self.close_generators()  # free the inference model's memory before training
         outcome = self.train_fn(directory, base_model=parse_spec(base_spec).model, records=list(records),
                                  upstream={"build-substage": fp, "data": data_id})
-        self.trained[purpose] = {"directory": str(directory), "fingerprint": outcome.fingerprint,
+        self.trained[purpose if base == "@base" else f"{purpose}:{base_spec}"] = {"directory": str(directory), "fingerprint": outcome.fingerprint,
                                  "skipped": outcome.skipped, "records": len(records)}
         log.info("%s model: %s (%s)", purpose, directory, "cached" if outcome.skipped else "trained")
         return f"{self.backend}:{directory / 'model'}"
 
     # ------------------------------------------------------------ helpers for builders
+    def prompt(self, name: str) -> str:
+        """Template `name`: the experiment's replacement file when it names one, else the shipped one."""
+        from datasets_builders.prompts import resolve
+
+        return resolve([name], self.prompts)[name]
+
+    def render(self, name: str, **values: str) -> str:
+        return self.prompt(name).format(**values)
+
     def sampling_seed(self, *parts: Any) -> int:
         """A per-request seed from the experiment seed and the request's content: stable across runs,
         shards and builders (the same document gets the same instruction everywhere)."""

@@ -7,12 +7,13 @@ and the dedup state is two fixed-size Bloom filters, so memory stays flat howeve
 is (a false positive drops a unique document as a duplicate with probability ~1e-3).
 
 Steps per document, each drop counted with its reason: malformed row -> clean (unicode NFC, no
-control characters, collapsed blank lines and spaces) -> length in characters -> length in tokens
+control characters, collapsed blank lines and spaces) -> [cut into header-led segments, with a
+header filter: the Humpback setting, `datasets_builders/segments.py`] -> length in characters -> length in tokens
 (when `corpus.max_tokens` is set: documents that do not fit the context are dropped, as in the
 back-and-forth paper) -> exact duplicate (normalised text) -> near duplicate (MinHash of word
-5-grams, LSH bands). Sharding keeps documents whose id hashes to `shard_index` modulo
-`num_shards`; exact duplicates share an id and so a shard, near duplicates across shards survive
-until a merged dataset is deduplicated by record id.
+5-grams, LSH bands). Sharding comes last: every shard reads, filters and deduplicates the whole
+stream (cheap next to generation) and keeps the documents whose id hashes to `shard_index` modulo
+`num_shards`, so the shards partition exactly the documents an unsharded build uses.
 """
 
 from __future__ import annotations
@@ -131,8 +132,10 @@ class NearDuplicates:
 
 
 # ---------------------------------------------------------------- sources
-def iter_source(source: str, text_field: str = "text") -> Iterator[tuple[str, str | None, str]]:
-    """(row id, text or None if malformed, provenance source) for every row of a corpus source."""
+def iter_source(source: str, text_field: str = "text", *, data_files: str | None = None
+                ) -> Iterator[tuple[str, str | None, str]]:
+    """(row id, text or None if malformed, provenance source) for every row of a corpus source;
+    `data_files` (a glob) picks the files of a hub dataset or of a local directory."""
     if source == "stdlib":
         from harness.core.stdlib_text import iter_stdlib_docstrings
 
@@ -140,9 +143,17 @@ def iter_source(source: str, text_field: str = "text") -> Iterator[tuple[str, st
             yield f"stdlib:{name}", doc, "stdlib"
         return
     if source.startswith("hub:"):
-        yield from _iter_hub(source[4:], text_field)
+        yield from _iter_hub(source[4:], text_field, data_files)
         return
     path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.glob(data_files or "*") if p.is_file())
+        if not files:
+            raise ConfigError(f"corpus.source: no file in {source} matches {data_files or '*'!r}",
+                              fix="set corpus.data_files to a glob of the corpus files, e.g. '*.jsonl.gz'")
+        for f in files:
+            yield from iter_source(str(f), text_field)
+        return
     if not path.is_file():
         raise ConfigError(f"corpus.source: file not found: {source}",
                           fix="use stdlib, a JSONL/Parquet path, or hub:<dataset id>[@revision]")
@@ -187,12 +198,13 @@ def _iter_parquet(path: Path, text_field: str) -> Iterator[tuple[str, str | None
             yield f"{path.name}:{n}", text if isinstance(text, str) else None, str(path)
 
 
-def _iter_hub(ref: str, text_field: str) -> Iterator[tuple[str, str | None, str]]:
+def _iter_hub(ref: str, text_field: str, data_files: str | None = None) -> Iterator[tuple[str, str | None, str]]:
     hub_id, _, revision = ref.partition("@")
     try:
         import datasets
 
-        stream = datasets.load_dataset(hub_id, split="train", streaming=True, revision=revision or None)
+        stream = datasets.load_dataset(hub_id, split="train", streaming=True, revision=revision or None,
+                                       data_files=data_files)
     except Exception as e:
         raise ConfigError(f"corpus.source: cannot stream hub:{ref} ({type(e).__name__}: {str(e).splitlines()[0]})",
                           fix="go online, or download the corpus and point corpus.source at a JSONL/Parquet file") from None
@@ -207,34 +219,54 @@ def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index:
                    rows: Iterable[tuple[str, str | None, str]] | None = None) -> Iterator[Document]:
     """Clean, filtered, deduplicated documents of this shard, streamed, counting into `stats`
     (a StepStats: keep / drop(reason, id)). Stops after `corpus.max_documents` kept documents.
-    `rows` replaces the configured source (benchmarks feed synthetic documents this way)."""
+    With `corpus.segment: headers` each row is cut into header-led segments first, and each
+    segment is a document. `rows` replaces the configured source (benchmarks feed synthetic documents)."""
     if not 0 <= shard_index < num_shards:
         raise ConfigError(f"--shard-index {shard_index} is outside 0..{num_shards - 1}")
     exact = BloomFilter(capacity) if corpus.dedup in ("exact", "near") else None
     near = NearDuplicates(corpus.near_dup_threshold, capacity) if corpus.dedup == "near" else None
     kept = 0
-    for row_id, raw, source in rows if rows is not None else iter_source(corpus.source, corpus.text_field):
+    if rows is None:
+        rows = iter_source(corpus.source, corpus.text_field, data_files=getattr(corpus, "data_files", None))
+    for doc, reason in _candidates(rows, corpus):
         if corpus.max_documents is not None and kept >= corpus.max_documents:
             break
-        if raw is None:
-            stats.drop("malformed_row", row_id)
+        if reason is None:
+            reason = _length_reason(doc.text, corpus, count_tokens)
+        if reason is None and exact is not None and not exact.add(normalised_key(doc.text)):
+            reason = "exact_duplicate"
+        if reason is None and near is not None and near.check_and_add(doc.text):
+            reason = "near_duplicate"
+        if reason is not None:
+            stats.drop(reason, doc.id, row=doc.meta.get("row"))
             continue
-        text = clean_text(raw)
-        doc = Document(text, source=source, meta={"row": row_id})
+        kept += 1
+        # every shard filters and deduplicates the whole stream, then keeps its share: the K shards
+        # together hold exactly the documents of the unsharded build (max_documents included)
         if num_shards > 1 and int(doc.id[:8], 16) % num_shards != shard_index:
             stats.count("other_shards")
             continue
-        reason = _length_reason(text, corpus, count_tokens)
-        if reason is None and exact is not None and not exact.add(normalised_key(text)):
-            reason = "exact_duplicate"
-        if reason is None and near is not None and near.check_and_add(text):
-            reason = "near_duplicate"
-        if reason is not None:
-            stats.drop(reason, doc.id, row=row_id)
-            continue
         stats.keep()
-        kept += 1
         yield doc
+
+
+def _candidates(rows: Iterable[tuple[str, str | None, str]], corpus: Any) -> Iterator[tuple[Document, str | None]]:
+    """(document, drop reason or None) for each cleaned row, or each segment of it when segmenting."""
+    mode = getattr(corpus, "segment", "none")
+    header_filter = getattr(corpus, "header_filter", False)
+    for row_id, raw, source in rows:
+        if raw is None:
+            yield Document("", source=source, meta={"row": row_id}), "malformed_row"
+            continue
+        text = clean_text(raw)
+        if mode == "none":
+            yield Document(text, source=source, meta={"row": row_id}), None
+            continue
+        from datasets_builders.segments import header_problem, segments
+
+        for i, (header, piece) in enumerate(segments(text)):
+            meta = {"row": row_id, "segment": i, "header": header}
+            yield Document(piece, source=source, meta=meta), header_problem(header) if header_filter else None
 
 
 def _length_reason(text: str, corpus: Any, count_tokens: Callable[[str], int] | None) -> str | None:

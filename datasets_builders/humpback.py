@@ -12,22 +12,29 @@ Algorithm:
    in the style of an AI Assistant.") plus the curated pairs (tagged "Answer with knowledge from
    web search."), and it re-rates the augmented pairs. The dataset is the last curated set.
 
+Sharded (`--num-shards K`): each shard backtranslates and M0-curates its documents; the merge
+joins the shards and runs the later iterations once (train M1 on seed + all curated pairs, re-rate
+every pair), so a K-shard build ends with the unsharded build's records.
+
 Deviations are options: `score_mode: logprobs` for models that do not follow the output format.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
 from harness.core.config import temperature_field, top_p_field
-from harness.core.records import InstructionRecord, with_system_tag
+from harness.core.io import iter_jsonl, write_jsonl
+from harness.core.records import InstructionRecord, dedup_records, with_system_tag
 
 if TYPE_CHECKING:
     from datasets_builders.context import BuildContext
 
-VERSION = 1
+VERSION = 2  # 2: pairs in id order (a sharded build trains the same M1); shards generate, the merge trains
 PROMPTS = ("curation_rubric", "curation_logprob_suffix")
 
 
@@ -45,15 +52,45 @@ class Options:
     score_max_tokens: int | None = common.at_least_one(None)
 
 
+AUGMENTED = "augmented.jsonl"  # a shard's backtranslated pairs, which the merge re-rates with M1, M2, ...
+
+
 def build(ctx: BuildContext) -> list[InstructionRecord]:
+    """Unsharded: the whole algorithm. In a shard (`--num-shards K`): generation only (steps 2-3 on
+    the shard's documents); `merge` then trains each iteration's model once, on the merged set."""
     o: Options = ctx.options
-    augmented = common.self_augment(ctx, o, source="humpback")
-    judge, curated = o.judge, []
-    for k in range(max(1, o.iterations)):
+    augmented = _in_id_order(common.self_augment(ctx, o, source="humpback"))
+    curated = common.curate_with(ctx, o, augmented, model=o.judge, step="curate_m0")
+    if ctx.num_shards > 1:
+        write_jsonl(ctx.workdir / AUGMENTED, augmented)
+        return curated
+    return iterate(ctx, augmented, curated)
+
+
+def merge(ctx: BuildContext, shard_dirs: Sequence[Path], records: list[InstructionRecord]) -> list[InstructionRecord]:
+    """The K shards' M0-curated `records` and augmented pairs joined, then the remaining iterations
+    exactly as an unsharded build runs them (the same training set, so the same M1)."""
+    augmented = []
+    for d in shard_dirs:
+        augmented += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(Path(d) / AUGMENTED)]
+    return iterate(ctx, _in_id_order(dedup_records(augmented)), _in_id_order(records))
+
+
+def iterate(ctx: BuildContext, augmented: list[InstructionRecord], curated: list[InstructionRecord]
+            ) -> list[InstructionRecord]:
+    """Iterations 1..: M_k = the base trained on seed + the last curated set; M_k re-rates every pair."""
+    o: Options = ctx.options
+    # M_k is trained from M0's base: the experiment's, or the one `judge: @seed_model:<spec>` names
+    base = o.judge.partition(":")[2] if o.judge.startswith("@seed_model:") else "@base"
+    for k in range(1, o.iterations):
+        judge = ctx.train(f"humpback_m{k}", self_training_set(ctx, curated), base=base)
         curated = common.curate_with(ctx, o, augmented, model=judge, step=f"curate_m{k}")
-        if k + 1 < o.iterations:
-            judge = ctx.train(f"humpback_m{k + 1}", self_training_set(ctx, curated))
-    return [common.with_provenance(r, iteration=max(1, o.iterations) - 1) for r in curated]
+    return [common.with_provenance(r, iteration=o.iterations - 1) for r in curated]
+
+
+def _in_id_order(records: Sequence[InstructionRecord]) -> list[InstructionRecord]:
+    """A canonical order, so the training set of M_k does not depend on how the corpus was sharded."""
+    return sorted(records, key=lambda r: r.id)
 
 
 def self_training_set(ctx: BuildContext, curated: list[InstructionRecord]) -> list[InstructionRecord]:

@@ -8,7 +8,8 @@ starts on unknown keys, unknown builders, judges or backends, and paths that do 
 Model references inside an experiment: a backend spec (`hf:/path`, `vllm:org/name`,
 `openai:name@url`), `tiny:tiny` / `tiny:small` for a tiny random Llama that the harness makes, or
 `@base` (the experiment's base model) and `@seed_model` (the base model fine-tuned on the seed set,
-M0 in Humpback) where a builder or judge takes a model.
+M0 in Humpback) where a builder or judge takes a model; builders also take `@backward` and, to train
+a helper from another base than the experiment's, `@seed_model:<spec>` / `@backward:<spec>`.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ class Corpus:
 
     source: str = "stdlib"
     text_field: str = "text"
+    # a glob picking the files of a hub dataset or a local directory: Dolma's Common Crawl "head"
+    # split is a set of files (the back-and-forth paper's corpus)
+    data_files: str | None = None
+    # "headers": cut every document into header-led segments, each a document (Humpback's ClueWeb
+    # segments); min_chars/max_chars then bound the segments. header_filter keeps only segments that
+    # open with a title-like header (datasets_builders/segments.py)
+    segment: Literal["none", "headers"] = "none"
+    header_filter: bool = False
     min_chars: int = bounded(600, low=0)
     max_chars: int = bounded(3000, low=1)
     max_tokens: int | None = bounded(None, low=1)  # documents that do not fit the context are dropped
@@ -99,6 +108,9 @@ class DatasetSpec:
     n: int | None = bounded(None, low=1)
     sizes: tuple[int, ...] = ()
     instructions_from: str | None = None
+    # what the row is, in words, shown on the leaderboard (e.g. "Humpback method on Dolma, not the
+    # paper's ClueWeb data"): display only, outside every fingerprint
+    label: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +162,9 @@ class Analysis:
     mauve_features: str | None = None
     # dataset name -> file of reference judgments (a stronger judge's scores on a sample of its candidates)
     curation_reference: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # datasets whose records' source web documents join the response comparison as a set
+    # "<name>:web_text" (the back-and-forth paper's MAUVE table: distilled vs rewritten vs raw web text)
+    web_text_of: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +187,9 @@ class Experiment:
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report.
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    # Prompt templates replaced by the experiment's own files (template name -> path), for example a
+    # copy of a paper's wording: `prompts: {rewrite: my/rewrite.txt}`. Templates: harness/prompts/.
+    prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def eval_system_prompt(train: Train, tags: str) -> str | None:
@@ -257,22 +275,30 @@ def _validate(exp: Experiment, source: str) -> None:
         except ConfigError as e:
             raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
         _validate_options(name, ds, source, check_model)
-    if exp.corpus.min_chars > exp.corpus.max_chars:
-        raise ConfigError(f"{source}: 'corpus.min_chars' ({exp.corpus.min_chars}) is above 'corpus.max_chars' "
-                          f"({exp.corpus.max_chars})", fix="set corpus.min_chars <= corpus.max_chars")
+    _validate_dependencies(exp, source)
+    _validate_corpus(exp.corpus, source)
     _validate_judge(exp.eval.judge, source, check_model)
     for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
                        ("eval.eval_set", exp.eval.eval_set)):
         _check_local_source(key, value, source)
     _validate_lc_data(exp.eval.lc_data, source)
     _validate_rows(exp, source)
+    _validate_prompts(exp, source)
     for name in exp.paper_results:
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
                               fix=f"use one of {', '.join(exp.datasets)}")
+    _validate_analysis(exp, source)
+
+
+def _validate_analysis(exp: Experiment, source: str) -> None:
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
         raise ConfigError(f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
                           "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
+    for name in exp.analysis.web_text_of:
+        if name not in exp.datasets:
+            raise ConfigError(f"{source}: 'analysis.web_text_of' names {name!r}, not a dataset of this experiment",
+                              fix=did_you_mean(name, list(exp.datasets), otherwise=f"use one of {', '.join(exp.datasets)}"))
     for name, ref in exp.analysis.curation_reference.items():
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
@@ -325,7 +351,26 @@ def _check_instructions_from(exp: Experiment, name: str, source: str) -> None:
         other = exp.datasets[other].instructions_from
 
 
-MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher")  # builder options that name a model
+def _validate_corpus(corpus: Corpus, source: str) -> None:
+    if corpus.min_chars > corpus.max_chars:
+        raise ConfigError(f"{source}: 'corpus.min_chars' ({corpus.min_chars}) is above 'corpus.max_chars' "
+                          f"({corpus.max_chars})", fix="set corpus.min_chars <= corpus.max_chars")
+    if corpus.header_filter and corpus.segment == "none":
+        raise ConfigError(f"{source}: 'corpus.header_filter' needs segments to filter",
+                          fix="set corpus.segment: headers (or header_filter: false)")
+
+
+def _validate_prompts(exp: Experiment, source: str) -> None:
+    """Each replaced template: a known name, an existing file, the shipped template's placeholders."""
+    from datasets_builders.prompts import check_override
+
+    for name, path in exp.prompts.items():
+        if not isinstance(path, str):
+            raise ConfigError(f"{source}: 'prompts.{name}' must be a file path", fix=f"prompts: {{{name}: path/to/file.txt}}")
+        check_override(name, path, where=source)
+
+
+MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher", "responder")  # builder options that name a model
 
 
 def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> None:
@@ -335,8 +380,41 @@ def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> N
     opts = parse_options(ds.builder, ds.options, source=source, prefix=f"datasets.{name}.options.")
     for key in MODEL_OPTIONS:
         value = getattr(opts, key, None)
-        if isinstance(value, str) and not value.startswith("@"):
+        if not isinstance(value, str):
+            continue
+        ref, _, base = value.partition(":")
+        if value.startswith("@") and base:  # @seed_model:<spec> / @backward:<spec>: trained from another base
+            if ref not in ("@seed_model", "@backward"):
+                raise ConfigError(f"{source}: 'datasets.{name}.options.{key}' is {value!r}",
+                                  fix="only @seed_model:<spec> and @backward:<spec> take a base model")
+            check_model(f"datasets.{name}.options.{key}", base)
+        elif not value.startswith("@"):
             check_model(f"datasets.{name}.options.{key}", value)
+
+
+def _validate_dependencies(exp: Experiment, source: str) -> None:
+    """A dataset built from another (fixed_responder's instructions_from) names a different dataset of
+    this experiment, and the chain has no cycle."""
+    from datasets_builders import dependencies
+
+    deps = {n: dependencies(ds.builder, ds.options) for n, ds in exp.datasets.items()}
+    for name, names in deps.items():
+        for dep in names:
+            if dep not in exp.datasets or dep == name:
+                others = [n for n in exp.datasets if n != name]
+                raise ConfigError(f"{source}: 'datasets.{name}' reads dataset {dep!r}, "
+                                  f"{'itself' if dep == name else 'not a dataset of this experiment'}",
+                                  fix=did_you_mean(dep, others, otherwise=f"use one of {', '.join(others)}"))
+    for name in deps:
+        seen, todo = set(), list(deps[name])
+        while todo:
+            dep = todo.pop()
+            if dep == name:
+                raise ConfigError(f"{source}: 'datasets.{name}' depends on itself through {sorted(seen)}",
+                                  fix="break the cycle of instructions_from")
+            if dep not in seen:
+                seen.add(dep)
+                todo += deps[dep]
 
 
 def _validate_judge(judge: str, source: str, check_model) -> None:

@@ -9,6 +9,7 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("rank", "#", None),
     ("dataset", "dataset", None),
     ("source", "source", None),
+    ("label", "what the row is", None),
     ("records", "records", "{:,}"),
     ("assembly", "assembly", None),
     ("n_trained", "N trained", "{:,}"),

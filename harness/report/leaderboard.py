@@ -132,6 +132,7 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         "dataset": r.name,
         "built_from": name,
         "source": source,
+        "label": spec.label or None,
         "records": build.records("dataset.jsonl") if build else None,
         "assembly": r.training.assembly,
         "n_target": r.n,

@@ -2,8 +2,10 @@
 
 Three comparisons, each a `harness.evaluation.analysis` report with its plots:
 
-- `responses`: the assistant answers of every built dataset (the back-and-forth paper's MAUVE
-  table: distilled vs rewritten vs web text), with diversity and near-duplicates;
+- `responses`: the assistant answers of every built dataset, plus the web documents behind the
+  datasets `analysis.web_text_of` names (the back-and-forth paper's MAUVE table: distilled vs
+  distilled - the reference's noise floor, two halves of one set - vs rewritten vs web text), with
+  diversity and near-duplicates;
 - `instructions`: the user prompts of every dataset, checked for contamination against the eval set;
 - `outputs`: every trained model's AlpacaEval outputs (they share instructions, so the paired
   classifier applies and the unpaired one cross-validates grouped by instruction), when the eval
@@ -92,7 +94,8 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
     written: list[str] = []
     stats: dict[str, Any] = {}
     jobs: list[tuple[str, list[TextSet], TextSet | None]] = [
-        ("responses", [load_text_set(p, "output", name=n) for n, p in built.items()], None),
+        ("responses", [load_text_set(p, "output", name=n) for n, p in built.items()]
+         + [web_text_set(built[n], n) for n in cfg.web_text_of], None),
         ("instructions", [load_text_set(p, "instruction", name=n) for n, p in built.items()], eval_prompts),
     ]
     if outputs:
@@ -120,6 +123,25 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
         written.append("curation.json")
         stats["curation"] = {n: r["judged"] for n, r in report.items()}
     return StageResult(outputs=written, stats=stats)
+
+
+def web_text_set(directory: Path, name: str):
+    """The web documents a dataset's records came from (provenance `web_text`), one per record, with
+    the record's instruction: the paper's "web text" row, paired with the rewritten responses."""
+    from harness.core.io import iter_jsonl
+    from harness.evaluation.analysis.texts import TextSet
+
+    pairs = []
+    for _, row in iter_jsonl(directory / "dataset.jsonl"):
+        web = (row.get("provenance") or {}).get("web_text")
+        user = next((m.get("content", "") for m in row.get("messages", []) if m.get("role") == "user"), "")
+        if isinstance(web, str) and web.strip():
+            pairs.append((user, web))
+    if not pairs:
+        raise StageError(f"analysis.web_text_of: {name}'s records carry no web_text provenance",
+                         fix="name a dataset built from the corpus (back_and_forth, humpback, distillation)")
+    return TextSet(name=f"{name}:web_text", texts=tuple(t for _, t in pairs), instructions=tuple(i for i, _ in pairs),
+                   path=str(directory / "dataset.jsonl"), field="web_text")
 
 
 def _folds(sets: Sequence[Any]) -> int:

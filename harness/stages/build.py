@@ -9,9 +9,12 @@ wall time, parse failures, the sub-stage models used).
 Sharding: with `num_shards > 1` each shard writes `build/<name>/shards/<i>-of-<K>/` from the
 documents whose id falls in its shard (run them on separate machines or SLURM array tasks with a
 shared runs directory); `merge=True` joins finished shards into `build/<name>/` with the same
-fingerprint an unsharded build has, deduplicating records by id. Per-shard caveats: dedup sees
-one shard (exact duplicates share an id and so a shard; near duplicates across shards survive to
-the merge's dedup by record id only), and `corpus.max_documents` caps each shard.
+fingerprint an unsharded build has, deduplicating records by id. Sharding splits generation, never
+the algorithm: every shard filters and deduplicates the whole corpus stream and keeps its share
+of the documents (so the shards partition the unsharded build's documents, `max_documents`
+included), and a builder with a `merge(ctx, shard_dirs, records)` hook (Humpback) finishes in the
+merge what needs every shard's output: its iteration models are trained once, on the merged set.
+Records are written in id order, so a K-shard dataset.jsonl equals the unsharded one.
 """
 
 from __future__ import annotations
@@ -30,29 +33,61 @@ from harness.core.records import InstructionRecord, dedup_records
 from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
 from harness.experiment import Experiment
 from harness.stages import paths
+from harness.stages.base import ensure_base_model
+
+
+def load_seed(seed_data):
+    from datasets_builders.seed import load_seed as load
+
+    return load(seed_data)
 
 log = logging.getLogger(__name__)
-SHARD_VERSION = 1
+SHARD_VERSION = 2  # 2: shards partition the filtered corpus; Humpback iterates in the merge
 PARSE_FAILURE_KEYS = ("text_parse_failures", "logprob_failures", "missing_res", "unclosed_res")
 
 
 def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
         num_shards: int = 1, shard_index: int = 0, merge: bool = False) -> list[StageOutcome]:
     """Build the selected datasets (all by default); returns one StageOutcome per dataset."""
-    from harness.stages.base import ensure_base_model
     from harness.stages.plan import select
 
-    names = select(exp, only)
+    names = with_inputs(exp, select(exp, only))
     for name in names:  # every options error before any work
         paths.build_fingerprint(exp, name)
     if merge:
         return [merge_shards(exp, name, runs_dir, num_shards=num_shards, force=force) for name in names]
     base_spec = ensure_base_model(exp, runs_dir)
-    from datasets_builders.seed import load_seed
-
     seed = load_seed(exp.seed_data)
     return [build_one(exp, name, runs_dir, base_spec=base_spec, seed=seed, force=force, num_shards=num_shards,
                       shard_index=shard_index) for name in names]
+
+
+def with_inputs(exp: Experiment, names: Sequence[str]) -> list[str]:
+    """`names` and the datasets they read, each after what it reads (experiment order otherwise)."""
+    out: list[str] = []
+
+    def add(n: str) -> None:
+        if n not in out:
+            for dep in paths.dataset_inputs(exp, n):
+                add(dep)
+            out.append(n)
+
+    for n in [n for n in exp.datasets if n in names]:
+        add(n)
+    return out
+
+
+def _inputs(exp: Experiment, name: str, runs_dir) -> dict[str, Path]:
+    """The built files of the datasets `name` reads; each must be finished with its current fingerprint."""
+    out = {}
+    for dep in paths.dataset_inputs(exp, name):
+        d = paths.build_dir(exp, dep, runs_dir)
+        m = read_manifest(d)
+        if m is None or not m.ok or m.fingerprint != paths.build_fingerprint(exp, dep):
+            raise StageError(f"{name} reads dataset {dep}, which is not built (or is out of date) in {d}",
+                             fix=f"build {dep} first (with --num-shards: build and --merge it first)")
+        out[dep] = d / "dataset.jsonl"
+    return out
 
 
 def shard_dir(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards: int) -> Path:
@@ -74,7 +109,7 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
         exp, name, workdir=workdir, base_spec=base_spec, base_identity=paths.base_identity(exp), seed_records=seed,
         cache_path=paths.request_cache(exp, runs_dir), shared_dir=paths.shared_dir(exp, runs_dir),
         train_fn=_trainer(exp), recipe_identity=semantic_dict(exp.train.recipe),
-        num_shards=num_shards, shard_index=shard_index,
+        num_shards=num_shards, shard_index=shard_index, inputs=_inputs(exp, name, runs_dir),
         count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
 
 
@@ -126,6 +161,7 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
             ctx.close_generators()
             ctx.log.close()
         _finish_drops(d)
+        records = in_id_order(records)
         write_jsonl(d / "dataset.jsonl", records)
         if not records:
             log.warning("%s: the dataset is empty; see %s", name, d / "drops.jsonl")
@@ -133,8 +169,17 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
         stats = {**_stats(ctx.log, records, ctx.trained), **stats_delta(engines0, POOL.stats())}
         return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
 
-    config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards]}
+    config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards],
+              "prompts": _prompts_used(exp, name)}
     return run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
+
+
+def _prompts_used(exp: Experiment, name: str) -> dict[str, dict[str, str]]:
+    """The manifest's record of the templates this dataset's builder used: file and hash of each."""
+    from datasets_builders import builder_module
+    from datasets_builders.prompts import prompt_record
+
+    return prompt_record(getattr(builder_module(exp.datasets[name].builder), "PROMPTS", ()), exp.prompts)
 
 
 def _finish_drops(d: Path) -> None:
@@ -171,37 +216,62 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
                          fix="build them with --num-shards K --shard-index i before --merge")
 
     def body(d: Path) -> StageResult:
-        from datasets_builders.steps import StepLog
-
         merged: list[InstructionRecord] = []
         for s in shards:
             merged += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(s / "dataset.jsonl")]
-        steplog = StepLog(d / "merge-drops.jsonl.partial")
-        with steplog.step("merge_dedup") as st:
-            merged = dedup_records(merged, st, "duplicate_record")
-        steplog.close()
-        with atomic_open(d / "drops.jsonl") as out:  # the shards' drops, then the merge's own
-            for part in [s / "drops.jsonl" for s in shards] + [d / "merge-drops.jsonl.partial"]:
-                if part.is_file():
-                    with open(part, encoding="utf-8") as f:
-                        shutil.copyfileobj(f, out)
-        (d / "merge-drops.jsonl.partial").unlink(missing_ok=True)
+        ctx = make_context(exp, name, d, runs_dir, base_spec=ensure_base_model(exp, runs_dir),
+                           seed=load_seed(exp.seed_data))
+        try:
+            with ctx.log.step("merge_dedup") as st:
+                merged = dedup_records(merged, st, "duplicate_record")
+            from datasets_builders import builder_module
+
+            finish = getattr(builder_module(exp.datasets[name].builder), "merge", None)
+            if finish is not None:  # Humpback: the iterations' models are trained here, once
+                merged = finish(ctx, shards, merged)
+        finally:
+            ctx.close_generators()
+            ctx.log.close()
+        _join_drops(d, [s / "drops.jsonl" for s in shards])
+        merged = in_id_order(merged)
         write_jsonl(d / "dataset.jsonl", merged)
-        stats = _stats(steplog, merged, {})
-        per_shard = {s.name: m.stats for s, m in zip(shards, manifests)}
-        stats["shards"] = {k: dict(v.steps) for k, v in per_shard.items()}
-        stats["steps"] = {**_sum_steps([dict(v.steps) for v in per_shard.values()]), **stats["steps"]}
-        stats["completion_tokens"] = sum(v.completion_tokens for v in per_shard.values())
-        stats["prompt_tokens"] = sum(v.prompt_tokens for v in per_shard.values())
-        stats["parse_failures"] = {k: sum(v.parse_failures.get(k, 0) for v in per_shard.values())
-                                   for k in PARSE_FAILURE_KEYS}
-        stats["summary"] = [f"{k} (all shards): seen {v['seen']}, kept {v['kept']}, dropped {v['dropped']}"
-                            for k, v in stats["steps"].items()]
-        return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
+        return StageResult(outputs=["dataset.jsonl", "drops.jsonl"],
+                           stats=_merged_stats(ctx, merged, [m.stats for m in manifests], [s.name for s in shards]))
 
     return run_stage(paths.build_dir(exp, name, runs_dir), stage="build", fingerprint=paths.build_fingerprint(exp, name),
-                     body=body, config={"merged_shards": num_shards}, force=force,
+                     body=body, config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)}, force=force,
                      upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
+
+
+def _join_drops(d: Path, shard_drops: Sequence[Path]) -> None:
+    """drops.jsonl of a merge: the shards' drops, then the merge's own."""
+    own = d / "drops.jsonl.partial"
+    with atomic_open(d / "drops.jsonl") as out:
+        for part in [*shard_drops, own]:
+            if part.is_file():
+                with open(part, encoding="utf-8") as f:
+                    shutil.copyfileobj(f, out)
+    own.unlink(missing_ok=True)
+
+
+def _merged_stats(ctx, merged: Sequence[InstructionRecord], shard_stats: Sequence[Any], shard_names: Sequence[str]
+                  ) -> dict[str, Any]:
+    """The merge's stats: every step's counts added over the shards, then the merge's own steps."""
+    stats = _stats(ctx.log, merged, ctx.trained)
+    stats["shards"] = {k: dict(v.steps) for k, v in zip(shard_names, shard_stats)}
+    stats["steps"] = {**_sum_steps([dict(v.steps) for v in shard_stats]), **stats["steps"]}
+    stats["completion_tokens"] += sum(v.completion_tokens for v in shard_stats)
+    stats["prompt_tokens"] += sum(v.prompt_tokens for v in shard_stats)
+    stats["parse_failures"] = {k: stats["parse_failures"].get(k, 0) + sum(v.parse_failures.get(k, 0) for v in shard_stats)
+                               for k in PARSE_FAILURE_KEYS}
+    stats["summary"] = [f"{k} (all shards): seen {v['seen']}, kept {v['kept']}, dropped {sum(v['dropped'].values())}"
+                        for k, v in stats["steps"].items()]
+    return stats
+
+
+def in_id_order(records: Sequence[InstructionRecord]) -> list[InstructionRecord]:
+    """dataset.jsonl is written in record-id order: a sharded build's file equals the unsharded one's."""
+    return sorted(records, key=lambda r: r.id)
 
 
 def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

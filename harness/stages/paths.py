@@ -34,7 +34,7 @@ from harness.core.runs import request_cache_path, runs_root
 from harness.experiment import Experiment, is_local_source
 from harness.stages.rows import Row
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: dataset.jsonl in id order; shards partition the filtered corpus
 EVAL_VERSION = 1
 BASE_VERSION = 1
 
@@ -129,7 +129,7 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
     from datasets_builders import builder_fingerprint_parts
 
     spec = exp.datasets[name]
-    parts = builder_fingerprint_parts(spec.builder, spec.options)  # version, validated options, prompt hashes
+    parts = builder_fingerprint_parts(spec.builder, spec.options, exp.prompts)  # version, validated options, prompt hashes
     config = {
         "builder": spec.builder,
         "parts": parts,
@@ -141,10 +141,20 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
                    if spec.builder != "baseline" else None),
         "decoding": to_dict(exp.decoding) if spec.builder != "baseline" else None,
     }
+    deps = dataset_inputs(exp, name)
+    if deps:  # a dataset made from another one (fixed_responder): that build's fingerprint is upstream
+        config["inputs"] = {d: build_fingerprint(exp, d) for d in deps}
     return fingerprint("build", version=BUILD_VERSION, config=config)
 
 
 TRAIN_KEYS_NOT_LEARNED = ("recipe", "n", "checkpoints", "select_checkpoint")
+
+
+def dataset_inputs(exp: Experiment, name: str) -> list[str]:
+    from datasets_builders import dependencies
+
+    spec = exp.datasets[name]
+    return dependencies(spec.builder, spec.options)
 
 
 def train_fingerprint(exp: Experiment, key: str) -> str:

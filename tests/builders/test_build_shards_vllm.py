@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -18,29 +19,44 @@ def copied(built, tmp_path_factory):
     return exp, dst
 
 
-def test_shards_then_merge(copied, build_experiment):
+def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
+    """K=2 shards + merge end with the unsharded build's records (two iterations: M1 is trained once,
+    in the merge, on the merged curated set - the very training set of the unsharded build)."""
     from harness.core.errors import StageError
     from harness.experiment import load_experiment
     from harness.stages import build, paths
 
     _, runs = copied
-    exp = load_experiment(str(build_experiment[0]), ["datasets.humpback.options.iterations=1"])
+    exp = load_experiment(str(build_experiment[0]))
+    assert exp.datasets["humpback"].options["iterations"] == 2
+    unsharded_dir = paths.build_dir(exp, "humpback", runs)
+    unsharded = (unsharded_dir / "dataset.jsonl").read_text(encoding="utf-8")
+    m1 = read_jsonl_manifest_substage(unsharded_dir, "humpback_m1")
     with pytest.raises(StageError, match="shards are not finished"):
         build.run(exp, runs, only=["humpback"], num_shards=2, merge=True)
     shards = [build.run(exp, runs, only=["humpback"], num_shards=2, shard_index=i)[0] for i in range(2)]
-    shard_docs = [{r["provenance"]["document_id"] for r in read_jsonl(s.directory / "dataset.jsonl")} for s in shards]
+    shard_docs = [{r["provenance"]["document_id"] for r in read_jsonl(s.directory / "augmented.jsonl")} for s in shards]
     assert all(shard_docs) and not shard_docs[0] & shard_docs[1]
     for s in shards:
+        assert "humpback_m1" not in s.manifest.stats.substages  # shards generate; they train no iteration model
         assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest.stats.steps.values())
     (merged,) = build.run(exp, runs, only=["humpback"], num_shards=2, merge=True, force=True)
     assert merged.fingerprint == paths.build_fingerprint(exp, "humpback")
-    ids = [r["id"] for r in read_jsonl(merged.directory / "dataset.jsonl")]
-    assert sorted(ids) == sorted(r["id"] for s in shards for r in read_jsonl(s.directory / "dataset.jsonl"))
+    assert (merged.directory / "dataset.jsonl").read_text(encoding="utf-8") == unsharded and unsharded
+    sub = merged.manifest.stats.substages["humpback_m1"]
+    assert Path(sub["directory"]).name == Path(m1["directory"]).name and sub["records"] == m1["records"]  # the same M1: same training set
     steps = merged.manifest.stats.steps
     assert steps["backtranslate"]["seen"] == sum(s.manifest.stats.steps["backtranslate"]["seen"] for s in shards)
+    assert steps["curate_m1"]["seen"] == steps["backtranslate"]["kept"]  # M1 re-rates every shard's pairs
     assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in steps.values())
-    assert len(read_jsonl(merged.directory / "drops.jsonl")) == sum(
+    assert len(read_jsonl(merged.directory / "drops.jsonl")) >= sum(
         len(read_jsonl(s.directory / "drops.jsonl")) for s in shards)
+
+
+def read_jsonl_manifest_substage(directory, purpose):
+    from harness.core.runs import read_manifest
+
+    return read_manifest(directory).stats.substages[purpose]
 
 
 def test_back_and_forth_with_the_vllm_backend(copied, build_experiment):

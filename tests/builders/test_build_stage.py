@@ -91,7 +91,8 @@ def test_distillation_from_an_instruction_pool(built):
     o = outcomes["distill_pool"]
     assert o.manifest.stats.steps["instructions"]["dropped"] == {"no_instruction": 2}
     recs = _records(o)
-    assert [r["messages"][0]["content"] for r in recs] == ["Name a prime number.", "What is a list?"]
+    assert sorted(r["messages"][0]["content"] for r in recs) == ["Name a prime number.", "What is a list?"]
+    assert [r["id"] for r in recs] == sorted(r["id"] for r in recs)  # dataset.jsonl is in record-id order
     assert all(r["messages"][1]["content"] and r["provenance"]["pool_line"] for r in recs)
 
 

@@ -105,3 +105,72 @@ def test_near_duplicate_detection_tracks_the_threshold():
     assert nd.check_and_add(" ".join(words[:196] + ["x", "y", "z", "q"]))  # ~0.9 similar
     assert not nd.check_and_add(" ".join(f"v{i}" for i in range(200)))
     assert lsh_shape(0.8) == (4, 8) or abs((1 / lsh_shape(0.8)[0]) ** (1 / lsh_shape(0.8)[1]) - 0.8) < 0.1
+
+
+def test_shards_hold_the_unsharded_documents_with_near_dedup_and_a_cap(tmp_path):
+    """Sharding comes after every filter: near duplicates across shards and max_documents give the
+    same documents as one unsharded pass."""
+    path = tmp_path / "c.jsonl"
+    texts = [f"Document {i} talks about topic {i * 7919 % 1000} in several words. " * 3 for i in range(120)]
+    near = [t + "Indeed." for t in texts[:30]]  # near duplicates, other ids
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts + near), encoding="utf-8")
+    corpus = Corpus(source=str(path), min_chars=50, dedup="near", max_documents=100)
+    whole, s = _run(corpus)
+    assert len(whole) == 100 and s.dropped["near_duplicate"] == 0  # the cap comes before the near copies
+    full, s_full = _run(dataclasses.replace(corpus, max_documents=None))
+    assert s_full.dropped["near_duplicate"] >= 25 and len(full) == 150 - s_full.dropped["near_duplicate"]
+    parts = [_run(corpus, num_shards=2, shard_index=i)[0] for i in range(2)]
+    assert sorted(d.id for docs in parts for d in docs) == sorted(d.id for d in whole)
+
+
+SEGMENTED = """\
+Home | About | Login
+
+# Growing tomatoes
+Tomatoes need six hours of sun. Water them at the base, in the morning, and keep the leaves dry.
+
+Pruning suckers
+Pinch off the shoots between stem and branch while they are small; the plant puts its energy into fruit.
+
+CONTACT US TODAY FOR A QUOTE
+Call now.
+
+Subscribe to our newsletter
+Get our weekly tips by email.
+"""
+
+
+def test_segments_and_header_filter_keep_titled_content(tmp_path):
+    from datasets_builders.segments import header_problem, segments
+
+    pieces = list(segments(clean_text(SEGMENTED)))
+    assert [h for h, _ in pieces] == ["# Growing tomatoes", "Pruning suckers", "CONTACT US TODAY FOR A QUOTE",
+                                      "Subscribe to our newsletter"]  # the navigation line has no text under it
+    assert pieces[1][1].startswith("Pruning suckers\nPinch off") and pieces[1][1].endswith("into fruit.")
+    assert [header_problem(h) for h, _ in pieces] == [None, None, "header_all_caps", "header_is_page_furniture"]
+    assert [h for h, _ in segments("Some preamble text here.\n\nA title\nIts body.")] == [None, "A title"]
+    assert header_problem(None) == "no_header"
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"text": SEGMENTED}) + "\n", encoding="utf-8")
+    corpus = Corpus(source=str(path), min_chars=60, max_chars=3000, dedup="none", segment="headers",
+                    header_filter=True)
+    docs, s = _run(corpus)
+    assert [d.meta["header"] for d in docs] == ["# Growing tomatoes", "Pruning suckers"]
+    assert s.dropped == {"header_all_caps": 1, "header_is_page_furniture": 1}
+    docs, s = _run(dataclasses.replace(corpus, header_filter=False))  # length alone: the two short ones go
+    assert len(docs) == 2 and s.dropped == {"too_short": 2}
+
+
+def test_header_filter_without_segments_is_a_config_error(tmp_path):
+    from harness.core.errors import ConfigError
+    from harness.experiment import load_experiment
+
+    with pytest.raises(ConfigError, match="corpus.segment: headers"):
+        load_experiment("demo", ["corpus.header_filter=true"])
+
+
+def test_data_files_picks_files_of_a_local_directory(tmp_path):
+    for name in ("cc_en_head-0000.jsonl", "cc_en_tail-0000.jsonl"):
+        (tmp_path / name).write_text(json.dumps({"text": f"{name} " + LOREM}) + "\n", encoding="utf-8")
+    docs, _ = _run(Corpus(source=str(tmp_path), data_files="cc_en_head-*", min_chars=10))
+    assert len(docs) == 1 and docs[0].text.startswith("cc_en_head")

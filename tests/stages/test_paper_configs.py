@@ -10,7 +10,7 @@ from _support import run_harness
 from harness.experiment import load_experiment
 
 
-@pytest.mark.parametrize("name", ["paper-7b", "paper-70b"])
+@pytest.mark.parametrize("name", ["paper-7b", "paper-70b", "paper-7b-instructions", "paper-humpback"])
 def test_paper_dry_run_offline(tmp_path: Path, name: str):
     r = run_harness("run", "--config", name, "--runs-dir", str(tmp_path), "--dry-run", timeout=120,
                     env={"HF_HUB_OFFLINE": "1", "COLUMNS": "200"})
@@ -43,3 +43,37 @@ def test_paper_configs_carry_the_papers_protocol(name: str):
     assert exp.eval.tag_variants == ("seed", "both") and exp.train.select_checkpoint == "best_on_eval"
     assert (exp.train.recipe.max_steps, exp.train.checkpoints) == ((1200, (600, 900)) if name == "paper-7b"
                                                                    else (1600, ()))
+
+
+def test_paper_7b_names_the_papers_helper_models_and_rows():
+    exp = load_experiment("paper-7b")
+    big, chat = "vllm:meta-llama/Llama-2-70b-hf", "vllm:meta-llama/Llama-2-70b-chat-hf"
+    for name in ("back_and_forth", "bf_filtering", "bf_rewriting", "humpback", "distillation"):
+        opts = exp.datasets[name].options
+        assert opts["backward_model"] == f"@backward:{big}", name
+        assert opts.get("judge", f"@seed_model:{big}") == f"@seed_model:{big}", name
+    assert exp.datasets["back_and_forth"].options["rewriter"] == chat
+    assert exp.datasets["distillation"].options["teacher"] == chat
+    assert {"evol_instruct", "alpaca_gpt4", "self_instruct"} <= set(exp.datasets)
+    assert "humpback" not in exp.paper_results  # Humpback's figure is on ClueWeb data; this row is on Dolma
+    assert all(ds.label for ds in exp.datasets.values())
+
+
+@pytest.mark.parametrize("override,match", [
+    ("datasets.fx.options.instructions_from=nope", "reads dataset 'nope', not a dataset"),
+    ("datasets.fx.options.instructions_from=fx", "reads dataset 'fx', itself"),
+    ("datasets.fx.options.responder=@backward:hff:/x", "unknown backend 'hff'"),
+    ("datasets.fx.options.responder=@base:vllm:x/y", "only @seed_model:<spec> and @backward:<spec>"),
+    ("analysis.web_text_of=[nope]", "'analysis.web_text_of' names 'nope'"),
+])
+def test_dataset_references_fail_on_load(tmp_path: Path, override: str, match: str):
+    from harness.core.errors import ConfigError
+
+    p = tmp_path / "e.yaml"
+    p.write_text("name: e\nbase_model: tiny:tiny\nseed_data: {source: bundled:demo}\n"
+                 "eval: {eval_set: bundled:demo, judge: 'local:weighted_alpaca_eval_gpt4_turbo:@base'}\n"
+                 "analysis: {reference: null}\ndatasets:\n  a: {builder: baseline, options: {loader: sharegpt}}\n"
+                 "  fx: {builder: fixed_responder, options: {instructions_from: a}}\n", encoding="utf-8")
+    load_experiment(str(p))
+    with pytest.raises(ConfigError, match=match):
+        load_experiment(str(p), [override])
