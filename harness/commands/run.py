@@ -3,12 +3,16 @@
 Each stage is skipped when a finished manifest with its fingerprint is already there, so a change to
 one dataset's settings reruns that dataset's chain alone. `--dry-run` prints the plan (every stage,
 cache hit or miss, and the API judge's cost estimate) and runs nothing.
+
+The terminal shows one line per stage (`harness.console.StageDisplay`); what the libraries print
+(transformers, TRL, vLLM, datasets) goes to `runs/<experiment>/logs/run-<time>.log` unless `-v`.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from harness.commands._experiment import add_experiment_arguments, load
 
@@ -25,53 +29,121 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+    from harness.console import make_console, terminal_stream
     from harness.stages.evaluate import estimate_cost
-    from harness.stages.plan import plan, select
+    from harness.stages.plan import plan
 
     exp = load(args)
     steps = plan(exp, args.runs_dir, only=args.only)  # validates everything before any work
     cost = estimate_cost(exp)
-    console = Console()
-    console.width = max(console.width, 120)
+    console = make_console(terminal_stream())
     if args.dry_run:
-        t = Table(title=f"plan of experiment '{exp.name}' ({len(steps)} stages)")
-        for col in ("stage", "fingerprint", "status", "directory"):
-            t.add_column(col, overflow="fold")
-        for s in steps:
-            t.add_row(s.label, s.fingerprint, "[green]cached[/green]" if s.cached else "[yellow]to run[/yellow]",
-                      str(s.directory))
-        console.print(t)
-        if cost:
-            console.print(f"judge cost estimate: {cost.get('summary') or cost}")
-        todo = sum(not s.cached for s in steps)
-        console.print(f"dry run: {todo} of {len(steps)} stages to run, {len(steps) - todo} cached; nothing was run")
-        return 0
+        return _dry_run(exp, steps, cost, console)
     if cost:
         console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+    return _run(exp, args, steps, console)
 
+
+def _dry_run(exp, steps, cost, console) -> int:
+    from rich.table import Table
+
+    from harness.report.terminal import print_table
+
+    t = Table(title=f"plan of experiment '{exp.name}' ({len(steps)} stages)")
+    for col in ("stage", "status", "fingerprint", "directory"):
+        t.add_column(col)
+    for s in steps:
+        t.add_row(s.label, "cached" if s.cached else "to run", s.fingerprint, str(s.directory))
+    print_table(console, t)
+    if cost:
+        console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+    todo = sum(not s.cached for s in steps)
+    console.print(f"dry run: {todo} of {len(steps)} stages to run, {len(steps) - todo} cached; nothing was run")
+    return 0
+
+
+def _run(exp, args: argparse.Namespace, steps, console) -> int:
+    import datetime as dt
+
+    from harness.console import StageDisplay, library_output_to, logging_to
+    from harness.stages import paths
+
+    t0 = time.perf_counter()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    log_path = paths.exp_dir(exp, args.runs_dir) / "logs" / f"run-{stamp}.log"
+    quiet = not args.verbose
+    labels = [s.label for s in steps] + ([] if args.no_report else ["report"])
+    board = None
+    with library_output_to(log_path, enabled=quiet), logging_to(log_path, console, verbose=not quiet), \
+            StageDisplay(console, labels) as display:
+        ran = _stages(exp, args, display)
+        _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
+        if not args.no_report:
+            board = _report(exp, args, display)
+    if board is not None:
+        from harness.report.leaderboard import print_leaderboard
+
+        print_leaderboard(console, board)
+    console.print(f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s"
+                  + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""))
+    return 0
+
+
+def _step(display, label: str, fn, summary) -> Any:
+    """Run one stage under the display: running, then done/cached with its summary, or failed."""
+    display.start(label)
+    try:
+        outcome = fn()
+    except BaseException as e:
+        display.fail(label, f"{type(e).__name__}: {e}" if not str(e) else str(e))
+        raise
+    display.finish(label, summary(outcome), cached=bool(getattr(outcome, "skipped", False)))
+    return outcome
+
+
+def _stages(exp, args: argparse.Namespace, display) -> list[str]:
     from harness.stages import analyze, build, evaluate, train
     from harness.stages.base import ensure_base_model
+    from harness.stages.plan import select
 
     names = select(exp, args.only)
-    t0 = time.perf_counter()
-    ensure_base_model(exp, args.runs_dir)
     ran: list[str] = []
+    if exp.base_model.startswith("tiny:"):
+        _step(display, "base-model", lambda: ensure_base_model(exp, args.runs_dir), lambda _: exp.base_model)
     for stage, module in (("build", build), ("train", train), ("eval", evaluate)):
-        outcomes = module.run(exp, args.runs_dir, only=names, force=stage in args.force)
-        ran += [f"{stage}/{o.directory.name}" for o in outcomes if not o.skipped]
+        for name in names:
+            label = f"{stage}/{name}"
+            kw: dict[str, Any] = {"only": [name], "force": stage in args.force}
+            if stage == "eval":
+                kw["progress"] = lambda what, d, n, lb=label: display.advance(lb, d, n, what)
+            outcome = _step(display, label, lambda m=module, kw=kw: m.run(exp, args.runs_dir, **kw)[0],
+                            lambda o, s=stage: summary(s, o))
+            if not outcome.skipped:
+                ran.append(label)
     if exp.analysis.enabled:
-        outcome = analyze.run(exp, args.runs_dir, force="analysis" in args.force)
+        outcome = _step(display, "analysis", lambda: analyze.run(exp, args.runs_dir, force="analysis" in args.force),
+                        lambda o: summary("analysis", o))
         if not outcome.skipped:
             ran.append("analysis")
-    _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
-    if not args.no_report:
-        _report(exp, args, console)
-    console.print(f"run: {len(ran)} stages ran ({', '.join(ran) or 'all cached'}); "
-                  f"{time.perf_counter() - t0:.1f} s")
-    return 0
+    return ran
+
+
+def summary(stage: str, outcome) -> str:
+    """One line of counts for a finished (or cached) stage, from its manifest."""
+    s = outcome.manifest.stats
+    if stage == "build":
+        dropped = sum(sum((step.get("dropped") or {}).values()) for step in s.steps.values())
+        return f"{s.records:,} records, {s.completion_tokens:,} tokens generated, {dropped:,} dropped"
+    if stage == "train":
+        loss = f", loss {s.final_loss:.3f}" if s.final_loss is not None else ""
+        return f"{s.steps or 0} steps, {s.tokens_seen or 0:,} tokens{loss}"
+    if stage == "eval":
+        if s.win_rate is None:
+            return f"n={s.n_total}, no win rate"
+        return (f"win rate {s.win_rate:.1f} ± {s.standard_error or 0:.1f} % (n={s.n_total}"
+                + (f", {s.n_parse_failures} unparseable)" if s.n_parse_failures else ")"))
+    parts = [f"{k}: {v.get('pairs')} pairs" for k, v in s.items() if isinstance(v, dict) and "pairs" in v]
+    return ", ".join(parts)
 
 
 def _log_run(exp, runs_dir, ran: list[str], seconds: float) -> None:
@@ -89,17 +161,18 @@ def _log_run(exp, runs_dir, ran: list[str], seconds: float) -> None:
         f.write(json.dumps(entry) + "\n")
 
 
-def _report(exp, args: argparse.Namespace, console) -> None:
+def _report(exp, args: argparse.Namespace, display) -> dict[str, Any] | None:
     """The report step; with --only, datasets never evaluated leave the stored leaderboard as it is."""
-    from harness.report import leaderboard
     from harness.report.leaderboard import missing_evals
     from harness.stages import report
 
     missing = missing_evals(exp, args.runs_dir)
+    display.start("report")
     if args.only and missing:
-        console.print(f"report: not written, {', '.join(missing)} not evaluated yet "
-                      f"(run without --only, or harness report --force for a partial leaderboard)")
-        return
-    result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force="report" in args.force)
-    console.print(leaderboard.rich_table(result.board))
-    console.print(f"report: wrote {', '.join(str(p) for p in result.written)}")
+        display.fail("report", f"not written: {', '.join(missing)} not evaluated yet (run without --only, "
+                               "or harness report --force for a partial leaderboard)")
+        return None
+    result = _step(display, "report", lambda: report.run(exp, args.runs_dir, results_dir=args.results_dir,
+                                                         force="report" in args.force),
+                   lambda r: f"wrote {r.written[0].parent}/ (md, csv, json, html)")
+    return result.board

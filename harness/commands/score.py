@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         lc_text += f" ± {result['lc_standard_error']:.4f}"
     table.add_row("length-controlled win rate (%)", lc_text)
     console = Console()
-    console.print(table)
+    from harness.report.terminal import print_table
+
+    print_table(console, table)
     if lc.reason:
         console.print(lc.reason, highlight=False, soft_wrap=True)
     return 0

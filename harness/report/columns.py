@@ -35,6 +35,12 @@ def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
     return str(v)
 
 
+# The columns a narrow terminal keeps first, in this order (keys of COLUMNS; keys not there are
+# ignored, so a column added later needs no change here); every other column follows in COLUMNS order.
+PRIORITY = ("rank", "dataset", "win_rate", "lc_win_rate", "n_trained", "records", "n_eval")
+# Shown in one terminal cell as "value ± error" (the terminal table only; files keep both columns).
+WITH_ERROR = {"win_rate": "standard_error"}
+
 HEADER_ONLY = ("base_model", "judge", "protocol")  # the same on every row: said once above the table
 
 

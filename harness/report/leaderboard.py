@@ -17,7 +17,7 @@ from harness.core.fingerprint import canonical_json, text_hash
 from harness.core.io import read_json, write_json, write_text
 from harness.core.runs import git_state, read_manifest
 from harness.experiment import Experiment
-from harness.report.columns import COLUMNS, HEADER_ONLY, cell, shown_columns
+from harness.report.columns import COLUMNS, PRIORITY, WITH_ERROR, cell, shown_columns
 from harness.stages import paths
 
 
@@ -196,12 +196,31 @@ def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_d
 
 
 def rich_table(board: dict[str, Any]):
+    """The leaderboard as a rich table, for `print_table` to fit to the terminal: the columns
+    `shown_columns` keeps, the most important first (`columns.PRIORITY`), win rate and its SE in one cell."""
     from rich.table import Table
 
     t = Table(title=f"{board['experiment']}: judge {board['judge']}, protocol {board['protocol']}")
-    cols = [c for c in COLUMNS if c[0] not in HEADER_ONLY]
+    cols = [c for c in shown_columns(board["rows"]) if c[0] not in WITH_ERROR.values()]
+    rank = {k: i for i, k in enumerate(PRIORITY)}
+    cols.sort(key=lambda c: (rank.get(c[0], len(rank)), COLUMNS.index(c)))
+    errors = {k for k, e in WITH_ERROR.items() if any(r.get(e) is not None for r in board["rows"])}
     for key, header, fmt in cols:
-        t.add_column(header, justify="right" if fmt or key == "rank" else "left", overflow="fold")
+        t.add_column(f"{header} ± SE" if key in errors else header,
+                     justify="right" if fmt or key == "rank" else "left")
     for r in board["rows"]:
-        t.add_row(*(cell(r, k, f) for k, _, f in cols))
+        t.add_row(*(_terminal_cell(r, k, f, k in errors) for k, _, f in cols))
     return t
+
+
+def _terminal_cell(row: dict[str, Any], key: str, fmt: str | None, with_error: bool) -> str:
+    text = cell(row, key, fmt)
+    err = row.get(WITH_ERROR.get(key, "")) if with_error else None
+    return f"{text} ± {err:.1f}" if isinstance(err, (int, float)) and text != "-" else text
+
+
+def print_leaderboard(console: Any, board: dict[str, Any]) -> None:
+    """The leaderboard fitted to the console's width (columns left out are named below it)."""
+    from harness.report.terminal import print_table
+
+    print_table(console, rich_table(board))

@@ -30,6 +30,7 @@ from harness.core.records import InstructionRecord, dedup_records
 from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
 from harness.experiment import Experiment
 from harness.stages import paths
+from harness.stages.cards import write_dataset_card
 
 log = logging.getLogger(__name__)
 SHARD_VERSION = 1
@@ -134,7 +135,10 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
         return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
 
     config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards]}
-    return run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
+    outcome = run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
+    if num_shards == 1:
+        write_dataset_card(exp, name, runs_dir)
+    return outcome
 
 
 def _finish_drops(d: Path) -> None:
@@ -199,9 +203,11 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
                             for k, v in stats["steps"].items()]
         return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
 
-    return run_stage(paths.build_dir(exp, name, runs_dir), stage="build", fingerprint=paths.build_fingerprint(exp, name),
-                     body=body, config={"merged_shards": num_shards}, force=force,
-                     upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
+    outcome = run_stage(paths.build_dir(exp, name, runs_dir), stage="build", body=body, force=force,
+                        fingerprint=paths.build_fingerprint(exp, name), config={"merged_shards": num_shards},
+                        upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
+    write_dataset_card(exp, name, runs_dir)
+    return outcome
 
 
 def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -80,8 +80,9 @@ def backend_options(exp: Experiment) -> dict[str, Any]:
     return {**fp32, **exp.engine}
 
 
-def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
-        ) -> list[StageOutcome]:
+def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
+        progress: Any = None) -> list[StageOutcome]:
+    """Evaluate the selected trained models; `progress(what, done, total)` hears each batch's progress."""
     from harness.stages.plan import select
 
     names = select(exp, only)
@@ -99,8 +100,28 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
                       cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp))
         outcomes.append(evaluate(paths.eval_dir(exp, name, runs_dir), job, fingerprint=paths.eval_fingerprint(exp, name),
                                  config={"eval": to_dict(exp.eval), "model": model, "judge": judge},
-                                 upstream={"train": paths.train_fingerprint(exp, name)}, force=force))
+                                 upstream={"train": paths.train_fingerprint(exp, name)}, force=force,
+                                 progress=progress))
+        _after_eval(exp, name, outcomes[-1], runs_dir)
     return outcomes
+
+
+def _after_eval(exp: Experiment, name: str, outcome: StageOutcome, runs_dir=None) -> None:
+    """A fresh eval's metrics into the recipe's trackers; the model card gets the eval results."""
+    from harness.core.io import read_json
+
+    metrics_path = outcome.directory / "metrics.json"
+    if not metrics_path.is_file():
+        return
+    metrics = read_json(metrics_path)
+    if exp.train.recipe.report_to and not outcome.skipped:
+        from harness.training.tracking import log_eval
+
+        log_eval(exp.train.recipe.report_to, project=exp.name, run_name=name,
+                 train_dir=paths.train_dir(exp, name, runs_dir), metrics=metrics)
+    from harness.stages.cards import write_model_card
+
+    write_model_card(exp, name, runs_dir, metrics=metrics)
 
 
 def estimate_cost(exp: Experiment) -> dict[str, Any] | None:

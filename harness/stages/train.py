@@ -19,6 +19,7 @@ from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
+from harness.stages.cards import write_model_card
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,14 @@ def read_dataset(exp: Experiment, name: str, runs_dir=None) -> list[InstructionR
         except (ValueError, KeyError) as e:
             raise InputError(str(e), path=path, line=line, fix="rebuild the dataset with --force") from None
     return records
+
+
+def _metrics(exp: Experiment, name: str, runs_dir=None) -> dict | None:
+    """The eval's metrics when the model was evaluated already (a cached rerun keeps them in its card)."""
+    from harness.core.io import read_json
+
+    p = paths.eval_dir(exp, name, runs_dir) / "metrics.json"
+    return read_json(p) if p.is_file() else None
 
 
 def seed_records(exp: Experiment) -> list[InstructionRecord]:
@@ -68,4 +77,5 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         outcomes.append(train_stage(paths.train_dir(exp, name, runs_dir), base_model=base, records=records,
                                     recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, name),
                                     upstream={"build": paths.build_fingerprint(exp, name)}, force=force))
+        write_model_card(exp, name, runs_dir, metrics=_metrics(exp, name, runs_dir))
     return outcomes

@@ -31,6 +31,7 @@ from harness.training.job import read_job, write_job
 from harness.training.recipe import Recipe, semantic_dict
 
 TRAIN_VERSION = 1
+LOG_HISTORY = "log_history.json"  # trainer.state.log_history of the run, beside the model
 
 
 def train_fingerprint(recipe: Recipe, *, upstream: Mapping[str, str], base: Any = None,
@@ -67,7 +68,7 @@ def train_stage(directory: Path, *, base_model: str, records: Sequence[Instructi
         shutil.rmtree(d / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are GBs
         shutil.rmtree(d / "adapter", ignore_errors=True)
         model_files = sorted(p.relative_to(d).as_posix() for p in (d / "model").iterdir() if p.is_file())
-        return StageResult(outputs=["train.jsonl", "drops.jsonl", *model_files],
+        return StageResult(outputs=["train.jsonl", "drops.jsonl", LOG_HISTORY, *model_files],
                            stats={**screened, **stats, "wall_time_s": round(time.perf_counter() - t0, 3)})
 
     config = {"base_model": base_model, "recipe": to_dict(recipe), "records": len(records)}
@@ -86,10 +87,19 @@ def build_trainer(directory: Path) -> Any:
     job, recipe = read_job(directory)
     precision = resolve_precision(recipe.precision)
     dataset = Dataset.from_list([{"messages": r["messages"]} for r in read_jsonl(directory / "train.jsonl")])
-    return SFTTrainer(model=load_model(job["base_model"], recipe, precision),
-                      args=sft_config(recipe, precision, directory / "checkpoints"), train_dataset=dataset,
-                      processing_class=load_tokenizer(job["base_model"], job["train_template"]),
-                      peft_config=lora_config(recipe))
+    trainer = SFTTrainer(model=load_model(job["base_model"], recipe, precision),
+                         args=sft_config(recipe, precision, directory / "checkpoints"), train_dataset=dataset,
+                         processing_class=load_tokenizer(job["base_model"], job["train_template"]),
+                         peft_config=lora_config(recipe))
+    for callback in trainer.callback_handler.callbacks:  # local trackers write beside the model, not into
+        if hasattr(callback, "logging_dir") and hasattr(callback, "tb_writer"):  # checkpoints/ (deleted)
+            callback.logging_dir = str(tracking_dir(directory) / "tensorboard")
+    return trainer
+
+
+def tracking_dir(directory: Path) -> Path:
+    """Where local experiment trackers (tensorboard) write for the training run in `directory`."""
+    return Path(directory) / "tracking"
 
 
 def sft_config(recipe: Recipe, precision: str, output_dir: Path) -> Any:
@@ -122,7 +132,8 @@ def sft_config(recipe: Recipe, precision: str, output_dir: Path) -> Any:
         save_steps=recipe.save_steps,
         save_total_limit=recipe.save_total_limit,
         logging_steps=recipe.logging_steps,
-        report_to="none",
+        report_to=list(recipe.report_to) or "none",
+        run_name=output_dir.parent.name,
         disable_tqdm=not sys.stderr.isatty(),
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,  # every parameter gets a gradient; the extra graph walk is waste
@@ -149,7 +160,10 @@ def fit(directory: Path) -> dict[str, Any] | None:
     save_model(trainer, directory, job, lora=bool(recipe.lora), precision=precision)
     if not trainer.accelerator.is_main_process:
         return None
-    return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s),
+    from harness.core.io import write_json
+
+    write_json(directory / LOG_HISTORY, trainer.state.log_history)  # the trainer's own log: loss, lr, grad norm
+    return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s), **_loss_tokens(trainer),
             "precision": precision,
             "peak_memory": {f"rank{m['rank']}": {k: v for k, v in m.items() if k != "rank"} for m in memory}}
 
@@ -176,6 +190,21 @@ def _run_stats(trainer: Any, output: Any, resumed_step: int, train_s: float) -> 
         "num_processes": acc.num_processes,
         "effective_batch": args.per_device_train_batch_size * args.gradient_accumulation_steps * acc.num_processes,
     }
+
+
+def _loss_tokens(trainer: Any) -> dict[str, Any]:
+    """Tokens of one pass over the tokenized training set and the share of them the loss is on
+    (assistant tokens): the one figure that tells a dataset of long prompts and short answers apart."""
+    data = trainer.train_dataset
+    if data is None or "input_ids" not in data.column_names:
+        return {}
+    total = sum(len(x) for x in data["input_ids"])
+    masks = "assistant_masks" if "assistant_masks" in data.column_names else "completion_mask" \
+        if "completion_mask" in data.column_names else None
+    if not total or masks is None:
+        return {"data_tokens": total}
+    on = sum(sum(m) for m in data[masks])
+    return {"data_tokens": total, "loss_tokens": on, "loss_token_share": round(on / total, 4)}
 
 
 def _peak_memory_mib() -> dict[str, float]:
