@@ -46,10 +46,11 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     responses = analyses.get("responses", {})
     instructions = analyses.get("instructions", {})
     ref = exp.analysis.reference
-    rows = []
+    rows, curves, judging = [], {}, {}
     for name in exp.datasets:
         row = _row(exp, name, runs_dir)
         _add_analysis(row, ref, responses, instructions)
+        curves[name], judging[name] = _add_diagnostics(row, exp, name, runs_dir)
         rows.append(row)
     missing = missing_evals(exp, runs_dir)
     rows.sort(key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), r["dataset"]))
@@ -67,6 +68,8 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "mauve_reference": ref,
         "rows": rows,
         "missing_eval": missing,
+        "training_curves": {k: v for k, v in curves.items() if v},
+        "judge_diagnostics": {k: v for k, v in judging.items() if v},
         # each measure carries its noise floor; the per-set controls behind them stay in the analysis files
         "analysis": {k: {"pairs": [{x: y for x, y in p.items() if x != "noise_floors"} for p in v.get("pairs", [])],
                          "embedder": v.get("embedder"), "warnings": v.get("warnings", []),
@@ -98,6 +101,9 @@ def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
         "mauve_vs_reference": None,
         "unique_trigrams_per_1k": None,
         "contamination_hits": None,
+        "loss_token_pct": None,
+        "unparseable_pct": None,
+        "first_slot_pct": None,
         "base_model": exp.base_model,
         # the judge as the experiment names it: the resolved spec holds machine-specific paths
         "judge": exp.eval.judge,
@@ -105,6 +111,23 @@ def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
         "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
                          "eval": paths.eval_fingerprint(exp, name)},
     }
+
+
+def _add_diagnostics(row: dict[str, Any], exp: Experiment, name: str, runs_dir=None
+                     ) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
+    """The row's loss-token share and judge diagnostics; returns its training curve and the diagnostics."""
+    from harness.report.diagnostics import judge_diagnostics, training_curve
+
+    train_dir = paths.train_dir(exp, name, runs_dir)
+    manifest = read_manifest(train_dir)
+    share = manifest.stats.loss_token_share if manifest and manifest.ok else None
+    row["loss_token_pct"] = round(100 * share, 2) if share is not None else None
+    diag = judge_diagnostics(paths.eval_dir(exp, name, runs_dir))
+    if diag:
+        row["unparseable_pct"] = round(100 * diag["unparseable_share"], 2)
+        rate = diag["first_slot_rate"]
+        row["first_slot_pct"] = round(100 * rate, 2) if rate is not None else None
+    return training_curve(train_dir, manifest), diag
 
 
 def _add_analysis(row: dict[str, Any], ref: str | None, responses: dict[str, Any], instructions: dict[str, Any]
@@ -150,7 +173,9 @@ def markdown(board: dict[str, Any]) -> str:
                        f"{_pair_cell(p.get('classifier_accuracy'))} | {(p.get('cv') or {}).get('kind', '-')} | "
                        f"{p.get('n_per_set', '-')} |")
         if resp["warnings"]:
-            out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in resp["warnings"]]
+            from harness.evaluation.analysis.report import distinct_warnings
+
+            out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in distinct_warnings(resp["warnings"])]
     return "\n".join(out) + "\n"
 
 
