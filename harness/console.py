@@ -54,11 +54,12 @@ def library_output_to(log_path: Path, *, enabled: bool = True) -> Iterator[None]
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log_path, "a", encoding="utf-8") as f:
+    with open(log_path, "a", encoding="utf-8", buffering=1) as f:
         os.dup2(f.fileno(), 1)
         os.dup2(f.fileno(), 2)
-        try:
-            yield
+        try:  # Python-level writers too, for when sys.stdout is not fd 1 (pytest, notebooks)
+            with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+                yield
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

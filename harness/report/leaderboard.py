@@ -240,8 +240,10 @@ def rich_table(board: dict[str, Any]):
 
 def _terminal_cell(row: dict[str, Any], key: str, fmt: str | None, with_error: bool) -> str:
     text = cell(row, key, fmt)
-    err = row.get(WITH_ERROR.get(key, "")) if with_error else None
-    return f"{text} ± {err:.1f}" if isinstance(err, (int, float)) and text != "-" else text
+    err_key = WITH_ERROR.get(key, "")
+    err = row.get(err_key) if with_error else None
+    err_fmt = next((f for k, _, f in COLUMNS if k == err_key), None) or "{}"
+    return f"{text} ± {err_fmt.format(err)}" if isinstance(err, (int, float)) and text != "-" else text
 
 
 def print_leaderboard(console: Any, board: dict[str, Any]) -> None:

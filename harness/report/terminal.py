@@ -1,7 +1,7 @@
 """Tables that fit the terminal: every rich table the CLI prints goes through `fit_table`.
 
 A column that is empty on every row is dropped; each column is at least as wide as its longest
-word, so rich wraps cells between words and never splits one; when even that does not fit, the
+word (and its short cells, such as "52.3 ± 8.1", whole), so rich wraps between words and never splits one; when even that does not fit, the
 least important columns (the last ones, or those missing from `priority`) are left out and named
 under the table. Rich measures a pipe as 80 columns (or $COLUMNS), so CI logs get the same fit.
 """
@@ -27,10 +27,14 @@ def _words(text: str) -> list[str]:
     return [w for line in text.splitlines() for w in line.split()] or [""]
 
 
+KEEP_WHOLE = 24  # a cell up to this long (a number with its error, a short name) is never wrapped
+
+
 def _measure(header: str, cells: Sequence[str]) -> tuple[int, int]:
-    """(narrowest width without splitting a word, natural one-line width) of one column."""
+    """(narrowest width without splitting a word or wrapping a short cell, natural one-line width)."""
     texts = [header, *cells]
-    shortest = max(len(w) for t in texts for w in _words(t))
+    shortest = max([len(w) for w in _words(header)]
+                   + [len(c) if len(c) <= KEEP_WHOLE else max(map(len, _words(c))) for c in cells])
     natural = max((len(line) for t in texts for line in t.splitlines() or [""]), default=0)
     return shortest, max(natural, shortest)
 
@@ -81,8 +85,7 @@ def print_table(console: Any, table: Any, *, priority: Sequence[str] = ()) -> No
     dropped = fit_table(table, console.width, priority=priority)
     console.print(table)
     if dropped:
-        console.print(f"(not shown at {console.width} columns: {', '.join(dropped)}; widen the terminal "
-                      "or set COLUMNS)", highlight=False)
+        console.print(f"(hidden at {console.width} columns: {', '.join(dropped)})", highlight=False)
 
 
 def show(console: Any, item: Any) -> None:
