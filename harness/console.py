@@ -87,7 +87,7 @@ class WarningsOnce(logging.Handler):
         text = record.getMessage().strip().splitlines()[0] if record.getMessage().strip() else ""
         if text and text not in self.seen:
             self.seen.add(text)
-            self.console.print(f"warning: {text[:300]}", markup=False, highlight=False)
+            self.console.print(f"warning: {text[:300]}", markup=False, highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -172,7 +172,7 @@ class StageDisplay:
             self.progress.update(task, state=state, note=note, total=total, completed=total)
             self.progress.stop_task(task)
         else:
-            self.console.print(f"{label:<{self.width}}{state:<8}{note}", markup=False, highlight=False)
+            self.console.print(f"{label:<{self.width}}{state:<8}{note}", markup=False, highlight=False, soft_wrap=True)
 
     def _task(self, label: str) -> Any:
         if label not in self.tasks:  # a stage the plan did not list (it cannot happen, but must not crash)

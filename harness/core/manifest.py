@@ -59,9 +59,7 @@ class TrainStats(_Stats):
     truncated: int = 0
     steps: int | None = None
     tokens_seen: int | None = None
-    data_tokens: int | None = None  # one pass over the tokenized training set
-    loss_tokens: int | None = None  # of which the loss is on (assistant tokens)
-    loss_token_share: float | None = None
+    loss_token_share: float | None = None  # of the screened training set's tokens, those the loss is on
     train_loss: float | None = None
     final_loss: float | None = None
     loss_curve: Sequence[Mapping[str, float]] = dataclasses.field(default_factory=list)

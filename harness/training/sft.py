@@ -163,7 +163,7 @@ def fit(directory: Path) -> dict[str, Any] | None:
     from harness.core.io import write_json
 
     write_json(directory / LOG_HISTORY, trainer.state.log_history)  # the trainer's own log: loss, lr, grad norm
-    return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s), **_loss_tokens(trainer),
+    return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s),
             "precision": precision,
             "peak_memory": {f"rank{m['rank']}": {k: v for k, v in m.items() if k != "rank"} for m in memory}}
 
@@ -190,21 +190,6 @@ def _run_stats(trainer: Any, output: Any, resumed_step: int, train_s: float) -> 
         "num_processes": acc.num_processes,
         "effective_batch": args.per_device_train_batch_size * args.gradient_accumulation_steps * acc.num_processes,
     }
-
-
-def _loss_tokens(trainer: Any) -> dict[str, Any]:
-    """Tokens of one pass over the tokenized training set and the share of them the loss is on
-    (assistant tokens): the one figure that tells a dataset of long prompts and short answers apart."""
-    data = trainer.train_dataset
-    if data is None or "input_ids" not in data.column_names:
-        return {}
-    total = sum(len(x) for x in data["input_ids"])
-    masks = "assistant_masks" if "assistant_masks" in data.column_names else "completion_mask" \
-        if "completion_mask" in data.column_names else None
-    if not total or masks is None:
-        return {"data_tokens": total}
-    on = sum(sum(m) for m in data[masks])
-    return {"data_tokens": total, "loss_tokens": on, "loss_token_share": round(on / total, 4)}
 
 
 def _peak_memory_mib() -> dict[str, float]:
