@@ -114,7 +114,7 @@ def _stages(exp, args: argparse.Namespace, display) -> list[str]:
         for name in names:
             label = f"{stage}/{name}"
             kw: dict[str, Any] = {"only": [name], "force": stage in args.force}
-            if stage == "eval":
+            if stage in ("train", "eval"):
                 kw["progress"] = lambda what, d, n, lb=label: display.advance(lb, d, n, what)
             outcome = _step(display, label, lambda m=module, kw=kw: m.run(exp, args.runs_dir, **kw)[0],
                             lambda o, s=stage: summary(s, o))

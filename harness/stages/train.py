@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from harness.core.errors import StageError
 from harness.core.io import iter_jsonl
@@ -57,8 +58,9 @@ def seed_records(exp: Experiment) -> list[InstructionRecord]:
     return load_seed(exp.seed_data)
 
 
-def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
-        ) -> list[StageOutcome]:
+def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
+        progress: Any = None) -> list[StageOutcome]:
+    """Train the selected datasets; `progress(what, done, total)` hears each training step."""
     from harness.stages.base import ensure_base_model
     from harness.stages.plan import select
     from harness.training.data import assemble
@@ -76,6 +78,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         log.info("train %s: %d records (%d in the dataset, %d seed)", name, len(records), len(datasets[name]), len(seed))
         outcomes.append(train_stage(paths.train_dir(exp, name, runs_dir), base_model=base, records=records,
                                     recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, name),
-                                    upstream={"build": paths.build_fingerprint(exp, name)}, force=force))
+                                    upstream={"build": paths.build_fingerprint(exp, name)}, force=force,
+                                    progress=(lambda d, n: progress("steps", d, n)) if progress else None))
         write_model_card(exp, name, runs_dir, metrics=_metrics(exp, name, runs_dir))
     return outcomes

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,10 @@ def train_fingerprint(recipe: Recipe, *, upstream: Mapping[str, str], base: Any 
 
 
 def train_stage(directory: Path, *, base_model: str, records: Sequence[InstructionRecord], recipe: Recipe,
-                fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False) -> StageOutcome:
-    """Fine-tune `base_model` on `records` into `directory/model/`, cached by `fingerprint`."""
+                fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> StageOutcome:
+    """Fine-tune `base_model` on `records` into `directory/model/`, cached by `fingerprint`;
+    `progress(step, max_steps)` hears each optimizer step of an in-process run."""
     from harness.training.launch import launch
 
     if recipe.padding_free and not recipe.packing and recipe.overlong != "drop":
@@ -63,7 +65,7 @@ def train_stage(directory: Path, *, base_model: str, records: Sequence[Instructi
         release_idle(gpu_only=True)  # inference engines kept for reuse give their GPU memory back
         screened = write_job(d, base_model, records, recipe)
         checkpoints.prepare(d / "checkpoints", fingerprint, force)
-        stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d)
+        stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d, progress=progress)
         assert stats is not None  # launch and a single process both report the main rank's stats
         shutil.rmtree(d / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are GBs
         shutil.rmtree(d / "adapter", ignore_errors=True)
@@ -140,7 +142,7 @@ def sft_config(recipe: Recipe, precision: str, output_dir: Path) -> Any:
     )
 
 
-def fit(directory: Path) -> dict[str, Any] | None:
+def fit(directory: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, Any] | None:
     """Train the job in `directory` (resuming from its last checkpoint) and save `model/`.
 
     Every rank of a launch runs this; the main rank returns the stats, the others None."""
@@ -152,6 +154,8 @@ def fit(directory: Path) -> dict[str, Any] | None:
     job, recipe = read_job(directory)
     precision = resolve_precision(recipe.precision)
     trainer = build_trainer(directory)
+    if progress is not None:
+        trainer.add_callback(_progress_callback(progress))
     resume = checkpoints.resume_point(directory / "checkpoints", trainer.accelerator)
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -166,6 +170,16 @@ def fit(directory: Path) -> dict[str, Any] | None:
     return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s),
             "precision": precision,
             "peak_memory": {f"rank{m['rank']}": {k: v for k, v in m.items() if k != "rank"} for m in memory}}
+
+
+def _progress_callback(progress: Callable[[int, int], None]) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001 - transformers' signature
+            progress(state.global_step, state.max_steps)
+
+    return Progress()
 
 
 def _run_stats(trainer: Any, output: Any, resumed_step: int, train_s: float) -> dict[str, Any]:
