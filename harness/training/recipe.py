@@ -17,8 +17,8 @@ from harness.core.errors import ConfigError
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "configs" / "recipes"
 # The experiment trackers of transformers' `report_to` (none: no tracker). The harness logs each
 # row's eval metrics to the same trackers (harness.training.tracking).
-Tracker = Literal["none", "tensorboard", "wandb", "trackio", "mlflow", "comet_ml", "clearml", "aim", "dvclive",
-                  "neptune", "swanlab", "azure_ml", "dagshub", "flyte", "codecarbon"]
+TRACKERS = ("none", "tensorboard", "wandb", "trackio", "mlflow", "comet_ml", "clearml", "aim", "dvclive", "neptune",
+            "swanlab", "azure_ml", "dagshub", "flyte", "codecarbon")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Recipe:
     logging_steps: int = bounded(5, low=1)
     # where the trainer's logs also go (transformers' report_to: tensorboard, wandb, trackio, ...);
     # a name or a list. Files of local trackers go to train/<name>/tracking/.
-    report_to: tuple[Tracker, ...] | Tracker = ()
+    report_to: tuple[str, ...] | str = ()
 
 
 # Fields that change how fast or where a run goes, not what it learns: kept out of fingerprints.
@@ -94,6 +94,12 @@ def check_recipe(recipe: Recipe, source: str | None, prefix: str = "") -> Recipe
         raise ConfigError(f"{source}: '{prefix}max_steps' is 0; it must be -1 (train num_epochs) or >= 1",
                           fix=f"set {prefix}max_steps=-1 or a number of steps")
     trackers = (recipe.report_to,) if isinstance(recipe.report_to, str) else tuple(recipe.report_to)
+    for t in trackers:
+        if t not in TRACKERS:
+            from harness.core.config import did_you_mean
+
+            raise ConfigError(f"{source}: '{prefix}report_to' names {t!r}, not a tracker transformers knows",
+                              fix=did_you_mean(t, TRACKERS, otherwise=f"one of {', '.join(TRACKERS)}"))
     return dataclasses.replace(recipe, report_to=tuple(dict.fromkeys(t for t in trackers if t != "none")))
 
 
