@@ -95,7 +95,7 @@ def _step(display, label: str, fn, summary) -> Any:
     try:
         outcome = fn()
     except BaseException as e:
-        display.fail(label, f"{type(e).__name__}: {e}" if not str(e) else str(e))
+        display.fail(label, str(e) or type(e).__name__)
         raise
     display.finish(label, summary(outcome), cached=bool(getattr(outcome, "skipped", False)))
     return outcome
