@@ -20,7 +20,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; }
 th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 1em; vertical-align: top; } figcaption { font-size: 13px; color: #555; }
-img { max-width: 560px; } .warn { color: #8a5a00; }
+img { max-width: 560px; } figure.wide img { max-width: 1120px; } .warn { color: #8a5a00; }
 """
 
 
@@ -75,8 +75,12 @@ def _size_plot(rows: list[dict[str, Any]]) -> str | None:
     return _png(fig)
 
 
+WIDE = ("plot-training-curves", "plot-judge-bias")  # two panels side by side: shown at twice the width
+
+
 def _figure(b64: str, caption: str, fig_id: str = "") -> str:
     ident = f' id="{html.escape(fig_id)}"' if fig_id else ""
+    ident += ' class="wide"' if fig_id in WIDE else ""
     return (f'<figure{ident}><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
