@@ -24,6 +24,9 @@ def screenshot(page_path: Path, out: Path, *, width: int = WIDTH) -> Path:
         page.goto(page_path.resolve().as_uri())
         page.screenshot(path=str(out), full_page=True)
         browser.close()
+    from PIL import Image
+
+    Image.open(out).convert("RGB").quantize(256).save(out, optimize=True)  # a palette keeps the PNG small
     return out
 
 

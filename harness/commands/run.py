@@ -85,7 +85,7 @@ def _run(exp, args: argparse.Namespace, steps, console) -> int:
 
         print_leaderboard(console, board)
     console.print(f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s"
-                  + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""))
+                  + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""), soft_wrap=True)
     return 0
 
 

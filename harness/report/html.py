@@ -121,11 +121,14 @@ def _judge_plot(diags: dict[str, dict[str, Any]]) -> str | None:
         return None
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 1.8))
-    a.barh(names, [100 * (diags[n].get("first_slot_rate") or 0) for n in names], color="#55a868")
+    bars = a.barh(names, [100 * (diags[n].get("first_slot_rate") or 0) for n in names], color="#55a868")
+    a.bar_label(bars, fmt="%.0f%%", padding=3, fontsize=8)
     a.axvline(50, color="k", linestyle="--", linewidth=1)
     a.set(xlim=(0, 100), xlabel="judgments preferring the output shown first, % (dashed: unbiased)",
           title="position bias")
-    b.barh(names, [100 * diags[n]["unparseable_share"] for n in names], color="#c44e52")
+    bars = b.barh(names, [100 * diags[n]["unparseable_share"] for n in names], color="#c44e52")
+    b.bar_label(bars, labels=[f"{100 * diags[n]['unparseable_share']:.0f}% of {diags[n]['n']}" for n in names],
+                padding=3, fontsize=8)
     b.set(xlim=(0, 100), xlabel="judgments the parser could not read, %", title="unparseable judgments")
     fig.tight_layout()
     return _png(fig)

@@ -85,7 +85,7 @@ def print_table(console: Any, table: Any, *, priority: Sequence[str] = ()) -> No
     dropped = fit_table(table, console.width, priority=priority)
     console.print(table)
     if dropped:
-        console.print(f"(hidden at {console.width} columns: {', '.join(dropped)})", highlight=False)
+        console.print(f"(hidden at {console.width} columns: {', '.join(dropped)})", highlight=False, soft_wrap=True)
 
 
 def show(console: Any, item: Any) -> None:

@@ -557,7 +557,8 @@ def distinct_warnings(warnings: Sequence[str]) -> list[str]:
     out = []
     for body, pairs in groups.values():
         if len(pairs) > 1:
-            out.append(f"{body} ({len(pairs)} pairs, figures of the first: {', '.join(pairs)})")
+            named = ", ".join(pairs[:3]) + (f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
+            out.append(f"{body} ({len(pairs)} pairs: {named}; the figures are the first's)")
         else:
             out.append(f"{pairs[0]}: {body}" if pairs else body)
     return out
