@@ -128,11 +128,30 @@ class StageDisplay:
                       for x in labels} if self.progress else {}
 
     def _rich_progress(self) -> Any:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class WhileRunning(ProgressColumn):
+            """A bar, count or ETA only on the running stage's line."""
+
+            def __init__(self, inner: ProgressColumn) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def render(self, task: Any) -> Any:
+                return self.inner.render(task) if task.fields.get("state") == "running" else Text("")
 
         return Progress(TextColumn(f"{{task.description:<{self.width}}}"), TextColumn("{task.fields[state]:<8}"),
-                        BarColumn(bar_width=24), MofNCompleteColumn(), TimeRemainingColumn(),
-                        TextColumn("{task.fields[note]}"), console=self.console, transient=False)
+                        WhileRunning(BarColumn(bar_width=24)), WhileRunning(MofNCompleteColumn()),
+                        WhileRunning(TimeRemainingColumn()), TextColumn("{task.fields[note]}"),
+                        console=self.console, transient=False)
 
     def __enter__(self) -> StageDisplay:
         if self.progress:
