@@ -104,6 +104,11 @@ class Eval:
     judge: str = "alpaca_eval:alpaca_eval_gpt4"
     max_instances: int | None = bounded(None, low=1, fix="at least 1 instruction, or null for the whole eval set")
     decoding: Decoding = Decoding()
+    # length-controlled win rate from the annotations: auto = alpaca_eval's official GLM when lc_data
+    # (its df_gamed.csv from the hub, or the directory holding it) is given and applies, else its GLM
+    # without instruction difficulty on the run's own annotations; off = none
+    lc: Literal["auto", "off"] = "auto"
+    lc_data: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +225,7 @@ def _validate(exp: Experiment, source: str) -> None:
     for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
                        ("eval.eval_set", exp.eval.eval_set)):
         _check_local_source(key, value, source)
+    _validate_lc_data(exp.eval.lc_data, source)
     for name in exp.paper_results:
         if name not in exp.datasets:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
@@ -268,6 +274,18 @@ def _validate_judge(judge: str, source: str, check_model) -> None:
         check_model("eval.judge", model)
 
 
+def _validate_lc_data(lc_data: str | None, source: str) -> None:
+    if lc_data is None:
+        return
+    from harness.core.errors import InputError
+    from harness.evaluation.metrics import check_lc_data
+
+    try:
+        check_lc_data(lc_data, key=f"'eval.lc_data' ({lc_data})")
+    except InputError as e:
+        raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
+
+
 def is_local_source(value: str) -> bool:
     """A seed, corpus or eval-set source that is a local path, not a named one (stdlib, hub,
     hub:<id>, bundled:<name>), which its loader resolves."""
@@ -288,6 +306,8 @@ def load_experiment(name_or_path: str, overrides: Sequence[str] = ()) -> Experim
     override_keys = {parse_override(o)[0] for o in overrides}
     lines = {k: v for k, v in lines.items() if k not in override_keys}
     _resolve_train(data, str(path), lines)
+    if isinstance(data.get("eval"), dict) and data["eval"].get("lc") is False:
+        data["eval"]["lc"] = "off"  # YAML reads a bare `off` as false
     exp = from_dict(Experiment, data, source=str(path), lines=lines)
     _validate(exp, str(path))
     return exp

@@ -27,6 +27,38 @@ def write_prompts(path: Path, n: int, *, seed: int = 0) -> Path:
     return path
 
 
+# ---------------------------------------------------------------- alpaca_eval's length-controlled GLM
+def write_lc_data(out: Path, n: int, seed: int = 0) -> Path:
+    """Synthetic df_gamed.csv and instruction_difficulty.csv in alpaca_eval's shapes for an eval set of
+    `n` instructions, plus `annotations.json`: a model against gpt4_1106_preview on them, where the
+    longer output tends to win."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(size=n)
+    # df_gamed: the baseline's verbose and concise variants judged against the baseline itself.
+    # The first variant's rows 0..n-1 carry the labels alpaca_eval uses to look difficulty up.
+    gamed = []
+    for model in ("baseline_verbose", "baseline_concise"):
+        delta = rng.normal(size=n)
+        gamed.append(pd.DataFrame({"model": model, "index": np.arange(n),
+                                   "preference": 1 / (1 + np.exp(-(delta + difficulty))),
+                                   "std_delta_len": delta, "instruction_difficulty": difficulty,
+                                   "not_gamed_baseline": False}))
+    pd.concat(gamed, ignore_index=True).to_csv(out / "df_gamed.csv", index=False)
+    pd.Series(difficulty, index=pd.RangeIndex(n, name="index"), name="instruction_difficulty").to_csv(
+        out / "instruction_difficulty.csv")
+    rows = []
+    for i in range(n):
+        len_1, len_2 = (int(x) for x in rng.integers(10, 500, size=2))
+        rows.append({"instruction": f"question {i}", "output_1": "a" * len_1, "output_2": "b" * len_2,
+                     "preference": float(1 + 1 / (1 + np.exp(-(len_2 - len_1) / 100 - difficulty[i]))),
+                     "generator_1": "gpt4_1106_preview", "generator_2": "model", "annotator": "synthetic"})
+    (out / "annotations.json").write_text(json.dumps(rows), encoding="utf-8")
+    return out
+
+
 # ---------------------------------------------------------------- AlpacaEval 2.0's weighted preference
 AE2_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 

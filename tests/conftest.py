@@ -3,10 +3,8 @@ synthetic inputs for alpaca_eval's length-controlled GLM (whose real data lives 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 
@@ -56,34 +54,10 @@ def alpaca_eval_data() -> Path:
 
 @pytest.fixture(scope="session")
 def lc_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with synthetic df_gamed.csv and instruction_difficulty.csv in alpaca_eval's shapes,
-    plus `annotations.json`: 60 judgments where the longer output tends to win."""
-    import pandas as pd
+    """`write_lc_data` for 60 instructions."""
+    from _support import write_lc_data
 
-    out = tmp_path_factory.mktemp("lc_data")
-    rng = np.random.default_rng(0)
-    n = 60
-    difficulty = rng.normal(size=n)
-    # df_gamed: the baseline's verbose and concise variants judged against the baseline itself.
-    # The first variant's rows 0..n-1 carry the labels alpaca_eval uses to look difficulty up.
-    gamed = []
-    for model in ("baseline_verbose", "baseline_concise"):
-        delta = rng.normal(size=n)
-        gamed.append(pd.DataFrame({"model": model, "index": np.arange(n),
-                                   "preference": 1 / (1 + np.exp(-(delta + difficulty))),
-                                   "std_delta_len": delta, "instruction_difficulty": difficulty,
-                                   "not_gamed_baseline": False}))
-    pd.concat(gamed, ignore_index=True).to_csv(out / "df_gamed.csv", index=False)
-    pd.Series(difficulty, index=pd.RangeIndex(n, name="index"), name="instruction_difficulty").to_csv(
-        out / "instruction_difficulty.csv")
-    rows = []
-    for i in range(n):
-        len_1, len_2 = (int(x) for x in rng.integers(10, 500, size=2))
-        rows.append({"instruction": f"question {i}", "output_1": "a" * len_1, "output_2": "b" * len_2,
-                     "preference": float(1 + 1 / (1 + np.exp(-(len_2 - len_1) / 100))),
-                     "generator_1": "reference", "generator_2": "model", "annotator": "synthetic"})
-    (out / "annotations.json").write_text(json.dumps(rows), encoding="utf-8")
-    return out
+    return write_lc_data(tmp_path_factory.mktemp("lc_data"), 60)
 
 
 # ---------------------------------------------------------------- models and the harness CLI

@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="request cache (default RUNS_DIR/cache/requests.sqlite)")
     m.add_argument("--no-cache", action="store_true", help="do not read or write the request cache")
     m.add_argument("--json", action="store_true", help="print metrics.json's headline figures as one JSON object")
+    add_lc_arguments(m)
     from harness.experiment import Decoding
 
     d = Decoding()
@@ -54,6 +55,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--dtype", default=None, choices=DTYPES, help="hf/vllm: auto (bf16 on GPU, fp32 on CPU)")
     b.add_argument("--max-model-len", type=positive_int, default=None)
     b.add_argument("--enforce-eager", action="store_true", help="vllm: skip graph compilation")
+
+
+def add_lc_arguments(p: Any) -> None:
+    """`--lc` and `--lc-data`, as eval.lc and eval.lc_data in an experiment (also `harness score`'s)."""
+    p.add_argument("--lc", default="auto", choices=("auto", "off"),
+                   help="length-controlled win rate: auto = alpaca_eval's official GLM with --lc-data, else its GLM "
+                        "without instruction difficulty on these annotations alone; off = none")
+    p.add_argument("--lc-data", type=Path, default=None, metavar="PATH",
+                   help="alpaca_eval's df_gamed.csv from the hub (or its directory), for the official LC")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,8 +90,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     for o in evaluate.run(exp, args.runs_dir, only=args.only, force=args.force):
         s = o.manifest.stats
         state = "cached" if o.skipped else "done"
-        console.print(f"eval {o.directory.name}: {state}; win rate {_fmt(s.win_rate)} ± {_fmt(s.standard_error)} "
-                      f"(n={s.n_total}, parse failures {s.n_parse_failures}) -> {o.directory}", highlight=False)
+        lc = f"LC {_fmt(s.lc_win_rate)} ({s.lc_variant})" if s.lc_win_rate is not None else "LC n/a"
+        console.print(f"eval {o.directory.name}: {state}; win rate {_fmt(s.win_rate)} ± {_fmt(s.standard_error)}, "
+                      f"{lc} (n={s.n_total}, parse failures {s.n_parse_failures}) -> {o.directory}", highlight=False)
     return 0
 
 
@@ -95,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         if args.model or args.model_outputs or args.output:
             raise ConfigError("--config evaluates an experiment; --model/--model-outputs/--output are for one model")
+        if args.lc != "auto" or args.lc_data is not None:
+            raise ConfigError("--lc/--lc-data are for one model; an experiment has eval.lc and eval.lc_data",
+                              fix="override them: eval.lc=off or eval.lc_data=PATH")
         return _run_experiment(args)
     if args.overrides:
         raise ConfigError(f"overrides {args.overrides} need --config")
@@ -113,6 +127,10 @@ def _check_paths(args: argparse.Namespace) -> None:
     if args.model_outputs is not None and not args.model_outputs.is_file():
         raise InputError("model outputs file not found", path=args.model_outputs,
                          fix="pass an alpaca_eval model_outputs JSON/JSONL file")
+    if args.lc_data is not None:
+        from harness.evaluation.metrics import check_lc_data
+
+        check_lc_data(args.lc_data)
     if args.output.exists() and not args.output.is_dir():
         raise ConfigError(f"--output {args.output} is a file", fix="pass a directory (it is created if missing)")
     require_writable_dir(args.output, what=f"--output {args.output}", fix="pass a directory you can write to")
@@ -131,7 +149,7 @@ def _one_model_job(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     cache = None if args.no_cache else (args.cache or request_cache_path(runs_root(args.runs_dir)))
     job = EvalJob(judge=str(judge_spec), protocol=args.protocol, eval_set=args.eval_set, decoding=decoding,
                   max_instances=args.max_instances, model=args.model, model_outputs=args.model_outputs,
-                  name=args.name, cache=cache, generator_options=_options(args))
+                  name=args.name, cache=cache, generator_options=_options(args), lc=args.lc, lc_data=args.lc_data)
     # new weights at the same path rerun: the models enter by identity (weights, template)
     model_id = _model_identity(args.model) if args.model is not None else {"outputs": file_sha256(args.model_outputs)}
     judge_id = _model_identity(judge_spec.model) if judge_spec.model and not judge_spec.model.startswith("@") else None
@@ -177,8 +195,8 @@ def _run_one(args: argparse.Namespace) -> int:
                            on_cost=show_cost)
     m = load_metrics(args.output)
     if args.json:
-        keys = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
-                "avg_output_length", "judge", "protocol", "tokens")
+        keys = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "lc_variant", "lc_label",
+                "lc_reason", "n_parse_failures", "avg_output_length", "judge", "protocol", "tokens")
         print(json.dumps({**{k: m.get(k) for k in keys}, "skipped": outcome.skipped,
                           "judge_stats": m.get("judge_stats"), "generation_stats": m.get("generation_stats")}))
         return 0
@@ -192,7 +210,8 @@ def _refuse_other_results(output: Path, fp: str, force: bool) -> None:
     from harness.core.runs import read_manifest
 
     m = read_manifest(output)
-    if m is not None and m.ok and m.fingerprint != fp and not force:
+    # the generation and judging's fingerprint: other LC settings only rescore the judgments there
+    if m is not None and m.ok and m.upstream.get("judged", m.fingerprint) != fp and not force:
         raise ConfigError(f"{output} holds a finished evaluation with other settings (model, judge, eval set or "
                           "decoding)", fix="pass another --output, or --force to replace it")
 
@@ -210,3 +229,8 @@ def _print_one(m: dict[str, Any], skipped: bool, output: Path) -> None:
                   f"{m.get('n_parse_failures')} judge parse failure(s)); tokens {m.get('tokens')}; "
                   f"judge cache {js.get('judge_cache_hits', 0)} hit(s) / {js.get('judge_cache_misses', 0)} miss(es) "
                   f"-> {output}", highlight=False)
+    lc = m.get("lc_win_rate")
+    console.print(f"length-controlled win rate: {_fmt(lc)} ({m.get('lc_label')})" if lc is not None else
+                  "length-controlled win rate: n/a", highlight=False)
+    if m.get("lc_reason"):
+        console.print(m["lc_reason"], highlight=False, soft_wrap=True)

@@ -15,8 +15,9 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("annotations", type=Path, help="alpaca_eval annotations JSON (a list of judgments)")
-    parser.add_argument("--lc-data", type=Path, default=None, metavar="DIR",
-                        help="directory with alpaca_eval's df_gamed.csv (from the hub) for the length-controlled win rate")
+    from harness.commands.eval import add_lc_arguments
+
+    add_lc_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -28,9 +29,9 @@ def _clean(value: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     from harness.evaluation import metrics
 
-    fields = ("preference",) if args.lc_data is None else ("preference", "output_1", "output_2",
-                                                           "generator_1", "generator_2")
-    rows = metrics.load_annotations(args.annotations, fields)
+    if args.lc_data is not None:
+        metrics.check_lc_data(args.lc_data)  # before reading the annotations
+    rows = metrics.load_annotations(args.annotations)
     wr = metrics.compute_win_rate([r["preference"] for r in rows])
     if wr.n_total == 0:
         from harness.core.errors import InputError
@@ -44,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness score: warning: {sum(not_counted.values())} of {len(rows)} row(s) not counted "
               f"({', '.join(f'{k}: {v}' for k, v in not_counted.items())}); alpaca_eval ignores them too",
               file=sys.stderr)
-    lc = metrics.length_controlled_win_rate(rows, args.lc_data)
-    result = {"file": str(args.annotations), "n_rows": len(rows), **wr.to_dict(), **vars(lc),
+    # the eval stage's computation; rows in the AlpacaEval set's order, as alpaca_eval assumes
+    lc = metrics.length_controlled_win_rate(rows, args.lc_data, mode=args.lc)
+    result = {"file": str(args.annotations), "n_rows": len(rows), **wr.to_dict(), **lc.to_metrics(),
               "not_counted": not_counted}
     result = {k: _clean(v) for k, v in result.items()}
     if args.json:
@@ -67,14 +69,16 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("n counted / rows", f"{wr.n_total} / {len(rows)}")
     table.add_row("wins / losses / draws", f"{wr.n_wins} / {wr.n_wins_base} / {wr.n_draws}")
     table.add_row("discrete win rate (%)", pct(result["discrete_win_rate"]))
-    lc_text = pct(result["length_controlled_winrate"])
+    lc_text = pct(result["lc_win_rate"])
     if result["lc_standard_error"] is not None:
         lc_text += f" ± {result['lc_standard_error']:.4f}"
-    table.add_row("length-controlled win rate (%)", lc_text)
+    table.add_row(f"LC win rate (%), {result['lc_variant'] or 'n/a'}", lc_text)
     console = Console()
     from harness.report.terminal import print_table
 
     print_table(console, table)
+    if result["lc_label"]:
+        console.print(f"LC variant: {result['lc_label']}", highlight=False)
     if lc.reason:
         console.print(lc.reason, highlight=False, soft_wrap=True)
     return 0

@@ -83,6 +83,8 @@ class EvalMetrics(_Stats):
     n_total: int | None = None
     discrete_win_rate: float | None = None
     lc_win_rate: float | None = None
+    lc_variant: str | None = None  # "official" or "offline" (alpaca_eval's GLM without instruction difficulty)
+    lc_reason: str | None = None  # why LC is missing, or why it is not the official variant
     n_parse_failures: int | None = None
     avg_output_length: float | None = None
     tokens: Mapping[str, int] = dataclasses.field(default_factory=dict)

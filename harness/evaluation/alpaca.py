@@ -6,10 +6,12 @@
 2. generate the model's outputs through any backend (T=0.7, top-p 0.9 by default, the papers'),
    or read existing outputs, which must answer exactly the eval set's instructions;
 3. judge each (instruction, reference, model output) with a local or an alpaca_eval judge;
-4. score with `harness.evaluation.metrics` (win rate as alpaca_eval computes it).
+4. score with `harness.evaluation.metrics` (win rate as alpaca_eval computes it, and its
+   length-controlled win rate: the official GLM with `eval.lc_data`, else the offline one).
 
 It writes `model_outputs.json` and `annotations.json` in alpaca_eval's formats and `metrics.json`.
 Every model call goes through the request cache, so a killed run resumes and a rerun is free.
+Finished judgments are rescored, not redone, when only the LC settings change (`rescore_lc`).
 """
 
 from __future__ import annotations
@@ -98,24 +100,70 @@ def _nan_to_none(x: Any) -> Any:
     return None if isinstance(x, float) and math.isnan(x) else x
 
 
-def score(annotations: list[dict[str, Any]], outputs: list[dict[str, Any]], completion_tokens: list[int] | None
-          ) -> dict[str, Any]:
+def score(annotations: list[dict[str, Any]], outputs: list[dict[str, Any]], completion_tokens: list[int] | None,
+          lc: LcSettings | None = None) -> dict[str, Any]:
     from harness.evaluation import metrics
 
+    lc = lc or LcSettings()
     wr = metrics.compute_win_rate([a.get("preference") for a in annotations])
-    lc = metrics.length_controlled_win_rate(annotations, None)
+    lc_result = metrics.length_controlled_win_rate(annotations, lc.data, mode=lc.mode, positions=lc.positions)
     lengths = [len(o["output"]) for o in outputs]
     out = {k: _nan_to_none(v) for k, v in wr.to_dict().items()}
     out.update({
         "n_rows": len(annotations),
         "n_null_preferences": sum(a.get("preference") is None for a in annotations),
-        "lc_win_rate": lc.length_controlled_winrate, "lc_standard_error": lc.lc_standard_error,
-        "lc_reason": lc.reason,
+        **lc_result.to_metrics(),
+        # each row's position in the whole eval set (the official GLM looks difficulty up by it)
+        "lc_positions": list(lc.positions) if lc.positions is not None else None,
         # characters, as alpaca_eval's leaderboard `avg_length`; tokens of the generating model
         "avg_output_length": sum(lengths) / len(lengths) if lengths else None,
         "avg_output_length_tokens": (sum(completion_tokens) / len(completion_tokens)) if completion_tokens else None,
     })
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class LcSettings:
+    """How the length-controlled win rate is computed: `eval.lc`, `eval.lc_data`, and the rows'
+    positions in the whole eval set."""
+
+    mode: str = "auto"
+    data: Path | None = None
+    positions: tuple[int, ...] | None = None
+
+
+def eval_positions(rows: list[dict[str, Any]], full_set: list[dict[str, Any]]) -> tuple[int, ...]:
+    """Each eval row's position in the whole eval set (a `max_instances` subset is shuffled)."""
+    index = {r["instruction"]: i for i, r in enumerate(full_set)}
+    return tuple(index[r["instruction"]] for r in rows)
+
+
+def rescore_lc(job: EvalJob, output_dir: Path, judged: str) -> dict[str, Any] | None:
+    """When `output_dir` holds this judged fingerprint's finished judgments (the manifest names it and
+    annotations.json is the file it recorded), metrics.json with the length-controlled win rate
+    recomputed under the job's LC settings; no model is loaded. None otherwise."""
+    from harness.core.io import file_sha256
+    from harness.core.runs import read_manifest
+
+    output_dir = Path(output_dir)
+    manifest = read_manifest(output_dir)
+    ann, path = output_dir / "annotations.json", output_dir / "metrics.json"
+    recorded = manifest.outputs.get("annotations.json") if manifest is not None else None
+    if (manifest is None or not manifest.ok or recorded is None or not path.is_file() or not ann.is_file()
+            or manifest.upstream.get("judged", manifest.fingerprint) != judged or file_sha256(ann) != recorded.sha256):
+        return None
+    from harness.evaluation import metrics
+
+    old, annotations = load_metrics(output_dir), read_json(ann)
+    positions = old.get("lc_positions")
+    if positions is None and job.lc_data is not None:  # metrics.json from before positions were kept
+        positions = eval_positions(annotations, es.load_eval_set(job.eval_set, job.protocol))
+    lc = metrics.length_controlled_win_rate(annotations, job.lc_data, mode=job.lc, positions=positions)
+    result = {**old, **lc.to_metrics(), "lc_positions": list(positions) if positions is not None else None}
+    write_json(path, result)
+    log.info("eval %s: judgments reused, length-controlled win rate recomputed (%s)", old.get("generator"),
+             result.get("lc_label") or result.get("lc_reason"))
+    return result
 
 
 def judge_spec_for(judge: str, protocol: str) -> judges.JudgeSpec:
@@ -156,16 +204,22 @@ class EvalJob:
     name: str | None = None
     cache: Path | None = None
     generator_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    lc: str = "auto"  # eval.lc
+    lc_data: Path | None = None  # eval.lc_data
 
 
 def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None = None,
-                   on_cost: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                   on_cost: Callable[[dict[str, Any]], None] | None = None, judged: str | None = None
+                   ) -> dict[str, Any]:
     """Generate (or read the job's model outputs), judge, score; returns metrics.json's content.
 
     When the judge model is the generating model, one pooled engine does both. `on_cost` receives
-    the judge's cost estimate (API judges) before it runs."""
+    the judge's cost estimate (API judges) before it runs. With `judged` (the fingerprint of the
+    generation and judging), finished judgments of it in `output_dir` are rescored, not redone."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if judged is not None and (reused := rescore_lc(job, output_dir, judged)) is not None:
+        return reused
     spec = judge_spec_for(job.judge, job.protocol)
     if spec.model is not None and spec.model.startswith("@"):
         raise ConfigError(f"judge {spec} refers to {spec.model}, which only an experiment can resolve",
@@ -210,7 +264,8 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
     _require_counted(run, output_dir)
     about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": job.protocol,
              "eval_set": job.eval_set, "max_instances": job.max_instances}
-    result = _metrics(run, outputs, completion_tokens, stats, cost, about)
+    lc = LcSettings(job.lc, job.lc_data, eval_positions(rows, full_set))
+    result = _metrics(run, outputs, completion_tokens, stats, cost, about, lc)
     write_json(output_dir / "metrics.json", result)
     return result
 
@@ -231,8 +286,9 @@ def _require_counted(run: judges.JudgeRun, output_dir: Path) -> None:
 
 
 def _metrics(run: judges.JudgeRun, outputs: list[dict[str, Any]], completion_tokens: list[int] | None,
-             stats: dict[str, Any], cost: dict[str, Any] | None, about: dict[str, Any]) -> dict[str, Any]:
-    metrics = score(run.annotations, outputs, completion_tokens)
+             stats: dict[str, Any], cost: dict[str, Any] | None, about: dict[str, Any], lc: LcSettings
+             ) -> dict[str, Any]:
+    metrics = score(run.annotations, outputs, completion_tokens, lc)
     if metrics["n_total"] == 0:
         log.warning("no judgment could be counted (%d parse failure(s)); the win rate is undefined",
                     run.stats.get("n_parse_failures", 0))

@@ -6,7 +6,9 @@ An annotation file is alpaca_eval's output: a JSON list of objects with `instruc
 wins, 1.5 = draw, a float in between for weighted judges). The win rate follows
 `alpaca_eval.metrics.get_winrate` exactly, including its legacy rules: 0 is read as a draw, and
 null, NaN or anything outside [1, 2] is not counted. The length-controlled win rate runs
-alpaca_eval's own GLM (`alpaca_eval.metrics.glm_winrate`) on local copies of its hub files.
+alpaca_eval's own GLM (`alpaca_eval.metrics.glm_winrate`): the leaderboard's (official) on a local
+copy of its hub file df_gamed.csv, or, without it, alpaca_eval's GLM without instruction difficulty
+fit on the annotations alone (offline), each labelled as such.
 alpaca_eval, scipy and pandas are imported inside the functions that need them.
 """
 
@@ -31,8 +33,8 @@ log = logging.getLogger(__name__)
 
 # df_gamed.csv is the one hub file alpaca_eval's GLM reads when it is not asked to re-baseline.
 GAMED_COLUMNS = ("model", "index", "preference", "std_delta_len", "instruction_difficulty", "not_gamed_baseline")
-LC_HINT = ("download df_gamed.csv (and instruction_difficulty.csv) from the tatsu-lab/alpaca_eval dataset "
-           "on the Hugging Face hub into a directory and pass it as --lc-data")
+LC_HINT = ("download df_gamed.csv from the tatsu-lab/alpaca_eval dataset on the Hugging Face hub and give its "
+           "path (or its directory) as eval.lc_data, or --lc-data")
 
 
 def _alpaca_eval(module: str) -> Any:
@@ -147,69 +149,185 @@ def compute_win_rate(preferences: Sequence[float | None]) -> WinRate:
 
 
 # ---------------------------------------------------------------- length-controlled win rate
+# alpaca_eval's GLMs (`alpaca_eval.metrics.glm_winrate.GLM_INFO`): the leaderboard's, which needs the
+# hub's df_gamed.csv (instruction difficulty and the baseline's length-gamed variants), and the one
+# without instruction difficulty or regularisation, which needs nothing but the annotations.
+LC_GLMS = {"official": "length_controlled_v1", "offline": "length_controlled_minimal"}
+LC_LABELS = {"official": "LC (official)", "offline": "LC (offline GLM, own annotations)"}
+LC_MODES = ("auto", "off")
+# df_gamed.csv holds gamed variants of this baseline's outputs: the official GLM fits only against it
+LC_BASELINE = "gpt4_1106_preview"
+LC_FIELDS = ("output_1", "output_2", "generator_1", "generator_2")
+LC_MIN_ROWS = 5  # the GLM's 5-fold cross-validation
+
+
 @dataclasses.dataclass(frozen=True)
 class LengthControlled:
-    """alpaca_eval's length-controlled win rate (percent), or None with the reason why not."""
+    """alpaca_eval's length-controlled win rate (percent) and which GLM gave it, or None and why not.
+    `reason` also says why the official variant was not used when the offline one was."""
 
     length_controlled_winrate: float | None
     lc_standard_error: float | None
     reason: str | None = None
+    variant: str | None = None  # "official" | "offline"
+
+    def to_metrics(self) -> dict[str, Any]:
+        """metrics.json's LC fields."""
+        return {"lc_win_rate": self.length_controlled_winrate, "lc_standard_error": self.lc_standard_error,
+                "lc_variant": self.variant, "lc_label": LC_LABELS.get(self.variant or ""), "lc_reason": self.reason}
 
 
-def length_controlled_win_rate(rows: Sequence[Mapping[str, Any]], lc_data: str | os.PathLike[str] | None,
-                               glm_name: str = "length_controlled_v1") -> LengthControlled:
-    """Run `alpaca_eval.metrics.glm_winrate.get_length_controlled_winrate` offline.
+def gamed_file(lc_data: str | os.PathLike[str]) -> Path:
+    """`lc_data` is alpaca_eval's df_gamed.csv or a directory holding it."""
+    p = Path(lc_data)
+    return p / "df_gamed.csv" if p.is_dir() else p
 
-    alpaca_eval fetches `df_gamed.csv` (the GLM's regularisation data for the gpt4_1106_preview
-    baseline) from the hub; here it is served from `lc_data` instead, and nothing is written into
-    site-packages. Like alpaca_eval, the rows must be in the AlpacaEval set's order: the GLM looks
-    instruction difficulty up by row position.
-    """
-    if lc_data is None:
-        return LengthControlled(None, None, f"length-controlled win rate not computed: no LC data given; {LC_HINT}")
-    lc_dir = Path(lc_data)
-    gamed_path = lc_dir / "df_gamed.csv"
-    if not gamed_path.is_file():
-        return LengthControlled(None, None, f"length-controlled win rate not available: {gamed_path} not found; "
-                                            f"{LC_HINT}")
-    needed = ("output_1", "output_2", "generator_1", "generator_2")
-    if any(f not in row for row in rows for f in needed):
-        return LengthControlled(None, None, "length-controlled win rate not available: the annotations lack "
-                                            f"{', '.join(needed)}")
-    from unittest import mock
 
+def check_lc_data(lc_data: str | os.PathLike[str], *, key: str = "--lc-data") -> Path:
+    """The df_gamed.csv that `lc_data` names, checked (exists, has alpaca_eval's columns) before any work."""
+    path = gamed_file(lc_data)
+    if not path.is_file():
+        raise InputError(f"{key}: {path} not found", path=None, fix=LC_HINT)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = [c.strip().strip('"') for c in f.readline().split(",")]
+    lacking = [c for c in GAMED_COLUMNS if c not in header]
+    if lacking:
+        raise InputError(f"{key}: lacks the column(s) {', '.join(lacking)}", path=path,
+                         fix="use alpaca_eval's df_gamed.csv from the hub")
+    return path
+
+
+def lc_identity(mode: str, lc_data: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """What decides the LC figures (for the fingerprint over the metrics): the mode, the GLMs and
+    the official data's content."""
+    from harness.core.io import file_sha256
+
+    data = file_sha256(gamed_file(lc_data)) if lc_data is not None and mode != "off" else None
+    return {"lc": mode, "glms": dict(LC_GLMS) if mode != "off" else None, "df_gamed_sha256": data}
+
+
+def _lc_unusable(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why alpaca_eval's GLM cannot run on these annotations (None when it can)."""
+    lacking = [f for f in LC_FIELDS if any(f not in row for row in rows)]
+    if lacking:
+        return f"the annotations lack {', '.join(lacking)}"
+    for f in ("generator_1", "generator_2"):
+        if len({row[f] for row in rows}) != 1:
+            return f"the annotations mix several {f} values; the GLM fits one model against one baseline"
+    scores = _scores(_floats([row.get("preference") for row in rows]))
+    if int((~np.isnan(scores)).sum()) < LC_MIN_ROWS:
+        return f"fewer than {LC_MIN_ROWS} counted judgments (the GLM's {LC_MIN_ROWS}-fold cross-validation)"
+    deltas = np.array([len(str(r["output_1"])) - len(str(r["output_2"])) for r in rows], dtype=float)
+    if not deltas.std() > 0:
+        return "every output-length difference is the same; the GLM has no length to control for"
+    return None
+
+
+def _official_unusable(rows: Sequence[Mapping[str, Any]], gamed_path: Path, positions: Sequence[int]) -> str | None:
+    """Why the official GLM does not apply (None when it does): its data is for one baseline and
+    looks instruction difficulty up by the instruction's position in the AlpacaEval set."""
     import pandas as pd
-    glm_winrate = _alpaca_eval("metrics.glm_winrate")
 
-    def local_file(repo_id: str, filename: str, **_: Any) -> str:
-        path = lc_dir / filename
-        if not path.is_file():
-            raise InputError(f"alpaca_eval's GLM needs {filename}, which is not there", path=lc_dir, fix=LC_HINT)
-        return str(path)
-
+    baseline = rows[0]["generator_1"]
+    if baseline != LC_BASELINE:
+        return f"its data is for the {LC_BASELINE} baseline (AlpacaEval 2.0), these annotations are against {baseline}"
     try:
         gamed = pd.read_csv(gamed_path)
     except (ValueError, pd.errors.ParserError) as e:  # EmptyDataError is a ValueError
         raise InputError(f"unreadable CSV: {e}", path=gamed_path) from None
-    lacking = [c for c in GAMED_COLUMNS if c not in gamed.columns]
-    if lacking:
-        raise InputError(f"lacks the column(s) {', '.join(lacking)}", path=gamed_path,
-                         fix="use alpaca_eval's df_gamed.csv from the hub")
-    if len(rows) > gamed["index"].nunique():  # the GLM reads difficulty by row position
-        raise InputError(f"covers {gamed['index'].nunique()} instructions but the annotations have {len(rows)} rows",
-                         path=gamed_path, fix="LC needs annotations of the AlpacaEval set, in its order")
+    covered = set(gamed.drop_duplicates("index").index.tolist())  # the labels alpaca_eval's lookup uses
+    outside = [p for p in positions if p not in covered]
+    if outside:
+        return (f"{gamed_path.name} covers {len(covered)} instructions but {len(outside)} annotation(s) sit at "
+                f"positions outside them (LC needs the AlpacaEval set, in its order)")
+    return None
 
-    log.info("length-controlled win rate: alpaca_eval GLM %s with the data in %s", glm_name, lc_dir)
-    df = pd.DataFrame.from_records(list(rows))
+
+def length_controlled_win_rate(rows: Sequence[Mapping[str, Any]], lc_data: str | os.PathLike[str] | None = None,
+                               *, mode: str = "auto", positions: Sequence[int] | None = None) -> LengthControlled:
+    """The one LC computation (`harness eval`, `harness run`, `harness score`): alpaca_eval's
+    `get_length_controlled_winrate`, run offline.
+
+    With `lc_data` (df_gamed.csv or its directory) and annotations against gpt4_1106_preview, the
+    official GLM (`length_controlled_v1`, the leaderboard's); otherwise alpaca_eval's GLM without
+    instruction difficulty or regularisation (`length_controlled_minimal`) fit on these annotations
+    alone. `positions` are the rows' positions in the AlpacaEval set (default: row order, as
+    alpaca_eval assumes). `mode` "off" computes nothing.
+    """
+    if mode not in LC_MODES:
+        raise ValueError(f"LC mode {mode!r} is not one of {LC_MODES}")
+    if mode == "off":
+        return LengthControlled(None, None, "length-controlled win rate not computed: eval.lc is off")
+    why = _lc_unusable(rows)
+    if why:
+        return LengthControlled(None, None, f"length-controlled win rate not computed: {why}")
+    positions = list(range(len(rows))) if positions is None else [int(p) for p in positions]
+    note = None
+    if lc_data is not None:
+        gamed_path = check_lc_data(lc_data)
+        not_official = _official_unusable(rows, gamed_path, positions)
+        if not_official is None:
+            return _run_glm(rows, positions, "official", gamed_path.parent, gamed_path)
+        note = f"official LC not computed: {not_official}; the offline GLM's figure instead"
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="harness-lc-") as tmp:
+        stub = _no_difficulty_file(Path(tmp), positions)
+        out = _run_glm(rows, positions, "offline", Path(tmp), stub)
+    return dataclasses.replace(out, reason="; ".join(x for x in (note, out.reason) if x) or None)
+
+
+def _no_difficulty_file(directory: Path, positions: Sequence[int]) -> Path:
+    """A df_gamed.csv for the GLM without instruction difficulty: alpaca_eval reads the file before
+    it looks at the formula; no column of it enters that GLM (no difficulty term, no gamed rows)."""
+    import pandas as pd
+
+    n = max(positions) + 1
+    path = directory / "df_gamed.csv"
+    pd.DataFrame({"model": "none", "index": range(n), "preference": 0.5, "std_delta_len": 0.0,
+                  "instruction_difficulty": 0.0, "not_gamed_baseline": False}).to_csv(path, index=False)
+    return path
+
+
+def _run_glm(rows: Sequence[Mapping[str, Any]], positions: Sequence[int], variant: str, data_dir: Path,
+             gamed_path: Path) -> LengthControlled:
+    """alpaca_eval's `get_length_controlled_winrate` with its hub download served from `data_dir`
+    (nothing is written into site-packages); the rows' DataFrame index is their position."""
+    from unittest import mock
+
+    import pandas as pd
+
+    glm_winrate = _alpaca_eval("metrics.glm_winrate")
+    glm_name = LC_GLMS[variant]
+
+    def local_file(repo_id: str, filename: str, **_: Any) -> str:
+        path = gamed_path if filename == gamed_path.name else data_dir / filename
+        if not path.is_file():
+            raise InputError(f"alpaca_eval's GLM needs {filename}, which is not there", path=data_dir, fix=LC_HINT)
+        return str(path)
+
+    log.info("length-controlled win rate: alpaca_eval GLM %s (%s)", glm_name, variant)
+    df = pd.DataFrame.from_records(list(rows), index=list(positions))
     # pandas cannot hold None in a float column; alpaca_eval expects NaN there
     df["preference"] = _floats(df["preference"].tolist())
-    # alpaca_eval has no argument for a local copy of its hub files, so its downloader is swapped
-    # for the duration of the call
     with mock.patch.object(glm_winrate, "hf_hub_download", local_file), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # sklearn deprecations inside alpaca_eval's GLM
-        out = glm_winrate.get_length_controlled_winrate(df, glm_name=glm_name, save_weights_dir=None,
-                                                        is_add_glm_preference_inplace=False)
-    return LengthControlled(float(out["length_controlled_winrate"]), float(out["lc_standard_error"]))
+        try:
+            out = glm_winrate.get_length_controlled_winrate(df, glm_name=glm_name, save_weights_dir=None,
+                                                            is_add_glm_preference_inplace=False,
+                                                            is_warn_extreme_changes=False)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+            return LengthControlled(None, None, f"length-controlled win rate not computed: alpaca_eval's GLM "
+                                                f"{glm_name} failed ({type(e).__name__}: {str(e)[:200]})")
+    lc = float(out["length_controlled_winrate"])
+    # without instruction difficulty every row gets the same prediction: alpaca_eval's SE over the
+    # rows is 0 by construction and says nothing, so none is reported
+    se = float(out["lc_standard_error"]) if variant == "official" else None
+    note = None
+    if glm_winrate.get_is_extreme_changes(float(out["win_rate"]), lc):
+        note = (f"LC {lc:.1f}% is far from the raw win rate {float(out['win_rate']):.1f}% "
+                "(alpaca_eval's warning: possibly a failure of the GLM)")
+    return LengthControlled(lc, se, note, variant)
 
 
 # ---------------------------------------------------------------- paired comparison

@@ -2,7 +2,7 @@
 
 A row that appears or disappears is a change; a metric moves when |new - old| exceeds its absolute
 tolerance (a per-metric default, or `--tolerance KEY=VALUE`). Identity columns (source, judge,
-protocol, base model) must match exactly.
+protocol, base model, which LC variant) must match exactly.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "contamination_hits": 0,
     "n_eval": 0,
 }
-EXACT = ("source", "judge", "protocol", "base_model")
+EXACT = ("source", "judge", "protocol", "base_model", "lc_variant")
 
 
 @dataclasses.dataclass(frozen=True)

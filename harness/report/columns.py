@@ -15,6 +15,7 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("win_rate", "win rate %", "{:.2f}"),
     ("standard_error", "SE", "{:.2f}"),
     ("lc_win_rate", "LC win rate %", "{:.2f}"),
+    ("lc_variant", "LC variant", None),  # which of alpaca_eval's GLMs; a missing LC's reason is in the notes
     ("paper_win_rate", "paper %", "{:.2f}"),
     ("avg_output_length", "avg output chars", "{:.0f}"),
     ("mauve_vs_reference", "MAUVE vs ref", "{:.3f}"),
@@ -52,3 +53,22 @@ def shown_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, str | None
     dataset and its win rate always)."""
     return [c for c in COLUMNS if c[0] not in HEADER_ONLY
             and (any(r.get(c[0]) is not None for r in rows) or c[0] in ("dataset", "win_rate"))]
+
+
+# what each LC variant is (the leaderboard's notes under the table)
+LC_VARIANTS = {
+    "official": "alpaca_eval's leaderboard GLM (length_controlled_v1) with the hub's df_gamed.csv given as "
+                "eval.lc_data: comparable with published LC win rates",
+    "offline GLM, own annotations": "alpaca_eval's GLM without instruction difficulty (length_controlled_minimal) "
+                                    "fit on the row's own annotations; not comparable with published LC win rates "
+                                    "(on three real AlpacaEval 2.0 models it was 5-14 points above the official "
+                                    "figure and ordered two of them differently)",
+}
+
+
+def lc_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """The LC column's footnotes: what each variant shown is, and per row why LC is missing or not official."""
+    shown = sorted({r["lc_variant"] for r in rows if r.get("lc_variant")})
+    out = [f"LC {v}: {LC_VARIANTS.get(v, v)}." for v in shown]
+    out += [f"{r['dataset']}: {r['lc_note']}." for r in rows if r.get("lc_note")]
+    return out

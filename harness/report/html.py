@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from harness.report.columns import cell, shown_columns
+from harness.report.columns import cell, lc_notes, shown_columns
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -247,6 +247,10 @@ def html_page(board: dict[str, Any], *, analysis_dir: Path | None = None) -> str
              f"Experiment fingerprint <code>{board['experiment_fingerprint']}</code>, harness commit "
              f"<code>{html.escape(str(board['git_commit']))}</code>.</p>",
              f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>']
+    notes = lc_notes(rows)
+    if notes:
+        parts.append("<p id='lc-notes'>Length-controlled win rate (LC):</p><ul>"
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     if board.get("missing_eval"):
         parts.append(f"<p class='warn'>Not evaluated yet: {html.escape(', '.join(board['missing_eval']))}</p>")
     parts += _plots(board, analysis_dir)

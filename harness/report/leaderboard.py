@@ -17,7 +17,7 @@ from harness.core.fingerprint import canonical_json, text_hash
 from harness.core.io import read_json, write_json, write_text
 from harness.core.runs import git_state, read_manifest
 from harness.experiment import Experiment
-from harness.report.columns import COLUMNS, PRIORITY, WITH_ERROR, cell, shown_columns
+from harness.report.columns import COLUMNS, PRIORITY, WITH_ERROR, cell, lc_notes, shown_columns
 from harness.stages import paths
 
 
@@ -94,6 +94,9 @@ def _row(exp: Experiment, name: str, runs_dir=None) -> dict[str, Any]:
         "win_rate": _num(metrics.get("win_rate")),
         "standard_error": _num(metrics.get("standard_error")),
         "lc_win_rate": _num(metrics.get("lc_win_rate")),
+        # "official" or "offline GLM, own annotations"; why LC is missing or not official
+        "lc_variant": _lc_variant(metrics),
+        "lc_note": metrics.get("lc_reason"),
         "paper_win_rate": exp.paper_results.get(name),
         "avg_output_length": _num(metrics.get("avg_output_length")),
         "discrete_win_rate": _num(metrics.get("discrete_win_rate")),
@@ -130,6 +133,13 @@ def _add_diagnostics(row: dict[str, Any], exp: Experiment, name: str, runs_dir=N
     return training_curve(train_dir, manifest), diag
 
 
+def _lc_variant(metrics: dict[str, Any]) -> str | None:
+    label = metrics.get("lc_label")  # "LC (official)", "LC (offline GLM, own annotations)"
+    if _num(metrics.get("lc_win_rate")) is None or not label:
+        return "none, see notes" if metrics else None
+    return label.removeprefix("LC (").removesuffix(")")
+
+
 def _add_analysis(row: dict[str, Any], ref: str | None, responses: dict[str, Any], instructions: dict[str, Any]
                   ) -> None:
     """The analysis stage's figures for one dataset's row: diversity, contamination, MAUVE vs the reference."""
@@ -160,6 +170,9 @@ def markdown(board: dict[str, Any]) -> str:
            "|" + "|".join("---:" if f else "---" for _, _, f in cols) + "|"]
     for r in board["rows"]:
         out.append("| " + " | ".join(cell(r, k, f) for k, _, f in cols) + " |")
+    notes = lc_notes(board["rows"])
+    if notes:
+        out += ["", "Length-controlled win rate (LC):", ""] + [f"- {n}" for n in notes]
     if board["missing_eval"]:
         out += ["", f"Not evaluated yet: {', '.join(board['missing_eval'])}."]
     resp = board["analysis"].get("responses")

@@ -42,7 +42,8 @@ EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
 def analysis_fingerprint(exp: Experiment, *, with_outputs: bool) -> str:
     upstream = {f"build/{n}": paths.build_fingerprint(exp, n) for n in exp.datasets}
     if with_outputs:
-        upstream |= {f"eval/{n}": paths.eval_fingerprint(exp, n) for n in exp.datasets}
+        # the models' outputs: what generated them, not how their judgments are scored (LC)
+        upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, n) for n in exp.datasets}
     return fingerprint("analysis", version=ANALYSIS_VERSION,
                        config={"analysis": to_dict(exp.analysis), "seed": exp.seed}, upstream=upstream)
 

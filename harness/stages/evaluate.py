@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 OUTPUTS = ["model_outputs.json", "annotations.json", "metrics.json"]
 # what of metrics.json the manifest keeps (the whole file sits beside it)
-STATS_KEYS = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "n_parse_failures",
-              "avg_output_length", "tokens")
+STATS_KEYS = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "lc_variant",
+              "lc_reason", "n_parse_failures", "avg_output_length", "tokens")
 
 
 def eval_stats(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,18 +43,21 @@ def eval_stats(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 def evaluate(directory: Path, job: EvalJob, *, fingerprint: str, config: Any, upstream: Mapping[str, str] | None = None,
              force: bool = False, progress: Any = None, on_cost: Any = None) -> StageOutcome:
-    """The eval stage for one model (cached on `fingerprint`): generate, judge, score."""
+    """The eval stage for one model: generate, judge, score. `fingerprint` covers the generation and
+    judging; the stage is cached on it with the LC settings, and new LC settings only rescore."""
     from harness.evaluation.alpaca import evaluate_model
 
+    stage_fp = paths.eval_stage_fingerprint(fingerprint, job.lc, job.lc_data)
+
     def body(d: Path) -> StageResult:
-        metrics = evaluate_model(job, d, progress=progress, on_cost=on_cost)
+        metrics = evaluate_model(job, d, progress=progress, on_cost=on_cost, judged=None if force else fingerprint)
         log.info("eval %s: win rate %s ± %s (n=%s, %s parse failure(s))", metrics.get("generator"),
                  metrics.get("win_rate"), metrics.get("standard_error"), metrics.get("n_total"),
                  metrics.get("n_parse_failures"))
         return StageResult(outputs=list(OUTPUTS), stats=eval_stats(metrics))
 
-    return run_stage(directory, stage="eval", fingerprint=fingerprint, body=body, config=config, upstream=upstream,
-                     force=force)
+    return run_stage(directory, stage="eval", fingerprint=stage_fp, body=body, config=config,
+                     upstream={**(upstream or {}), "judged": fingerprint}, force=force)
 
 
 def resolve_judge_model(exp: Experiment, runs_dir=None) -> str:
@@ -97,8 +100,10 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         model = f"{exp.backend}:{paths.trained_model_dir(exp, name, runs_dir)}"
         job = EvalJob(judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
                       max_instances=exp.eval.max_instances, model=model, name=name,
-                      cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp))
-        outcomes.append(evaluate(paths.eval_dir(exp, name, runs_dir), job, fingerprint=paths.eval_fingerprint(exp, name),
+                      cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp),
+                      lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
+        outcomes.append(evaluate(paths.eval_dir(exp, name, runs_dir), job,
+                                 fingerprint=paths.eval_judged_fingerprint(exp, name),
                                  config={"eval": to_dict(exp.eval), "model": model, "judge": judge},
                                  upstream={"train": paths.train_fingerprint(exp, name)}, force=force,
                                  progress=progress))

@@ -142,12 +142,44 @@ def train_fingerprint(exp: Experiment, name: str) -> str:
 
 
 def eval_fingerprint_of(settings: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
-    """The one rule for an eval's fingerprint: its settings (judge, protocol, eval set, decoding,
-    subset) and what identifies the model (the train stage's fingerprint, or one model's identity)."""
+    """The one rule for the fingerprint of an eval's generation and judging: its settings (judge,
+    protocol, eval set, decoding, subset) and what identifies the model (the train stage's
+    fingerprint, or one model's identity). The stage's fingerprint adds the LC settings to it
+    (`eval_stage_fingerprint`)."""
     return fingerprint("eval", version=EVAL_VERSION, config=dict(settings), upstream=dict(upstream))
 
 
-def eval_fingerprint(exp: Experiment, name: str) -> str:
-    ev = {**to_dict(exp.eval), "eval_set": source_identity(exp.eval.eval_set)}
+LC_KEYS = ("lc", "lc_data")  # how the metrics are computed from the judgments, not what is judged
+
+
+def lc_identity(mode: str, lc_data: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """What decides the length-controlled figures: the mode, alpaca_eval's GLMs, the official data's content."""
+    from harness.evaluation.metrics import LC_GLMS, gamed_file
+
+    if mode == "off":
+        return {"lc": "off"}
+    data = None
+    if lc_data is not None:
+        p = gamed_file(lc_data)
+        st = p.stat()
+        data = _sha256_once(str(p.resolve()), st.st_size, st.st_mtime_ns)
+    return {"lc": mode, "glms": dict(LC_GLMS), "df_gamed_sha256": data}
+
+
+def eval_stage_fingerprint(judged: str, lc: str, lc_data: str | os.PathLike[str] | None) -> str:
+    """An eval stage's fingerprint: its generation and judging (`judged`) and the LC settings, so that
+    new LC settings rescore finished judgments without redoing them."""
+    return fingerprint("eval", version=EVAL_VERSION, config={"lc": lc_identity(lc, lc_data)},
+                       upstream={"judged": judged})
+
+
+def eval_judged_fingerprint(exp: Experiment, name: str) -> str:
+    ev = {k: v for k, v in to_dict(exp.eval).items() if k not in LC_KEYS}
+    ev["eval_set"] = source_identity(exp.eval.eval_set)
     return eval_fingerprint_of({"eval": ev, "backend": exp.backend, "base": base_identity(exp)},
                                {"train": train_fingerprint(exp, name)})
+
+
+def eval_fingerprint(exp: Experiment, name: str) -> str:
+    """The eval stage's fingerprint for a dataset of an experiment."""
+    return eval_stage_fingerprint(eval_judged_fingerprint(exp, name), exp.eval.lc, exp.eval.lc_data)

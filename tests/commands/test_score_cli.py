@@ -19,25 +19,27 @@ def harness(root: Path, *args: object) -> subprocess.CompletedProcess[str]:
 
 def test_score_json_reproduces_the_official_leaderboard(project_root: Path, official_win_rates: dict) -> None:
     for path, (win_rate, se, n) in official_win_rates.items():
-        proc = harness(project_root, "score", path, "--json")
+        proc = harness(project_root, "score", path, "--json", "--lc", "off")  # LC: the next test
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["win_rate"] == pytest.approx(win_rate, abs=1e-4), path
         assert out["standard_error"] == pytest.approx(se, abs=1e-4), path
         assert out["n_total"] == n, path
         assert out["discrete_win_rate"] is not None
-        assert out["length_controlled_winrate"] is None and "not computed" in out["reason"]
+        assert out["lc_win_rate"] is None and out["lc_reason"].endswith("eval.lc is off")
 
 
-def test_score_table_says_lc_is_unavailable(project_root: Path, alpaca_eval_data: Path, tmp_path: Path) -> None:
+def test_score_table_says_which_lc(project_root: Path, alpaca_eval_data: Path, tmp_path: Path) -> None:
     path = alpaca_eval_data / "annotations_ae2" / "claude-2.json"
     proc = harness(project_root, "score", path)
     assert proc.returncode == 0, proc.stderr
     assert "17.1882" in proc.stdout and "1.1748" in proc.stdout
-    assert "length-controlled win rate not computed" in proc.stdout
+    assert "LC variant: LC (offline GLM, own annotations)" in proc.stdout
+    proc = harness(project_root, "score", path, "--lc", "off")
+    assert proc.returncode == 0 and "length-controlled win rate not computed: eval.lc is off" in proc.stdout
     proc = harness(project_root, "score", path, "--json", "--lc-data", tmp_path)  # a directory without the data
-    out = json.loads(proc.stdout)
-    assert out["length_controlled_winrate"] is None and "df_gamed.csv" in out["reason"]
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "df_gamed.csv not found" in proc.stderr
 
 
 def test_score_with_lc_data_matches_the_library(project_root: Path, lc_data: Path) -> None:
@@ -46,8 +48,8 @@ def test_score_with_lc_data_matches_the_library(project_root: Path, lc_data: Pat
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     expected = metrics.length_controlled_win_rate(metrics.load_annotations(path), lc_data)
-    assert out["reason"] is None
-    assert out["length_controlled_winrate"] == pytest.approx(expected.length_controlled_winrate, abs=1e-9)
+    assert out["lc_reason"] is None and out["lc_variant"] == "official"
+    assert out["lc_win_rate"] == pytest.approx(expected.length_controlled_winrate, abs=1e-9)
     assert out["lc_standard_error"] == pytest.approx(expected.lc_standard_error, abs=1e-9)
 
 

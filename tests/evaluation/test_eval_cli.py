@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from _support import PROJECT_ROOT, recompute_preference, run_harness
+from _support import PROJECT_ROOT, recompute_preference, run_harness, write_lc_data
 
 from harness.evaluation import metrics
 
@@ -74,7 +75,9 @@ def test_eval_writes_alpaca_eval_files_and_metrics(hf_eval: dict, alpaca_eval_da
     wr = metrics.compute_win_rate([a["preference"] for a in ann])
     assert m["win_rate"] == pytest.approx(wr.win_rate) and m["standard_error"] == pytest.approx(wr.standard_error)
     assert (m["n_total"], m["n_parse_failures"], m["protocol"]) == (N, 0, "alpaca_eval_1")
-    assert m["lc_win_rate"] is None and "df_gamed.csv" in m["lc_reason"]
+    # no df_gamed.csv and references other than gpt4_1106_preview: alpaca_eval's offline GLM
+    assert m["lc_variant"] == "offline" and m["lc_label"] == "LC (offline GLM, own annotations)"
+    assert m["lc_win_rate"] == pytest.approx(metrics.length_controlled_win_rate(ann).length_controlled_winrate)
     assert m["avg_output_length"] == pytest.approx(sum(len(o["output"]) for o in outputs) / N)
     assert 0 < m["avg_output_length_tokens"] <= 24
     assert m["tokens"]["generation"] > 0 and m["tokens"]["judge"] > m["tokens"]["generation"]
@@ -86,6 +89,40 @@ def test_eval_writes_alpaca_eval_files_and_metrics(hf_eval: dict, alpaca_eval_da
 
     scored = json.loads(_ok(run_harness("score", str(out / "annotations.json"), "--json")).stdout)
     assert scored["win_rate"] == pytest.approx(m["win_rate"]) and scored["n_total"] == N
+
+
+def test_alpaca_eval_2_fills_lc_and_new_lc_settings_only_rescore(tiny_model: Path, alpaca_eval_data: Path,
+                                                                 tmp_path: Path, monkeypatch) -> None:
+    """Existing outputs against the AlpacaEval 2.0 references, judged by the AlpacaEval 2.0 judge's
+    prompt on the tiny model: LC offline; then with a df_gamed.csv (synthetic, 805 instructions) the
+    official GLM on the same judgments, equal to alpaca_eval's own call with alpaca_eval's own
+    max_instances rows, without judging again (LC off: test_evaluate_stage)."""
+    import warnings
+
+    from alpaca_eval import utils
+    from alpaca_eval.metrics import glm_winrate
+
+    out, cache = tmp_path / "out", tmp_path / "cache.sqlite"
+    refs_path = alpaca_eval_data / "model_outputs" / "gpt4_1106_preview.json"
+    args = ["eval", "--model-outputs", str(alpaca_eval_data / "model_outputs" / "alpaca-7b.json"), "--eval-set",
+            str(refs_path), "--protocol", "alpaca_eval_2", "--max-instances", "10", "--judge",
+            f"local:{WEIGHTED},top_logprobs=2048:hf:{tiny_model}", "--output", str(out), "--cache", str(cache), "--json"]
+    first = json.loads(_ok(run_harness(*args)).stdout)
+    assert first["lc_variant"] == "offline" and first["lc_win_rate"] is not None
+    judged = ((out / "annotations.json").read_bytes(), _rows(cache))
+
+    lc_dir = write_lc_data(tmp_path, 805)
+    official = json.loads(_ok(run_harness(*args, "--lc-data", str(lc_dir))).stdout)
+    assert ((out / "annotations.json").read_bytes(), _rows(cache)) == judged  # nothing judged again
+    assert official["lc_variant"] == "official" and official["win_rate"] == first["win_rate"]
+    positions = utils.load_or_convert_to_dataframe(str(refs_path)).sample(frac=1, random_state=123).index[:10]
+    ann = json.loads((out / "annotations.json").read_text(encoding="utf-8"))
+    monkeypatch.setattr(glm_winrate, "hf_hub_download", lambda repo_id, filename, **_: str(lc_dir / filename))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        theirs = glm_winrate.get_length_controlled_winrate(pd.DataFrame(ann, index=positions), save_weights_dir=None,
+                                                           is_add_glm_preference_inplace=False)
+    assert official["lc_win_rate"] == pytest.approx(theirs["length_controlled_winrate"], abs=1e-9)
 
 
 def test_rerun_is_a_cache_hit(hf_eval: dict) -> None:

@@ -35,9 +35,22 @@ def test_eval_stage_on_the_demo_experiment(tiny_model: Path, tmp_path: Path) -> 
     assert {o["generator"] for o in outputs} == {"distillation"}
     assert paths.request_cache(exp, runs).is_file()
     assert outcome.manifest.stats.win_rate == m["win_rate"]
+    # LC on: 4 judgments are too few for alpaca_eval's GLM, and the metrics say so
+    assert m["lc_win_rate"] is None and "fewer than 5 counted judgments" in outcome.manifest.stats.lc_reason
 
     (again,) = evaluate.run(exp, runs, only=["distillation"])
     assert again.skipped
+    # other LC settings: a new stage fingerprint, the judgments rescored, nothing generated or judged again
+    judged = [(outcome.directory / f).stat().st_mtime_ns for f in ("model_outputs.json", "annotations.json")]
+    off = load_experiment("demo", ["eval.max_instances=4", "eval.decoding.max_tokens=8", f"eval.judge={JUDGE}",
+                                   "eval.lc=off"])
+    (rescored,) = evaluate.run(off, runs, only=["distillation"])
+    assert not rescored.skipped and rescored.fingerprint == paths.eval_fingerprint(off, "distillation") != \
+        outcome.fingerprint
+    assert rescored.manifest.stats.lc_reason.endswith("eval.lc is off")
+    assert [(outcome.directory / f).stat().st_mtime_ns for f in ("model_outputs.json", "annotations.json")] == judged
+    (outcome,) = evaluate.run(exp, runs, only=["distillation"])  # back to the config the CLI below uses
+    assert not outcome.skipped
     proc = run_harness("eval", "--config", "demo", "--only", "distillation", "--runs-dir", str(runs),
                        "eval.max_instances=4", "eval.decoding.max_tokens=8", f"eval.judge={JUDGE}")
     assert proc.returncode == 0, proc.stderr

@@ -82,7 +82,8 @@ def test_length_controlled_equals_alpaca_eval_on_synthetic_data(lc_data: Path, m
 
     rows = _lc_rows(lc_data)
     ours = metrics.length_controlled_win_rate(rows, lc_data)
-    assert ours.reason is None and ours.length_controlled_winrate is not None
+    assert ours.variant == "official" and ours.length_controlled_winrate is not None
+    assert ours.to_metrics()["lc_label"] == "LC (official)"
 
     monkeypatch.setattr(glm_winrate, "hf_hub_download", lambda repo_id, filename, **_: str(lc_data / filename))
     with warnings.catch_warnings():
@@ -96,18 +97,21 @@ def test_length_controlled_equals_alpaca_eval_on_synthetic_data(lc_data: Path, m
 
 def test_length_controlled_unavailable_says_why(lc_data: Path, tmp_path: Path) -> None:
     rows = _lc_rows(lc_data)
-    none_given = metrics.length_controlled_win_rate(rows, None)
-    assert none_given.length_controlled_winrate is None and "no LC data" in none_given.reason
-    empty = metrics.length_controlled_win_rate(rows, tmp_path)
-    assert empty.length_controlled_winrate is None and "df_gamed.csv" in empty.reason
+    off = metrics.length_controlled_win_rate(rows, lc_data, mode="off")
+    assert off.length_controlled_winrate is None and "eval.lc is off" in off.reason
+    with pytest.raises(InputError, match="df_gamed.csv not found"):
+        metrics.length_controlled_win_rate(rows, tmp_path)
     bare = metrics.length_controlled_win_rate([{"preference": 1.0}], lc_data)
     assert bare.length_controlled_winrate is None and "generator_2" in bare.reason
+    few = metrics.length_controlled_win_rate(rows[:4])
+    assert few.length_controlled_winrate is None and "fewer than 5 counted judgments" in few.reason
 
 
-def test_length_controlled_rejects_data_that_does_not_cover_the_rows(lc_data: Path, alpaca_eval_data: Path) -> None:
+def test_official_lc_that_does_not_cover_the_rows_falls_back(lc_data: Path, alpaca_eval_data: Path) -> None:
     rows = metrics.load_annotations(alpaca_eval_data / "annotations_ae2" / "alpaca-7b.json")  # 805 rows, data for 60
-    with pytest.raises(InputError, match="df_gamed.csv: covers 60 instructions but the annotations have 805 rows"):
-        metrics.length_controlled_win_rate(rows, lc_data)
+    lc = metrics.length_controlled_win_rate(rows, lc_data)
+    assert lc.variant == "offline" and lc.length_controlled_winrate is not None
+    assert "official LC not computed: df_gamed.csv covers 60 instructions" in lc.reason
 
 
 def test_compare_two_real_models(alpaca_eval_data: Path) -> None:

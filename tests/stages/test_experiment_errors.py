@@ -35,6 +35,8 @@ CASES = {
                      "does not exist"),
     "unknown tracker": (BASE + "train: {recipe: tiny, report_to: [tensorbord]}\ndatasets:\n  a: {builder: distillation}\n",
                         "did you mean 'tensorboard'"),
+    "missing LC data": (BASE.replace("@base\"}", "@base\", lc_data: /does/not/df_gamed.csv}") +
+                        "datasets:\n  a: {builder: distillation}\n", "'eval.lc_data' (/does/not/df_gamed.csv): "),
     "unknown recipe key": (BASE + "train: {recipe: tiny, learnig_rate: 1}\ndatasets:\n  a: {builder: distillation}\n",
                            "did you mean 'train.learning_rate'"),
 }
