@@ -236,9 +236,10 @@ def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_d
 def rich_table(board: dict[str, Any]):
     """The leaderboard as a rich table, for `print_table` to fit to the terminal: the columns
     `shown_columns` keeps, the most important first (`columns.PRIORITY`), win rate and its SE in one cell."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=f"{board['experiment']}: judge {board['judge']}, protocol {board['protocol']}")
+    t = Table(title=f"leaderboard: {board['experiment']}", box=box.SIMPLE_HEAD, show_edge=False)
     cols = [c for c in shown_columns(board["rows"]) if c[0] not in WITH_ERROR.values()]
     rank = {k: i for i, k in enumerate(PRIORITY)}
     cols.sort(key=lambda c: (rank.get(c[0], len(rank)), COLUMNS.index(c)))
@@ -263,4 +264,4 @@ def print_leaderboard(console: Any, board: dict[str, Any]) -> None:
     """The leaderboard fitted to the console's width (columns left out are named below it)."""
     from harness.report.terminal import print_table
 
-    print_table(console, rich_table(board))
+    print_table(console, rich_table(board), note=f"judge {board['judge']}, protocol {board['protocol']}")

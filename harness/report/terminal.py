@@ -80,12 +80,13 @@ def _set_widths(chosen: list[Any], sizes: dict[int, tuple[int, int]], width: int
         c.overflow = "fold"
 
 
-def print_table(console: Any, table: Any, *, priority: Sequence[str] = ()) -> None:
-    """Fit `table` to the console and print it, with one line naming any columns left out."""
+def print_table(console: Any, table: Any, *, priority: Sequence[str] = (), note: str = "") -> None:
+    """Fit `table` to the console and print it; then one line with `note` and the columns left out."""
     dropped = fit_table(table, console.width, priority=priority)
     console.print(table)
-    if dropped:
-        console.print(f"(hidden at {console.width} columns: {', '.join(dropped)})", highlight=False, soft_wrap=True)
+    hidden = f"hidden at {console.width} columns: {', '.join(dropped)}" if dropped else ""
+    if note or hidden:
+        console.print("; ".join(x for x in (note, hidden) if x), markup=False, highlight=False, soft_wrap=True)
 
 
 def show(console: Any, item: Any) -> None:
