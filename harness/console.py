@@ -94,7 +94,7 @@ class WarningsOnce(logging.Handler):
 def logging_to(log_path: Path, console: Any, *, verbose: bool) -> Iterator[None]:
     """Every log record into `log_path` (and the terminal too when `verbose`); our warnings on the terminal."""
     root = logging.getLogger()
-    saved = root.handlers[:], root.level
+    saved_handlers, saved_level = root.handlers[:], root.level
     handlers: list[logging.Handler] = []
     if not verbose:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +108,8 @@ def logging_to(log_path: Path, console: Any, *, verbose: bool) -> Iterator[None]
         yield
     finally:
         if handlers:
-            root.handlers[:], _ = saved
-            root.setLevel(saved[1])
+            root.handlers[:] = saved_handlers
+            root.setLevel(saved_level)
             for h in handlers:
                 h.close()
             logging.captureWarnings(False)
