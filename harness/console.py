@@ -162,6 +162,11 @@ class StageDisplay:
         if self.progress:
             self.progress.stop()
 
+    @property
+    def running(self) -> str:
+        """The stage started last and not finished yet ("" when none)."""
+        return next(reversed(self.started), "")
+
     def start(self, label: str) -> None:
         self.started[label] = time.perf_counter()
         if self.progress:
@@ -171,7 +176,7 @@ class StageDisplay:
 
     def advance(self, label: str, done: int, total: int, what: str = "") -> None:
         """Progress of a running stage: `done` of `total` (of `what`, e.g. generate, judge)."""
-        if self.progress:
+        if self.progress and label:
             self.progress.update(self._task(label), completed=done, total=total, note=what)
 
     def finish(self, label: str, summary: str, *, cached: bool = False) -> None:

@@ -76,7 +76,7 @@ def _run(exp, args: argparse.Namespace, steps, console) -> int:
     board = None
     with library_output_to(log_path, enabled=quiet), logging_to(log_path, console, verbose=not quiet), \
             StageDisplay(console, labels) as display:
-        ran = _stages(exp, args, display)
+        ran = _stages(exp, args, steps, display)
         _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
         if not args.no_report:
             board = _report(exp, args, display)
@@ -89,48 +89,49 @@ def _run(exp, args: argparse.Namespace, steps, console) -> int:
     return 0
 
 
-def _step(display, label: str, fn, summary) -> Any:
-    """Run one stage under the display: running, then done/cached with its summary, or failed."""
-    display.start(label)
-    try:
-        outcome = fn()
-    except BaseException as e:
-        display.fail(label, str(e) or type(e).__name__)
-        raise
-    display.finish(label, summary(outcome), cached=bool(getattr(outcome, "skipped", False)))
-    return outcome
-
-
-def _stages(exp, args: argparse.Namespace, display) -> list[str]:
+def _stages(exp, args: argparse.Namespace, steps, display) -> list[str]:
+    """Run the stages as the plan lists them; each stage's line follows its run_stage events (a builder's
+    sub-stages, which the plan does not list, stay off the display)."""
+    from harness.core.runs import observe_stages
     from harness.stages import analyze, build, evaluate, train
     from harness.stages.base import ensure_base_model
     from harness.stages.plan import select
 
+    labels = {s.directory.resolve(): s.label for s in steps}
+
+    def observer(event: str, directory, outcome, error) -> None:
+        label = labels.get(directory.resolve())
+        if label is None:
+            return
+        if event == "start":
+            display.start(label)
+        elif event == "failed":
+            display.fail(label, str(error) or type(error).__name__)
+        else:
+            display.finish(label, summary(label.split("/")[0], outcome), cached=event == "cached")
+
     names = select(exp, args.only)
     ran: list[str] = []
-    if exp.base_model.startswith("tiny:"):
-        _step(display, "base-model", lambda: ensure_base_model(exp, args.runs_dir), lambda _: exp.base_model)
-    for stage, module in (("build", build), ("train", train), ("eval", evaluate)):
-        for name in names:
-            label = f"{stage}/{name}"
-            kw: dict[str, Any] = {"only": [name], "force": stage in args.force}
+    with observe_stages(observer):
+        ensure_base_model(exp, args.runs_dir)
+        for stage, module in (("build", build), ("train", train), ("eval", evaluate)):
+            kw: dict[str, Any] = {"only": names, "force": stage in args.force}
             if stage in ("train", "eval"):
-                kw["progress"] = lambda what, d, n, lb=label: display.advance(lb, d, n, what)
-            outcome = _step(display, label, lambda m=module, kw=kw: m.run(exp, args.runs_dir, **kw)[0],
-                            lambda o, s=stage: summary(s, o))
+                kw["progress"] = lambda what, d, n: display.advance(display.running, d, n, what)
+            outcomes = module.run(exp, args.runs_dir, **kw)
+            ran += [f"{stage}/{o.directory.name}" for o in outcomes if not o.skipped]
+        if exp.analysis.enabled:
+            outcome = analyze.run(exp, args.runs_dir, force="analysis" in args.force)
             if not outcome.skipped:
-                ran.append(label)
-    if exp.analysis.enabled:
-        outcome = _step(display, "analysis", lambda: analyze.run(exp, args.runs_dir, force="analysis" in args.force),
-                        lambda o: summary("analysis", o))
-        if not outcome.skipped:
-            ran.append("analysis")
+                ran.append("analysis")
     return ran
 
 
 def summary(stage: str, outcome) -> str:
     """One line of counts for a finished (or cached) stage, from its manifest."""
     s = outcome.manifest.stats
+    if stage == "base-model":
+        return f"tiny random Llama ({s.get('size')})"
     if stage == "build":
         dropped = sum(sum((step.get("dropped") or {}).values()) for step in s.steps.values())
         return f"{s.records:,} records, {s.completion_tokens:,} tokens generated, {dropped:,} dropped"
@@ -172,7 +173,10 @@ def _report(exp, args: argparse.Namespace, display) -> dict[str, Any] | None:
         display.fail("report", f"not written: {', '.join(missing)} not evaluated yet (run without --only, "
                                "or harness report --force for a partial leaderboard)")
         return None
-    result = _step(display, "report", lambda: report.run(exp, args.runs_dir, results_dir=args.results_dir,
-                                                         force="report" in args.force),
-                   lambda r: f"wrote {r.written[0].parent}/ (md, csv, json, html)")
+    try:
+        result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force="report" in args.force)
+    except BaseException as e:
+        display.fail("report", str(e) or type(e).__name__)
+        raise
+    display.finish("report", f"wrote {result.written[0].parent}/ (md, csv, json, html)")
     return result.board
