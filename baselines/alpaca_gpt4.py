@@ -11,6 +11,7 @@ from pathlib import Path
 from baselines._row import Skip, record, text
 
 HUB_ID = "vicgalle/alpaca-gpt4"
+LICENSE = "cc-by-nc-4.0"  # the Hub licence id of the source (other: see the source's own terms)
 REVISION = "main"  # TODO pin a commit sha when online (options.revision overrides)
 HUB_CONFIG = None
 DEMO_FILE = Path(__file__).resolve().parent / "data" / "alpaca_gpt4_demo.json"

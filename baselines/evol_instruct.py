@@ -9,6 +9,7 @@ from __future__ import annotations
 from baselines._row import Skip, record, text
 
 HUB_ID = "WizardLMTeam/WizardLM_evol_instruct_70k"
+LICENSE = "other"  # the Hub licence id of the source (other: see the source's own terms)
 REVISION = "main"  # TODO pin a commit sha when online (options.revision overrides)
 HUB_CONFIG = None
 DEMO_FILE = None

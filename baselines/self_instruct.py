@@ -10,6 +10,7 @@ from __future__ import annotations
 from baselines._row import Skip, record, text
 
 HUB_ID = "yizhongw/self_instruct"
+LICENSE = "apache-2.0"  # the Hub licence id of the source (other: see the source's own terms)
 REVISION = "main"  # TODO pin a commit sha when online (options.revision overrides)
 HUB_CONFIG = "self_instruct"
 DEMO_FILE = None

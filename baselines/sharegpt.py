@@ -12,6 +12,7 @@ from pathlib import Path
 from baselines._row import Skip, record
 
 HUB_ID = "anon8231489123/ShareGPT_Vicuna_unfiltered"
+LICENSE = "other"  # the Hub licence id of the source (other: see the source's own terms)
 REVISION = "main"  # TODO pin a commit sha when online (options.revision overrides)
 HUB_CONFIG = None
 HUB_DATA_FILES = "ShareGPT_V3_unfiltered_cleaned_split.json"

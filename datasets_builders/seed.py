@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import ConfigError, InputError
-from harness.core.records import InstructionRecord, Message, messages_from
+from harness.core.records import InstructionRecord, Message, messages_from, provenance_of
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "harness" / "data"
 BUNDLED = {"demo": DATA_DIR / "demo_seed.jsonl"}
@@ -71,7 +71,7 @@ def read_seed_file(path: Path) -> list[InstructionRecord]:
             if "messages" in row:
                 msgs = messages_from(row["messages"])
                 rec = InstructionRecord(msgs, row.get("source") or "seed", {"origin": "seed",
-                                                                           **(row.get("provenance") or {})})
+                                                                           **provenance_of(row.get("provenance"))})
                 rec.instruction  # noqa: B018 - raises StopIteration without a user turn
                 if not rec.response:
                     raise ValueError("the conversation has no assistant turn")

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "the whole loop of an experiment: build, train, eval, analyze, report"),
+    "status": ("harness.commands.status", "where a run stands (stages done, running, remaining; tokens, spend), from another terminal"),
+    "publish": ("harness.commands.publish", "push a built dataset or a trained model with its card to the Hugging Face Hub"),
     "build": ("harness.commands.build", "build an experiment's datasets (builders and baselines)"),
     "train": ("harness.commands.train", "fine-tune the base model on each dataset with the shared SFT recipe"),
     "eval": ("harness.commands.eval", "AlpacaEval: generate, judge against references, score"),

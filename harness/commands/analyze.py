@@ -110,11 +110,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console()
-    console.width = max(console.width, 120)  # a pipe gets 80 columns, too narrow for the pair table
-    for item in render(analysis.report):
-        console.print(item)
-    for item in render_curation(analysis.report.get("curation") or {}):
-        console.print(item)
+    from harness.report.terminal import show
+
+    for item in [*render(analysis.report), *render_curation(analysis.report.get("curation") or {})]:
+        show(console, item)
     for p in plots:
         console.print(f"wrote {p}")
     return 0
@@ -125,6 +124,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
     from harness.evaluation.analysis.report import render, render_curation
     from harness.experiment import load_experiment
+    from harness.report.terminal import show
     from harness.stages import analyze
 
     exp = load_experiment(args.config, args.paths)
@@ -134,11 +134,10 @@ def _run_experiment(args: argparse.Namespace) -> int:
         print(json.dumps(reports, ensure_ascii=False))
         return 0
     console = Console()
-    console.width = max(console.width, 120)
     for what, report in reports.items():
         console.rule(what)
         for item in render_curation(report) if what == "curation" else render(report):
-            console.print(item)
+            show(console, item)
     state = "cached" if outcome.skipped else "done"
     console.print(f"analysis: {state}; {', '.join(reports)} in {outcome.directory}")
     return 0

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         t.add_column(col)
     for c in changes:
         t.add_row(c.dataset, c.key, str(c.baseline), str(c.current), "" if c.tolerance is None else str(c.tolerance), c.kind)
-    console.width = max(console.width, 120)
-    console.print(t)
+    from harness.report.terminal import print_table
+
+    print_table(console, t)
     return 1
 

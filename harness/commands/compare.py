@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
         p_text = f"<= {p_text} (floor at {result.n_bootstrap} resamples)"
     table.add_row("p-value", p_text)
     console = Console()
-    console.print(table)
+    from harness.report.terminal import print_table
+
+    print_table(console, table)
     console.print(f"p-value: {result.test}, {result.n_bootstrap} resamples, seed {result.seed}; "
                   f"CI: percentile bootstrap over instructions.", highlight=False, soft_wrap=True)
     if not result.same_reference:

@@ -93,7 +93,9 @@ def _print_report(report: dict, title: str) -> None:
         t.add_column(c, justify="right")
     for r, counts in report["confusion"].items():
         t.add_row(r, *(str(counts[c]) for c in ("output_1", "draw", "output_2")))
-    console.print(t)
+    from harness.report.terminal import print_table
+
+    print_table(console, t)
 
     def fmt(x):
         return "n/a" if x is None else f"{x:.3f}"

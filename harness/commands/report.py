@@ -25,8 +25,7 @@ def run(args: argparse.Namespace) -> int:
     exp = load(args)
     result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force=args.force)
     console = Console()
-    console.width = max(console.width, 140)
-    console.print(leaderboard.rich_table(result.board))
+    leaderboard.print_leaderboard(console, result.board)
     if result.board["missing_eval"]:
         console.print(f"[yellow]not evaluated yet:[/yellow] {', '.join(result.board['missing_eval'])}")
     console.print(f"report: {len(result.board['rows'])} rows; wrote {', '.join(str(p) for p in result.written)}")

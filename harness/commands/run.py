@@ -4,12 +4,16 @@ Each stage is skipped when a finished manifest with its fingerprint is already t
 one dataset's settings reruns that dataset's chain alone. `--dry-run` prints the plan (every stage,
 cache hit or miss, every leaderboard row with its train and eval stage, and the API judge's cost
 estimate) and runs nothing.
+
+The terminal shows one line per stage (`harness.console.StageDisplay`); what the libraries print
+(transformers, TRL, vLLM, datasets) goes to `runs/<experiment>/logs/run-<time>.log` unless `-v`.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from harness.commands._experiment import add_experiment_arguments, load
 
@@ -26,54 +30,123 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+    from harness.console import make_console, terminal_stream
     from harness.stages.evaluate import estimate_cost
-    from harness.stages.plan import plan, select
+    from harness.stages.plan import plan
 
     exp = load(args)
     steps = plan(exp, args.runs_dir, only=args.only)  # validates everything before any work
     cost = estimate_cost(exp)
-    console = Console()
-    console.width = max(console.width, 120)
+    console = make_console(terminal_stream())
     if args.dry_run:
-        t = Table(title=f"plan of experiment '{exp.name}' ({len(steps)} stages)")
-        for col in ("stage", "fingerprint", "status", "directory"):
-            t.add_column(col, overflow="fold")
-        for s in steps:
-            t.add_row(s.label, s.fingerprint, "[green]cached[/green]" if s.cached else "[yellow]to run[/yellow]",
-                      str(s.directory))
-        console.print(t)
-        console.print(rows_table(exp, args.only))
-        if cost:
-            console.print(f"judge cost estimate: {cost.get('summary') or cost}")
-        todo = sum(not s.cached for s in steps)
-        console.print(f"dry run: {todo} of {len(steps)} stages to run, {len(steps) - todo} cached; nothing was run")
-        return 0
+        return _dry_run(exp, steps, cost, console, args.only)
     if cost:
         console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+    return _run(exp, args, steps, console)
 
+
+def _dry_run(exp, steps, cost, console, only) -> int:
+    from rich.table import Table
+
+    from harness.report.terminal import print_table
+
+    t = Table(title=f"plan of experiment '{exp.name}' ({len(steps)} stages)")
+    for col in ("stage", "status", "fingerprint", "directory"):
+        t.add_column(col)
+    for s in steps:
+        t.add_row(s.label, "cached" if s.cached else "to run", s.fingerprint, str(s.directory))
+    print_table(console, t)
+    print_table(console, rows_table(exp, only))
+    if cost:
+        console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+    todo = sum(not s.cached for s in steps)
+    console.print(f"dry run: {todo} of {len(steps)} stages to run, {len(steps) - todo} cached; nothing was run")
+    return 0
+
+
+def _run(exp, args: argparse.Namespace, steps, console) -> int:
+    import datetime as dt
+
+    from harness.console import StageDisplay, library_output_to, logging_to
+    from harness.stages import paths
+
+    t0 = time.perf_counter()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    log_path = paths.exp_dir(exp, args.runs_dir) / "logs" / f"run-{stamp}.log"
+    quiet = not args.verbose
+    labels = [s.label for s in steps] + ([] if args.no_report else ["report"])
+    board = None
+    with library_output_to(log_path, enabled=quiet), logging_to(log_path, console, verbose=not quiet), \
+            StageDisplay(console, labels) as display:
+        ran = _stages(exp, args, steps, display)
+        _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
+        if not args.no_report:
+            board = _report(exp, args, display)
+    if board is not None:
+        from harness.report.leaderboard import print_leaderboard
+
+        print_leaderboard(console, board)
+    console.print(f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s"
+                  + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""), soft_wrap=True)
+    return 0
+
+
+def _stages(exp, args: argparse.Namespace, steps, display) -> list[str]:
+    """Run the stages as the plan lists them; each stage's line follows its run_stage events (a builder's
+    sub-stages, which the plan does not list, stay off the display)."""
+    from harness.core.runs import observe_stages
     from harness.stages import analyze, build, evaluate, train
     from harness.stages.base import ensure_base_model
+    from harness.stages.plan import select
+
+    labels = {s.directory.resolve(): s.label for s in steps}
+
+    def observer(event: str, directory, outcome, error) -> None:
+        label = labels.get(directory.resolve())
+        if label is None:
+            return
+        if event == "start":
+            display.start(label)
+        elif event == "failed":
+            display.fail(label, str(error) or type(error).__name__)
+        else:
+            display.finish(label, summary(label.split("/")[0], outcome), cached=event == "cached")
 
     names = select(exp, args.only)
-    t0 = time.perf_counter()
-    ensure_base_model(exp, args.runs_dir)
     ran: list[str] = []
-    for stage, module in (("build", build), ("train", train), ("eval", evaluate)):
-        outcomes = module.run(exp, args.runs_dir, only=names, force=stage in args.force)
-        ran += [f"{stage}/{o.directory.name}" for o in outcomes if not o.skipped]
-    if exp.analysis.enabled:
-        outcome = analyze.run(exp, args.runs_dir, force="analysis" in args.force)
-        if not outcome.skipped:
-            ran.append("analysis")
-    _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
-    if not args.no_report:
-        _report(exp, args, console)
-    console.print(f"run: {len(ran)} stages ran ({', '.join(ran) or 'all cached'}); "
-                  f"{time.perf_counter() - t0:.1f} s")
-    return 0
+    with observe_stages(observer):
+        ensure_base_model(exp, args.runs_dir)
+        for stage, module in (("build", build), ("train", train), ("eval", evaluate)):
+            kw: dict[str, Any] = {"only": names, "force": stage in args.force}
+            if stage in ("train", "eval"):
+                kw["progress"] = lambda what, d, n: display.advance(display.running, d, n, what)
+            outcomes = module.run(exp, args.runs_dir, **kw)
+            ran += [f"{stage}/{o.directory.name}" for o in outcomes if not o.skipped]
+        if exp.analysis.enabled:
+            outcome = analyze.run(exp, args.runs_dir, force="analysis" in args.force)
+            if not outcome.skipped:
+                ran.append("analysis")
+    return ran
+
+
+def summary(stage: str, outcome) -> str:
+    """One line of counts for a finished (or cached) stage, from its manifest."""
+    s = outcome.manifest.stats
+    if stage == "base-model":
+        return f"tiny random Llama ({s.get('size')})"
+    if stage == "build":
+        dropped = sum(sum((step.get("dropped") or {}).values()) for step in s.steps.values())
+        return f"{s.records:,} records, {s.completion_tokens:,} tokens generated, {dropped:,} dropped"
+    if stage == "train":
+        loss = f", loss {s.final_loss:.3f}" if s.final_loss is not None else ""
+        return f"{s.steps or 0} steps, {s.tokens_seen or 0:,} tokens{loss}"
+    if stage == "eval":
+        if s.win_rate is None:
+            return f"n={s.n_total}, no win rate"
+        return (f"win rate {s.win_rate:.1f} ± {s.standard_error or 0:.1f} % (n={s.n_total}"
+                + (f", {s.n_parse_failures} unparseable)" if s.n_parse_failures else ")"))
+    parts = [f"{k}: {v.get('pairs')} pairs" for k, v in s.items() if isinstance(v, dict) and "pairs" in v]
+    return ", ".join(parts)
 
 
 def rows_table(exp, only):
@@ -87,7 +160,7 @@ def rows_table(exp, only):
     listed = rows(exp, select(exp, only))
     t = Table(title=f"{len(listed)} leaderboard rows")
     for col in ("row", "dataset", "assembly", "N", "checkpoint", "eval tags", "stages"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col)
     for r in listed:
         step = "selected" if r.selected else f"step {r.step}" if r.step is not None else "final"
         stages = ("report only: the best of its training's rows" if r.selected
@@ -112,17 +185,21 @@ def _log_run(exp, runs_dir, ran: list[str], seconds: float) -> None:
         f.write(json.dumps(entry) + "\n")
 
 
-def _report(exp, args: argparse.Namespace, console) -> None:
+def _report(exp, args: argparse.Namespace, display) -> dict[str, Any] | None:
     """The report step; with --only, datasets never evaluated leave the stored leaderboard as it is."""
-    from harness.report import leaderboard
     from harness.report.leaderboard import missing_evals
     from harness.stages import report
 
     missing = missing_evals(exp, args.runs_dir)
+    display.start("report")
     if args.only and missing:
-        console.print(f"report: not written, {', '.join(missing)} not evaluated yet "
-                      f"(run without --only, or harness report --force for a partial leaderboard)")
-        return
-    result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force="report" in args.force)
-    console.print(leaderboard.rich_table(result.board))
-    console.print(f"report: wrote {', '.join(str(p) for p in result.written)}")
+        display.fail("report", f"not written: {', '.join(missing)} not evaluated yet (run without --only, "
+                               "or harness report --force for a partial leaderboard)")
+        return None
+    try:
+        result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force="report" in args.force)
+    except BaseException as e:
+        display.fail("report", str(e) or type(e).__name__)
+        raise
+    display.finish("report", f"wrote {result.written[0].parent}/ (md, csv, json, html)")
+    return result.board

@@ -74,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
         lc_text += f" ± {result['lc_standard_error']:.4f}"
     table.add_row(f"LC win rate (%), {result['lc_variant'] or 'n/a'}", lc_text)
     console = Console()
-    console.print(table)
+    from harness.report.terminal import print_table
+
+    print_table(console, table)
     if result["lc_label"]:
         console.print(f"LC variant: {result['lc_label']}", highlight=False)
     if lc.reason:

@@ -59,6 +59,7 @@ class TrainStats(_Stats):
     truncated: int = 0
     steps: int | None = None
     tokens_seen: int | None = None
+    loss_token_share: float | None = None  # of the screened training set's tokens, those the loss is on
     train_loss: float | None = None
     final_loss: float | None = None
     loss_curve: Sequence[Mapping[str, float]] = dataclasses.field(default_factory=list)

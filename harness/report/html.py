@@ -21,7 +21,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; }
 th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 1em; vertical-align: top; } figcaption { font-size: 13px; color: #555; }
-img { max-width: 560px; } .warn { color: #8a5a00; }
+img { max-width: 560px; } figure.wide img { max-width: 1120px; } .warn { color: #8a5a00; }
 """
 
 
@@ -110,9 +110,85 @@ def _scaling_plot(rows: list[dict[str, Any]]) -> str | None:
     return _png(fig)
 
 
-def _figure(b64: str, caption: str) -> str:
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
+WIDE = ("plot-training-curves", "plot-judge-bias")  # two panels side by side: shown at twice the width
+
+
+def _figure(b64: str, caption: str, fig_id: str = "") -> str:
+    ident = f' id="{html.escape(fig_id)}"' if fig_id else ""
+    ident += ' class="wide"' if fig_id in WIDE else ""
+    return (f'<figure{ident}><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _curves_plot(curves: dict[str, list[dict[str, float]]]) -> str | None:
+    """Training loss (and learning rate, when the trainer's log has it) against step, a line per dataset."""
+    if not curves:
+        return None
+    plt = _pyplot()
+    with_lr = any("learning_rate" in p for c in curves.values() for p in c)
+    fig, axes = plt.subplots(1, 2 if with_lr else 1, figsize=(11 if with_lr else 6, 4), squeeze=False)
+    for name, curve in curves.items():
+        axes[0][0].plot([p["step"] for p in curve], [p["loss"] for p in curve], marker=".", label=name)
+        if with_lr:
+            lr = [p for p in curve if "learning_rate" in p]
+            axes[0][1].plot([p["step"] for p in lr], [p["learning_rate"] for p in lr], label=name)
+    axes[0][0].set(xlabel="step", ylabel="training loss", title="loss")
+    axes[0][0].legend(fontsize=8)
+    if with_lr:
+        axes[0][1].set(xlabel="step", ylabel="learning rate", title="learning rate")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _judge_plot(diags: dict[str, dict[str, Any]]) -> str | None:
+    """Per dataset: how often the judge prefers the first slot (50% is unbiased) and the unparseable share."""
+    names = [n for n, d in diags.items() if d.get("first_slot_rate") is not None or d.get("n")]
+    if not names:
+        return None
+    plt = _pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 1.8))
+    bars = a.barh(names, [100 * (diags[n].get("first_slot_rate") or 0) for n in names], color="#55a868")
+    a.bar_label(bars, fmt="%.0f%%", padding=3, fontsize=8)
+    a.axvline(50, color="k", linestyle="--", linewidth=1)
+    a.set(xlim=(0, 100), xlabel="judgments preferring the output shown first, % (dashed: unbiased)",
+          title="position bias")
+    bars = b.barh(names, [100 * diags[n]["unparseable_share"] for n in names], color="#c44e52")
+    b.bar_label(bars, labels=[f"{100 * diags[n]['unparseable_share']:.0f}% of {diags[n]['n']}" for n in names],
+                padding=3, fontsize=8)
+    b.set(xlim=(0, 100), xlabel="judgments the parser could not read, %", title="unparseable judgments")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _length_plot(rows: list[dict[str, Any]], diags: dict[str, dict[str, Any]]) -> str | None:
+    """Output length vs win rate: each model's length-binned win rate, and each row's average."""
+    rows = [r for r in rows if r.get("win_rate") is not None and r.get("avg_output_length") is not None]
+    if not rows and not any(d.get("length_bins") for d in diags.values()):
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, d in diags.items():
+        bins = d.get("length_bins") or []
+        if bins:
+            ax.plot([x["length"] for x in bins], [x["win_rate"] for x in bins], marker="o", alpha=0.6, label=name)
+    for r in rows:
+        ax.scatter(r["avg_output_length"], r["win_rate"], color="k", marker="x", zorder=3)
+        ax.annotate(r["dataset"], (r["avg_output_length"], r["win_rate"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=8)
+    ax.set(xlabel="output length (characters)", ylabel="win rate %", ylim=(0, 100),
+           title="win rate by output length (lines: quantile bins; x: each model's mean)")
+    if any(d.get("length_bins") for d in diags.values()):
+        ax.legend(fontsize=8)
+    return _png(fig)
 
 
 def _measure(m: dict[str, Any] | None) -> str:
@@ -152,7 +228,44 @@ def _analysis_table(report: dict[str, Any] | None, what: str, title: str) -> lis
            f"<th>MAUVE features</th><th>texts cut (A+B)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"]
     if report.get("verdict_rule"):
         out.append(f"<p><small>Verdicts: {html.escape(report['verdict_rule'])}</small></p>")
-    out += [f"<p class='warn'>{html.escape(w)}</p>" for w in report.get("warnings", [])]
+    from harness.evaluation.analysis.report import distinct_warnings
+
+    out += [f"<p class='warn'>{html.escape(w)}</p>" for w in distinct_warnings(report.get("warnings", []))]
+    return out
+
+
+def _plots(board: dict[str, Any], analysis_dir: Path | None) -> list[str]:
+    """The plot sections: results, training curves, judge diagnostics, then the analysis stage's plots."""
+    rows, diags = board["rows"], board.get("judge_diagnostics") or {}
+    sections = [
+        ("results", "Results", [(_win_rate_plot(rows), "Win rate per dataset with 95% intervals", "plot-win-rate"),
+                                (_size_plot(rows), "Data size vs win rate", "plot-size"),
+                                (_scaling_plot(rows), "Data scaling: win rate against N (95% intervals)",
+                                 "plot-scaling")]),
+        ("training", "Training curves", [(_curves_plot(board.get("training_curves") or {}),
+                                          "Training loss and learning rate against step, from the trainer's log",
+                                          "plot-training-curves")]),
+        ("judging", "Judge diagnostics", [(_judge_plot(diags), "Position bias and unparseable judgments",
+                                           "plot-judge-bias"),
+                                          (_length_plot(rows, diags), "Output length vs win rate",
+                                           "plot-length-vs-win-rate")]),
+    ]
+    analysis = []
+    if analysis_dir is not None:
+        for name, cap in (("responses.png", "Embedding map of the datasets' responses (PCA)"),
+                          ("responses.mauve.png", "MAUVE between the datasets' responses"),
+                          ("responses.lengths.png", "Response length distributions (tokens)"),
+                          ("outputs.png", "Embedding map of the models' AlpacaEval outputs (PCA)")):
+            p = Path(analysis_dir) / name
+            if p.is_file():
+                analysis.append((base64.b64encode(p.read_bytes()).decode("ascii"), cap,
+                                 "plot-" + name.removesuffix(".png").replace(".", "-")))
+    sections.append(("analysis", "The data", analysis))
+    out = []
+    for sid, title, figs in sections:
+        shown = [_figure(b64, cap, fid) for b64, cap, fid in figs if b64]
+        if shown:
+            out.append(f'<section id="{sid}"><h2>{html.escape(title)}</h2>' + "".join(shown) + "</section>")
     return out
 
 
@@ -181,21 +294,7 @@ def html_page(board: dict[str, Any], *, analysis_dir: Path | None = None) -> str
                      + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     if board.get("missing_eval"):
         parts.append(f"<p class='warn'>Not evaluated yet: {html.escape(', '.join(board['missing_eval']))}</p>")
-    figs = []
-    for b64, cap in ((_win_rate_plot(rows), "Win rate per dataset with 95% intervals"),
-                     (_size_plot(rows), "Data size vs win rate"),
-                     (_scaling_plot(rows), "Data scaling: win rate against N (95% intervals)")):
-        if b64:
-            figs.append(_figure(b64, cap))
-    if analysis_dir is not None:
-        for name, cap in (("responses.png", "Embedding map of the datasets' responses (PCA)"),
-                          ("responses.mauve.png", "MAUVE between the datasets' responses"),
-                          ("responses.lengths.png", "Response length distributions (tokens)"),
-                          ("outputs.png", "Embedding map of the models' AlpacaEval outputs (PCA)")):
-            p = Path(analysis_dir) / name
-            if p.is_file():
-                figs.append(_figure(base64.b64encode(p.read_bytes()).decode("ascii"), cap))
-    parts.append('<section id="plots">' + "".join(figs) + "</section>")
+    parts += _plots(board, analysis_dir)
     for what, title in (("responses", "the datasets' responses"), ("outputs", "the models' AlpacaEval outputs")):
         parts += _analysis_table(board.get("analysis", {}).get(what), what, title)
     parts.append("<p>Generated by <code>harness report</code>.</p></body></html>")

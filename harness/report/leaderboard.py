@@ -18,7 +18,7 @@ from harness.core.fingerprint import canonical_json, text_hash
 from harness.core.io import read_json, write_json, write_text
 from harness.core.runs import git_state, read_manifest
 from harness.experiment import Experiment
-from harness.report.columns import COLUMNS, HEADER_ONLY, cell, lc_notes, shown_columns
+from harness.report.columns import COLUMNS, PRIORITY, WITH_ERROR, cell, lc_notes, shown_columns
 from harness.stages import paths
 from harness.stages import rows as rows_of
 
@@ -50,10 +50,12 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     responses = analyses.get("responses", {})
     instructions = analyses.get("instructions", {})
     ref = exp.analysis.reference
-    rows = []
+    rows, curves, judging = [], {}, {}
     for r in rows_of.rows(exp):
         row = _selected_row(exp, r, rows) if r.selected else _row(exp, r, runs_dir)
         _add_analysis(row, r.dataset, ref, responses, instructions)
+        if not r.selected:
+            curves[r.training.key], judging[r.name] = _add_diagnostics(row, exp, r, runs_dir)
         rows.append(row)
     missing = missing_evals(exp, runs_dir)
     rows.sort(key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), r["dataset"]))
@@ -73,6 +75,8 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "warnings": n_warnings(rows),
         "rows": rows,
         "missing_eval": missing,
+        "training_curves": {k: v for k, v in curves.items() if v},
+        "judge_diagnostics": {k: v for k, v in judging.items() if v},
         # each measure carries its noise floor; the per-set controls behind them stay in the analysis files
         "analysis": {k: {"pairs": [{x: y for x, y in p.items() if x != "noise_floors"} for p in v.get("pairs", [])],
                          "embedder": v.get("embedder"), "warnings": v.get("warnings", []),
@@ -154,6 +158,9 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         "mauve_vs_reference": None,
         "unique_trigrams_per_1k": None,
         "contamination_hits": None,
+        "loss_token_pct": None,
+        "unparseable_pct": None,
+        "first_slot_pct": None,
         "base_model": exp.base_model,
         # the judge as the experiment names it: the resolved spec holds machine-specific paths
         "judge": exp.eval.judge,
@@ -161,6 +168,23 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
                          "eval": paths.eval_fingerprint(exp, r.eval_key)},
     }
+
+
+def _add_diagnostics(row: dict[str, Any], exp: Experiment, r: rows_of.Row, runs_dir=None
+                     ) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
+    """The row's loss-token share and judge diagnostics; returns its training curve and the diagnostics."""
+    from harness.report.diagnostics import judge_diagnostics, training_curve
+
+    train_dir = paths.train_dir(exp, r.training.key, runs_dir)
+    manifest = read_manifest(train_dir)
+    share = manifest.stats.loss_token_share if manifest and manifest.ok else None
+    row["loss_token_pct"] = round(100 * share, 2) if share is not None else None
+    diag = judge_diagnostics(paths.eval_dir(exp, r.eval_key, runs_dir))
+    if diag:
+        row["unparseable_pct"] = round(100 * diag["unparseable_share"], 2)
+        rate = diag["first_slot_rate"]
+        row["first_slot_pct"] = round(100 * rate, 2) if rate is not None else None
+    return training_curve(train_dir, manifest), diag
 
 
 def _lc_variant(metrics: dict[str, Any]) -> str | None:
@@ -232,7 +256,9 @@ def markdown(board: dict[str, Any]) -> str:
                        f"{_pair_cell(p.get('classifier_accuracy'))} | {(p.get('cv') or {}).get('kind', '-')} | "
                        f"{p.get('n_per_set', '-')} |")
         if resp["warnings"]:
-            out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in resp["warnings"]]
+            from harness.evaluation.analysis.report import distinct_warnings
+
+            out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in distinct_warnings(resp["warnings"])]
     return "\n".join(out) + "\n"
 
 
@@ -279,12 +305,34 @@ def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_d
 
 def rich_table(board: dict[str, Any]):
     from rich.markup import escape
+    """The leaderboard as a rich table, for `print_table` to fit to the terminal: the columns
+    `shown_columns` keeps, the most important first (`columns.PRIORITY`), win rate and its SE in one cell."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=f"{board['experiment']}: judge {board['judge']}, protocol {board['protocol']}")
-    cols = [c for c in COLUMNS if c[0] not in HEADER_ONLY]
+    t = Table(title=f"leaderboard: {board['experiment']}", box=box.SIMPLE_HEAD, show_edge=False)
+    cols = [c for c in shown_columns(board["rows"]) if c[0] not in WITH_ERROR.values()]
+    rank = {k: i for i, k in enumerate(PRIORITY)}
+    cols.sort(key=lambda c: (rank.get(c[0], len(rank)), COLUMNS.index(c)))
+    errors = {k for k, e in WITH_ERROR.items() if any(r.get(e) is not None for r in board["rows"])}
     for key, header, fmt in cols:
-        t.add_column(header, justify="right" if fmt or key == "rank" else "left", overflow="fold")
+        t.add_column(f"{header} ± SE" if key in errors else header,
+                     justify="right" if fmt or key == "rank" else "left")
     for r in board["rows"]:
-        t.add_row(*(escape(cell(r, k, f)) for k, _, f in cols))  # row names hold [tags=...]
+        t.add_row(*(escape(_terminal_cell(r, k, f, k in errors)) for k, _, f in cols))  # row names hold [tags=...]
     return t
+
+
+def _terminal_cell(row: dict[str, Any], key: str, fmt: str | None, with_error: bool) -> str:
+    text = cell(row, key, fmt)
+    err_key = WITH_ERROR.get(key, "")
+    err = row.get(err_key) if with_error else None
+    err_fmt = next((f for k, _, f in COLUMNS if k == err_key), None) or "{}"
+    return f"{text} ± {err_fmt.format(err)}" if isinstance(err, (int, float)) and text != "-" else text
+
+
+def print_leaderboard(console: Any, board: dict[str, Any]) -> None:
+    """The leaderboard fitted to the console's width (columns left out are named below it)."""
+    from harness.report.terminal import print_table
+
+    print_table(console, rich_table(board), note=f"judge {board['judge']}, protocol {board['protocol']}")

@@ -155,4 +155,4 @@ def load(exp: Experiment, runs_dir=None) -> dict[str, dict[str, Any]]:
     from harness.core.io import read_json
 
     d = paths.analysis_dir(exp, runs_dir)
-    return {p.stem: read_json(p) for p in sorted(d.glob("*.json")) if p.name != "manifest.json"}
+    return {p.stem: read_json(p) for p in sorted(d.glob("*.json")) if p.name not in ("manifest.json", "running.json")}

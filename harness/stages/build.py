@@ -34,6 +34,7 @@ from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stag
 from harness.experiment import Experiment
 from harness.stages import paths
 from harness.stages.base import ensure_base_model
+from harness.stages.cards import write_dataset_card
 
 
 def load_seed(seed_data):
@@ -171,7 +172,10 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
 
     config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards],
               "prompts": _prompts_used(exp, name)}
-    return run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
+    outcome = run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
+    if num_shards == 1:
+        write_dataset_card(exp, name, runs_dir)
+    return outcome
 
 
 def _prompts_used(exp: Experiment, name: str) -> dict[str, dict[str, str]]:
@@ -238,9 +242,11 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
         return StageResult(outputs=["dataset.jsonl", "drops.jsonl"],
                            stats=_merged_stats(ctx, merged, [m.stats for m in manifests], [s.name for s in shards]))
 
-    return run_stage(paths.build_dir(exp, name, runs_dir), stage="build", fingerprint=paths.build_fingerprint(exp, name),
-                     body=body, config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)}, force=force,
-                     upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
+    outcome = run_stage(paths.build_dir(exp, name, runs_dir), stage="build", body=body, force=force,
+                        fingerprint=paths.build_fingerprint(exp, name), config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
+                        upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
+    write_dataset_card(exp, name, runs_dir)
+    return outcome
 
 
 def _join_drops(d: Path, shard_drops: Sequence[Path]) -> None:

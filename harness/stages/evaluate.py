@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core.config import to_dict
 from harness.core.errors import ConfigError, StageError
@@ -25,6 +25,9 @@ from harness.core.runs import StageOutcome, StageResult, is_done, run_stage
 from harness.evaluation.alpaca import EvalJob
 from harness.experiment import Experiment
 from harness.stages import paths
+
+if TYPE_CHECKING:
+    from harness.stages.rows import Row
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +87,11 @@ def backend_options(exp: Experiment) -> dict[str, Any]:
     return {**fp32, **exp.engine}
 
 
-def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
-        ) -> list[StageOutcome]:
+def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
+        progress: Any = None) -> list[StageOutcome]:
     """Evaluate every row of the selected datasets (`rows.evaluated`: per training, checkpoint and
-    eval-tag variant), each with its system prompt, cached by fingerprint."""
+    eval-tag variant), each with its system prompt, cached by fingerprint; `progress(what, done,
+    total)` hears each batch's progress."""
     from harness.experiment import eval_system_prompt
     from harness.stages.plan import select
     from harness.stages.rows import evaluated
@@ -113,8 +117,30 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
                                  fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key),
                                  config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
                                          "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system},
-                                 upstream={"train": paths.train_fingerprint(exp, r.training.key)}, force=force))
+                                 upstream={"train": paths.train_fingerprint(exp, r.training.key)}, force=force,
+                                 progress=progress))
+        _after_eval(exp, r, outcomes[-1], runs_dir)
     return outcomes
+
+
+def _after_eval(exp: Experiment, r: Row, outcome: StageOutcome, runs_dir=None) -> None:
+    """A fresh eval's metrics into the recipe's trackers (as run `r.name`); the final model's card
+    gets the eval results."""
+    from harness.core.io import read_json
+
+    metrics_path = outcome.directory / "metrics.json"
+    if not metrics_path.is_file():
+        return
+    metrics = read_json(metrics_path)
+    if exp.train.recipe.report_to and not outcome.skipped:
+        from harness.training.tracking import log_eval
+
+        log_eval(exp.train.recipe.report_to, project=exp.name, run_name=r.name,
+                 train_dir=paths.train_dir(exp, r.training.key, runs_dir), metrics=metrics)
+    if r.step is None:
+        from harness.stages.cards import write_model_card
+
+        write_model_card(exp, r.training.key, runs_dir, metrics=metrics)
 
 
 def estimate_cost(exp: Experiment) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
+from harness.stages.cards import write_model_card
 
 if TYPE_CHECKING:
     from harness.stages.rows import Training
@@ -48,15 +49,29 @@ def read_dataset(exp: Experiment, name: str, runs_dir=None) -> list[InstructionR
     return records
 
 
+def _metrics(exp: Experiment, key: str, runs_dir=None) -> dict | None:
+    """The final model's eval metrics when it was evaluated already (a cached rerun keeps them in its
+    card): the first evaluated row of training `key` without a checkpoint step."""
+    from harness.core.io import read_json
+    from harness.stages.rows import evaluated
+
+    for r in evaluated(exp):
+        p = paths.eval_dir(exp, r.eval_key, runs_dir) / "metrics.json"
+        if r.training.key == key and r.step is None and p.is_file():
+            return read_json(p)
+    return None
+
+
 def seed_records(exp: Experiment) -> list[InstructionRecord]:
     from datasets_builders.seed import load_seed
 
     return load_seed(exp.seed_data)
 
 
-def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False
-        ) -> list[StageOutcome]:
-    """Train every training of the selected datasets (`rows.trainings`), cached by fingerprint."""
+def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
+        progress: Any = None) -> list[StageOutcome]:
+    """Train every training of the selected datasets (`rows.trainings`), cached by fingerprint;
+    `progress(what, done, total)` hears each training step."""
     from harness.stages.base import ensure_base_model
     from harness.stages.plan import select
     from harness.stages.rows import instruction_group, trainings
@@ -78,7 +93,9 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         outcomes.append(train_stage(paths.train_dir(exp, t.key, runs_dir), base_model=base, records=assembled,
                                     recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, t.key),
                                     upstream={"build": paths.build_fingerprint(exp, t.dataset)}, force=force,
-                                    save_at_steps=t.steps))
+                                    save_at_steps=t.steps,
+                                    progress=(lambda d, n: progress("steps", d, n)) if progress else None))
+        write_model_card(exp, t.key, runs_dir, metrics=_metrics(exp, t.key, runs_dir))
     return outcomes
 
 

@@ -15,6 +15,10 @@ from harness.core.config import bounded, find_named_file, from_dict, load_yaml
 from harness.core.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "configs" / "recipes"
+# The experiment trackers of transformers' `report_to` (none: no tracker). The harness logs each
+# row's eval metrics to the same trackers (harness.training.tracking).
+TRACKERS = ("none", "tensorboard", "wandb", "trackio", "mlflow", "comet_ml", "clearml", "aim", "dvclive", "neptune",
+            "swanlab", "azure_ml", "dagshub", "flyte", "codecarbon")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +60,14 @@ class Recipe:
     save_steps: int = bounded(200, low=1)
     save_total_limit: int = bounded(2, low=1)
     logging_steps: int = bounded(5, low=1)
+    # where the trainer's logs also go (transformers' report_to: tensorboard, wandb, trackio, ...);
+    # a name or a list. Files of local trackers go to train/<name>/tracking/.
+    report_to: tuple[str, ...] | str = ()
 
 
 # Fields that change how fast or where a run goes, not what it learns: kept out of fingerprints.
 NON_SEMANTIC_FIELDS = ("name", "save_steps", "save_total_limit", "logging_steps", "accelerate_config",
-                       "gradient_checkpointing")
+                       "gradient_checkpointing", "report_to")
 
 
 def recipe_path(name_or_path: str) -> Path:
@@ -86,7 +93,14 @@ def check_recipe(recipe: Recipe, source: str | None, prefix: str = "") -> Recipe
     if recipe.max_steps == 0:
         raise ConfigError(f"{source}: '{prefix}max_steps' is 0; it must be -1 (train num_epochs) or >= 1",
                           fix=f"set {prefix}max_steps=-1 or a number of steps")
-    return recipe
+    trackers = (recipe.report_to,) if isinstance(recipe.report_to, str) else tuple(recipe.report_to)
+    for t in trackers:
+        if t not in TRACKERS:
+            from harness.core.config import did_you_mean
+
+            raise ConfigError(f"{source}: '{prefix}report_to' names {t!r}, not a tracker transformers knows",
+                              fix=did_you_mean(t, TRACKERS, otherwise=f"one of {', '.join(TRACKERS)}"))
+    return dataclasses.replace(recipe, report_to=tuple(dict.fromkeys(t for t in trackers if t != "none")))
 
 
 def semantic_dict(recipe: Recipe) -> dict[str, Any]:

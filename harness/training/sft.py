@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from harness.training.job import read_job, write_job
 from harness.training.recipe import Recipe, semantic_dict
 
 TRAIN_VERSION = 1
+LOG_HISTORY = "log_history.json"  # trainer.state.log_history of the run, beside the model
 
 
 def train_fingerprint(recipe: Recipe, *, upstream: Mapping[str, str], base: Any = None,
@@ -46,12 +47,14 @@ def train_fingerprint(recipe: Recipe, *, upstream: Mapping[str, str], base: Any 
                             config={"recipe": semantic_dict(recipe), "base": base, "data": dict(data or {})})
 
 
-def train_stage(directory: Path, *, base_model: str, records: Sequence[InstructionRecord] | Assembled,
-                recipe: Recipe, fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False,
-                save_at_steps: Sequence[int] = ()) -> StageOutcome:
+def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its two call sites
+        directory: Path, *, base_model: str, records: Sequence[InstructionRecord] | Assembled,
+        recipe: Recipe, fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False,
+        save_at_steps: Sequence[int] = (), progress: Callable[[int, int], None] | None = None) -> StageOutcome:
     """Fine-tune `base_model` on `records` into `directory/model/`, cached by `fingerprint`; the
     model at each of `save_at_steps` goes to `directory/steps/<k>/`. An experiment's row passes its
-    `Assembled` set, whose counts (N asked for, N trained on, ...) the manifest's stats keep."""
+    `Assembled` set, whose counts (N asked for, N trained on, ...) the manifest's stats keep.
+    `progress(step, max_steps)` hears each optimizer step of an in-process run."""
     from harness.training.launch import launch
 
     assembly = records.stats if isinstance(records, Assembled) else None
@@ -69,14 +72,14 @@ def train_stage(directory: Path, *, base_model: str, records: Sequence[Instructi
         release_idle(gpu_only=True)  # inference engines kept for reuse give their GPU memory back
         screened = write_job(d, base_model, records, recipe, save_at_steps)
         checkpoints.prepare(d / "checkpoints", fingerprint, force)
-        stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d)
+        stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d, progress=progress)
         assert stats is not None  # launch and a single process both report the main rank's stats
         shutil.rmtree(d / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are GBs
         shutil.rmtree(d / "adapter", ignore_errors=True)
         model_files = sorted(p.relative_to(d).as_posix() for k in ("model", *(f"steps/{s}" for s in save_at_steps))
                              for p in (d / k).iterdir() if p.is_file())
         extra = {"assembly": dict(assembly)} if assembly is not None else {}
-        return StageResult(outputs=["train.jsonl", "drops.jsonl", *model_files],
+        return StageResult(outputs=["train.jsonl", "drops.jsonl", LOG_HISTORY, *model_files],
                            stats={**screened, **stats, **extra, "wall_time_s": round(time.perf_counter() - t0, 3)})
 
     config = {"base_model": base_model, "recipe": to_dict(recipe), "records": len(records)}
@@ -95,10 +98,19 @@ def build_trainer(directory: Path) -> Any:
     job, recipe = read_job(directory)
     precision = resolve_precision(recipe.precision)
     dataset = Dataset.from_list([{"messages": r["messages"]} for r in read_jsonl(directory / "train.jsonl")])
-    return SFTTrainer(model=load_model(job["base_model"], recipe, precision),
-                      args=sft_config(recipe, precision, directory / "checkpoints"), train_dataset=dataset,
-                      processing_class=load_tokenizer(job["base_model"], job["train_template"]),
-                      peft_config=lora_config(recipe))
+    trainer = SFTTrainer(model=load_model(job["base_model"], recipe, precision),
+                         args=sft_config(recipe, precision, directory / "checkpoints"), train_dataset=dataset,
+                         processing_class=load_tokenizer(job["base_model"], job["train_template"]),
+                         peft_config=lora_config(recipe))
+    for callback in trainer.callback_handler.callbacks:  # local trackers write beside the model, not into
+        if hasattr(callback, "logging_dir") and hasattr(callback, "tb_writer"):  # checkpoints/ (deleted)
+            callback.logging_dir = str(tracking_dir(directory) / "tensorboard")
+    return trainer
+
+
+def tracking_dir(directory: Path) -> Path:
+    """Where local experiment trackers (tensorboard) write for the training run in `directory`."""
+    return Path(directory) / "tracking"
 
 
 def sft_config(recipe: Recipe, precision: str, output_dir: Path) -> Any:
@@ -131,14 +143,15 @@ def sft_config(recipe: Recipe, precision: str, output_dir: Path) -> Any:
         save_steps=recipe.save_steps,
         save_total_limit=recipe.save_total_limit,
         logging_steps=recipe.logging_steps,
-        report_to="none",
+        report_to=list(recipe.report_to) or "none",
+        run_name=output_dir.parent.name,
         disable_tqdm=not sys.stderr.isatty(),
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,  # every parameter gets a gradient; the extra graph walk is waste
     )
 
 
-def fit(directory: Path) -> dict[str, Any] | None:
+def fit(directory: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, Any] | None:
     """Train the job in `directory` (resuming from its last checkpoint) and save `model/`.
 
     Every rank of a launch runs this; the main rank returns the stats, the others None."""
@@ -150,6 +163,8 @@ def fit(directory: Path) -> dict[str, Any] | None:
     job, recipe = read_job(directory)
     precision = resolve_precision(recipe.precision)
     trainer = build_trainer(directory)
+    if progress is not None:
+        trainer.add_callback(_progress_callback(progress))
     resume = checkpoints.resume_point(directory / "checkpoints", trainer.accelerator)
     steps = [int(s) for s in job.get("save_at_steps", [])]
     if steps:
@@ -163,6 +178,9 @@ def fit(directory: Path) -> dict[str, Any] | None:
     save_model(trainer, directory, job, lora=bool(recipe.lora), precision=precision)
     if not trainer.accelerator.is_main_process:
         return None
+    from harness.core.io import write_json
+
+    write_json(directory / LOG_HISTORY, trainer.state.log_history)  # the trainer's own log: loss, lr, grad norm
     return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s),
             "precision": precision,
             "peak_memory": {f"rank{m['rank']}": {k: v for k, v in m.items() if k != "rank"} for m in memory}}
@@ -189,6 +207,14 @@ def _step_saver(trainer: Any, directory: Path, job: dict[str, Any], steps: Seque
 
     (directory / "steps").mkdir(exist_ok=True, parents=True)
     return SaveAtSteps()
+def _progress_callback(progress: Callable[[int, int], None]) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001 - transformers' signature
+            progress(state.global_step, state.max_steps)
+
+    return Progress()
 
 
 def _run_stats(trainer: Any, output: Any, resumed_step: int, train_s: float) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.core.io import read_jsonl
+from harness.core.records import provenance_of
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
     with pytest.raises(StageError, match="shards are not finished"):
         build.run(exp, runs, only=["humpback"], num_shards=2, merge=True)
     shards = [build.run(exp, runs, only=["humpback"], num_shards=2, shard_index=i)[0] for i in range(2)]
-    shard_docs = [{r["provenance"]["document_id"] for r in read_jsonl(s.directory / "augmented.jsonl")} for s in shards]
+    shard_docs = [{provenance_of(r["provenance"])["document_id"] for r in read_jsonl(s.directory / "augmented.jsonl")}
+                  for s in shards]
     assert all(shard_docs) and not shard_docs[0] & shard_docs[1]
     for s in shards:
         assert "humpback_m1" not in s.manifest.stats.substages  # shards generate; they train no iteration model
@@ -80,4 +82,4 @@ def test_back_and_forth_with_the_vllm_backend(copied, build_experiment):
     recs = read_jsonl(outcome.directory / "dataset.jsonl")
     curate = stats["steps"]["curate"]
     assert curate["logprob_failures"] == curate["dropped"].get("no_rating_in_top_logprobs", 0)
-    assert all(r["provenance"]["document_id"] and r["provenance"]["score_mode"] == "logprobs" for r in recs)
+    assert all(p["document_id"] and p["score_mode"] == "logprobs" for p in (provenance_of(r["provenance"]) for r in recs))

@@ -8,13 +8,15 @@ import json
 import pytest
 
 from harness.core.io import read_jsonl
+from harness.core.records import provenance_of
 from harness.core.runs import read_manifest
 
 WEB_BUILDERS = ("back_and_forth", "humpback", "distillation", "strict")
 
 
 def _records(outcome):
-    return read_jsonl(outcome.directory / "dataset.jsonl")
+    """The dataset's rows with their provenance read back as a dict."""
+    return [{**r, "provenance": provenance_of(r["provenance"])} for r in read_jsonl(outcome.directory / "dataset.jsonl")]
 
 
 def test_every_dataset_is_built_with_counts_that_add_up(built):

@@ -45,7 +45,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     wall = time.perf_counter() - t0
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     print(f"\ndemo from scratch: {wall:.1f} s")
-    return {"base": base, "runs": runs, "results": results}
+    return {"base": base, "runs": runs, "results": results, "output": r.stdout + r.stderr}
+
+
+def test_demo_prints_a_short_plain_account(demo):
+    """A pipe gets one line per stage, the leaderboard and a few more: no library output, no ANSI codes."""
+    out = demo["output"]
+    assert len(out.splitlines()) < 40, out
+    assert "\x1b" not in out
+    for noise in ("Loading weights", "Writing model shards", "{'loss'", "Tokenizing train dataset", "it/s]"):
+        assert noise not in out, noise
+    for stage in ("build/humpback", "train/sharegpt", "eval/distillation", "analysis", "report"):
+        assert stage in out, stage
+    logs = list((demo["runs"] / "demo" / "logs").glob("run-*.log"))
+    assert len(logs) == 1 and "'loss'" in logs[0].read_text()  # the trainer's printed log went there
 
 
 def test_demo_matches_the_committed_baseline(demo):
@@ -93,6 +106,11 @@ def test_check_fails_on_a_moved_metric(demo, tmp_path: Path):
     assert "moved" in r.stdout and "appeared" in r.stdout, r.stdout
 
 
+# every plot of the demo's report: results, training curves, judge diagnostics, the analysis stage's
+REPORT_PLOTS = ("plot-win-rate", "plot-size", "plot-training-curves", "plot-judge-bias", "plot-length-vs-win-rate",
+                "plot-responses", "plot-responses-mauve", "plot-responses-lengths", "plot-outputs")
+
+
 def test_html_report_renders_in_chromium(demo, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
@@ -108,12 +126,18 @@ def test_html_report_renders_in_chromium(demo, tmp_path: Path):
         page.goto(page_path.as_uri())
         rows = page.locator("#leaderboard tbody tr").count()
         widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+        plots = {fid: page.eval_on_selector(f"#{fid} img", "i => i.complete ? i.naturalWidth : 0")
+                 for fid in REPORT_PLOTS if page.locator(f"#{fid} img").count() == 1}
+        text = page.inner_text("body")
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert errors == []
     assert rows == 5
     assert len(widths) >= 4 and all(w > 100 for w in widths), widths
+    assert set(plots) == set(REPORT_PLOTS) and all(w > 300 for w in plots.values()), plots  # each plot, rendered
+    for heading in ("Training curves", "Judge diagnostics", "loss tokens %", "judge prefers 1st slot %"):
+        assert heading in text, heading
     from PIL import Image
 
     img = Image.open(shot).convert("L")

@@ -33,6 +33,8 @@ CASES = {
                              "duplicate key 'a'"),
     "missing path": (BASE.replace("bundled:demo}", "/does/not/exist.jsonl}", 1) + "datasets:\n  a: {builder: distillation}\n",
                      "does not exist"),
+    "unknown tracker": (BASE + "train: {recipe: tiny, report_to: [tensorbord]}\ndatasets:\n  a: {builder: distillation}\n",
+                        "did you mean 'tensorboard'"),
     "missing LC data": (BASE.replace("@base\"}", "@base\", lc_data: /does/not/df_gamed.csv}") +
                         "datasets:\n  a: {builder: distillation}\n", "'eval.lc_data' (/does/not/df_gamed.csv): "),
     "unknown recipe key": (BASE + "train: {recipe: tiny, learnig_rate: 1}\ndatasets:\n  a: {builder: distillation}\n",

@@ -519,7 +519,7 @@ def render(report: dict[str, Any]) -> list[Any]:
         out.append(f"verdicts: {report['verdict_rule']}")
     out += [f"note: {n}" for n in report["notes"]]
     out += [f"note: {p['a']} vs {p['b']}: {n}" for p in report["pairs"] for n in p["notes"]]
-    out += [f"[yellow]warning:[/yellow] {w}" for w in report["warnings"]]
+    out += [f"[yellow]warning:[/yellow] {w}" for w in distinct_warnings(report["warnings"])]
     return out
 
 
@@ -538,4 +538,27 @@ def render_curation(curation: dict[str, Any]) -> list[Any]:
                       "-" if row["precision"] is None else f"{row['precision']:.3f}",
                       "-" if row["recall"] is None else f"{row['recall']:.3f}")
         out.append(t)
+    return out
+
+
+def distinct_warnings(warnings: Sequence[str]) -> list[str]:
+    """Each distinct warning once: warnings that differ only in the pair they are about ("A vs B: ...")
+    and in their numbers are one line, naming the pairs, with the first one's numbers."""
+    import re
+
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for w in warnings:
+        m = re.match(r"^(\S+ vs \S+): (.*)$", w, flags=re.S)
+        pair, body = (m.group(1), m.group(2)) if m else ("", w)
+        key = re.sub(r"\d+(?:[.,]\d+)*", "#", body)
+        _, pairs = groups.setdefault(key, (body, []))
+        if pair:
+            pairs.append(pair)
+    out = []
+    for body, pairs in groups.values():
+        if len(pairs) > 1:
+            named = ", ".join(pairs[:3]) + (f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
+            out.append(f"{body} ({len(pairs)} pairs: {named}; the figures are the first's)")
+        else:
+            out.append(f"{pairs[0]}: {body}" if pairs else body)
     return out
