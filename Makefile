@@ -12,7 +12,7 @@ demo-backends: setup
 	@bash scripts/backends_demo.sh
 
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n $${TEST_WORKERS:-2} --dist loadfile
 
 lint: setup
 	.venv/bin/ruff check harness datasets_builders baselines tests

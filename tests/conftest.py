@@ -3,9 +3,17 @@ synthetic inputs for alpaca_eval's length-controlled GLM (whose real data lives 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs the suite in parallel test processes: each one, and every subprocess it starts
+    # (CLI runs, trainers, engines), gets its share of the cores instead of all of them
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(_share))
 
 
 def _find_project_root() -> Path:
