@@ -27,6 +27,7 @@ BUILDERS: dict[str, str] = {
     "humpback": "datasets_builders.humpback",
     "distillation": "datasets_builders.distillation",
     "baseline": "baselines",
+    "control": "datasets_builders.control",  # datasets of known quality (the positive control)
 }
 
 

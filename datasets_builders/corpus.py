@@ -139,6 +139,13 @@ def iter_source(source: str, text_field: str = "text") -> Iterator[tuple[str, st
         for name, doc in iter_stdlib_docstrings():
             yield f"stdlib:{name}", doc, "stdlib"
         return
+    if source.startswith("control:"):
+        from harness.core import tasks
+
+        task = tasks.task_of_source(source, key="corpus.source", invertible=True)
+        for row_id, text in tasks.corpus_texts(task):
+            yield row_id, text, source
+        return
     if source.startswith("hub:"):
         yield from _iter_hub(source[4:], text_field)
         return

@@ -82,6 +82,9 @@ class Corpus:
 class DatasetSpec:
     builder: str
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # the training seed of this row (default: the recipe's): one dataset trained twice with two
+    # seeds is the control's negative control
+    train_seed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,32 +252,36 @@ def _validate_options(name: str, ds: DatasetSpec, source: str, check_model) -> N
 
 
 def _validate_judge(judge: str, source: str, check_model) -> None:
-    kind, _, rest = judge.partition(":")
-    if kind not in ("alpaca_eval", "local") or not rest:
-        raise ConfigError(f"{source}: 'eval.judge' is {judge!r}",
-                          fix="use alpaca_eval:<annotator> or local:<annotator>:<model spec or @base>")
-    annotator, _, model = rest.partition(":")
-    annotator = annotator.split(",", 1)[0]  # local judges take options after a comma (top_logprobs=K)
-    from harness.evaluation.judges import annotator_names
+    """The judge's kind is one of the JUDGES registry; its class checks the rest of the spec, lightly."""
+    from harness.core import registry
+    from harness.evaluation.judges import JUDGE_FIX, JUDGES
 
-    names = annotator_names()
-    if names and annotator not in names:
-        raise ConfigError(f"{source}: 'eval.judge' names the annotator {annotator!r}, which alpaca_eval does not have",
-                          fix=did_you_mean(annotator, names, otherwise="see alpaca_eval's evaluators_configs"))
-    if kind == "local":
-        if not model:
-            raise ConfigError(f"{source}: 'eval.judge' {judge!r} names no model",
-                              fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base")
-        check_model("eval.judge", model)
+    kind, _, rest = judge.partition(":")
+    try:
+        registry.check(JUDGES, kind, what="judge kind", key="eval.judge")
+        if not rest:
+            raise ConfigError(f"'eval.judge' is {judge!r}", fix=JUDGE_FIX)
+        registry.lookup(JUDGES, kind, what="judge kind").validate_spec(judge, rest, check_model)
+    except ConfigError as e:
+        if e.message.startswith(f"{source}: "):  # check_model's errors already name the file
+            raise
+        raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
 
 
 def is_local_source(value: str) -> bool:
     """A seed, corpus or eval-set source that is a local path, not a named one (stdlib, hub,
     hub:<id>, bundled:<name>), which its loader resolves."""
-    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled"))
+    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled", "control"))
 
 
 def _check_local_source(key: str, value: str, source: str) -> None:
+    if value.startswith("control:"):
+        from harness.core.tasks import task_of_source
+
+        try:
+            task_of_source(value, key=key, invertible=key == "corpus.source")
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
     if is_local_source(value) and not Path(value).exists():
         raise ConfigError(f"{source}: '{key}' is {value!r}, which does not exist",
                           fix="give an existing file, or hub:<dataset id> / bundled:demo")

@@ -115,6 +115,10 @@ def load_eval_set(source: str, protocol: str = "alpaca_eval_1") -> list[dict[str
     proto = get_protocol(protocol)
     if source == "hub":
         return _from_hub(proto)
+    if source.startswith("control:"):
+        from harness.core import tasks
+
+        return tasks.eval_rows(tasks.task_of_source(source, key="eval.eval_set"))
     if source.startswith("bundled:"):
         name = source.split(":", 1)[1]
         path = BUNDLED_DIR / f"{name}_eval.json"

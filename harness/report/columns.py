@@ -14,6 +14,7 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("win_rate", "win rate %", "{:.2f}"),
     ("standard_error", "SE", "{:.2f}"),
     ("lc_win_rate", "LC win rate %", "{:.2f}"),
+    ("oracle_accuracy", "oracle acc %", "{:.1f}"),
     ("paper_win_rate", "paper %", "{:.2f}"),
     ("avg_output_length", "avg output chars", "{:.0f}"),
     ("mauve_vs_reference", "MAUVE vs ref", "{:.3f}"),

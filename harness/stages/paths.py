@@ -137,8 +137,16 @@ def train_fingerprint(exp: Experiment, name: str) -> str:
     from harness.training.sft import train_fingerprint as trained_model_fingerprint
 
     assembly = {k: v for k, v in to_dict(exp.train).items() if k != "recipe"}  # n, seed mixing, tags
-    return trained_model_fingerprint(exp.train.recipe, base=base_identity(exp), data=assembly,
+    return trained_model_fingerprint(row_recipe(exp, name), base=base_identity(exp), data=assembly,
                                      upstream={"build": build_fingerprint(exp, name)})
+
+
+def row_recipe(exp: Experiment, name: str) -> Any:
+    """The recipe dataset `name` trains with: the experiment's, with the row's own seed if it sets one."""
+    import dataclasses
+
+    seed = exp.datasets[name].train_seed
+    return exp.train.recipe if seed is None else dataclasses.replace(exp.train.recipe, seed=seed)
 
 
 def eval_fingerprint_of(settings: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:

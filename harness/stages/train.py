@@ -66,6 +66,6 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         records = assemble(datasets[name], seed, exp.train, kind=kind, seed=exp.seed)
         log.info("train %s: %d records (%d in the dataset, %d seed)", name, len(records), len(datasets[name]), len(seed))
         outcomes.append(train_stage(paths.train_dir(exp, name, runs_dir), base_model=base, records=records,
-                                    recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, name),
+                                    recipe=paths.row_recipe(exp, name), fingerprint=paths.train_fingerprint(exp, name),
                                     upstream={"build": paths.build_fingerprint(exp, name)}, force=force))
     return outcomes
