@@ -28,10 +28,12 @@ from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError
 
 PREFIX = "control:"
-# Short, distinct English words: the tiny tokenizer (trained on docstrings) knows most as one token.
-VOCAB = ("the", "cat", "dog", "red", "blue", "sun", "moon", "tree", "fish", "bird", "book", "door",
-         "hand", "road", "star", "rain", "fire", "milk", "salt", "ship", "king", "lamp", "coin", "frog",
-         "hill", "leaf", "ring", "wolf", "seed", "bell")
+# Short English words that the tiny model's tokenizer (a BPE trained on the standard library's
+# docstrings) keeps as one token, with and without a leading space: the task is then a copy of
+# tokens, which a 2-layer model learns in a few hundred steps.
+VOCAB = ("back", "base", "call", "code", "data", "file", "flag", "form", "hand", "host", "item", "key",
+         "line", "list", "lock", "log", "main", "name", "open", "pack", "part", "path", "point", "port",
+         "queue", "read", "round", "run", "size", "word")
 MIN_WORDS, MAX_WORDS = 3, 6
 SPLITS = {"eval": (0, 2), "seed": (2, 3), "train": (3, 7), "corpus": (7, 10)}  # hash buckets out of 10
 REFERENCE_NOISE = 0.5
