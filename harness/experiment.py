@@ -6,7 +6,8 @@ a shipped file in `harness/configs/`, plus dotted `key=value` overrides, and fai
 starts on unknown keys, unknown builders, judges or backends, and paths that do not exist.
 
 Model references inside an experiment: a backend spec (`hf:/path`, `vllm:org/name`,
-`openai:name@url`), `tiny:tiny` / `tiny:small` for a tiny random Llama that the harness makes, or
+`openai:name@url`), `tiny:tiny` / `tiny:small` for a tiny random Llama that the harness makes
+(`tiny:learner`: tiny's shape with the usual init, which learns the positive control's task), or
 `@base` (the experiment's base model) and `@seed_model` (the base model fine-tuned on the seed set,
 M0 in Humpback) where a builder or judge takes a model.
 """
@@ -183,9 +184,9 @@ def _model_checker(source: str):
 
     def check_model(key: str, value: str) -> None:
         if value.startswith("@") or value.startswith("tiny:"):
-            if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small"):
+            if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small", "tiny:learner"):
                 raise ConfigError(f"{source}: '{key}' is {value!r}",
-                                  fix="use @base, @seed_model, tiny:tiny, tiny:small or a backend spec")
+                                  fix="use @base, @seed_model, tiny:tiny, tiny:small, tiny:learner or a backend spec")
             return
         try:
             spec = parse_spec(value)
