@@ -29,7 +29,7 @@ from harness.evaluation.control import describe, verdict
 ORDER = ["clean", "noisy_25", "noisy_75", "shuffled"]
 SAME = [("clean", "clean_seed1")]
 # CI's size: the shipped experiment's rows and code path, fewer steps and eval instructions
-OVERRIDES = ["train.max_steps=240", "eval.max_instances=120"]
+OVERRIDES = ["train.max_steps=200", "eval.max_instances=120"]
 TIMEOUT = 1200
 
 
