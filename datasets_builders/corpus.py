@@ -1,8 +1,9 @@
 """The unlabelled corpus, streamed: read, clean, filter by length, dedup, shard.
 
 Sources: `stdlib` (docstrings of the installed standard library, the offline demo corpus), a JSONL
-(optionally .gz) or Parquet file with a configurable text field, or `hub:<id>[@revision]` read
-with `datasets` in streaming mode. Nothing holds the whole corpus: documents flow one at a time
+(optionally .gz) or Parquet file with a configurable text field, `hub:<id>[@revision]` read
+with `datasets` in streaming mode, or `control:<task>` (the positive control's answers without
+their instructions, `harness.core.tasks`). Nothing holds the whole corpus: documents flow one at a time
 and the dedup state is two fixed-size Bloom filters, so memory stays flat however long the corpus
 is (a false positive drops a unique document as a duplicate with probability ~1e-3).
 

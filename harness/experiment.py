@@ -56,7 +56,8 @@ class DataDecoding:
 
 @dataclasses.dataclass(frozen=True)
 class SeedData:
-    """The seed set: `bundled:demo`, `hub:OpenAssistant/oasst1[@revision]`, or a local JSONL path."""
+    """The seed set: `bundled:demo`, `hub:OpenAssistant/oasst1[@revision]`, `control:<task>` (pairs of
+    a known-answer task, the positive control's), or a local JSONL path."""
 
     source: str = "bundled:demo"
     n: int | None = bounded(None, low=1)  # 3,200 in the papers
@@ -66,7 +67,8 @@ class SeedData:
 @dataclasses.dataclass(frozen=True)
 class Corpus:
     """The unlabelled corpus: `stdlib` (docstrings of the installed standard library), a JSONL or
-    Parquet path, or `hub:<dataset id>[@revision]` (streamed)."""
+    Parquet path, `hub:<dataset id>[@revision]` (streamed), or `control:<task>` (answers of an
+    invertible known-answer task without their instructions)."""
 
     source: str = "stdlib"
     text_field: str = "text"
@@ -103,7 +105,7 @@ class Train:
 @dataclasses.dataclass(frozen=True)
 class Eval:
     protocol: Literal["alpaca_eval_1", "alpaca_eval_2"] = "alpaca_eval_1"
-    eval_set: str = "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, or a local JSON/JSONL path
+    eval_set: str = "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, control:<task>, or a local JSON/JSONL path
     judge: str = "alpaca_eval:alpaca_eval_gpt4"
     max_instances: int | None = bounded(None, low=1, fix="at least 1 instruction, or null for the whole eval set")
     decoding: Decoding = Decoding()
