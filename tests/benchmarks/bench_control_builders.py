@@ -2,7 +2,7 @@
 known-answer corpus is correct, before and after curation and rewriting (curation precision and recall
 with a true label, the Humpback paper's analysis at tiny scale).
 
-    .venv/bin/python tests/benchmarks/bench_control_builders.py [--docs 300] [--steps 300] [--threshold 2.5]
+    .venv/bin/python tests/benchmarks/bench_control_builders.py [--docs 300] [--steps 400] [--threshold 2.5]
 
 Builds, with the real `harness build`, on `control:reverse` (seed pairs and a corpus of answers without
 their instructions): `candidates` (Humpback with threshold 1: every backtranslated pair, before
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCORE = "{score_mode: logprobs, logprobs_k: 2048, threshold: %s, instruction_max_tokens: 24, score_max_tokens: 2"
 EXPERIMENT = """\
 name: control-builders
-base_model: tiny:tiny
+base_model: tiny:learner
 seed: 0
 backend: hf
 seed_data: {source: "control:reverse", n: 200}
@@ -84,7 +84,7 @@ def table(build_dir: Path) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=300)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--threshold", type=float, default=2.5)
     ap.add_argument("--runs-dir", default=None)
     args = ap.parse_args()
