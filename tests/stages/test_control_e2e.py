@@ -4,7 +4,7 @@
 with fewer eval instructions than the shipped experiment and without its seed_only row; the same
 recipe and code path. Datasets of
 known quality must come out in their known order, each step significant in the paired test on the
-same eval instructions (clean > noisy 25% > noisy 75% > shuffled), and one dataset trained with
+same eval instructions (clean > noisy 25% > noisy 50% > shuffled), and one dataset trained with
 two seeds must come out "not different" (the negative control).
 
 What it guards (each would blur or reverse the order while the demo's noise looks the same):
@@ -27,7 +27,7 @@ from _support import run_harness
 
 from harness.evaluation.control import describe, verdict
 
-ORDER = ["clean", "noisy_25", "noisy_75", "shuffled"]
+ORDER = ["clean", "noisy_25", "noisy_50", "shuffled"]
 SAME = [("clean", "clean_seed1")]
 # CI's size: the shipped experiment's rows (but seed_only), recipe and code path, fewer eval instructions
 OVERRIDES = ["eval.max_instances=120"]
