@@ -109,3 +109,22 @@ def test_control_datasets_have_their_known_quality(tmp_path) -> None:
     assert share_correct(quality="seed_only") == 0  # no records: the row trains on the seed alone
     with pytest.raises(ConfigError, match="rate"):
         parse_options("control", {"quality": "clean", "rate": 0.5})
+
+
+def test_control_verdict_names_the_failing_comparison() -> None:
+    from harness.evaluation.control import describe, verdict
+
+    judge = judges.make_judge("oracle:reverse")
+    pairs = _pairs(40)
+
+    def model(right_every: int) -> list[dict]:  # right on every k-th instruction, wrong elsewhere
+        return judge.judge([p if i % right_every == 0 else {**p, "output_2": "nothing"}
+                            for i, p in enumerate(pairs)]).annotations
+
+    good, mid, bad = model(1), model(2), model(1000)
+    ok = verdict({"a": good, "b": mid, "c": bad, "a2": good}, ["a", "b", "c"], [("a", "a2")], n_bootstrap=2000)
+    assert ok["ok"], [describe(c) for c in ok["checks"]]
+    wrong = verdict({"a": mid, "b": good, "a2": bad}, ["a", "b"], [("a", "a2")], n_bootstrap=2000)
+    assert not wrong["ok"]
+    assert [c["passed"] for c in wrong["checks"]] == [False, False]
+    assert "a > b" in describe(wrong["checks"][0]) and "FAIL" in describe(wrong["checks"][1])
