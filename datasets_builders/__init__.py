@@ -28,6 +28,7 @@ BUILDERS: dict[str, str] = {
     "distillation": "datasets_builders.distillation",
     "fixed_responder": "datasets_builders.fixed_responder",
     "baseline": "baselines",
+    "control": "datasets_builders.control",  # datasets of known quality (the positive control)
 }
 
 

@@ -1,8 +1,9 @@
 """The unlabelled corpus, streamed: read, clean, filter by length, dedup, shard.
 
 Sources: `stdlib` (docstrings of the installed standard library, the offline demo corpus), a JSONL
-(optionally .gz) or Parquet file with a configurable text field, or `hub:<id>[@revision]` read
-with `datasets` in streaming mode. Nothing holds the whole corpus: documents flow one at a time
+(optionally .gz) or Parquet file with a configurable text field, `hub:<id>[@revision]` read
+with `datasets` in streaming mode, or `control:<task>` (the positive control's answers without
+their instructions, `harness.core.tasks`). Nothing holds the whole corpus: documents flow one at a time
 and the dedup state is two fixed-size Bloom filters, so memory stays flat however long the corpus
 is (a false positive drops a unique document as a duplicate with probability ~1e-3).
 
@@ -141,6 +142,13 @@ def iter_source(source: str, text_field: str = "text", *, data_files: str | None
 
         for name, doc in iter_stdlib_docstrings():
             yield f"stdlib:{name}", doc, "stdlib"
+        return
+    if source.startswith("control:"):
+        from harness.core import tasks
+
+        task = tasks.task_of_source(source, key="corpus.source", invertible=True)
+        for row_id, text in tasks.corpus_texts(task):
+            yield row_id, text, source
         return
     if source.startswith("hub:"):
         yield from _iter_hub(source[4:], text_field, data_files)

@@ -4,6 +4,7 @@ Both papers use 3,200 first turns of Open Assistant (English, the top-ranked rep
 seed comes from one of:
 
 - `bundled:demo` - 49 pairs written for this project (`harness/data/demo_seed.jsonl`);
+- `control:<task>` - pairs of a known-answer task (`harness.core.tasks`, the positive control);
 - a local JSONL path - InstructionRecord lines, or `{"instruction", "response"|"output"}` rows;
 - `hub:OpenAssistant/oasst1[@revision]` - first turns via `datasets` (needs the hub or its cache).
 
@@ -29,7 +30,13 @@ SAMPLE_SEED = 0
 def load_seed(seed_data: Any) -> list[InstructionRecord]:
     """The seed records a `SeedData` names, capped to `seed_data.n` (fixed seed)."""
     source: str = seed_data.source
-    if source.startswith("bundled:"):
+    if source.startswith("control:"):
+        from harness.core import tasks
+
+        task = tasks.task_of_source(source, key="seed_data.source")
+        records = [_seed_record(ins, ans, {"task": task.name})
+                   for ins, ans in tasks.examples(task, "seed", tasks.SIZES["seed"])]
+    elif source.startswith("bundled:"):
         key = source.split(":", 1)[1]
         if key not in BUNDLED:
             raise ConfigError(f"seed_data.source: no bundled seed set '{key}'",

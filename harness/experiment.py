@@ -6,7 +6,8 @@ a shipped file in `harness/configs/`, plus dotted `key=value` overrides, and fai
 starts on unknown keys, unknown builders, judges or backends, and paths that do not exist.
 
 Model references inside an experiment: a backend spec (`hf:/path`, `vllm:org/name`,
-`openai:name@url`), `tiny:tiny` / `tiny:small` for a tiny random Llama that the harness makes, or
+`openai:name@url`), `tiny:tiny` / `tiny:small` for a tiny random Llama that the harness makes
+(`tiny:learner`: tiny's shape with the usual init, which learns the positive control's task), or
 `@base` (the experiment's base model) and `@seed_model` (the base model fine-tuned on the seed set,
 M0 in Humpback) where a builder or judge takes a model; builders also take `@backward` and, to train
 a helper from another base than the experiment's, `@seed_model:<spec>` / `@backward:<spec>`.
@@ -22,7 +23,6 @@ from typing import Any, Literal
 from harness.core.config import (
     apply_overrides,
     bounded,
-    did_you_mean,
     find_named_file,
     from_dict,
     load_yaml,
@@ -57,7 +57,8 @@ class DataDecoding:
 
 @dataclasses.dataclass(frozen=True)
 class SeedData:
-    """The seed set: `bundled:demo`, `hub:OpenAssistant/oasst1[@revision]`, or a local JSONL path."""
+    """The seed set: `bundled:demo`, `hub:OpenAssistant/oasst1[@revision]`, `control:<task>` (pairs of
+    a known-answer task, the positive control's), or a local JSONL path."""
 
     source: str = "bundled:demo"
     n: int | None = bounded(None, low=1)  # 3,200 in the papers
@@ -67,7 +68,8 @@ class SeedData:
 @dataclasses.dataclass(frozen=True)
 class Corpus:
     """The unlabelled corpus: `stdlib` (docstrings of the installed standard library), a JSONL or
-    Parquet path, or `hub:<dataset id>[@revision]` (streamed)."""
+    Parquet path, `hub:<dataset id>[@revision]` (streamed), or `control:<task>` (answers of an
+    invertible known-answer task without their instructions)."""
 
     source: str = "stdlib"
     text_field: str = "text"
@@ -111,6 +113,9 @@ class DatasetSpec:
     # what the row is, in words, shown on the leaderboard (e.g. "Humpback method on Dolma, not the
     # paper's ClueWeb data"): display only, outside every fingerprint
     label: str = ""
+    # the training seed of this row (default: the recipe's): one dataset trained twice with two
+    # seeds is the control's negative control
+    train_seed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +139,7 @@ class Train:
 @dataclasses.dataclass(frozen=True)
 class Eval:
     protocol: Literal["alpaca_eval_1", "alpaca_eval_2"] = "alpaca_eval_1"
-    eval_set: str = "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, or a local JSON/JSONL path
+    eval_set: str = "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, control:<task>, or a local JSON/JSONL path
     judge: str = "alpaca_eval:alpaca_eval_gpt4"
     max_instances: int | None = bounded(None, low=1, fix="at least 1 instruction, or null for the whole eval set")
     decoding: Decoding = Decoding()
@@ -243,9 +248,9 @@ def _model_checker(source: str):
 
     def check_model(key: str, value: str) -> None:
         if value.startswith("@") or value.startswith("tiny:"):
-            if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small"):
+            if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small", "tiny:learner"):
                 raise ConfigError(f"{source}: '{key}' is {value!r}",
-                                  fix="use @base, @seed_model, tiny:tiny, tiny:small or a backend spec")
+                                  fix="use @base, @seed_model, tiny:tiny, tiny:small, tiny:learner or a backend spec")
             return
         try:
             spec = parse_spec(value)
@@ -418,23 +423,20 @@ def _validate_dependencies(exp: Experiment, source: str) -> None:
 
 
 def _validate_judge(judge: str, source: str, check_model) -> None:
-    kind, _, rest = judge.partition(":")
-    if kind not in ("alpaca_eval", "local") or not rest:
-        raise ConfigError(f"{source}: 'eval.judge' is {judge!r}",
-                          fix="use alpaca_eval:<annotator> or local:<annotator>:<model spec or @base>")
-    annotator, _, model = rest.partition(":")
-    annotator = annotator.split(",", 1)[0]  # local judges take options after a comma (top_logprobs=K)
-    from harness.evaluation.judges import annotator_names
+    """The judge's kind is one of the JUDGES registry; its class checks the rest of the spec, lightly."""
+    from harness.core import registry
+    from harness.evaluation.judges import JUDGE_FIX, JUDGES
 
-    names = annotator_names()
-    if names and annotator not in names:
-        raise ConfigError(f"{source}: 'eval.judge' names the annotator {annotator!r}, which alpaca_eval does not have",
-                          fix=did_you_mean(annotator, names, otherwise="see alpaca_eval's evaluators_configs"))
-    if kind == "local":
-        if not model:
-            raise ConfigError(f"{source}: 'eval.judge' {judge!r} names no model",
-                              fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base")
-        check_model("eval.judge", model)
+    kind, _, rest = judge.partition(":")
+    try:
+        registry.check(JUDGES, kind, what="judge kind", key="eval.judge")
+        if not rest:
+            raise ConfigError(f"'eval.judge' is {judge!r}", fix=JUDGE_FIX)
+        registry.lookup(JUDGES, kind, what="judge kind").validate_spec(judge, rest, check_model)
+    except ConfigError as e:
+        if e.message.startswith(f"{source}: "):  # check_model's errors already name the file
+            raise
+        raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
 
 
 def _validate_lc_data(lc_data: str | None, source: str) -> None:
@@ -452,10 +454,17 @@ def _validate_lc_data(lc_data: str | None, source: str) -> None:
 def is_local_source(value: str) -> bool:
     """A seed, corpus or eval-set source that is a local path, not a named one (stdlib, hub,
     hub:<id>, bundled:<name>), which its loader resolves."""
-    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled"))
+    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled", "control"))
 
 
 def _check_local_source(key: str, value: str, source: str) -> None:
+    if value.startswith("control:"):
+        from harness.core.tasks import task_of_source
+
+        try:
+            task_of_source(value, key=key, invertible=key == "corpus.source")
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
     if is_local_source(value) and not Path(value).exists():
         raise ConfigError(f"{source}: '{key}' is {value!r}, which does not exist",
                           fix="give an existing file, or hub:<dataset id> / bundled:demo")

@@ -23,7 +23,14 @@ SIZES = {
     # hidden, layers, heads, intermediate, vocab
     "tiny": (128, 2, 2, 256, 2048),
     "small": (512, 4, 8, 1408, 8192),
+    "learner": (128, 2, 2, 256, 2048),  # tiny's shape with the usual 0.02 init (INIT_STD)
 }
+# A wider init than 0.02 gives peaked next-token distributions, so greedy decoding is not decided
+# by float noise and engines can be compared token for token; but it also keeps a 2-layer model
+# from learning to attend (the positive control's task stays at chance for hundreds of steps), so
+# the model the control trains starts from the usual init.
+INIT_STD = {"learner": 0.02}
+WIDE_INIT = 0.15
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>"]
 
 _TOKENIZER_TEXT_CHARS = 3_000_000
@@ -57,7 +64,7 @@ def train_tokenizer(vocab_size: int):
     )
 
 
-def make_tiny_model(out_dir: str | Path, *, size: Literal["tiny", "small"] = "tiny", seed: int = 0) -> Path:
+def make_tiny_model(out_dir: str | Path, *, size: Literal["tiny", "small", "learner"] = "tiny", seed: int = 0) -> Path:
     """Write config, safetensors weights, tokenizer and generation config to `out_dir`."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -74,9 +81,7 @@ def make_tiny_model(out_dir: str | Path, *, size: Literal["tiny", "small"] = "ti
         max_position_embeddings=MAX_POSITIONS, rms_norm_eps=1e-5, tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, attention_dropout=0.0,
-        # a wider init than 0.02 gives peaked next-token distributions, so greedy decoding is not
-        # decided by float noise and engines can be compared token for token
-        initializer_range=0.15,
+        initializer_range=INIT_STD.get(size, WIDE_INIT),
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).to(torch.float32)

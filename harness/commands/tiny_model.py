@@ -7,8 +7,9 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", help="directory to write the model into")
-    p.add_argument("--size", choices=["tiny", "small"], default="tiny",
-                   help="tiny: 2 layers, hidden 128, vocab 2048; small: 4 layers, hidden 512, vocab 8192")
+    p.add_argument("--size", choices=["tiny", "small", "learner"], default="tiny",
+                   help="tiny: 2 layers, hidden 128, vocab 2048; small: 4 layers, hidden 512, vocab 8192; "
+                        "learner: tiny with the usual 0.02 init (learns the control task)")
     p.add_argument("--seed", type=int, default=0, help="weight-init seed (same seed, same files)")
 
 

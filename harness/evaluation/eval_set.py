@@ -3,7 +3,8 @@
 A protocol fixes the reference outputs and the judge: `alpaca_eval_1` is text_davinci_003's
 outputs judged by `alpaca_eval_gpt4` (the papers' setting), `alpaca_eval_2` is gpt4_1106_preview's
 outputs judged by `weighted_alpaca_eval_gpt4_turbo` (the public leaderboard's). The set comes from
-the hub (`tatsu-lab/alpaca_eval`, only when reachable), from `bundled:demo`, or from a local JSON
+the hub (`tatsu-lab/alpaca_eval`, only when reachable), from `bundled:demo`, from `control:<task>`
+(a known-answer task's eval set, references by a fixed weaker model), or from a local JSON
 or JSONL file in alpaca_eval's format (`instruction`, `output`, `generator`, `dataset`).
 
 `select_instances` takes the subset alpaca_eval's `max_instances` takes: the set shuffled with
@@ -115,6 +116,10 @@ def load_eval_set(source: str, protocol: str = "alpaca_eval_1") -> list[dict[str
     proto = get_protocol(protocol)
     if source == "hub":
         return _from_hub(proto)
+    if source.startswith("control:"):
+        from harness.core import tasks
+
+        return tasks.eval_rows(tasks.task_of_source(source, key="eval.eval_set"))
     if source.startswith("bundled:"):
         name = source.split(":", 1)[1]
         path = BUNDLED_DIR / f"{name}_eval.json"

@@ -61,23 +61,30 @@ class JudgeSpec:
     top_logprobs: int | None = None
 
     def __str__(self) -> str:
-        if self.kind == "alpaca_eval":
-            return f"alpaca_eval:{self.annotator}"
-        opts = f",top_logprobs={self.top_logprobs}" if self.top_logprobs is not None else ""
-        return f"local:{self.annotator}{opts}:{self.model}"
+        if self.kind == "local":
+            opts = f",top_logprobs={self.top_logprobs}" if self.top_logprobs is not None else ""
+            return f"local:{self.annotator}{opts}:{self.model}"
+        return f"{self.kind}:{self.annotator}"
+
+
+JUDGE_FIX = ("use alpaca_eval:<annotator>, local:<annotator>:<model spec> (e.g. "
+             "local:weighted_alpaca_eval_gpt4_turbo:@base) or oracle:<control task>")
 
 
 def parse_judge(spec: str) -> JudgeSpec:
+    """A judge spec `<kind>:<rest>`, the kind looked up in JUDGES and the rest parsed by its class."""
+    from harness.core.registry import lookup
+
     kind, sep, rest = spec.partition(":")
-    fix = "use alpaca_eval:<annotator> or local:<annotator>:<model spec>, e.g. local:weighted_alpaca_eval_gpt4_turbo:@base"
     if not sep or kind not in JUDGES or not rest:
-        raise ConfigError(f"judge {spec!r} is not alpaca_eval:<annotator> or local:<annotator>:<model spec>", fix=fix)
-    if kind == "alpaca_eval":
-        load_annotator(rest)  # unknown annotators fail now, with a did-you-mean
-        return JudgeSpec("alpaca_eval", rest)
+        raise ConfigError(f"judge {spec!r} is not <kind>:<...> with a kind of {', '.join(JUDGES)}", fix=JUDGE_FIX)
+    return lookup(JUDGES, kind, what="judge kind").parse_spec(spec, rest)
+
+
+def _parse_local(spec: str, rest: str) -> JudgeSpec:
     head, sep, model = rest.partition(":")
     if not sep or not model:
-        raise ConfigError(f"judge {spec!r} names no judge model", fix=fix)
+        raise ConfigError(f"judge {spec!r} names no judge model", fix=JUDGE_FIX)
     name, *opts = head.split(",")
     top: int | None = None
     for opt in opts:
@@ -91,6 +98,14 @@ def parse_judge(spec: str) -> JudgeSpec:
 
         parse_spec(model)
     return JudgeSpec("local", name, model, top)
+
+
+def _validate_annotator(annotator: str) -> None:
+    """The annotator exists in alpaca_eval, read from its files without importing it (light)."""
+    names = annotator_names()
+    if names and annotator not in names:
+        raise ConfigError(f"'eval.judge' names the annotator {annotator!r}, which alpaca_eval does not have",
+                          fix=did_you_mean(annotator, names, otherwise="see alpaca_eval's evaluators_configs"))
 
 
 # ---------------------------------------------------------------- annotator configs
@@ -272,6 +287,26 @@ PAIR_FIELDS = ("instruction", "output_1", "output_2")
 Progress = Callable[[int, int], None]
 
 
+def check_pair(i: int, pair: Mapping[str, Any]) -> None:
+    missing = [f for f in PAIR_FIELDS if not isinstance(pair.get(f), str)]
+    if missing:
+        raise ValueError(f"pair {i} lacks {', '.join(missing)}")
+
+
+def shown_order(pair: Mapping[str, Any], seed: int, randomize: bool = True) -> tuple[str, str, bool]:
+    """(first shown, second shown, switched): alpaca_eval's seeded position randomisation, the one
+    place every judge kind takes it from."""
+    from harness.evaluation.metrics import alpaca_eval_switched
+
+    swap = randomize and alpaca_eval_switched(pair["instruction"], seed)
+    return (pair["output_2"], pair["output_1"], True) if swap else (pair["output_1"], pair["output_2"], False)
+
+
+def unswitch(preference: float | None, switched: bool) -> float | None:
+    """A preference read in the shown order, mapped back to (output_1, output_2)."""
+    return 3 - preference if preference is not None and switched else preference
+
+
 class Judge(Protocol):
     """What evaluation needs of any judge: generate -> judge -> score never asks which kind it is."""
 
@@ -294,6 +329,7 @@ class Judge(Protocol):
 JUDGES: dict[str, str] = {
     "alpaca_eval": "harness.evaluation.judges:ApiJudge",
     "local": "harness.evaluation.judges:LocalJudge",
+    "oracle": "harness.evaluation.oracle:OracleJudge",  # the positive control's known-answer grader
 }
 
 
@@ -348,6 +384,20 @@ class LocalJudge:
         self._options = judge_backend_options(spec, generator_options)
         self.model = spec.model
 
+    @staticmethod
+    def parse_spec(spec: str, rest: str) -> JudgeSpec:
+        return _parse_local(spec, rest)
+
+    @staticmethod
+    def validate_spec(judge: str, rest: str, check_model: Callable[[str, str], None]) -> None:
+        """Experiment validation, light: the annotator's name and the judging model."""
+        head, _, model = rest.partition(":")
+        _validate_annotator(head.split(",", 1)[0])  # options follow a comma (top_logprobs=K)
+        if not model:
+            raise ConfigError(f"'eval.judge' {judge!r} names no model",
+                              fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base")
+        check_model("eval.judge", model)
+
     def check(self) -> None:
         """A local judge needs nothing beyond a parsed spec."""
 
@@ -384,21 +434,17 @@ class LocalJudge:
 
     def judge(self, pairs: Sequence[Mapping[str, Any]], on_progress: Progress | None = None) -> JudgeRun:
         from harness.backends.base import ChatRequest
-        from harness.evaluation.metrics import alpaca_eval_switched
 
         cfg = self.config
         params = self.sampling_params()
         results: list[dict[str, Any] | None] = [None] * len(pairs)
         requests, slots, switched = [], [], []
         for i, pair in enumerate(pairs):
-            missing = [f for f in PAIR_FIELDS if not isinstance(pair.get(f), str)]
-            if missing:
-                raise ValueError(f"pair {i} lacks {', '.join(missing)}")
+            check_pair(i, pair)
             if pair["output_1"] == pair["output_2"]:  # alpaca_eval: identical outputs are a draw, no call
                 results[i] = _annotation(pair, cfg, str(self.spec), 1.5, None, None)
                 continue
-            swap = cfg.randomize and alpaca_eval_switched(pair["instruction"], self.seed)
-            first, second = (pair["output_2"], pair["output_1"]) if swap else (pair["output_1"], pair["output_2"])
+            first, second, swap = shown_order(pair, self.seed, cfg.randomize)
             prompt = render_prompt(cfg, pair["instruction"], first, second)
             requests.append(ChatRequest(id=f"judge-{i}", messages=chatml_messages(prompt), params=params))
             slots.append(i)
@@ -411,8 +457,7 @@ class LocalJudge:
         def finish(j: int, gen: Generation) -> None:
             nonlocal done
             pref, raw, error = parse_completion(cfg, gen)
-            if pref is not None and switched[j]:
-                pref = 3 - pref
+            pref = unswitch(pref, switched[j])
             results[slots[j]] = _annotation(pairs[slots[j]], cfg, str(self.spec), pref, raw, error)
             gen_stats["prompt_tokens"] += gen.prompt_tokens
             gen_stats["completion_tokens"] += gen.completion_tokens
@@ -574,6 +619,15 @@ class ApiJudge:
         self.config = load_annotator(spec.annotator)
         self.seed = seed
         self._output_dir = output_dir
+
+    @staticmethod
+    def parse_spec(spec: str, rest: str) -> JudgeSpec:
+        load_annotator(rest)  # unknown annotators fail now, with a did-you-mean
+        return JudgeSpec("alpaca_eval", rest)
+
+    @staticmethod
+    def validate_spec(judge: str, rest: str, check_model: Callable[[str, str], None]) -> None:
+        _validate_annotator(rest)
 
     def identity(self) -> dict[str, Any]:
         return {"judge": str(self.spec), "annotator": self.config.name, "template": self.config.template_hash,

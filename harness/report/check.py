@@ -22,6 +22,7 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "win_rate": 2.0,
     "standard_error": 1.0,
     "lc_win_rate": 2.0,
+    "oracle_accuracy": 2.0,
     "discrete_win_rate": 2.0,
     "avg_output_length": 10.0,
     "mauve_vs_reference": 0.05,

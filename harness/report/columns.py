@@ -21,6 +21,7 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("standard_error", "SE", "{:.2f}"),
     ("lc_win_rate", "LC win rate %", "{:.2f}"),
     ("lc_variant", "LC variant", None),  # which of alpaca_eval's GLMs; a missing LC's reason is in the notes
+    ("oracle_accuracy", "oracle acc %", "{:.1f}"),
     ("paper_win_rate", "paper %", "{:.2f}"),
     ("avg_output_length", "avg output chars", "{:.0f}"),
     ("mauve_vs_reference", "MAUVE vs ref", "{:.3f}"),

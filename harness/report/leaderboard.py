@@ -154,6 +154,8 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         "paper_win_rate": exp.paper_results.get(name) if stands_for_dataset else None,
         "avg_output_length": _num(metrics.get("avg_output_length")),
         "discrete_win_rate": _num(metrics.get("discrete_win_rate")),
+        # an oracle judge's grading of the outputs themselves (the positive control's known-answer task)
+        "oracle_accuracy": _num((metrics.get("judge_stats") or {}).get("oracle_accuracy")),
         "n_eval": metrics.get("n_total"),
         "mauve_vs_reference": None,
         "unique_trigrams_per_1k": None,

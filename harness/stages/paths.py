@@ -174,8 +174,16 @@ def train_fingerprint(exp: Experiment, key: str) -> str:
         data["same_instructions_as"] = {n: build_fingerprint(exp, n) for n in group if n != t.dataset}
     if t.steps:
         data["checkpoints"] = list(t.steps)
-    return trained_model_fingerprint(exp.train.recipe, base=base_identity(exp), data=data,
+    return trained_model_fingerprint(row_recipe(exp, t.dataset), base=base_identity(exp), data=data,
                                      upstream={"build": build_fingerprint(exp, t.dataset)})
+
+
+def row_recipe(exp: Experiment, name: str) -> Any:
+    """The recipe dataset `name` trains with: the experiment's, with the row's own seed if it sets one."""
+    import dataclasses
+
+    seed = exp.datasets[name].train_seed
+    return exp.train.recipe if seed is None else dataclasses.replace(exp.train.recipe, seed=seed)
 
 
 def eval_fingerprint_of(settings: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:

@@ -91,7 +91,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
                  t.key, len(assembled.records), assembled.stats["n_trained"], assembled.stats["available"], t.n,
                  assembled.stats["seed_records"], t.assembly)
         outcomes.append(train_stage(paths.train_dir(exp, t.key, runs_dir), base_model=base, records=assembled,
-                                    recipe=exp.train.recipe, fingerprint=paths.train_fingerprint(exp, t.key),
+                                    recipe=paths.row_recipe(exp, t.dataset), fingerprint=paths.train_fingerprint(exp, t.key),
                                     upstream={"build": paths.build_fingerprint(exp, t.dataset)}, force=force,
                                     save_at_steps=t.steps,
                                     progress=(lambda d, n: progress("steps", d, n)) if progress else None))
