@@ -23,6 +23,7 @@ from typing import Any, Literal
 from harness.core.config import (
     apply_overrides,
     bounded,
+    did_you_mean,
     find_named_file,
     from_dict,
     load_yaml,
