@@ -29,9 +29,9 @@ MUTATIONS: dict[str, tuple[str, str, str]] = {
     "judge_positions_not_unswapped": ("harness/evaluation/judges.py",
                                       "return 3 - preference if preference is not None and switched else preference",
                                       "return preference"),
-    # the eval prompt without the system tag training used (needs `eval.tags` (issue 15) and
-    # `eval.tags: web` in harness/configs/control.yaml; point this edit at the line that adds the tag)
-    "eval_tag_dropped": ("harness/evaluation/alpaca.py", "EVAL_TAG_MESSAGE_LINE", "()"),
+    # the eval prompt without the system tag training used (control.yaml: eval.tags: web)
+    "eval_tag_dropped": ("harness/evaluation/alpaca.py",
+                         'head = (Message("system", system),) if system else ()', "head = ()"),
 }
 
 
