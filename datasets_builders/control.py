@@ -6,7 +6,8 @@ an eval, seed or corpus input), at a chosen quality:
 - `clean`: every response is the correct answer;
 - `noisy`: each response is, with probability `rate`, replaced by random vocabulary words;
 - `shuffled`: the correct responses, each paired with another record's instruction;
-- `seed_only`: no records, so the row trains on the seed set alone (the assembly mixes it in).
+- `seed_only`: the seed set itself as the dataset, so the row trains on the seed alone, tagged
+  like every row's dataset (the control trains without mixing the seed in).
 
 The expected order of the trained models is known (clean > noisy at a low rate > noisy at a high
 rate > shuffled), which is what the control asserts. Every record says in its provenance whether
@@ -53,7 +54,9 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
     task = tasks.get_task(o.task)
     with ctx.log.step("control") as s:
         if o.quality == "seed_only":
-            return []
+            for _ in ctx.seed_records:
+                s.keep()
+            return [dataclasses.replace(r, provenance={**r.provenance, "origin": "web"}) for r in ctx.seed_records]
         pairs = tasks.examples(task, "train", o.n)
         rng = random.Random(f"control/{o.quality}/{o.rate}/{o.seed}")
         responses = [a for _, a in pairs]

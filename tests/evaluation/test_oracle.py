@@ -3,6 +3,8 @@ quality, and the oracle judge behind the Judge protocol (position handling, metr
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from harness.core import tasks
@@ -96,6 +98,7 @@ def test_control_datasets_have_their_known_quality(tmp_path) -> None:
 
     class Ctx:
         log = StepLog(tmp_path / "drops.jsonl.partial")
+        seed_records = ()
 
     def share_correct(**opts) -> float:
         Ctx.options = parse_options("control", {"n": 400, **opts})
@@ -106,7 +109,10 @@ def test_control_datasets_have_their_known_quality(tmp_path) -> None:
     assert 0.7 < share_correct(quality="noisy", rate=0.25) < 0.8
     assert 0.2 < share_correct(quality="noisy", rate=0.75) < 0.3
     assert share_correct(quality="shuffled") < 0.02
-    assert share_correct(quality="seed_only") == 0  # no records: the row trains on the seed alone
+    Ctx.options = parse_options("control", {"n": 5})
+    Ctx.seed_records = [dataclasses.replace(r, provenance={"origin": "seed"}) for r in control.build(Ctx)]
+    assert share_correct(quality="seed_only") == 1.0  # the seed set itself, as the row's dataset
+    assert [r.provenance["origin"] for r in control.build(Ctx)] == ["web"] * 5  # tagged like every dataset
     with pytest.raises(ConfigError, match="rate"):
         parse_options("control", {"quality": "clean", "rate": 0.5})
 
