@@ -90,13 +90,23 @@ class WarningsOnce(logging.Handler):
             self.console.print(f"warning: {text[:300]}", markup=False, highlight=False, soft_wrap=True)
 
 
+LIBRARY_LOGGERS = ("transformers", "datasets", "vllm", "accelerate", "trl", "sentence_transformers")
+
+
 @contextlib.contextmanager
 def logging_to(log_path: Path, console: Any, *, verbose: bool) -> Iterator[None]:
     """Every log record into `log_path` (and the terminal too when `verbose`); our warnings on the terminal."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     handlers: list[logging.Handler] = []
+    libraries: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
     if not verbose:
+        # libraries that log through their own stderr handler without propagating (transformers does,
+        # bound to whatever sys.stderr was when it configured itself) hand their records to ours
+        for name in LIBRARY_LOGGERS:
+            lib = logging.getLogger(name)
+            libraries.append((lib, lib.handlers[:], lib.propagate))
+            lib.handlers[:], lib.propagate = [], True
         log_path.parent.mkdir(parents=True, exist_ok=True)
         to_file = logging.FileHandler(log_path, encoding="utf-8")
         to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -107,6 +117,8 @@ def logging_to(log_path: Path, console: Any, *, verbose: bool) -> Iterator[None]
     try:
         yield
     finally:
+        for lib, lib_handlers, propagate in libraries:
+            lib.handlers[:], lib.propagate = lib_handlers, propagate
         if handlers:
             root.handlers[:] = saved_handlers
             root.setLevel(saved_level)

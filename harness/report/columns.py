@@ -65,10 +65,11 @@ def shown_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, str | None
 LC_VARIANTS = {
     "official": "alpaca_eval's leaderboard GLM (length_controlled_v1) with the hub's df_gamed.csv given as "
                 "eval.lc_data: comparable with published LC win rates",
-    "offline GLM, own annotations": "alpaca_eval's GLM without instruction difficulty (length_controlled_minimal) "
-                                    "fit on the row's own annotations; not comparable with published LC win rates "
-                                    "(on three real AlpacaEval 2.0 models it was 5-14 points above the official "
-                                    "figure and ordered two of them differently)",
+    "offline": "alpaca_eval's GLM without instruction difficulty (length_controlled_minimal) "
+               "fit on the row's own annotations; not comparable with published LC win rates "
+               "(on three real AlpacaEval 2.0 models it was 5-14 points above the official "
+               "figure and ordered two of them differently)",
+    "none": "no LC figure for the row; the row's note below says why",
 }
 
 

@@ -148,7 +148,7 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         "win_rate": _num(metrics.get("win_rate")),
         "standard_error": _num(metrics.get("standard_error")),
         "lc_win_rate": _num(metrics.get("lc_win_rate")),
-        # "official" or "offline GLM, own annotations"; why LC is missing or not official
+        # "official" or "offline" (one word, so the column stays narrow); why LC is missing or not official
         "lc_variant": _lc_variant(metrics),
         "lc_note": metrics.get("lc_reason"),
         "paper_win_rate": exp.paper_results.get(name) if stands_for_dataset else None,
@@ -190,10 +190,13 @@ def _add_diagnostics(row: dict[str, Any], exp: Experiment, r: rows_of.Row, runs_
 
 
 def _lc_variant(metrics: dict[str, Any]) -> str | None:
-    label = metrics.get("lc_label")  # "LC (official)", "LC (offline GLM, own annotations)"
-    if _num(metrics.get("lc_win_rate")) is None or not label:
-        return "none, see notes" if metrics else None
-    return label.removeprefix("LC (").removesuffix(")")
+    """"official" or "offline" (the notes under the table say what each is); "none" when LC is missing."""
+    from harness.evaluation.metrics import LC_LABELS
+
+    variant = {label: key for key, label in LC_LABELS.items()}.get(metrics.get("lc_label") or "")
+    if _num(metrics.get("lc_win_rate")) is None or variant is None:
+        return "none" if metrics else None
+    return variant
 
 
 def _selected_row(exp: Experiment, r: rows_of.Row, done: list[dict[str, Any]]) -> dict[str, Any]:

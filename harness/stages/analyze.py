@@ -129,11 +129,12 @@ def web_text_set(directory: Path, name: str):
     """The web documents a dataset's records came from (provenance `web_text`), one per record, with
     the record's instruction: the paper's "web text" row, paired with the rewritten responses."""
     from harness.core.io import iter_jsonl
+    from harness.core.records import provenance_of
     from harness.evaluation.analysis.texts import TextSet
 
     pairs = []
     for _, row in iter_jsonl(directory / "dataset.jsonl"):
-        web = (row.get("provenance") or {}).get("web_text")
+        web = provenance_of(row.get("provenance")).get("web_text")
         user = next((m.get("content", "") for m in row.get("messages", []) if m.get("role") == "user"), "")
         if isinstance(web, str) and web.strip():
             pairs.append((user, web))

@@ -106,7 +106,7 @@ def test_leaderboard_says_which_lc_and_why_not() -> None:
                        "lc_note": "length-controlled win rate not computed: eval.lc is off"}]}
     md = leaderboard.markdown(board)
     assert "| LC win rate % | LC variant |" in md
-    assert "| 45.00 | official |" in md and "| - | none, see notes |" in md
+    assert "| 45.00 | official |" in md and "| - | none |" in md
     assert "- LC official: alpaca_eval's leaderboard GLM (length_controlled_v1)" in md
     assert "- b: length-controlled win rate not computed: eval.lc is off." in md
     from harness.report.html import html_page

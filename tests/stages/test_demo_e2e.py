@@ -35,6 +35,20 @@ def _rows(results: Path) -> list[dict]:
     return [{k: v for k, v in r.items()} for r in board["rows"]]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Every run here uses one OpenMP thread, as `results/demo` was made (`OMP_NUM_THREADS=1 make
+    demo` from scratch): the tiny models' numerics, hence the random judge's near-threshold
+    curation decisions, depend on the thread count."""
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    if saved is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = saved
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("demo")
