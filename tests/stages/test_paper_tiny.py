@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.io import read_json, read_jsonl
+from harness.core.io import read_json
+from harness.core.io import read_jsonl as _read_jsonl
+from harness.core.records import provenance_of
 
 CONFIGS = ("paper-7b", "paper-70b", "paper-7b-instructions", "paper-humpback")
 MODEL_KEYS = {"backward_model": "@backward", "judge": "@seed_model", "rewriter": "@seed_model",
@@ -34,6 +36,12 @@ BASELINE_ROWS = {
     "self_instruct": [{"prompt": f"Write the number {i} in words.\n\nOutput:", "completion": f" number {i}<|endoftext|>"}
                       for i in range(24)],
 }
+
+
+
+def read_jsonl(path):
+    """A built dataset's rows, provenance parsed (it is stored as a JSON string)."""
+    return [{**r, "provenance": provenance_of(r.get("provenance"))} for r in _read_jsonl(path)]
 
 
 def tiny_overlay(exp, files: dict[str, Path]) -> list[str]:
