@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from datasets_builders import common
 from harness.core.config import temperature_field, top_p_field
 from harness.core.io import iter_jsonl, write_jsonl
-from harness.core.records import InstructionRecord, dedup_records, with_system_tag
+from harness.core.records import InstructionRecord, dedup_records, in_id_order, with_system_tag
 
 if TYPE_CHECKING:
     from datasets_builders.context import BuildContext
@@ -59,7 +59,7 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
     """Unsharded: the whole algorithm. In a shard (`--num-shards K`): generation only (steps 2-3 on
     the shard's documents); `merge` then trains each iteration's model once, on the merged set."""
     o: Options = ctx.options
-    augmented = _in_id_order(common.self_augment(ctx, o, source="humpback"))
+    augmented = in_id_order(common.self_augment(ctx, o, source="humpback"))
     curated = common.curate_with(ctx, o, augmented, model=o.judge, step="curate_m0")
     if ctx.num_shards > 1:
         write_jsonl(ctx.workdir / AUGMENTED, augmented)
@@ -73,7 +73,7 @@ def merge(ctx: BuildContext, shard_dirs: Sequence[Path], records: list[Instructi
     augmented = []
     for d in shard_dirs:
         augmented += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(Path(d) / AUGMENTED)]
-    return iterate(ctx, _in_id_order(dedup_records(augmented)), _in_id_order(records))
+    return iterate(ctx, in_id_order(dedup_records(augmented)), in_id_order(records))
 
 
 def iterate(ctx: BuildContext, augmented: list[InstructionRecord], curated: list[InstructionRecord]
@@ -88,9 +88,6 @@ def iterate(ctx: BuildContext, augmented: list[InstructionRecord], curated: list
     return [common.with_provenance(r, iteration=o.iterations - 1) for r in curated]
 
 
-def _in_id_order(records: Sequence[InstructionRecord]) -> list[InstructionRecord]:
-    """A canonical order, so the training set of M_k does not depend on how the corpus was sharded."""
-    return sorted(records, key=lambda r: r.id)
 
 
 def self_training_set(ctx: BuildContext, curated: list[InstructionRecord]) -> list[InstructionRecord]:

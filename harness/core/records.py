@@ -193,3 +193,9 @@ def with_system_tag(record: InstructionRecord, tag: str) -> InstructionRecord:
     rest = tuple(m for m in record.messages if m.role != "system")
     prov = {**record.provenance, "tag": tag}
     return dataclasses.replace(record, messages=(Message("system", tag), *rest), provenance=prov)
+
+
+def in_id_order(records: Sequence[InstructionRecord]) -> list[InstructionRecord]:
+    """Records sorted by content id: a canonical order that does not depend on how a corpus was
+    sharded (a sharded build's dataset.jsonl equals the unsharded one's)."""
+    return sorted(records, key=lambda r: r.id)

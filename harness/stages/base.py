@@ -10,6 +10,13 @@ from harness.experiment import Experiment
 from harness.stages import paths
 
 
+def seed_records(exp: Experiment) -> list:
+    """The experiment's seed set (`seed_data`), as the build and train stages read it."""
+    from datasets_builders.seed import load_seed
+
+    return load_seed(exp.seed_data)
+
+
 def base_fingerprint(exp: Experiment) -> str:
     from harness.core.fingerprint import fingerprint
 

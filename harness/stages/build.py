@@ -29,18 +29,12 @@ from typing import Any
 from harness.core.errors import StageError
 from harness.core.fingerprint import fingerprint
 from harness.core.io import atomic_open, iter_jsonl, write_jsonl
-from harness.core.records import InstructionRecord, dedup_records
+from harness.core.records import InstructionRecord, dedup_records, in_id_order
 from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
 from harness.experiment import Experiment
 from harness.stages import paths
-from harness.stages.base import ensure_base_model
+from harness.stages.base import ensure_base_model, seed_records
 from harness.stages.cards import write_dataset_card
-
-
-def load_seed(seed_data):
-    from datasets_builders.seed import load_seed as load
-
-    return load(seed_data)
 
 log = logging.getLogger(__name__)
 SHARD_VERSION = 2  # 2: shards partition the filtered corpus; Humpback iterates in the merge
@@ -58,7 +52,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     if merge:
         return [merge_shards(exp, name, runs_dir, num_shards=num_shards, force=force) for name in names]
     base_spec = ensure_base_model(exp, runs_dir)
-    seed = load_seed(exp.seed_data)
+    seed = seed_records(exp)
     return [build_one(exp, name, runs_dir, base_spec=base_spec, seed=seed, force=force, num_shards=num_shards,
                       shard_index=shard_index) for name in names]
 
@@ -224,7 +218,7 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
         for s in shards:
             merged += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(s / "dataset.jsonl")]
         ctx = make_context(exp, name, d, runs_dir, base_spec=ensure_base_model(exp, runs_dir),
-                           seed=load_seed(exp.seed_data))
+                           seed=seed_records(exp))
         try:
             with ctx.log.step("merge_dedup") as st:
                 merged = dedup_records(merged, st, "duplicate_record")
@@ -275,9 +269,6 @@ def _merged_stats(ctx, merged: Sequence[InstructionRecord], shard_stats: Sequenc
     return stats
 
 
-def in_id_order(records: Sequence[InstructionRecord]) -> list[InstructionRecord]:
-    """dataset.jsonl is written in record-id order: a sharded build's file equals the unsharded one's."""
-    return sorted(records, key=lambda r: r.id)
 
 
 def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

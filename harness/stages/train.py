@@ -21,6 +21,7 @@ from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
+from harness.stages.base import seed_records
 from harness.stages.cards import write_model_card
 
 if TYPE_CHECKING:
@@ -62,10 +63,6 @@ def _metrics(exp: Experiment, key: str, runs_dir=None) -> dict | None:
     return None
 
 
-def seed_records(exp: Experiment) -> list[InstructionRecord]:
-    from datasets_builders.seed import load_seed
-
-    return load_seed(exp.seed_data)
 
 
 def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
