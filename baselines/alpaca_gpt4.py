@@ -1,7 +1,10 @@
 """Alpaca-GPT4 (Peng et al. 2023): Alpaca's 52K instructions answered by GPT-4.
 
-Real format: one JSON list of {"instruction", "input", "output"}; a non-empty input is appended
-to the instruction after a blank line, as Alpaca's prompt does.
+Real format: the hub repository `vicgalle/alpaca-gpt4` holds one Parquet file under `data/`
+(columns instruction, input, output, text); the authors' own release is one JSON list of
+{"instruction", "input", "output"}; both read here. A non-empty input is appended to the
+instruction after a blank line, as Alpaca's prompt does; the `text` column (a formatted prompt) is
+not used.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from pathlib import Path
 
 from baselines._row import Skip, record, text
 
-HUB_ID = "vicgalle/alpaca-gpt4"
+SOURCE = "hub:vicgalle/alpaca-gpt4"
+REVISION = None  # not pinned: no commit of this repository could be checked from here (see the README)
+FILES = ["data/train-*.parquet"]
 LICENSE = "cc-by-nc-4.0"  # the Hub licence id of the source (other: see the source's own terms)
-REVISION = "main"  # TODO pin a commit sha when online (options.revision overrides)
-HUB_CONFIG = None
 DEMO_FILE = Path(__file__).resolve().parent / "data" / "alpaca_gpt4_demo.json"
 
 

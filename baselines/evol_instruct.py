@@ -1,17 +1,19 @@
 """Evol-Instruct (WizardLM, Xu et al. 2023): instructions evolved in depth and breadth by ChatGPT.
 
-Real formats: the 70K release rows {"instruction", "output"}; the 196K V2 release rows in
-ShareGPT form {"idx", "conversations": [{"from": "human"|"gpt", "value"}]} (first turn used).
+Real formats: the 70K release (`WizardLMTeam/WizardLM_evol_instruct_70k`,
+`alpaca_evol_instruct_70k.json`, a JSON list of {"instruction", "output"}); the 196K V2 release
+rows in ShareGPT form {"idx", "conversations": [{"from": "human"|"gpt", "value"}]} (first turn used,
+with `options.files` and `options.path` pointing at it).
 """
 
 from __future__ import annotations
 
 from baselines._row import Skip, record, text
 
-HUB_ID = "WizardLMTeam/WizardLM_evol_instruct_70k"
+SOURCE = "hub:WizardLMTeam/WizardLM_evol_instruct_70k"
+REVISION = None  # not pinned: no commit of this repository could be checked from here (see the README)
+FILES = ["alpaca_evol_instruct_70k.json"]
 LICENSE = "other"  # the Hub licence id of the source (other: see the source's own terms)
-REVISION = "main"  # TODO pin a commit sha when online (options.revision overrides)
-HUB_CONFIG = None
 DEMO_FILE = None
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from baselines._row import Skip, record, text
 
-HUB_ID = None  # the seed set is loaded through seed_data (datasets_builders.seed handles the hub)
-LICENSE = "apache-2.0"  # the Hub licence id of the source (other: see the source's own terms)
+SOURCE = None  # the seed set is loaded through seed_data (datasets_builders.seed reads the hub repository)
 REVISION = None
-HUB_CONFIG = None
+FILES: list[str] = []
+LICENSE = "apache-2.0"  # the Hub licence id of the source (other: see the source's own terms)
 DEMO_FILE = None
 USE_SEED = True
 

@@ -67,5 +67,9 @@ def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
 
     module = builder_module(builder)
     opts = parse_options(builder, options, prefix=f"datasets.<{builder}>.options.")
-    return {"version": module.VERSION, "options": dataclasses.asdict(opts),
-            "prompts": prompt_hashes(getattr(module, "PROMPTS", ()), prompts)}
+    parts = {"version": module.VERSION, "options": dataclasses.asdict(opts),
+             "prompts": prompt_hashes(getattr(module, "PROMPTS", ()), prompts)}
+    extra = getattr(module, "fingerprint_extra", None)
+    if extra is not None and (more := extra(opts)):  # e.g. a baseline's pinned hub source
+        parts["source"] = more
+    return parts

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.steps import StepLog
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, InputError
 from harness.core.fingerprint import fingerprint
 from harness.core.records import Document, InstructionRecord, Message, content_id
 from harness.core.runs import StageOutcome
@@ -100,8 +100,16 @@ class BuildContext:
         from datasets_builders.corpus import iter_documents
 
         with self.log.step("corpus") as s:
-            return list(iter_documents(self.corpus_config, s, num_shards=self.num_shards,
-                                       shard_index=self.shard_index, count_tokens=self.count_tokens))
+            docs = list(iter_documents(self.corpus_config, s, num_shards=self.num_shards,
+                                       shard_index=self.shard_index, count_tokens=self.count_tokens,
+                                       origins=self.log.sources))
+        if not docs and not s.extra.get("other_shards"):
+            reasons = ", ".join(f"{k}={v}" for k, v in s.dropped.most_common(4)) or "no rows at all"
+            raise InputError(f"the corpus gave no document from {s.seen} rows ({reasons})",
+                             path=self.corpus_config.source,
+                             fix="check corpus.source, data_files / url_list and text_field (no rows: wrong file "
+                                 "pattern; malformed_row: wrong text_field; too_short/too_long: the length bounds)")
+        return docs
 
     def input_records(self, name: str) -> list[InstructionRecord]:
         """The records of another dataset of the experiment that this builder depends on."""

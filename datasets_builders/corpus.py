@@ -1,8 +1,9 @@
 """The unlabelled corpus, streamed: read, clean, filter by length, dedup, shard.
 
 Sources: `stdlib` (docstrings of the installed standard library, the offline demo corpus), a JSONL
-(optionally .gz) or Parquet file with a configurable text field, `hub:<id>[@revision]` read
-with `datasets` in streaming mode, or `control:<task>` (the positive control's answers without
+(optionally .gz) or Parquet file with a configurable text field, a folder of such files (nested, as
+downloaded), `hub:<id>[@commit]` (the repository's data files, or - Dolma - the data-file URLs its
+URL list names, each streamed over HTTP and gunzipped as it arrives; `harness.core.sources`), or `control:<task>` (the positive control's answers without
 their instructions, `harness.core.tasks`). Nothing holds the whole corpus: documents flow one at a time
 and the dedup state is two fixed-size Bloom filters, so memory stays flat however long the corpus
 is (a false positive drops a unique document as a duplicate with probability ~1e-3).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import unicodedata
@@ -29,9 +31,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.core import sources
 from harness.core.errors import ConfigError, InputError
 from harness.core.records import Document
 
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANKS = re.compile(r"\n{3,}")
@@ -133,10 +137,12 @@ class NearDuplicates:
 
 
 # ---------------------------------------------------------------- sources
-def iter_source(source: str, text_field: str = "text", *, data_files: str | None = None
-                ) -> Iterator[tuple[str, str | None, str]]:
+def iter_source(source: str, text_field: str = "text", *, data_files: str | None = None, url_list: str | None = None,
+                origins: list[dict[str, Any]] | None = None) -> Iterator[tuple[str, str | None, str]]:
     """(row id, text or None if malformed, provenance source) for every row of a corpus source;
-    `data_files` (a glob) picks the files of a hub dataset or of a local directory."""
+    `data_files` (a glob; `*` crosses folders) picks the files of a hub repository or a local
+    directory, or filters the URLs of `url_list` (a file of the source listing data-file URLs).
+    Where the rows came from (source, commit) is appended to `origins` when given."""
     if source == "stdlib":
         from harness.core.stdlib_text import iter_stdlib_docstrings
 
@@ -150,46 +156,67 @@ def iter_source(source: str, text_field: str = "text", *, data_files: str | None
         for row_id, text in tasks.corpus_texts(task):
             yield row_id, text, source
         return
-    if source.startswith("hub:"):
-        yield from _iter_hub(source[4:], text_field, data_files)
-        return
     path = Path(source).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.glob(data_files or "*") if p.is_file())
-        if not files:
-            raise ConfigError(f"corpus.source: no file in {source} matches {data_files or '*'!r}",
-                              fix="set corpus.data_files to a glob of the corpus files, e.g. '*.jsonl.gz'")
-        for f in files:
-            yield from iter_source(str(f), text_field)
+    if sources.is_remote(source) or path.is_dir():
+        yield from _iter_repository(source, text_field, data_files, url_list, origins)
         return
     if not path.is_file():
         raise ConfigError(f"corpus.source: file not found: {source}",
-                          fix="use stdlib, a JSONL/Parquet path, or hub:<dataset id>[@revision]")
-    if path.suffix == ".parquet":
-        yield from _iter_parquet(path, text_field)
-    elif path.name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-        yield from _iter_jsonl(path, text_field)
+                          fix="use stdlib, a JSONL/Parquet path or folder, or hub:<dataset id>[@commit]")
+    if origins is not None:
+        origins.append({"source": source, "commit": None})
+    yield from _iter_file(str(path), text_field)
+
+
+def _iter_repository(source: str, text_field: str, data_files: str | None, url_list: str | None,
+                     origins: list[dict[str, Any]] | None) -> Iterator[tuple[str, str | None, str]]:
+    """A hub repository (or a local copy of one, or a folder of downloaded files): the files its URL
+    list names, streamed, or its data files."""
+    where = sources.repo_dir(source, key="corpus.source", allow_patterns=[url_list] if url_list else
+                             ([data_files] if data_files else None))
+    if origins is not None:
+        origins.append(where.describe())
+    listing = where.directory / url_list if url_list else None
+    if listing is not None and not listing.is_file() and not sources.is_remote(source):
+        log.info("corpus.source: %s has no %s; reading its data files (a downloaded copy)", source, url_list)
+        listing = None
+    if listing is not None:
+        if not listing.is_file():
+            raise ConfigError(f"corpus.url_list: {source} has no file {url_list}",
+                              fix="name one of the repository's URL lists (Dolma: urls/v1.txt, urls/v1_6.txt, ...)")
+        urls = sources.read_url_list(listing, data_files)
+        if not urls:
+            raise ConfigError(f"corpus.data_files: no URL in {url_list} matches {data_files!r}",
+                              fix="check the pattern against the list (Dolma v1's Common Crawl head: '*cc_en_head*')")
+        for url in urls:
+            yield from _iter_file(url, text_field)
+        return
+    for f in sources.match_files(where.directory, data_files or "*", key="corpus.data_files"):
+        if f.name.endswith((".parquet", ".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+            yield from _iter_file(str(f), text_field)
+
+
+def _iter_file(location: str, text_field: str) -> Iterator[tuple[str, str | None, str]]:
+    name = location.rsplit("/", 1)[-1]
+    if name.endswith(".parquet"):
+        yield from _iter_parquet(Path(location), text_field)
+    elif name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+        yield from _iter_jsonl(location, text_field)
     else:
-        raise ConfigError(f"corpus.source: unsupported file type: {path.name}", fix="use .jsonl, .jsonl.gz or .parquet")
+        raise ConfigError(f"corpus.source: unsupported file type: {name}", fix="use .jsonl, .jsonl.gz, .json.gz or .parquet")
 
 
-def _iter_jsonl(path: Path, text_field: str) -> Iterator[tuple[str, str | None, str]]:
-    import gzip
-
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                yield f"{path.name}:{lineno}", None, str(path)
-                continue
-            text = row.get(text_field) if isinstance(row, dict) else None
-            rid = row.get("id") if isinstance(row, dict) else None
-            yield str(rid) if rid is not None else f"{path.name}:{lineno}", text if isinstance(text, str) else None, \
-                str(path)
+def _iter_jsonl(location: str, text_field: str) -> Iterator[tuple[str, str | None, str]]:
+    name = location.rsplit("/", 1)[-1]
+    for lineno, line in sources.iter_jsonl_lines(location, key="corpus.source"):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            yield f"{name}:{lineno}", None, location
+            continue
+        text = row.get(text_field) if isinstance(row, dict) else None
+        rid = row.get("id") if isinstance(row, dict) else None
+        yield str(rid) if rid is not None else f"{name}:{lineno}", text if isinstance(text, str) else None, location
 
 
 def _iter_parquet(path: Path, text_field: str) -> Iterator[tuple[str, str | None, str]]:
@@ -206,25 +233,11 @@ def _iter_parquet(path: Path, text_field: str) -> Iterator[tuple[str, str | None
             yield f"{path.name}:{n}", text if isinstance(text, str) else None, str(path)
 
 
-def _iter_hub(ref: str, text_field: str, data_files: str | None = None) -> Iterator[tuple[str, str | None, str]]:
-    hub_id, _, revision = ref.partition("@")
-    try:
-        import datasets
-
-        stream = datasets.load_dataset(hub_id, split="train", streaming=True, revision=revision or None,
-                                       data_files=data_files)
-    except Exception as e:
-        raise ConfigError(f"corpus.source: cannot stream hub:{ref} ({type(e).__name__}: {str(e).splitlines()[0]})",
-                          fix="go online, or download the corpus and point corpus.source at a JSONL/Parquet file") from None
-    for n, row in enumerate(stream, start=1):
-        text = row.get(text_field)
-        yield str(row.get("id", f"{hub_id}:{n}")), text if isinstance(text, str) else None, f"hub:{ref}"
-
-
 # ---------------------------------------------------------------- the pipeline
 def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index: int = 0,
                    count_tokens: Callable[[str], int] | None = None, capacity: int = DEDUP_CAPACITY,
-                   rows: Iterable[tuple[str, str | None, str]] | None = None) -> Iterator[Document]:
+                   rows: Iterable[tuple[str, str | None, str]] | None = None,
+                   origins: list[dict[str, Any]] | None = None) -> Iterator[Document]:
     """Clean, filtered, deduplicated documents of this shard, streamed, counting into `stats`
     (a StepStats: keep / drop(reason, id)). Stops after `corpus.max_documents` kept documents.
     With `corpus.segment: headers` each row is cut into header-led segments first, and each
@@ -235,7 +248,8 @@ def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index:
     near = NearDuplicates(corpus.near_dup_threshold, capacity) if corpus.dedup == "near" else None
     kept = 0
     if rows is None:
-        rows = iter_source(corpus.source, corpus.text_field, data_files=getattr(corpus, "data_files", None))
+        rows = iter_source(corpus.source, corpus.text_field, data_files=getattr(corpus, "data_files", None),
+                           url_list=getattr(corpus, "url_list", None), origins=origins)
     for doc, reason in _candidates(rows, corpus):
         if corpus.max_documents is not None and kept >= corpus.max_documents:
             break

@@ -6,9 +6,12 @@ seed comes from one of:
 - `bundled:demo` - 49 pairs written for this project (`harness/data/demo_seed.jsonl`);
 - `control:<task>` - pairs of a known-answer task (`harness.core.tasks`, the positive control);
 - a local JSONL path - InstructionRecord lines, or `{"instruction", "response"|"output"}` rows;
-- `hub:OpenAssistant/oasst1[@revision]` - first turns via `datasets` (needs the hub or its cache).
+- `hub:OpenAssistant/oasst1[@commit]`, or a local copy of that repository - first turns, read
+  from the train split's Parquet files (`harness.core.sources`: the Hub, or `HARNESS_HUB_MIRROR`).
 
-`load_seed` caps the set to `seed_data.n` with a fixed seed, keeping the file order.
+The papers' rule: a conversation's root prompt in English with its rank-0 (best-ranked) assistant
+reply, deleted messages left out; `load_seed` then draws `seed_data.n` (3,200 in both papers) with a
+fixed seed, keeping the file order.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ def load_seed(seed_data: Any) -> list[InstructionRecord]:
             raise ConfigError(f"seed_data.source: no bundled seed set '{key}'",
                               fix=f"bundled sets: {', '.join('bundled:' + k for k in BUNDLED)}")
         records = read_seed_file(BUNDLED[key])
-    elif source.startswith("hub:"):
-        records = list(oasst_first_turns(source[4:], language=seed_data.language))
+    elif source.startswith("hub:") or Path(source).expanduser().is_dir():
+        records = list(oasst_first_turns(source, language=seed_data.language))
     else:
         path = Path(source).expanduser()
         if not path.is_file():
@@ -95,20 +98,30 @@ def read_seed_file(path: Path) -> list[InstructionRecord]:
     return out
 
 
+OASST_FILES = ["data/train-*.parquet"]  # the repository's train split (its .jsonl.gz trees are not read)
+
+
 def oasst_first_turns(ref: str, *, language: str = "en") -> Iterable[InstructionRecord]:
-    """First turns of Open Assistant: a root prompt in `language` and its rank-0 assistant reply."""
-    hub_id, _, revision = ref.partition("@")
-    try:
-        import datasets
-    except ImportError as e:  # a declared dependency; only a broken environment lands here
-        raise ConfigError(f"seed_data.source: cannot import datasets ({e})") from None
-    try:
-        rows = datasets.load_dataset(hub_id, split="train", revision=revision or None)
-    except Exception as e:  # offline, unknown id, no cache: one clear message
-        raise ConfigError(f"seed_data.source: cannot load hub:{ref} ({type(e).__name__}: {str(e).splitlines()[0]})",
-                          fix="go online once (it is cached), or point seed_data.source at a local JSONL "
-                              "of first turns, or use bundled:demo") from None
-    return first_turns(rows, language=language, source=f"hub:{ref}")
+    """First turns of Open Assistant: a root prompt in `language` and its rank-0 assistant reply,
+    from the train split's Parquet files of the hub repository or of a local copy of it."""
+    import pyarrow.parquet as pq
+
+    from harness.core import sources
+
+    where = sources.repo_dir(ref, key="seed_data.source", allow_patterns=OASST_FILES)
+    files = sources.match_files(where.directory, OASST_FILES, key="seed_data.source")
+
+    def rows() -> Iterable[Mapping[str, Any]]:
+        for f in files:
+            pf = pq.ParquetFile(f)
+            columns = [c for c in _OASST_COLUMNS if c in pf.schema_arrow.names]
+            for batch in pf.iter_batches(batch_size=4096, columns=columns):
+                yield from batch.to_pylist()
+
+    return first_turns(rows(), language=language, source=str(where.ref))
+
+
+_OASST_COLUMNS = ("message_id", "parent_id", "role", "lang", "rank", "text", "deleted")
 
 
 def first_turns(rows: Iterable[Mapping[str, Any]], *, language: str = "en", source: str = OASST_ID
@@ -117,6 +130,8 @@ def first_turns(rows: Iterable[Mapping[str, Any]], *, language: str = "en", sour
     prompts: dict[str, Mapping[str, Any]] = {}
     replies: dict[str, Mapping[str, Any]] = {}
     for r in rows:
+        if r.get("deleted"):  # withdrawn messages are not part of the released conversations
+            continue
         if r.get("parent_id") is None and r.get("role") == "prompter" and r.get("lang") == language:
             prompts[r["message_id"]] = r
         elif r.get("role") == "assistant" and r.get("rank") == 0 and r.get("parent_id"):

@@ -75,6 +75,7 @@ class StepLog:
         self._drops_path = drops_path
         self._drops: IO[str] | None = None
         self.n_drops = 0
+        self.sources: list[dict[str, Any]] = []  # where the inputs were read (source, commit), for the manifest
 
     def _write_drop(self, row: dict[str, Any]) -> None:
         if self._drops is None and self._drops_path is not None:

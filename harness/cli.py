@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "judge-agreement": ("harness.commands.judge_agreement", "how often a judge agrees with reference judgments"),
     "generate": ("harness.commands.generate", "generate completions for a JSONL file of chat prompts"),
     "tiny-model": ("harness.commands.tiny_model", "write a tiny random Llama with an in-process tokenizer"),
+    "sources": ("harness.commands.sources", "the public datasets an experiment reads: repository, files, pinned revision"),
     "config": ("harness.commands.config", "show an experiment file resolved with its overrides"),
     "analyze": ("harness.commands.analyze", "compare sets of texts: MAUVE, separability, diversity, contamination"),
     "score": ("harness.commands.score", "AlpacaEval win rate, SE, discrete and length-controlled win rate of annotations"),

@@ -69,14 +69,19 @@ class SeedData:
 @dataclasses.dataclass(frozen=True)
 class Corpus:
     """The unlabelled corpus: `stdlib` (docstrings of the installed standard library), a JSONL or
-    Parquet path, `hub:<dataset id>[@revision]` (streamed), or `control:<task>` (answers of an
-    invertible known-answer task without their instructions)."""
+    Parquet path, a directory of such files (nested folders too), `hub:<dataset id>[@commit]` (its
+    data files, or the files its `url_list` names, streamed; a local copy of the repository works the
+    same way), or `control:<task>` (answers of an invertible known-answer task without their
+    instructions)."""
 
     source: str = "stdlib"
     text_field: str = "text"
     # a glob picking the files of a hub dataset or a local directory: Dolma's Common Crawl "head"
     # split is a set of files (the back-and-forth paper's corpus)
     data_files: str | None = None
+    # a file of the source listing the URLs of its data files, one per line (Dolma publishes its data
+    # this way: urls/v1.txt); data_files then filters the URLs, and each file is streamed, never stored
+    url_list: str | None = None
     # "headers": cut every document into header-led segments, each a document (Humpback's ClueWeb
     # segments); min_chars/max_chars then bound the segments. header_filter keeps only segments that
     # open with a title-like header (datasets_builders/segments.py)
@@ -455,7 +460,7 @@ def _validate_lc_data(lc_data: str | None, source: str) -> None:
 def is_local_source(value: str) -> bool:
     """A seed, corpus or eval-set source that is a local path, not a named one (stdlib, hub,
     hub:<id>, bundled:<name>), which its loader resolves."""
-    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "bundled", "control"))
+    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "github", "bundled", "control"))
 
 
 def _check_local_source(key: str, value: str, source: str) -> None:

@@ -3,7 +3,10 @@
 A protocol fixes the reference outputs and the judge: `alpaca_eval_1` is text_davinci_003's
 outputs judged by `alpaca_eval_gpt4` (the papers' setting), `alpaca_eval_2` is gpt4_1106_preview's
 outputs judged by `weighted_alpaca_eval_gpt4_turbo` (the public leaderboard's). The set comes from
-the hub (`tatsu-lab/alpaca_eval`, only when reachable), from `bundled:demo`, from `control:<task>`
+the hub (`hub`, or `hub:tatsu-lab/alpaca_eval@<commit>`: the repository's plain JSON file of the
+protocol's references, `alpaca_eval.json` or `alpaca_eval_gpt4_baseline.json`, read through
+`harness.core.sources` - the Hub, the `HARNESS_HUB_MIRROR` copy, or a local directory laid out like
+the repository; its loading script is never run), from `bundled:demo`, from `control:<task>`
 (a known-answer task's eval set, references by a fixed weaker model), or from a local JSON
 or JSONL file in alpaca_eval's format (`instruction`, `output`, `generator`, `dataset`).
 
@@ -25,25 +28,22 @@ from harness.core.errors import ConfigError, InputError
 log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data"
-HUB_ID = "tatsu-lab/alpaca_eval"
+HUB_SOURCE = "hub:tatsu-lab/alpaca_eval"
+HUB_REVISION: str | None = None  # not pinned: no commit of this repository could be checked from here (README)
 # alpaca_eval.main.evaluate shuffles with this seed before it keeps the first max_instances rows
 MAX_INSTANCES_SEED = 123
-OFFLINE_FIX = ("pass a local copy in alpaca_eval's format instead, e.g. eval_set: "
-               "PATH/model_outputs/text_davinci_003.json (AlpacaEval 1.0 references) or "
-               "gpt4_1106_preview.json (2.0), or bundled:demo")
-
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
     name: str
     reference: str  # generator name of the reference outputs
-    hub_config: str  # the hub dataset's config holding those references
+    hub_file: str  # the file of the hub repository holding those references
     annotator: str  # alpaca_eval's annotator config
 
 
 PROTOCOLS = {
-    "alpaca_eval_1": Protocol("alpaca_eval_1", "text_davinci_003", "alpaca_eval", "alpaca_eval_gpt4"),
-    "alpaca_eval_2": Protocol("alpaca_eval_2", "gpt4_1106_preview", "alpaca_eval_gpt4_baseline",
+    "alpaca_eval_1": Protocol("alpaca_eval_1", "text_davinci_003", "alpaca_eval.json", "alpaca_eval_gpt4"),
+    "alpaca_eval_2": Protocol("alpaca_eval_2", "gpt4_1106_preview", "alpaca_eval_gpt4_baseline.json",
                               "weighted_alpaca_eval_gpt4_turbo"),
 }
 
@@ -94,28 +94,33 @@ def validate_rows(rows: Sequence[tuple[int | None, Any]], path: object, *, need_
     return out
 
 
-def _from_hub(protocol: Protocol) -> list[dict[str, Any]]:
-    from harness.backends.spec import hub_offline
+def is_hub_source(source: str) -> bool:
+    """`hub`, `hub:<repo>[@rev]`, or a local directory laid out like the hub repository."""
+    return source == "hub" or source.startswith("hub:") or Path(source).expanduser().is_dir()
 
-    if hub_offline():
-        raise ConfigError(f"eval_set 'hub' needs {HUB_ID} from the Hugging Face hub, but HF_HUB_OFFLINE is set",
-                          fix=OFFLINE_FIX)
-    try:
-        import datasets
 
-        ds = datasets.load_dataset(HUB_ID, protocol.hub_config, split="eval")
-    except Exception as e:  # no network, no such config, a datasets version without script support
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"cannot load {HUB_ID} ({protocol.hub_config}) from the hub: {first}",
-                          fix=OFFLINE_FIX) from None
-    return validate_rows([(None, dict(r)) for r in ds], f"hub:{HUB_ID}/{protocol.hub_config}")
+def _from_hub(source: str, protocol: Protocol) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from harness.core import sources
+
+    ref = HUB_SOURCE if source == "hub" else source
+    where = sources.repo_dir(ref, key="eval.eval_set", revision=HUB_REVISION if source == "hub" else None,
+                             allow_patterns=[protocol.hub_file])
+    path = where.directory / protocol.hub_file
+    if not path.is_file():
+        raise ConfigError(f"eval.eval_set: {where.directory} has no {protocol.hub_file} (the {protocol.name} "
+                          "references)", fix="download the repository's JSON files, or pass the file itself")
+    return validate_rows(_read_rows(path), path), where.describe()
 
 
 def load_eval_set(source: str, protocol: str = "alpaca_eval_1") -> list[dict[str, Any]]:
     """The eval set's rows (instruction, output = reference, generator, dataset), in file order."""
     proto = get_protocol(protocol)
-    if source == "hub":
-        return _from_hub(proto)
+    if is_hub_source(source):
+        rows, _ = _from_hub(source, proto)
+        for row in rows:
+            row.setdefault("generator", proto.reference)
+            row.setdefault("dataset", "")
+        return rows
     if source.startswith("control:"):
         from harness.core import tasks
 
@@ -129,10 +134,12 @@ def load_eval_set(source: str, protocol: str = "alpaca_eval_1") -> list[dict[str
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise ConfigError(f"eval set not found: {source}", fix="use hub, bundled:demo or a JSON/JSONL path")
+            raise ConfigError(f"eval set not found: {source}",
+                              fix="use hub, hub:tatsu-lab/alpaca_eval@<commit>, bundled:demo, a JSON/JSONL path or "
+                                  "a local copy of the hub repository")
     rows = validate_rows(_read_rows(path), path)
     for row in rows:
-        row.setdefault("generator", proto.reference if source == "hub" else path.stem)
+        row.setdefault("generator", path.stem)
         row.setdefault("dataset", "")
     return rows
 

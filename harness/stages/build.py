@@ -198,6 +198,7 @@ def _stats(steplog, records: Sequence[InstructionRecord], trained: dict[str, Any
         "completion_tokens": sum(s["completion_tokens"] for s in steps.values()),
         "prompt_tokens": sum(s["prompt_tokens"] for s in steps.values()),
         "substages": trained,
+        **({"sources": steplog.sources} if getattr(steplog, "sources", None) else {}),
     }
 
 

@@ -51,7 +51,7 @@ def source_of(exp: Experiment, name: str) -> dict[str, str]:
         from baselines import source_module
 
         mod = source_module(spec.options["loader"])
-        where = spec.options.get("path") or f"{getattr(mod, 'HUB_ID', '?')} (demo file bundled)"
+        where = spec.options.get("path") or f"{getattr(mod, 'SOURCE', None) or '?'} (demo file bundled)"
         return {"what": f"baseline `{spec.options['loader']}`: {where}", "paper": _first_line(mod),
                 "license": getattr(mod, "LICENSE", "unknown")}
     corpus = exp.corpus.source

@@ -107,7 +107,16 @@ HASH_LIMIT = 256 * 2**20  # bigger local inputs are identified by size and mtime
 
 def source_identity(source: str) -> dict[str, Any] | str:
     """A local file's content hash (so editing the file reruns what read it); other sources as named."""
+    if source == "hub":  # the eval set's hub repository, at the revision the harness pins
+        from harness.evaluation.eval_set import HUB_REVISION, HUB_SOURCE
+
+        return HUB_SOURCE + (f"@{HUB_REVISION}" if HUB_REVISION else "")
     p = Path(source)
+    if is_local_source(source) and p.is_dir():  # a local copy of a hub repository: the commit it records
+        from harness.core.sources import recorded_commit
+
+        commit = recorded_commit(p)
+        return {"directory": source, "commit": commit} if commit else source
     if not is_local_source(source) or not p.is_file():
         return source
     st = p.stat()
