@@ -229,7 +229,7 @@ def check_yield(module: Any, origin: dict[str, Any], got: int, n: int | None, ma
             log.warning("%s: %d records where %d were asked (the source has no more)", module.__name__, got, n)
         return
     total = mapped + sum(drops.values())
-    reasons = ", ".join(f"{k}={v}" for k, v in drops.most_common(4)) or "no rows at all"
+    reasons = ", ".join(f"{k}={v}" for k, v in drops.most_common(4)) or ("no rows at all" if mapped == 0 else "none dropped")
     if total == 0:
         cause = "the files hold no rows (wrong file pattern or split?)"
     elif mapped == 0:
