@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    args.command_line = shlex.join(["harness", name, *rest])  # what a runner lock records
     _setup_logging(args.verbose)
     from harness.core.errors import ConfigError, HarnessError, InputError
 

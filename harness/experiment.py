@@ -269,10 +269,56 @@ def _model_checker(source: str):
     return check_model
 
 
+# Names become directories: runs/<experiment>/, build/<dataset>/, train/<dataset>@<N>/,
+# eval/<dataset>@step<k>.tags-<v>/, and names plus fingerprints in places. 100 characters keeps every
+# such component well below the file systems' 255-byte limit on one file name.
+NAME_MAX = 100
+NAME_FIX = f"letters, digits and {{chars}}, starting with a letter or digit, at most {NAME_MAX} characters"
+
+
+def name_problem(name: object, *, dots: bool = True) -> str | None:
+    """Why `name` cannot be a directory name of its own (None when it can): a conservative ASCII set,
+    so that no name climbs out of its directory, hides a file, reads as an option or needs quoting in
+    a shell. `dots=False` for dataset names, which dotted overrides address and a row's eval key
+    extends with `.tags-<v>`."""
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not a string"
+    if not name:
+        return "is empty"
+    if len(name) > NAME_MAX:
+        return f"is {len(name)} characters long, above {NAME_MAX}"
+    if "/" in name or "\\" in name:
+        return "holds a path separator"
+    allowed = "_+-" + ("." if dots else "")
+    bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in allowed))), None)
+    if bad is not None:
+        return f"holds {bad!r}"
+    if not name[0].isalnum():
+        return f"starts with {name[0]!r}"
+    return None
+
+
+def _shown(name: object) -> str:
+    text = repr(name)
+    return text if len(text) <= 60 else f"{text[:40]}...{text[-12:]} ({len(str(name))} characters)"
+
+
+def _validate_names(exp: Experiment, source: str) -> None:
+    """The experiment's and the datasets' names are safe directory names, before anything uses them."""
+    problem = name_problem(exp.name)
+    if problem:
+        raise ConfigError(f"{source}: 'name' is {_shown(exp.name)}, which {problem}; it names the run directory "
+                          "runs/<name>", fix=NAME_FIX.format(chars=". _ + -") + ", e.g. my-experiment")
+    for name in exp.datasets:
+        problem = name_problem(name, dots=False)
+        if problem:
+            raise ConfigError(f"{source}: dataset name {_shown(name)} (a key of 'datasets') {problem}; it names "
+                              "the directories runs/<experiment>/build/<name>/ and others",
+                              fix="rename it: " + NAME_FIX.format(chars="_ + -") + ", e.g. my_dataset")
+
+
 def _validate(exp: Experiment, source: str) -> None:
-    if not exp.name or exp.name in (".", "..") or any(c in exp.name for c in "/\\\0") or exp.name != exp.name.strip():
-        raise ConfigError(f"{source}: 'name' is {exp.name!r}; it names the run directory runs/<name>",
-                          fix="a non-empty name without slashes or surrounding spaces, e.g. my-experiment")
+    _validate_names(exp, source)
     check_model = _model_checker(source)
     check_model("base_model", exp.base_model)
     if not exp.datasets:

@@ -5,7 +5,9 @@ and the argument checks several commands share (positive integers, dtypes, a wri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -21,6 +23,27 @@ def load(args: argparse.Namespace):
     from harness.experiment import load_experiment
 
     return load_experiment(args.config, getattr(args, "overrides", None) or ())
+
+
+@contextlib.contextmanager
+def one_runner(exp, args: argparse.Namespace, *, shard: tuple[int, int] | None = None) -> Iterator[None]:
+    """Hold the experiment's runner lock for the block (`harness.core.lock`), after a bad `--only` has
+    failed (nothing is written before the error). `shard` (index, count): a shard of a sharded build,
+    which runs beside the experiment's other shards."""
+    from harness.core.lock import runner_lock
+    from harness.stages import paths
+    from harness.stages.plan import select
+
+    select(exp, getattr(args, "only", None))
+    directory, command = paths.exp_dir(exp, args.runs_dir), getattr(args, "command_line", "harness")
+    if shard is None:
+        with runner_lock(directory, command):
+            yield
+        return
+    index, count = shard
+    with runner_lock(directory, command, shared=True), \
+            runner_lock(directory, command, name=f"runner.shard-{index:05d}-of-{count:05d}.lock"):
+        yield
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.commands._experiment import add_experiment_arguments, load
+from harness.commands._experiment import add_experiment_arguments, load, one_runner
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
                           fix=f"one of 0..{args.num_shards - 1} for --num-shards {args.num_shards}")
     exp = load(args)
     console = Console()
-    outcomes = build.run(exp, args.runs_dir, only=args.only, force=args.force, num_shards=args.num_shards,
-                         shard_index=args.shard_index, merge=args.merge)
+    shard = (args.shard_index, args.num_shards) if args.num_shards > 1 and not args.merge else None
+    with one_runner(exp, args, shard=shard):
+        outcomes = build.run(exp, args.runs_dir, only=args.only, force=args.force, num_shards=args.num_shards,
+                             shard_index=args.shard_index, merge=args.merge)
     for outcome in outcomes:
         name = outcome.directory.name if args.num_shards == 1 or args.merge else outcome.directory.parent.parent.name
         for line in build.summary_lines(name, outcome):

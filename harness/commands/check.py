@@ -8,6 +8,7 @@ with a table of what moved when a metric leaves its tolerance or a row appears o
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from harness.commands._experiment import add_experiment_arguments, load
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if board["missing_eval"]:
         raise InputError(f"datasets not evaluated yet: {', '.join(board['missing_eval'])}",
-                         fix=f"run `harness run --config {args.config}` first")
+                         fix=f"run `{shlex.join(['harness', 'run', '--config', args.config])}` first")
     if not baseline_path.is_file():
         raise InputError("baseline leaderboard not found", path=baseline_path,
                          fix="run with --update to create it")

@@ -79,7 +79,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def _run_experiment(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness.commands._experiment import load
+    from harness.commands._experiment import load, one_runner
     from harness.stages import evaluate
 
     exp = load(args)
@@ -87,7 +87,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     cost = evaluate.estimate_cost(exp)
     if cost:
         console.print(f"judge cost estimate: {cost.get('summary')}", highlight=False)
-    for o in evaluate.run(exp, args.runs_dir, only=args.only, force=args.force):
+    with one_runner(exp, args):
+        outcomes = evaluate.run(exp, args.runs_dir, only=args.only, force=args.force)
+    for o in outcomes:
         s = o.manifest.stats
         state = "cached" if o.skipped else "done"
         lc = f"LC {_fmt(s.lc_win_rate)} ({s.lc_variant})" if s.lc_win_rate is not None else "LC n/a"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from pathlib import Path
 
 from harness.commands._experiment import add_experiment_arguments, load
@@ -43,12 +44,12 @@ def prepare(exp, name: str, *, model: bool, runs_dir=None) -> tuple[Path, str, l
         card = cards.write_model_card(exp, name, runs_dir, metrics=read_json(metrics) if metrics.is_file() else None)
         if card is None:
             raise StageError(f"no trained model for '{name}' ({folder})",
-                             fix=f"run `harness train --config {exp.name} --only {name}` first")
+                             fix=f"run `{shlex.join(['harness', 'train', '--config', exp.name, '--only', name])}` first")
         return folder, "model", sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     folder = paths.build_dir(exp, name, runs_dir)
     if cards.write_dataset_card(exp, name, runs_dir) is None:
         raise StageError(f"dataset '{name}' is not built ({folder})",
-                         fix=f"run `harness build --config {exp.name} --only {name}` first")
+                         fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name, '--only', name])}` first")
     return folder, "dataset", [f for f in DATASET_FILES if (folder / f).is_file()]
 
 

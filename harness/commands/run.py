@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from harness.commands._experiment import add_experiment_arguments, load
+from harness.commands._experiment import add_experiment_arguments, load, one_runner
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     console = make_console(terminal_stream())
     if args.dry_run:
         return _dry_run(exp, steps, cost, console, args.only)
-    if cost:
-        console.print(f"judge cost estimate: {cost.get('summary') or cost}")
-    return _run(exp, args, steps, console)
+    with one_runner(exp, args):
+        if cost:
+            console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+        return _run(exp, args, steps, console)
 
 
 def _dry_run(exp, steps, cost, console, only) -> int:

@@ -1,7 +1,7 @@
 """`harness status --config EXPERIMENT`: where a run stands, read from another terminal while it goes on.
 
 Reads only what the stages write (the plan's fingerprints, each stage's manifest, the `running.json`
-a running stage leaves in its directory, the request cache): stages done, running and remaining;
+a running stage leaves in its directory, the runner lock's record of who holds it, the request cache): stages done, running and remaining;
 tokens and model requests so far; the API judge's spend so far beside its estimate. Starts nothing.
 """
 
@@ -79,6 +79,8 @@ def cached_requests(exp, runs_dir=None) -> int | None:
 
 
 def status(exp, runs_dir=None) -> dict[str, Any]:
+    from harness.core.lock import runners
+    from harness.stages import paths
     from harness.stages.evaluate import estimate_cost
 
     rows = stage_rows(exp, runs_dir)
@@ -86,8 +88,8 @@ def status(exp, runs_dir=None) -> dict[str, Any]:
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     cost = estimate_cost(exp) or {}
-    return {"experiment": exp.name, "stages": rows, "counts": counts,
-            "tokens": sum(r["tokens"] for r in rows), "requests": cached_requests(exp, runs_dir),
+    return {"experiment": exp.name, "runners": runners(paths.exp_dir(exp, runs_dir)), "stages": rows,
+            "counts": counts, "tokens": sum(r["tokens"] for r in rows), "requests": cached_requests(exp, runs_dir),
             "judge_usd": round(sum(r["judge_usd"] for r in rows), 4), "judge_usd_estimate": cost.get("usd")}
 
 
@@ -103,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(st))
         return 0
     console = make_console()
+    for h in st["runners"]:
+        console.print(f"running: pid {h.get('pid')} on {h.get('host')} since {h.get('started_at')}, "
+                      f"command {h.get('command')}", highlight=False, markup=False, soft_wrap=True)
     t = Table(title=f"status of experiment '{exp.name}'")
     for col in ("stage", "state", "tokens", "note"):
         t.add_column(col, justify="right" if col == "tokens" else "left")

@@ -90,6 +90,7 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 
 def _experiment(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    from harness.commands._experiment import one_runner
     from harness.experiment import load_experiment
     from harness.stages import train
 
@@ -97,7 +98,8 @@ def _experiment(args: argparse.Namespace) -> list[tuple[str, Any]]:
     if args.num_processes:
         overrides.append(f"train.num_processes={args.num_processes}")
     exp = load_experiment(args.config, overrides)
-    outcomes = train.run(exp, args.runs_dir, only=args.only, force=args.force)
+    with one_runner(exp, args):
+        outcomes = train.run(exp, args.runs_dir, only=args.only, force=args.force)
     return [(o.directory.name, o) for o in outcomes]
 
 

@@ -23,6 +23,7 @@ Its fingerprint covers the analysis settings and the upstream build (and eval) f
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def run(exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bo
     missing = [n for n in exp.datasets if not (paths.build_dir(exp, n, runs_dir) / "dataset.jsonl").is_file()]
     if missing:
         raise StageError(f"datasets not built yet: {', '.join(missing)}",
-                         fix=f"run `harness build --config {exp.name}` first")
+                         fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name])}` first")
     outputs = _eval_outputs(exp, runs_dir)
     if with_outputs is None:
         with_outputs = len(outputs) == len(exp.datasets)

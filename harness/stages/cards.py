@@ -10,6 +10,7 @@ descriptions, never inputs, and enter no fingerprint.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def dataset_card(exp: Experiment, name: str, runs_dir=None) -> str | None:
             "`content`), `source`, `provenance` (where the record came from and how it was made). Loads with "
             "`datasets.load_dataset(\"json\", data_files=\"dataset.jsonl\")` and trains with TRL's `SFTTrainer` "
             "as it is (the `messages` column).", "", "## Rebuild", "",
-            f"    harness build --config {config} --only {name}", "",
+            f"    {shlex.join(['harness', 'build', '--config', config, '--only', name])}", "",
             "Dropped items, each with its step and reason, are in `drops.jsonl`; the full record of the run "
             "(config, counts, package versions) in `manifest.json`."]
     return _front_matter(meta) + "\n".join(body) + "\n"

@@ -15,6 +15,7 @@ model's identity) through `paths.eval_fingerprint_of`.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     if missing:
         raise StageError(f"no trained model for {', '.join(r.name for r in missing)} "
                          f"({paths.row_model_dir(exp, missing[0], runs_dir)})",
-                         fix=f"run harness train first: harness train --config {exp.name}")
+                         fix=f"run harness train first: {shlex.join(['harness', 'train', '--config', exp.name])}")
     judge = resolve_judge_model(exp, runs_dir) if todo else exp.eval.judge
     outcomes = []
     for r in todo_rows:

@@ -7,6 +7,7 @@ chain: build -> train -> eval.
 
 Layout under the runs root:
 
+    <exp>/runner.lock                 who runs the experiment now (harness.core.lock)
     <exp>/base-model/                 the tiny base model, when base_model is tiny:<size>
     <exp>/cache/requests.sqlite       the request cache shared by every generation of the experiment
     <exp>/build/<dataset>/            dataset.jsonl, drops.jsonl, manifest.json

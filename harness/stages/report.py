@@ -8,6 +8,7 @@ json}` and `index.html`. It reads manifests and outputs only, so it is cheap and
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def run(exp: Experiment, runs_dir=None, *, results_dir: str | Path = "results", 
     if board["missing_eval"] and not force:
         raise StageError(f"no evaluation for {', '.join(board['missing_eval'])} under "
                          f"{paths.exp_dir(exp, runs_dir)}; the report would have empty rows",
-                         fix=f"run `harness run --config {exp.name}` (or point --runs-dir at the runs), "
+                         fix=f"run `{shlex.join(['harness', 'run', '--config', exp.name])}` (or point --runs-dir at the runs), "
                              "or pass --force to write a partial leaderboard")
     stored = out / "leaderboard.json"
     if stored.is_file() and not force:

@@ -12,6 +12,7 @@ mix in the seed set), and run the cached SFT stage (`harness.training.sft.train_
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def read_dataset(exp: Experiment, name: str, runs_dir=None) -> list[InstructionR
     manifest = read_manifest(d)
     if not path.is_file() or not manifest or not manifest.ok:
         raise StageError(f"dataset '{name}' is not built ({path} missing or unfinished)",
-                         fix=f"run `harness build --config {exp.name} --only {name}` first")
+                         fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name, '--only', name])}` first")
     from harness.core.errors import InputError
 
     records = []

@@ -55,6 +55,75 @@ def test_config_values_are_checked_when_the_experiment_loads(tmp_path: Path, com
     assert not runs.exists(), f"{probe}: something was written before the error"
 
 
+# ---------------------------------------------------------------- names that become directories
+def _named_experiment(tmp_path: Path, name: str, dataset: str) -> Path:
+    """A one-dataset experiment (a bundled baseline) with these names, written as JSON strings."""
+    import json
+
+    path = tmp_path / "named.yaml"
+    path.write_text(f"name: {json.dumps(name)}\nbase_model: tiny:tiny\nseed_data: {{source: bundled:demo}}\n"
+                    "eval: {eval_set: bundled:demo, judge: 'local:alpaca_eval_gpt4:@base'}\n"
+                    f"analysis: {{reference: null}}\ndatasets:\n  {json.dumps(dataset)}: "
+                    "{builder: baseline, options: {loader: alpaca_gpt4}}\n", encoding="utf-8")
+    return path
+
+
+# (probe, experiment name, dataset name, fragments the error must contain)
+NAME_PROBES: list[tuple[str, str, str, list[str]]] = [
+    ("dataset named ../x", "names", "../x", ["dataset name '../x'", "path separator", "rename it"]),
+    ("dataset named ../../../../x", "names", "../../../../x", ["'../../../../x'", "path separator"]),
+    ("300-character dataset name", "names", "d" * 300, ["dataset name 'ddd", "300 characters long, above 100"]),
+    ("300-character experiment name", "e" * 300, "a", ["'name' is 'eee", "300 characters long", "run directory"]),
+    ("experiment name with a slash", "a/b", "a", ["'name' is 'a/b'", "path separator", "run directory"]),
+    ("dataset name with shell metacharacters", "names", "a;touch x", ["'a;touch x'", "holds ';'"]),
+    ("dataset name with a NUL", "names", "a\0b", ["'a\\x00b'", "holds '\\x00'"]),
+    ("dataset named like the shared sub-stages' folder", "names", "_shared", ["'_shared'", "starts with '_'"]),
+]
+
+
+@pytest.mark.parametrize("probe,name,dataset,fragments", NAME_PROBES, ids=[p[0] for p in NAME_PROBES])
+@pytest.mark.parametrize("command", ["run --dry-run", "build"])
+def test_names_that_would_escape_their_directory_fail_before_any_work(tmp_path: Path, command: str, probe: str,
+                                                                     name: str, dataset: str,
+                                                                     fragments: list[str]) -> None:
+    """Experiment and dataset names become directories: one line, exit 2, and nothing written anywhere
+    (the runs root lies three levels down, so a name that climbs out still lands in tmp_path)."""
+    config = _named_experiment(tmp_path, name, dataset)
+    runs = tmp_path / "a" / "b" / "runs"
+    proc = run_harness(*command.split(), "--config", str(config), "--runs-dir", str(runs), timeout=300)
+    assert proc.returncode == 2, (probe, proc.stdout[-2000:], proc.stderr[-2000:])
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, (probe, err)
+    assert [p for p in tmp_path.rglob("*") if p != config] == [], f"{probe}: something was written"
+
+
+def test_generated_command_lines_are_quoted_for_the_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dataset card's rebuild line quotes what the user typed (a config path with a space and a `;`),
+    so pasting it runs `harness build` and nothing else."""
+    import shlex
+    import sys
+
+    from harness.core.runs import StageResult, run_stage
+    from harness.experiment import load_experiment
+    from harness.stages import cards, paths
+
+    exp = load_experiment("demo")
+    config = "my exp;touch pwned.yaml"
+    monkeypatch.setattr(sys, "argv", ["harness", "build", "--config", config, "--only", "alpaca_gpt4"])
+
+    def body(d: Path) -> StageResult:
+        (d / "dataset.jsonl").write_text("{}\n")
+        return StageResult(outputs=["dataset.jsonl"])
+
+    run_stage(paths.build_dir(exp, "alpaca_gpt4", tmp_path), stage="build", fingerprint="fp", body=body)
+    card = cards.dataset_card(exp, "alpaca_gpt4", tmp_path)
+    assert "    harness build --config 'my exp;touch pwned.yaml' --only alpaca_gpt4\n" in card
+    [line] = [ln for ln in card.splitlines() if ln.strip().startswith("harness build")]
+    assert shlex.split(line) == ["harness", "build", "--config", config, "--only", "alpaca_gpt4"]
+
+
 # ---------------------------------------------------------------- files and commands
 BOMB = "name: bomb\nbase_model: tiny:tiny\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefg", "bcdefgh"))
