@@ -87,7 +87,8 @@ def _run(exp, args: argparse.Namespace, steps, console) -> int:
         from harness.report.leaderboard import print_leaderboard
 
         print_leaderboard(console, board)
-    console.print(f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s"
+    where = f"; leaderboard in {paths.results_dir(exp, args.results_dir)}/" if board is not None else ""
+    console.print(f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s{where}"
                   + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""), soft_wrap=True)
     return 0
 
