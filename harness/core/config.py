@@ -64,7 +64,11 @@ def _key_lines(path: Path, text: str) -> dict[str, int]:
 
 def read_utf8(path: Path) -> str:
     """A text file's content; bytes that are not UTF-8 are an error naming the line."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # unreadable (permissions), a directory, an I/O error
+        raise ConfigError(f"{path} cannot be read ({e.strerror or e})",
+                          fix="check the file's permissions, or pass a readable copy") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
