@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import ChatRequest, Generator, ResultCallback, SamplingParams
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, InputError
 from harness.core.fingerprint import canonical_json
 from harness.core.records import Generation
 
@@ -78,7 +78,41 @@ def check_cache_file(path: Path) -> None:
         with open(path, "rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
                 raise ConfigError(f"request cache {path} is not an SQLite database",
-                                  fix="pass a new path or an existing request cache (nothing was written to it)")
+                                  fix=f"pass a new path or an existing request cache (nothing was written to it); "
+                                      f"if it is a damaged cache, {RECOVER}")
+
+
+RECOVER = "delete it: only cached model requests are lost, and they are recomputed on the next run"
+
+
+def damaged(path: Path, error: Exception) -> InputError:
+    """The one-line error for a request cache SQLite cannot read (truncated, overwritten)."""
+    return InputError(f"the request cache is damaged ({error})", path=path, fix=RECOVER)
+
+
+def is_damage(error: sqlite3.DatabaseError) -> bool:
+    """A damaged file ("file is not a database", "database disk image is malformed"), not a locked
+    database, a full disk or an I/O error (sqlite3.OperationalError)."""
+    return not isinstance(error, sqlite3.OperationalError)
+
+
+def _open_db(path: Path) -> sqlite3.Connection:
+    """The cache's database, checked (`PRAGMA quick_check`: the pages and b-trees) before it is used."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(problems[:2]))
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        # checkpoint the WAL every ~40 MB, not every 4 MB: random keys touch many index pages per
+        # commit, and frequent checkpoints halved the insert rate of a 100K-request run
+        db.execute("PRAGMA wal_autocheckpoint=10000")
+        db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    except sqlite3.DatabaseError as e:
+        db.close()
+        raise damaged(path, e) if is_damage(e) else e from None
+    return db
 
 
 class CachedGenerator:
@@ -91,13 +125,7 @@ class CachedGenerator:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         check_cache_file(self.path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        # checkpoint the WAL every ~40 MB, not every 4 MB: random keys touch many index pages per
-        # commit, and frequent checkpoints halved the insert rate of a 100K-request run
-        self._db.execute("PRAGMA wal_autocheckpoint=10000")
-        self._db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db = _open_db(self.path)
         self._identity: dict[str, Any] | None = None
         self._keys: _Keys | None = None
         self.hits = 0
@@ -119,7 +147,10 @@ class CachedGenerator:
         for start in range(0, len(keys), 500):
             part = keys[start:start + 500]
             sql = f"SELECT key, value FROM generations WHERE key IN ({','.join('?' * len(part))})"
-            found.update(self._db.execute(sql, part).fetchall())
+            try:
+                found.update(self._db.execute(sql, part).fetchall())
+            except sqlite3.DatabaseError as e:  # damaged while this run reads it
+                raise damaged(self.path, e) if is_damage(e) else e from None
         return found
 
     @staticmethod
@@ -132,6 +163,12 @@ class CachedGenerator:
         return Generation(**d)
 
     def _put_many(self, rows: Sequence[tuple[str, str]]) -> None:
+        try:
+            self._insert(rows)
+        except sqlite3.DatabaseError as e:  # damaged while this run writes it
+            raise damaged(self.path, e) if is_damage(e) else e from None
+
+    def _insert(self, rows: Sequence[tuple[str, str]]) -> None:
         if not rows:
             return
         with self._lock:

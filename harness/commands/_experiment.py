@@ -72,3 +72,29 @@ def require_writable_dir(directory: Path, *, what: str, fix: str) -> None:
         probe.unlink()
     except OSError as e:
         raise ConfigError(f"{what} cannot be written ({e.strerror})", fix=fix) from None
+
+
+def require_place_for(directory: Path, *, what: str, fix: str) -> None:
+    """Without creating anything (a dry run writes nothing): `directory` is a directory, or can be made
+    one (its nearest existing ancestor is a directory), this process can write into."""
+    from harness.core.errors import ConfigError
+
+    directory = Path(directory).absolute()
+    existing = next(p for p in (directory, *directory.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        where = "" if existing == directory else f": {existing} is a file"
+        raise ConfigError(f"{what} {directory} is not a directory{where}", fix=fix)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {directory} cannot be written ({existing} is read-only)", fix=fix)
+
+
+def require_runs_and_results(args: argparse.Namespace, *, results: bool) -> None:
+    """The runs root (`--runs-dir`, $HARNESS_RUNS_DIR or ./runs) and, when the command writes a
+    report, `--results-dir` can be written: checked before any work (and by `--dry-run`)."""
+    from harness.core.runs import runs_root
+
+    require_place_for(runs_root(args.runs_dir), what="runs directory",
+                      fix="point --runs-dir (or $HARNESS_RUNS_DIR) at a directory you can write to")
+    if results:
+        require_place_for(Path(args.results_dir), what="--results-dir",
+                          fix="pass --results-dir a directory you can write to")

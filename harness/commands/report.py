@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from harness.commands._experiment import add_experiment_arguments, load
+from harness.commands._experiment import add_experiment_arguments, load, require_place_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.stages import report
 
     exp = load(args)
+    require_place_for(Path(args.results_dir), what="--results-dir", fix="pass --results-dir a directory you can write to")
     result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force=args.force)
     console = Console()
     leaderboard.print_leaderboard(console, result.board)

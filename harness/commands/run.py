@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from harness.commands._experiment import add_experiment_arguments, load, one_runner
+from harness.commands._experiment import add_experiment_arguments, load, one_runner, require_runs_and_results
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.stages.plan import plan
 
     exp = load(args)
+    require_runs_and_results(args, results=not args.no_report)
     steps = plan(exp, args.runs_dir, only=args.only)  # validates everything before any work
     cost = estimate_cost(exp)
     console = make_console(terminal_stream())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,7 +64,11 @@ def _key_lines(path: Path, text: str) -> dict[str, int]:
 
 def read_utf8(path: Path) -> str:
     """A text file's content; bytes that are not UTF-8 are an error naming the line."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # unreadable (permissions), a directory, an I/O error
+        raise ConfigError(f"{path} cannot be read ({e.strerror or e})",
+                          fix="check the file's permissions, or pass a readable copy") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -208,13 +213,14 @@ def check_range(value: Any, key: str, bounds: tuple, *, where: str = "", fix: st
     low, high, low_open, high_open = bounds
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    ok = value == value  # NaN is never in range
+    ok = math.isfinite(value)  # NaN and infinity are never in range (temperature=inf samples noise)
     if low is not None:
         ok = ok and (value > low if low_open else value >= low)
     if high is not None:
         ok = ok and (value < high if high_open else value <= high)
     if not ok:
-        raise ConfigError(f"{where}'{key}' is {value!r}; it must be {range_text(*bounds)}",
+        finite = "" if math.isfinite(value) else "a finite number "
+        raise ConfigError(f"{where}'{key}' is {value!r}; it must be {finite}{range_text(*bounds)}",
                           fix=fix or f"set {key} to a value {range_text(*bounds)}")
 
 

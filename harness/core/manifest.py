@@ -100,6 +100,7 @@ class OutputFile:
     sha256: str
     bytes: int
     records: int | None = None  # JSONL files: the number of lines
+    mtime_ns: int | None = None  # when the stage finished: a file with this size and mtime is taken as unchanged
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

@@ -2,7 +2,10 @@
 
 A stage writes its outputs into its own directory under the runs root
 (`runs/<experiment>/<stage>/<name>/`). `manifest.json` is written last and atomically; a manifest
-with status "ok" and the same fingerprint means the stage is done and is skipped, unless forced.
+with status "ok" and the same fingerprint means the stage is done and is skipped, unless forced,
+as long as every output it recorded (size, mtime_ns, sha256) is still there unchanged: the size and
+mtime are compared first, the hash only when they differ; a changed output is named in one warning
+and the stage reruns.
 A stage that fails writes a manifest with status "failed" and keeps whatever it had finished
 (caches, checkpoints) for the next attempt.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import logging
 import os
 import platform
@@ -71,14 +75,63 @@ def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
 
 
 def describe_outputs(directory: Path, names: list[str]) -> dict[str, OutputFile]:
-    """Hash and count each output file (JSONL files get a record count)."""
+    """Hash, size, mtime and count of each output file (JSONL files get a record count)."""
     out = {}
     for name in names:
         p = directory / name
         if p.is_file():
             records = count_lines(p) if p.name.endswith((".jsonl", ".jsonl.gz")) else None
-            out[name] = OutputFile(sha256=file_sha256(p), bytes=p.stat().st_size, records=records)
+            st = p.stat()
+            out[name] = OutputFile(sha256=file_sha256(p), bytes=st.st_size, records=records, mtime_ns=st.st_mtime_ns)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _hash_once(path: str, size: int, mtime_ns: int) -> str:
+    """An output's hash, once per process while its size and mtime stay the same."""
+    return file_sha256(path)
+
+
+_WARNED: set[tuple[str, int | None, int | None]] = set()  # one warning per damaged file (and state) per process
+
+
+def _output_changed(p: Path, info: OutputFile) -> str | None:
+    """Why output `p` no longer is the file its manifest recorded, or None when it is: the same size
+    and mtime, or (a copy, a touched file) the same sha256."""
+    try:
+        st = p.stat()
+    except OSError:
+        return "missing"
+    if not p.is_file():
+        return "not a file"
+    if st.st_size != info.bytes:
+        return f"{st.st_size:,} bytes, {info.bytes:,} recorded"
+    if st.st_mtime_ns == info.mtime_ns or _hash_once(str(p), st.st_size, st.st_mtime_ns) == info.sha256:
+        return None
+    return "its sha256 differs from the one recorded"
+
+
+def changed_output(directory: str | os.PathLike[str], manifest: Manifest) -> str | None:
+    """The first recorded output of a finished stage that is gone or differs from what its manifest
+    recorded (one warning line names it), or None when every output is intact."""
+    for name, info in manifest.outputs.items():
+        p = Path(directory) / name
+        why = _output_changed(p, info)
+        if why is not None:
+            key = (str(p), *_stat_key(p))
+            if key not in _WARNED:
+                _WARNED.add(key)
+                log.warning("%s changed since its %s stage finished (%s): the stage reruns", p, manifest.stage, why)
+            return name
+    return None
+
+
+def _stat_key(p: Path) -> tuple[int | None, int | None]:
+    try:
+        st = p.stat()
+    except OSError:
+        return None, None
+    return st.st_size, st.st_mtime_ns
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> Manifest | None:
@@ -91,9 +144,26 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest | None:
         return None
 
 
-def is_done(directory: str | os.PathLike[str], fp: str) -> bool:
+def finished(directory: str | os.PathLike[str], fp: str) -> Manifest | None:
+    """The manifest of the stage in `directory` when it finished with fingerprint `fp` and every
+    output it recorded is still there unchanged; None otherwise (the stage is to run)."""
     m = read_manifest(directory)
-    return bool(m and m.ok and m.fingerprint == fp)
+    if m is None or not m.ok or m.fingerprint != fp or changed_output(directory, m) is not None:
+        return None
+    return m
+
+
+def is_done(directory: str | os.PathLike[str], fp: str) -> bool:
+    return finished(directory, fp) is not None
+
+
+def recorded_hashes(directory: str | os.PathLike[str], fp: str, prefix: str) -> dict[str, str] | None:
+    """The sha256 the finished, intact stage in `directory` (fingerprint `fp`) recorded for its outputs
+    whose names start with `prefix`; None when the stage is not done."""
+    m = finished(directory, fp)
+    if m is None:
+        return None
+    return {name: info.sha256 for name, info in sorted(m.outputs.items()) if name.startswith(prefix)}
 
 
 def running_state(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -173,9 +243,10 @@ def run_stage(
     "failed" and the error, and the exception propagates. Files the body wrote stay in place.
     """
     directory = Path(directory)
-    if not force and is_done(directory, fingerprint):
+    done = None if force else finished(directory, fingerprint)
+    if done is not None:
         log.info("%s: cached (%s)", stage, fingerprint)
-        cached = StageOutcome(directory, fingerprint, True, read_manifest(directory))  # type: ignore[arg-type]
+        cached = StageOutcome(directory, fingerprint, True, done)
         _notify("cached", directory, cached)
         return cached
     _notify("start", directory)

@@ -42,10 +42,10 @@ ANALYSIS_VERSION = 2  # 2: grouped CV on shared instructions, noise floors, inte
 EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
 
 
-def analysis_fingerprint(exp: Experiment, *, with_outputs: bool) -> str:
+def analysis_fingerprint(exp: Experiment, *, with_outputs: bool, runs_dir: Any = paths.CONFIG_ONLY) -> str:
     upstream = {f"build/{n}": paths.build_fingerprint(exp, n) for n in exp.datasets}
     if with_outputs:
-        upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, r.eval_key) for n, r in rows.primary(exp).items()}
+        upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir) for n, r in rows.primary(exp).items()}
     return fingerprint("analysis", version=ANALYSIS_VERSION,
                        config={"analysis": to_dict(exp.analysis), "seed": exp.seed}, upstream=upstream)
 
@@ -67,7 +67,7 @@ def run(exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bo
     if with_outputs is None:
         with_outputs = len(outputs) == len(exp.datasets)
     directory = paths.analysis_dir(exp, runs_dir)
-    fp = analysis_fingerprint(exp, with_outputs=with_outputs)
+    fp = analysis_fingerprint(exp, with_outputs=with_outputs, runs_dir=runs_dir)
 
     def body(d: Path) -> StageResult:
         return _analyse(exp, runs_dir, d, outputs if with_outputs else {})

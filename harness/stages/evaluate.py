@@ -99,7 +99,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
 
     todo_rows = evaluated(exp, select(exp, only))
     todo = [r for r in todo_rows
-            if force or not is_done(paths.eval_dir(exp, r.eval_key, runs_dir), paths.eval_fingerprint(exp, r.eval_key))]
+            if force or not is_done(paths.eval_dir(exp, r.eval_key, runs_dir), paths.eval_fingerprint(exp, r.eval_key, runs_dir))]
     missing = [r for r in todo if not (paths.row_model_dir(exp, r, runs_dir) / "config.json").is_file()]
     if missing:
         raise StageError(f"no trained model for {', '.join(r.name for r in missing)} "
@@ -115,10 +115,10 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
                       cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
                       lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
         outcomes.append(evaluate(paths.eval_dir(exp, r.eval_key, runs_dir), job,
-                                 fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key),
+                                 fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
                                  config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
                                          "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system},
-                                 upstream={"train": paths.train_fingerprint(exp, r.training.key)}, force=force,
+                                 upstream={"train": paths.train_fingerprint(exp, r.training.key, runs_dir)}, force=force,
                                  progress=progress))
         _after_eval(exp, r, outcomes[-1], runs_dir)
     return outcomes

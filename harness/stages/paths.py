@@ -1,9 +1,13 @@
 """Where each stage of an experiment writes, and how its fingerprint is derived from the config.
 
-Every fingerprint is computed from the experiment alone (config, prompt hashes, stage versions,
-upstream fingerprints), never from outputs, so `harness run --dry-run` can tell cache hits from
-misses before anything runs, and a change to one dataset's settings changes only that dataset's
-chain: build -> train -> eval.
+Every fingerprint is computed from the experiment (config, prompt hashes, stage versions, upstream
+fingerprints) and, for train and eval, the hashes the upstream stage's manifest recorded for the
+outputs it consumes (the built dataset.jsonl; the trained model's files), so `harness run --dry-run`
+can tell cache hits from misses before anything runs, a change to one dataset's settings changes
+only that dataset's chain (build -> train -> eval), and an upstream rerun that changes its output
+(forced, nondeterministic) reruns what reads it. An upstream output not built yet (or damaged) is
+`UNBUILT` in the fingerprint: the plan shows the downstream stage as to run. Called without a runs
+directory (`CONFIG_ONLY`), a fingerprint uses `UNBUILT` and reads nothing from disk.
 
 Layout under the runs root:
 
@@ -30,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.config import to_dict
-from harness.core.fingerprint import fingerprint
-from harness.core.runs import request_cache_path, runs_root
+from harness.core.fingerprint import canonical_json, fingerprint, text_hash
+from harness.core.runs import recorded_hashes, request_cache_path, runs_root
 from harness.experiment import Experiment, is_local_source
 from harness.stages.rows import Row
 
@@ -157,6 +161,28 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
     return fingerprint("build", version=BUILD_VERSION, config=config)
 
 
+UNBUILT = "to-be-built"  # an upstream output with no intact finished stage behind it yet
+CONFIG_ONLY: Any = type("ConfigOnly", (), {"__repr__": lambda self: "CONFIG_ONLY"})()  # a fingerprint that reads no disk
+
+
+def dataset_hash(exp: Experiment, name: str, runs_dir: Any = CONFIG_ONLY) -> str:
+    """The sha256 the finished, intact build of `name` recorded for its dataset.jsonl, else UNBUILT."""
+    if runs_dir is CONFIG_ONLY:
+        return UNBUILT
+    hashes = recorded_hashes(build_dir(exp, name, runs_dir), build_fingerprint(exp, name), "dataset.jsonl")
+    return (hashes or {}).get("dataset.jsonl", UNBUILT)
+
+
+def model_hash(exp: Experiment, row: Row, train_fp: str, runs_dir: Any = CONFIG_ONLY) -> str:
+    """One hash over the files (weights, config, tokenizer) the finished, intact training of `row`
+    recorded for the model it evaluates (`model/` or `steps/<k>/`), else UNBUILT."""
+    if runs_dir is CONFIG_ONLY:
+        return UNBUILT
+    prefix = "model/" if row.step is None else f"steps/{row.step}/"
+    hashes = recorded_hashes(train_dir(exp, row.training.key, runs_dir), train_fp, prefix)
+    return text_hash(canonical_json(hashes), length=20) if hashes else UNBUILT
+
+
 TRAIN_KEYS_NOT_LEARNED = ("recipe", "n", "checkpoints", "select_checkpoint")
 
 
@@ -167,11 +193,12 @@ def dataset_inputs(exp: Experiment, name: str) -> list[str]:
     return dependencies(spec.builder, spec.options)
 
 
-def train_fingerprint(exp: Experiment, key: str) -> str:
+def train_fingerprint(exp: Experiment, key: str, runs_dir: Any = CONFIG_ONLY) -> str:
     """The trainer's one rule (`harness.training.sft.train_fingerprint`) on the experiment's config:
     the recipe and base model, the build's fingerprint, and how the training set is assembled (the
     row's assembly and N, seed mixing, tags, and the builds of the datasets it shares its
-    instructions with). Listed checkpoints enter it when there are any (the stage saves them)."""
+    instructions with), and the hash recorded for the built dataset.jsonl it reads (`dataset_hash`).
+    Listed checkpoints enter it when there are any (the stage saves them)."""
     from harness.stages.rows import instruction_group, training
     from harness.training.data import ASSEMBLY_VERSION
     from harness.training.sft import train_fingerprint as trained_model_fingerprint
@@ -185,7 +212,8 @@ def train_fingerprint(exp: Experiment, key: str) -> str:
     if t.steps:
         data["checkpoints"] = list(t.steps)
     return trained_model_fingerprint(row_recipe(exp, t.dataset), base=base_identity(exp), data=data,
-                                     upstream={"build": build_fingerprint(exp, t.dataset)})
+                                     upstream={"build": build_fingerprint(exp, t.dataset),
+                                               "dataset": dataset_hash(exp, t.dataset, runs_dir)})
 
 
 def row_recipe(exp: Experiment, name: str) -> Any:
@@ -231,10 +259,10 @@ def eval_stage_fingerprint(judged: str, lc: str, lc_data: str | os.PathLike[str]
 EVAL_KEYS_PER_ROW = ("tags", "tag_variants")  # the row's own tags enter as its system prompt
 
 
-def eval_judged_fingerprint(exp: Experiment, key: str) -> str:
+def eval_judged_fingerprint(exp: Experiment, key: str, runs_dir: Any = CONFIG_ONLY) -> str:
     """What an experiment row's generation and judging depend on: the eval settings (not LC's), the
     system prompt it puts before each instruction, the checkpoint step, and the training's
-    fingerprint. `key`: the row's eval key."""
+    fingerprint with the hash of the model files it recorded (`model_hash`). `key`: the row's eval key."""
     from harness.experiment import eval_system_prompt
     from harness.stages.rows import row as find_row
 
@@ -243,10 +271,11 @@ def eval_judged_fingerprint(exp: Experiment, key: str) -> str:
     ev |= {"eval_set": source_identity(exp.eval.eval_set), "system_prompt": eval_system_prompt(exp.train, r.eval_tags)}
     if r.step is not None:
         ev["step"] = r.step
+    train_fp = train_fingerprint(exp, r.training.key, runs_dir)
     return eval_fingerprint_of({"eval": ev, "backend": exp.backend, "base": base_identity(exp)},
-                               {"train": train_fingerprint(exp, r.training.key)})
+                               {"train": train_fp, "model": model_hash(exp, r, train_fp, runs_dir)})
 
 
-def eval_fingerprint(exp: Experiment, key: str) -> str:
+def eval_fingerprint(exp: Experiment, key: str, runs_dir: Any = CONFIG_ONLY) -> str:
     """The eval stage's fingerprint for a row of an experiment: its judged fingerprint and the LC settings."""
-    return eval_stage_fingerprint(eval_judged_fingerprint(exp, key), exp.eval.lc, exp.eval.lc_data)
+    return eval_stage_fingerprint(eval_judged_fingerprint(exp, key, runs_dir), exp.eval.lc, exp.eval.lc_data)

@@ -49,15 +49,15 @@ def plan(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None) -
         out.append(PlannedStage("base-model", None, d, fp, is_done(d, fp)))
     keys = {"build": names, "train": [t.key for t in trainings(exp, names)],
             "eval": [r.eval_key for r in evaluated(exp, names)]}
-    for stage, dir_fn, fp_fn in (("build", paths.build_dir, paths.build_fingerprint),
+    for stage, dir_fn, fp_fn in (("build", paths.build_dir, lambda e, n, _: paths.build_fingerprint(e, n)),
                                  ("train", paths.train_dir, paths.train_fingerprint),
                                  ("eval", paths.eval_dir, paths.eval_fingerprint)):
         for n in keys[stage]:
-            d, fp = dir_fn(exp, n, runs_dir), fp_fn(exp, n)
+            d, fp = dir_fn(exp, n, runs_dir), fp_fn(exp, n, runs_dir)
             out.append(PlannedStage(stage, n, d, fp, is_done(d, fp)))
     if exp.analysis.enabled:
         d = paths.analysis_dir(exp, runs_dir)
-        fp = analyze.analysis_fingerprint(exp, with_outputs=True)
+        fp = analyze.analysis_fingerprint(exp, with_outputs=True, runs_dir=runs_dir)
         out.append(PlannedStage("analysis", None, d, fp, is_done(d, fp)))
     return out
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harness.core.errors import StageError
 from harness.core.io import iter_jsonl
 from harness.core.records import InstructionRecord
-from harness.core.runs import StageOutcome, read_manifest
+from harness.core.runs import StageOutcome, changed_output, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
 from harness.stages.base import seed_records
@@ -37,9 +37,11 @@ def read_dataset(exp: Experiment, name: str, runs_dir=None) -> list[InstructionR
     d = paths.build_dir(exp, name, runs_dir)
     path = d / "dataset.jsonl"
     manifest = read_manifest(d)
+    rebuild = f"run `{shlex.join(['harness', 'build', '--config', exp.name, '--only', name])}` first"
     if not path.is_file() or not manifest or not manifest.ok:
-        raise StageError(f"dataset '{name}' is not built ({path} missing or unfinished)",
-                         fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name, '--only', name])}` first")
+        raise StageError(f"dataset '{name}' is not built ({path} missing or unfinished)", fix=rebuild)
+    if changed_output(d, manifest) is not None:
+        raise StageError(f"dataset '{name}' changed since it was built ({path})", fix=rebuild)
     from harness.core.errors import InputError
 
     records = []
@@ -89,8 +91,9 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
                  t.key, len(assembled.records), assembled.stats["n_trained"], assembled.stats["available"], t.n,
                  assembled.stats["seed_records"], t.assembly)
         outcomes.append(train_stage(paths.train_dir(exp, t.key, runs_dir), base_model=base, records=assembled,
-                                    recipe=paths.row_recipe(exp, t.dataset), fingerprint=paths.train_fingerprint(exp, t.key),
-                                    upstream={"build": paths.build_fingerprint(exp, t.dataset)}, force=force,
+                                    recipe=paths.row_recipe(exp, t.dataset), fingerprint=paths.train_fingerprint(exp, t.key, runs_dir),
+                                    upstream={"build": paths.build_fingerprint(exp, t.dataset),
+                                              "dataset": paths.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
                                     save_at_steps=t.steps,
                                     progress=(lambda d, n: progress("steps", d, n)) if progress else None))
         write_model_card(exp, t.key, runs_dir, metrics=_metrics(exp, t.key, runs_dir))

@@ -47,6 +47,9 @@ def train_fingerprint(recipe: Recipe, *, upstream: Mapping[str, str], base: Any 
                             config={"recipe": semantic_dict(recipe), "base": base, "data": dict(data or {})})
 
 
+REWRITTEN_LATER = ("README.md",)  # the model card, rewritten after the stage (eval results): not a recorded output
+
+
 def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its two call sites
         directory: Path, *, base_model: str, records: Sequence[InstructionRecord] | Assembled,
         recipe: Recipe, fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False,
@@ -77,7 +80,7 @@ def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its
         shutil.rmtree(d / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are GBs
         shutil.rmtree(d / "adapter", ignore_errors=True)
         model_files = sorted(p.relative_to(d).as_posix() for k in ("model", *(f"steps/{s}" for s in save_at_steps))
-                             for p in (d / k).iterdir() if p.is_file())
+                             for p in (d / k).iterdir() if p.is_file() and p.name not in REWRITTEN_LATER)
         extra = {"assembly": dict(assembly)} if assembly is not None else {}
         return StageResult(outputs=["train.jsonl", "drops.jsonl", LOG_HISTORY, *model_files],
                            stats={**screened, **stats, **extra, "wall_time_s": round(time.perf_counter() - t0, 3)})

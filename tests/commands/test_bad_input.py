@@ -21,6 +21,11 @@ CONFIG_PROBES: list[tuple[str, list[str], int, list[str]]] = [
      ["datasets.humpback.options.iterations", "-2", ">= 1"]),
     ("near-duplicate threshold above 1", ["corpus.near_dup_threshold=1.5"], 2, ["corpus.near_dup_threshold", "[0, 1]"]),
     ("negative eval temperature", ["eval.decoding.temperature=-1"], 2, ["eval.decoding.temperature", ">= 0"]),
+    ("infinite eval temperature", ["eval.decoding.temperature=inf"], 2,
+     ["eval.decoding.temperature", "inf", "a finite number >= 0"]),
+    ("NaN eval temperature", ["eval.decoding.temperature=nan"], 2, ["eval.decoding.temperature", "nan", ">= 0"]),
+    ("infinite builder temperature", ["datasets.humpback.options.temperature=inf"], 2,
+     ["datasets.humpback.options.temperature", "a finite number"]),
     ("top_p above 1", ["eval.decoding.top_p=1.5"], 2, ["eval.decoding.top_p", "(0, 1]"]),
     ("zero eval instances", ["eval.max_instances=0"], 2, ["eval.max_instances", ">= 1"]),
     ("zero max tokens", ["decoding.max_tokens=0"], 2, ["decoding.max_tokens", ">= 1"]),
@@ -166,6 +171,15 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
                           "--output", "{a_file}"], 2, ["a_file", "is a file"]),
     ("zero shards", ["build", "--config", "demo", "--runs-dir", "{tmp}/runs", "--num-shards", "0"], 2,
      ["--num-shards is 0", "at least 1"]),
+    ("runs directory that is a file, dry run", ["run", "--config", "demo", "--dry-run", "--runs-dir", "{a_file}"], 2,
+     ["runs directory", "a_file is not a directory", "--runs-dir"]),
+    ("runs directory under a file, dry run", ["run", "--config", "demo", "--dry-run", "--runs-dir", "{a_file}/runs"],
+     2, ["runs directory", "a_file is a file"]),
+    ("results directory that is a file", ["run", "--config", "demo", "--dry-run", "--runs-dir", "{tmp}/runs",
+                                          "--results-dir", "{a_file}"], 2, ["--results-dir", "is not a directory"]),
+    ("report into a results directory that is a file", ["report", "--config", "demo", "--runs-dir", "{tmp}/runs",
+                                                        "--results-dir", "{a_file}"], 2,
+     ["--results-dir", "is not a directory"]),
     ("tiny-model onto a file", ["tiny-model", "{a_file}"], 2, ["a_file exists", "nothing was overwritten"]),
     ("generate over its own input", ["generate", "--model", "hf:{tmp}/m", "--input", "{prompts}", "--output",
                                      "{prompts}"], 2, ["is the input file"]),
@@ -200,6 +214,26 @@ def test_bad_files_and_commands_get_one_line(tmp_path: Path, probe: str, argv: l
     for fragment in fragments:
         assert fragment in err, (probe, err)
     assert not (tmp_path / "results").exists() and not (tmp_path / "out").exists()
+
+
+def test_read_only_places_and_unreadable_files_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What root (these tests' user) cannot see: a read-only runs or results directory (os.access says
+    so) and an experiment file that cannot be read fail with the path and a fix, before any work."""
+    import os
+
+    from harness.commands._experiment import require_place_for
+    from harness.core.config import load_yaml
+    from harness.core.errors import ConfigError
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(ConfigError, match="runs directory .*runs cannot be written .*is read-only"):
+        require_place_for(tmp_path / "runs", what="runs directory", fix="write elsewhere")
+    assert not (tmp_path / "runs").exists()
+    experiment = tmp_path / "e.yaml"
+    experiment.write_text("name: e\n", encoding="utf-8")
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(ConfigError, match=r"e\.yaml cannot be read \(Permission denied\)"):
+        load_yaml(experiment)
 
 
 def test_a_report_never_replaces_a_leaderboard_with_fewer_figures() -> None:

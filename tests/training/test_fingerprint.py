@@ -37,7 +37,7 @@ def test_the_experiment_stage_uses_the_rule_on_its_config():
     assembly = {k: v for k, v in dataclasses.asdict(exp.train).items() if k not in paths.TRAIN_KEYS_NOT_LEARNED}
     assembly |= {"n": exp.train.n, "assembly": "shared", "version": ASSEMBLY_VERSION}
     assert fp == train_fingerprint(exp.train.recipe, base=paths.base_identity(exp), data=assembly,
-                                   upstream={"build": paths.build_fingerprint(exp, "humpback")})
+                                   upstream={"build": paths.build_fingerprint(exp, "humpback"), "dataset": paths.UNBUILT})
     # a change to how training sets are assembled, to the recipe, or to one dataset's build
     assert paths.train_fingerprint(load_experiment("demo", ["train.n=10"]), "humpback") != fp
     assert paths.train_fingerprint(load_experiment("demo", ["train.learning_rate=2e-3"]), "humpback") != fp

@@ -26,7 +26,7 @@ def test_trains_a_built_dataset_with_the_planned_fingerprint(tmp_path):
     build.run(exp, tmp_path, only=["alpaca_gpt4"])
     [outcome] = train.run(exp, tmp_path, only=["alpaca_gpt4"])
     assert not outcome.skipped
-    assert outcome.fingerprint == paths.train_fingerprint(exp, "alpaca_gpt4")
+    assert outcome.fingerprint == paths.train_fingerprint(exp, "alpaca_gpt4", tmp_path)
     assert outcome.directory == paths.train_dir(exp, "alpaca_gpt4", tmp_path)
     s = outcome.manifest.stats.to_dict()
     # a baseline trains like every row: exactly train.n of its records, the tagged seed set mixed in
