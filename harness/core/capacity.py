@@ -124,12 +124,12 @@ class Strategy:
         return self.kind in ("fsdp", "zero3") and self.gpus > 1
 
     def describe(self) -> str:
-        text = {"ddp": "DDP" if self.gpus > 1 else "one GPU", "fsdp": "FSDP full shard", "zero3": "ZeRO-3"}[self.kind]
+        text = {"ddp": "DDP" if self.gpus > 1 else "one GPU", "fsdp": "FSDP", "zero3": "ZeRO-3"}[self.kind]
         if self.offload:
-            text += " + optimizer offload to CPU"
+            text += " + CPU optimizer"
         if self.lora_r:
             text += f", {'QLoRA' if self.qlora else 'LoRA'} r={self.lora_r}"
-        return f"{text}, bf16, {self.gpus} GPU(s)" + (", gradient checkpointing" if self.checkpointing else "")
+        return text + ", bf16" + (", grad. ckpt" if self.checkpointing else "")
 
 
 def lora_params(shape: ModelShape, r: int, modules: int = 4) -> int:

@@ -83,6 +83,8 @@ def _engine(exp) -> tuple[int, int | None, float]:
 def _model_of(spec: str) -> str:
     from harness.backends.spec import parse_spec
 
+    if spec.startswith("tiny:"):
+        return spec
     return parse_spec(spec).model
 
 
@@ -97,7 +99,7 @@ def serve_load(exp, role: str, spec: str, *, requests: int | None, prompt: int, 
     shape = _shape(spec)
     vllm = exp.backend == "vllm" or spec.startswith("vllm:")
     tp = tp if vllm else 1
-    how = f"vLLM, tensor_parallel_size={tp}" if vllm else "transformers, one GPU"
+    how = f"vLLM, TP={tp}" if vllm else "transformers, one GPU"
     name = shape.name if shape else _model_of(spec)
     if shape is None:
         return Load(role, name, "serve", how, tp, None)
@@ -237,7 +239,10 @@ def stage_plans(exp, steps) -> list[StagePlan]:
 
 
 def _gib(n: float) -> str:
-    return f"{n / GIB:.0f}" if n >= 10 * GIB else f"{n / GIB:.1f}"
+    """GiB, rounded up (a need is never shown below what it is)."""
+    import math
+
+    return f"{math.ceil(n / GIB)}" if n >= 10 * GIB else f"{math.ceil(n / GIB * 10) / 10:.1f}"
 
 
 def _serve_problem(exp, label: str, load: Load) -> str | None:
