@@ -2,8 +2,10 @@
 
 Each stage is skipped when a finished manifest with its fingerprint is already there, so a change to
 one dataset's settings reruns that dataset's chain alone. `--dry-run` prints the plan (every stage,
-cache hit or miss, every leaderboard row with its train and eval stage, and the API judge's cost
-estimate) and runs nothing.
+cache hit or miss, every leaderboard row with its train and eval stage, the capacity plan of
+`harness.stages.capacity` and the API judge's cost estimate) and runs nothing; `--json` the same as JSON.
+With `hardware:` declared, a stage that does not fit it is refused before any work (exit 2), by the dry
+run and by the run.
 
 The terminal shows one line per stage (`harness.console.StageDisplay`); what the libraries print
 (transformers, TRL, vLLM, datasets) goes to `runs/<experiment>/logs/run-<time>.log` unless `-v`.
