@@ -128,8 +128,12 @@ def strategy_of(exp) -> Strategy:
                     checkpointing=r.gradient_checkpointing)
 
 
-def train_steps(exp, examples: int | None) -> int | None:
-    r = exp.train.recipe
+def train_steps(exp, examples: int | None, *, helper: bool = False) -> int | None:
+    """Optimizer steps of a training on `examples` records: the recipe's max_steps, else its epochs; a
+    helper's from the helpers' recipe (`helpers:`)."""
+    from harness.experiment import helper_recipe
+
+    r = helper_recipe(exp) if helper else exp.train.recipe
     if r.max_steps > 0:
         return r.max_steps
     if examples is None:
@@ -148,14 +152,19 @@ def train_need(exp, shape: ModelShape, st: Strategy) -> tuple[dict[str, int], in
 
 
 def train_load(exp, role: str, spec: str, *, examples: int | None, key: str = "") -> Load:
+    """A training of `spec` on `examples` records; a helper (`key` set) with the helpers' length, its role
+    naming its steps and epochs."""
     st, r = strategy_of(exp), exp.train.recipe
+    steps = train_steps(exp, examples, helper=bool(key)) or 0
+    batch = r.per_device_batch_size * r.gradient_accumulation_steps * r.num_processes
+    if key:
+        epochs = f", {steps * batch / examples:.1f} epochs" if examples and steps else ""
+        role = f"{role} ({steps or '?'} steps{epochs})"
     shape = _shape(spec)
     name = shape.name if shape else _model_of(spec)
     if shape is None:
         return Load(role, name, "train", st.describe(), st.gpus, None, key=key)
     need, cpu = train_need(exp, shape, st)
-    steps = train_steps(exp, examples) or 0
-    batch = r.per_device_batch_size * r.gradient_accumulation_steps * r.num_processes
     tokens = steps * batch * min(ASSUMPTIONS["tokens_per_training_example"], r.max_length)
     return Load(role, name, "train", st.describe(), st.gpus, need, cpu=cpu, tokens=tokens,
                 flops_per_token=6 * shape.params(), key=key, shape=shape)

@@ -39,7 +39,7 @@ def test_70b_served_on_one_gpu_is_refused_with_the_tensor_parallel_fix():
 
 def test_70b_helpers_with_fsdp_are_refused_with_the_offload_fix():
     lines = _problems("paper-7b", ["train.accelerate_config=fsdp"])
-    assert lines[0].startswith("build/back_and_forth: train backward helper Llama-2-70b-hf needs"), lines[0]
+    assert lines[0].startswith("build/back_and_forth: train backward helper (200 steps, 2.0 epochs) Llama-2-70b-hf needs"), lines[0]
     assert "GiB short: set train.accelerate_config=deepspeed-zero3" in lines[0]
     assert not any(line.startswith("train/") for line in lines)  # the 7B rows themselves fit with FSDP
 
@@ -77,3 +77,22 @@ def test_dry_run_json_holds_the_capacity_plan(tmp_path: Path):
     trained = next(x for x in build["loads"] if x["mode"] == "train")
     assert trained["how"].startswith("ZeRO-3 + CPU optimizer") and trained["per_gpu_gib"] < 80
     assert len(out["stages"]) == len(cap["stages"])
+
+
+def test_helpers_train_with_their_own_length():
+    from harness.experiment import helper_recipe
+    from harness.stages.paths import build_fingerprint
+
+    exp = load_experiment("paper-7b")
+    assert exp.train.recipe.max_steps == 1200  # the rows
+    assert (helper_recipe(exp).max_steps, helper_recipe(exp).num_epochs) == (-1, 2)  # the helpers: 2 epochs
+    plans = capacity.stage_plans(exp, plan(exp))
+    roles = [x.role for p in plans if p.label == "build/back_and_forth" for x in p.loads if x.mode == "train"]
+    assert roles == ["train backward helper (200 steps, 2.0 epochs)", "train seed_model helper (200 steps, 2.0 epochs)"]
+    unset = load_experiment("paper-7b", ["helpers.num_epochs=null"])
+    assert helper_recipe(unset) == unset.train.recipe  # unset: the experiment's recipe, max_steps and all
+    assert build_fingerprint(unset, "back_and_forth") != build_fingerprint(exp, "back_and_forth")
+    demo = load_experiment("demo")
+    assert helper_recipe(demo) is demo.train.recipe  # nothing changes for an experiment without helpers:
+    assert build_fingerprint(demo, "back_and_forth") == build_fingerprint(
+        load_experiment("demo", ["helpers.max_steps=null"]), "back_and_forth")
