@@ -35,7 +35,6 @@ ASSUMPTIONS = {"peak_tflops_per_gpu": 312, "training_utilisation": 0.4, "generat
                "tokens_per_training_example": 512, "prompt_tokens_per_request": "half of corpus.max_tokens (512 if unset)",
                "generated_tokens_per_request": "half of decoding.max_tokens", "eval_prompt_tokens": 64}
 ALPACA_EVAL_SIZE = 805
-SEED_PAIRS_DEFAULT = 3200
 
 
 class CapacityError(HarnessError):
@@ -190,7 +189,7 @@ def _resolve(exp, role: str, ref: str, requests: int | None, sizes: tuple[int, i
     purpose, _, base = ref.partition(":")
     if purpose in ("@seed_model", "@backward"):
         base = base or exp.base_model
-        seed = exp.seed_data.n or SEED_PAIRS_DEFAULT
+        seed = exp.seed_data.n  # None (the whole seed set): its size is unknown before it loads
         trained = train_load(exp, f"train {purpose[1:]} helper", base, examples=seed, key=f"{purpose}:{base}")
         return [trained, serve_load(exp, role, f"{exp.backend}:{_model_of(base)}", requests=requests,
                                     prompt=sizes[0], generated=sizes[1])]
@@ -234,7 +233,7 @@ def stage_plans(exp, steps) -> list[StagePlan]:
             out.append(StagePlan(s.label, s.dataset, tuple(loads), work))
         elif s.stage == "train":
             t = by_train[s.dataset]
-            n = (t.n or 0) + ((exp.seed_data.n or SEED_PAIRS_DEFAULT) if t.assembly == "shared" else 0)
+            n = (t.n or 0) + ((exp.seed_data.n or 0) if t.assembly == "shared" else 0)
             load = train_load(exp, "train", exp.base_model, examples=n or None)
             out.append(StagePlan(s.label, t.dataset, (load,), f"{train_steps(exp, n or None) or '?'} steps"))
         elif s.stage == "eval":
