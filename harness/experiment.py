@@ -179,6 +179,41 @@ class Analysis:
 
 
 @dataclasses.dataclass(frozen=True)
+class Helpers:
+    """How long the helper models a build trains (`@backward`, `@seed_model`, Humpback's M1) train: unset,
+    the experiment's recipe as it is (its max_steps too); `num_epochs` or `max_steps` give the helpers a
+    length of their own (the rest of the recipe is the experiment's)."""
+
+    max_steps: int | None = bounded(None, low=1)
+    num_epochs: float | None = bounded(None, low=0, low_open=True)
+
+
+def helper_recipe(exp: Experiment) -> Recipe:
+    """The recipe the helpers train with: the experiment's, with `helpers:`'s length when set."""
+    h, r = exp.helpers, exp.train.recipe
+    if h.max_steps is not None:
+        return dataclasses.replace(r, max_steps=h.max_steps)
+    if h.num_epochs is not None:
+        return dataclasses.replace(r, max_steps=-1, num_epochs=h.num_epochs)
+    return r
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+    """The GPUs the experiment runs on. Undeclared (the default): the capacity plan is printed but
+    refuses nothing; declared (gpus_per_node and gpu_memory_gib): a stage that does not fit is refused
+    before any work (`harness.stages.capacity`). How many, not what: outside every fingerprint."""
+
+    nodes: int = bounded(1, low=1)
+    gpus_per_node: int | None = bounded(None, low=1)
+    gpu_memory_gib: float | None = bounded(None, low=0, low_open=True, fix="GiB of memory per GPU, e.g. 80")
+
+    @property
+    def declared(self) -> bool:
+        return self.gpus_per_node is not None and self.gpu_memory_gib is not None
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     name: str
     base_model: str
@@ -196,6 +231,8 @@ class Experiment:
     # tensor_parallel_size, max_model_len, gpu_memory_utilization (vllm), batch_size (hf). How fast,
     # not what: they stay out of the fingerprints.
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    helpers: Helpers = Helpers()  # the helper models' own training length
+    hardware: Hardware = Hardware()  # the GPUs it runs on: the capacity plan checks every stage against them
     # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report.
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
     # Prompt templates replaced by the experiment's own files (template name -> path), for example a

@@ -2,8 +2,10 @@
 
 Each stage is skipped when a finished manifest with its fingerprint is already there, so a change to
 one dataset's settings reruns that dataset's chain alone. `--dry-run` prints the plan (every stage,
-cache hit or miss, every leaderboard row with its train and eval stage, and the API judge's cost
-estimate) and runs nothing.
+cache hit or miss, every leaderboard row with its train and eval stage, the capacity plan of
+`harness.stages.capacity` and the API judge's cost estimate) and runs nothing; `--json` the same as JSON.
+With `hardware:` declared, a stage that does not fit it is refused before any work (exit 2), by the dry
+run and by the run.
 
 The terminal shows one line per stage (`harness.console.StageDisplay`); what the libraries print
 (transformers, TRL, vLLM, datasets) goes to `runs/<experiment>/logs/run-<time>.log` unless `-v`.
@@ -24,13 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", nargs="+", default=[], choices=("build", "train", "eval", "analysis", "report"),
                    metavar="STAGE", help="rerun these stages even when cached (build, train, eval, analysis); "
                                          "report: replace a stored leaderboard even when it loses figures")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the cost estimate; run nothing")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, the capacity plan and the cost estimate; run nothing")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the plan and the capacity plan as JSON")
     p.add_argument("--results-dir", default="results", metavar="DIR", help="where results/<experiment>/ goes")
     p.add_argument("--no-report", action="store_true", help="stop after the analysis stage")
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.console import make_console, terminal_stream
+    from harness.stages import capacity
     from harness.stages.evaluate import estimate_cost
     from harness.stages.plan import plan
 
@@ -39,18 +43,40 @@ def run(args: argparse.Namespace) -> int:
     steps = plan(exp, args.runs_dir, only=args.only)  # validates everything before any work
     cost = estimate_cost(exp)
     console = make_console(terminal_stream())
+    if args.json and not args.dry_run:
+        from harness.core.errors import ConfigError
+
+        raise ConfigError("--json goes with --dry-run", fix="harness run --config ... --dry-run --json")
     if args.dry_run:
-        return _dry_run(exp, steps, cost, console, args.only)
+        capacities = capacity.stage_plans(exp, steps)
+        if args.json:
+            return _dry_run_json(exp, steps, capacities, cost)
+        return _dry_run(exp, steps, cost, console, args.only, capacities)
+    capacity.check(exp, steps)  # a stage that does not fit the declared hardware: refused before any work
     with one_runner(exp, args):
         if cost:
             console.print(f"judge cost estimate: {cost.get('summary') or cost}")
         return _run(exp, args, steps, console)
 
 
-def _dry_run(exp, steps, cost, console, only) -> int:
+def _dry_run_json(exp, steps, capacities, cost) -> int:
+    import json
+
+    from harness.stages import capacity
+
+    out = {"experiment": exp.name,
+           "stages": [{"stage": s.label, "cached": s.cached, "fingerprint": s.fingerprint,
+                       "directory": str(s.directory)} for s in steps],
+           "capacity": capacity.to_json(exp, capacities), "judge_cost": cost or None}
+    print(json.dumps(out, indent=2, default=str))
+    return 2 if out["capacity"]["problems"] else 0
+
+
+def _dry_run(exp, steps, cost, console, only, capacities) -> int:  # noqa: PLR0913
     from rich.table import Table
 
     from harness.report.terminal import print_table
+    from harness.stages import capacity
 
     t = Table(title=f"plan of experiment '{exp.name}' ({len(steps)} stages)")
     for col in ("stage", "status", "fingerprint", "directory"):
@@ -61,8 +87,18 @@ def _dry_run(exp, steps, cost, console, only) -> int:
     print_table(console, rows_table(exp, only))
     if cost:
         console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+    print_table(console, capacity.table(exp, capacities))
+    for line in capacity.summary_lines(exp, capacities):
+        console.print(line, soft_wrap=True)
     todo = sum(not s.cached for s in steps)
     console.print(f"dry run: {todo} of {len(steps)} stages to run, {len(steps) - todo} cached; nothing was run")
+    lines = capacity.problems(exp, capacities)
+    if lines:
+        console.print(f"capacity: {len(lines)} stage(s) do not fit the declared hardware (hardware.*); "
+                      "harness run refuses them:", soft_wrap=True)
+        for line in lines:
+            console.print(f"  {line}", soft_wrap=True, markup=False)
+        return 2
     return 0
 
 

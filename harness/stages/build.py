@@ -98,25 +98,30 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
                  seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0):
     """The BuildContext of one dataset: everything a builder may use, resolved from the experiment."""
     from datasets_builders.context import BuildContext
+    from harness.experiment import helper_recipe
     from harness.training.recipe import semantic_dict
 
     return BuildContext.from_experiment(
         exp, name, workdir=workdir, base_spec=base_spec, base_identity=paths.base_identity(exp), seed_records=seed,
         cache_path=paths.request_cache(exp, runs_dir), shared_dir=paths.shared_dir(exp, runs_dir),
-        train_fn=_trainer(exp), recipe_identity=semantic_dict(exp.train.recipe),
+        train_fn=_trainer(exp), recipe_identity=semantic_dict(helper_recipe(exp)),
         num_shards=num_shards, shard_index=shard_index, inputs=_inputs(exp, name, runs_dir),
         count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
 
 
 def _trainer(exp: Experiment):
-    """The shared SFT sub-stage with the experiment's recipe (builders never import the trainer)."""
+    """The shared SFT sub-stage with the helpers' recipe (the experiment's, with `helpers:`'s length;
+    builders never import the trainer)."""
+    from harness.experiment import helper_recipe
+
+    recipe = helper_recipe(exp)
 
     def train_fn(directory: Path, *, base_model: str, records, upstream: dict[str, str]) -> StageOutcome:
         from harness.training.sft import train_fingerprint, train_stage
 
         # the sub-stage key in `upstream` already names the base model and the records
-        fp = train_fingerprint(exp.train.recipe, upstream=upstream)
-        return train_stage(directory, base_model=base_model, records=records, recipe=exp.train.recipe,
+        fp = train_fingerprint(recipe, upstream=upstream)
+        return train_stage(directory, base_model=base_model, records=records, recipe=recipe,
                            fingerprint=fp, upstream=upstream)
 
     return train_fn

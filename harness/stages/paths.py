@@ -155,6 +155,8 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
                    if spec.builder != "baseline" else None),
         "decoding": to_dict(exp.decoding) if spec.builder != "baseline" else None,
     }
+    if exp.helpers != type(exp.helpers)():  # the helpers' own length (unset: the recipe's, as before)
+        config["helpers"] = to_dict(exp.helpers)
     deps = dataset_inputs(exp, name)
     if deps:  # a dataset made from another one (fixed_responder): that build's fingerprint is upstream
         config["inputs"] = {d: build_fingerprint(exp, d) for d in deps}

@@ -23,6 +23,9 @@ def test_paper_dry_run_offline(tmp_path: Path, name: str):
     assert f"{stages} of {stages} stages to run" in r.stdout, r.stdout
     assert f"{len(rows(exp))} leaderboard rows" in r.stdout
     assert all(row.name in r.stdout for row in rows(exp))  # every row is listed, tag variants included
+    # the capacity plan on the declared hardware (tests/stages/test_capacity.py checks its figures)
+    assert "capacity plan (1 x 8 GPUs of 80 GiB)" in r.stdout and "estimated GPU-hours:" in r.stdout
+    assert "do not fit" not in r.stdout
     assert not any(tmp_path.iterdir()), "a dry run wrote into the runs dir"
 
 

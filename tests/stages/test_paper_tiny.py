@@ -52,6 +52,7 @@ def tiny_overlay(exp, files: dict[str, Path]) -> list[str]:
            "corpus.source=stdlib", "corpus.data_files=null", "corpus.min_chars=200", "corpus.max_chars=1500",
            "corpus.max_tokens=null", "corpus.max_documents=24", "corpus.header_filter=false", "train.recipe=tiny",
            "train.n=8", "train.max_steps=2", "train.per_device_batch_size=4", "train.max_length=256",
+           "helpers.num_epochs=null",  # the helpers as the rows: train.max_steps
            "eval.eval_set=bundled:demo", "eval.judge=local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base",
            "eval.max_instances=2", "eval.decoding.max_tokens=4", "decoding.max_tokens=12",
            "analysis.mauve_features=null", "analysis.mauve_seeds=1", "analysis.max_texts=50",
