@@ -22,6 +22,19 @@ def test_kv_cache_per_token_in_bf16():
     assert load_shape("meta-llama/Llama-2-70b-hf").kv_bytes_per_token() == 2 * 80 * 8 * 128 * 2 == 320 * 1024
 
 
+@pytest.mark.parametrize("model", ["meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-70b-hf"])
+def test_kv_cache_per_token_agrees_with_vllms_own_accounting(model: str):
+    """vLLM sizes its KV cache in pages of one attention layer's block (`FullAttentionSpec`)."""
+    import torch
+    from vllm.v1.kv_cache_interface import FullAttentionSpec
+
+    shape = load_shape(model)
+    block = 16
+    spec = FullAttentionSpec(block_size=block, num_kv_heads=shape.kv_heads, head_size=shape.head_dim,
+                             dtype=torch.bfloat16)
+    assert shape.kv_bytes_per_token() == spec.page_size_bytes * shape.layers // block
+
+
 def test_a_local_model_directory_is_read(tmp_path):
     import json
     import shutil
