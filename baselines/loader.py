@@ -27,6 +27,7 @@ from typing import Any
 
 from baselines._row import Skip
 from harness.core import sources
+from harness.core.bloom import BloomFilter
 from harness.core.errors import ConfigError, InputError
 from harness.core.records import InstructionRecord
 
@@ -150,11 +151,7 @@ class BottomK:
         self.n, self.seed = n, seed
         self.kept: dict[str, tuple[int, InstructionRecord]] = {}  # id -> (file position, record)
         self._heap: list[tuple[int, int, str]] = []  # (-sample key, -position, id): the largest key on top
-        self._passed = None
-        if n is not None:
-            from datasets_builders.corpus import BloomFilter
-
-            self._passed = BloomFilter(capacity)
+        self._passed = BloomFilter(capacity) if n is not None else None
         self.duplicates: list[str] = []
         self.not_sampled = 0
 

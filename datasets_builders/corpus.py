@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 import unicodedata
 import zlib
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core import sources
+from harness.core.bloom import BloomFilter
 from harness.core.errors import ConfigError, InputError
 from harness.core.records import Document
 
@@ -64,33 +64,6 @@ def normalised_key(text: str) -> bytes:
 
 
 # ---------------------------------------------------------------- bounded dedup state
-class BloomFilter:
-    """A fixed-size set of keys with no false negatives; `add` says whether the key was new."""
-
-    def __init__(self, capacity: int, error_rate: float = 1e-3):
-        bits = max(64, int(-capacity * math.log(error_rate) / (math.log(2) ** 2)))
-        self.k = max(1, min(8, round(bits / capacity * math.log(2))))
-        self.m = bits
-        self.bits = bytearray((bits + 7) // 8)
-
-    def _indices(self, key: bytes) -> list[int]:
-        d = hashlib.blake2b(key, digest_size=16).digest()
-        h1, h2 = int.from_bytes(d[:8], "little"), int.from_bytes(d[8:], "little") | 1
-        return [(h1 + i * h2) % self.m for i in range(self.k)]
-
-    def __contains__(self, key: bytes) -> bool:
-        return all(self.bits[i >> 3] >> (i & 7) & 1 for i in self._indices(key))
-
-    def add(self, key: bytes) -> bool:
-        new = False
-        for i in self._indices(key):
-            byte, bit = i >> 3, 1 << (i & 7)
-            if not self.bits[byte] & bit:
-                new = True
-                self.bits[byte] |= bit
-        return new
-
-
 def lsh_shape(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     """(bands, rows) whose LSH S-curve turns at about `threshold` Jaccard similarity."""
     best = min(((b, num_perm // b) for b in range(1, num_perm + 1) if num_perm % b == 0),
