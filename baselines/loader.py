@@ -44,7 +44,7 @@ def iter_rows(path: Path) -> Iterator[tuple[str, Any]]:
     name = path.name
     if name.endswith(".parquet"):
         yield from _parquet_rows(path)
-    elif name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".json.gz")):
+    elif name.endswith(sources.JSONL_SUFFIXES):
         yield from _jsonl_rows(path)
     elif name.endswith(".json"):
         yield from _json_rows(path)
@@ -63,15 +63,12 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    for lineno, line in sources.iter_jsonl_lines(str(path), key="options.path"):
-        try:
-            yield f"{path.name}:{lineno}", json.loads(line)
-        except json.JSONDecodeError:
-            yield f"{path.name}:{lineno}", None
+    for lineno, row in sources.iter_json_lines(str(path), key="options.path"):
+        yield f"{path.name}:{lineno}", row
 
 
 def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    # a JSON list is parsed whole (ShareGPT's 94K conversations: ~2 GiB); JSONL and Parquet stream
+    # a JSON list is parsed whole (several times the file's size in memory); JSONL and Parquet stream
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:

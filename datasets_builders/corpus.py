@@ -21,7 +21,6 @@ stream (cheap next to generation) and keeps the documents whose id hashes to `sh
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import unicodedata
@@ -165,7 +164,7 @@ def _iter_repository(source: str, text_field: str, data_files: str | None, url_l
             yield from _iter_file(url, text_field)
         return
     for f in sources.match_files(where.directory, data_files or "*", key="corpus.data_files"):
-        if f.name.endswith((".parquet", ".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+        if f.name.endswith((".parquet", *sources.JSONL_SUFFIXES)):
             yield from _iter_file(str(f), text_field)
 
 
@@ -173,7 +172,7 @@ def _iter_file(location: str, text_field: str) -> Iterator[tuple[str, str | None
     name = location.rsplit("/", 1)[-1]
     if name.endswith(".parquet"):
         yield from _iter_parquet(Path(location), text_field)
-    elif name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+    elif name.endswith(sources.JSONL_SUFFIXES):
         yield from _iter_jsonl(location, text_field)
     else:
         raise ConfigError(f"corpus.source: unsupported file type: {name}", fix="use .jsonl, .jsonl.gz, .json.gz or .parquet")
@@ -181,12 +180,7 @@ def _iter_file(location: str, text_field: str) -> Iterator[tuple[str, str | None
 
 def _iter_jsonl(location: str, text_field: str) -> Iterator[tuple[str, str | None, str]]:
     name = location.rsplit("/", 1)[-1]
-    for lineno, line in sources.iter_jsonl_lines(location, key="corpus.source"):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            yield f"{name}:{lineno}", None, location
-            continue
+    for lineno, row in sources.iter_json_lines(location, key="corpus.source"):
         text = row.get(text_field) if isinstance(row, dict) else None
         rid = row.get("id") if isinstance(row, dict) else None
         yield str(rid) if rid is not None else f"{name}:{lineno}", text if isinstance(text, str) else None, location

@@ -23,6 +23,7 @@ import dataclasses
 import fnmatch
 import gzip
 import io
+import json
 import logging
 import os
 import re
@@ -30,7 +31,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from harness.core.errors import ConfigError, InputError
 
@@ -232,6 +233,9 @@ def open_stream(location: str, *, key: str, timeout: float = 120) -> IO[str]:
     return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
 
 
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")  # one JSON value a line (Dolma's .json.gz too)
+
+
 def iter_jsonl_lines(location: str, *, key: str) -> Iterator[tuple[int, str]]:
     """(line number, line) of a JSONL stream, blank lines skipped; a cut or corrupt gzip member
     fails with the file named."""
@@ -243,3 +247,12 @@ def iter_jsonl_lines(location: str, *, key: str) -> Iterator[tuple[int, str]]:
         except (EOFError, OSError, gzip.BadGzipFile) as e:
             raise InputError(f"the file ends early or is not valid gzip ({e})", path=location,
                              fix="download it again") from None
+
+
+def iter_json_lines(location: str, *, key: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of a JSONL stream; a line that is not JSON gives None."""
+    for lineno, line in iter_jsonl_lines(location, key=key):
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError:
+            yield lineno, None
