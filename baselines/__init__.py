@@ -51,9 +51,10 @@ def validate(options: Options) -> None:
 def fingerprint_extra(options: Options) -> dict[str, Any]:
     """What besides the options decides a hub-read dataset: the repository, its commit and the files read
     (a pin moved in the source module reruns the dataset). Local files enter through their options."""
+    from baselines.loader import reads_hub
+
     mod = source_module(options.loader)
-    if options.path != "hub" and not (options.path is None and getattr(mod, "DEMO_FILE", None) is None
-                                      and not getattr(mod, "USE_SEED", False)):
+    if not reads_hub(mod, options.path):
         return {}
     return {"source": mod.SOURCE, "revision": options.revision or mod.REVISION, "files": options.files or mod.FILES}
 

@@ -123,6 +123,13 @@ def _sample_key(seed: int, record_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest(), "big")
 
 
+def reads_hub(module: Any, path: str | None) -> bool:
+    """Whether the source's rows come from its repository: `path: hub`, or no path where the source
+    has neither a bundled demo file nor the seed set to fall back on."""
+    return path == "hub" or (path is None and getattr(module, "DEMO_FILE", None) is None
+                             and not getattr(module, "USE_SEED", False))
+
+
 def _rows(module: Any, path: str | None, revision: str | None, files: str | list[str] | None,
           seed_records: Sequence[InstructionRecord]) -> tuple[Iterator[tuple[str, Any]], dict[str, Any]]:
     """The source's (row id, row) stream and where it comes from (source, commit)."""
@@ -132,9 +139,7 @@ def _rows(module: Any, path: str | None, revision: str | None, files: str | list
                     "dataset", module.__name__, demo.name)
     if path is None and demo is None and getattr(module, "USE_SEED", False):
         return ((r.id, r.to_dict()) for r in seed_records), {"source": "seed_data", "commit": None}
-    if path is None and demo is None:
-        path = "hub"
-    file_list, origin = resolve(module, path, revision, files)
+    file_list, origin = resolve(module, "hub" if reads_hub(module, path) else path, revision, files)
     return (row for f in file_list for row in iter_rows(f)), origin
 
 

@@ -149,13 +149,13 @@ def _iter_repository(source: str, text_field: str, data_files: str | None, url_l
     if origins is not None:
         origins.append(where.describe())
     listing = where.directory / url_list if url_list else None
-    if listing is not None and not listing.is_file() and not sources.is_remote(source):
+    if listing is not None and not listing.is_file():
+        if sources.is_remote(source):
+            raise ConfigError(f"corpus.url_list: {source} has no file {url_list}",
+                              fix="name one of the repository's URL lists (Dolma: urls/v1.txt, urls/v1_6.txt, ...)")
         log.info("corpus.source: %s has no %s; reading its data files (a downloaded copy)", source, url_list)
         listing = None
     if listing is not None:
-        if not listing.is_file():
-            raise ConfigError(f"corpus.url_list: {source} has no file {url_list}",
-                              fix="name one of the repository's URL lists (Dolma: urls/v1.txt, urls/v1_6.txt, ...)")
         urls = sources.read_url_list(listing, data_files)
         if not urls:
             raise ConfigError(f"corpus.data_files: no URL in {url_list} matches {data_files!r}",

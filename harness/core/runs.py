@@ -87,8 +87,9 @@ def describe_outputs(directory: Path, names: list[str]) -> dict[str, OutputFile]
 
 
 @functools.lru_cache(maxsize=1024)
-def _hash_once(path: str, size: int, mtime_ns: int) -> str:
-    """An output's hash, once per process while its size and mtime stay the same."""
+def hash_once(path: str, size: int, mtime_ns: int) -> str:
+    """A file's sha256, once per process while its size and mtime stay the same (a stage's recorded
+    outputs; the local inputs every fingerprint names, the seed set and the corpus)."""
     return file_sha256(path)
 
 
@@ -106,7 +107,7 @@ def _output_changed(p: Path, info: OutputFile) -> str | None:
         return "not a file"
     if st.st_size != info.bytes:
         return f"{st.st_size:,} bytes, {info.bytes:,} recorded"
-    if st.st_mtime_ns == info.mtime_ns or _hash_once(str(p), st.st_size, st.st_mtime_ns) == info.sha256:
+    if st.st_mtime_ns == info.mtime_ns or hash_once(str(p), st.st_size, st.st_mtime_ns) == info.sha256:
         return None
     return "its sha256 differs from the one recorded"
 

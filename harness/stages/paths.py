@@ -27,7 +27,6 @@ variant is configured.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 
 from harness.core.config import to_dict
 from harness.core.fingerprint import canonical_json, fingerprint, text_hash
-from harness.core.runs import recorded_hashes, request_cache_path, runs_root
+from harness.core.runs import hash_once, recorded_hashes, request_cache_path, runs_root
 from harness.experiment import Experiment, is_local_source
 from harness.stages.rows import Row
 
@@ -126,17 +125,8 @@ def source_identity(source: str) -> dict[str, Any] | str:
         return source
     st = p.stat()
     if st.st_size <= HASH_LIMIT:
-        return {"file": p.name, "sha256": _sha256_once(str(p.resolve()), st.st_size, st.st_mtime_ns)}
+        return {"file": p.name, "sha256": hash_once(str(p.resolve()), st.st_size, st.st_mtime_ns)}
     return {"file": p.name, "bytes": st.st_size, "mtime": int(st.st_mtime)}
-
-
-@functools.lru_cache(maxsize=256)
-def _sha256_once(path: str, size: int, mtime_ns: int) -> str:
-    """A local input's hash, once per process while the file is unchanged (every fingerprint of
-    every dataset names the seed set and the corpus)."""
-    from harness.core.io import file_sha256
-
-    return file_sha256(path)
 
 
 def build_fingerprint(exp: Experiment, name: str) -> str:
@@ -247,7 +237,7 @@ def lc_identity(mode: str, lc_data: str | os.PathLike[str] | None) -> dict[str, 
     if lc_data is not None:
         p = gamed_file(lc_data)
         st = p.stat()
-        data = _sha256_once(str(p.resolve()), st.st_size, st.st_mtime_ns)
+        data = hash_once(str(p.resolve()), st.st_size, st.st_mtime_ns)
     return {"lc": mode, "glms": dict(LC_GLMS), "df_gamed_sha256": data}
 
 
