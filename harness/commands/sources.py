@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands._experiment import add_experiment_arguments, load
+from harness.experiment import is_local_source
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def experiment_sources(exp) -> list[dict[str, Any]]:
 
 
 def _is_dir(value: str) -> bool:
-    return not value.startswith(("hub:", "github:", "bundled:", "control:")) and Path(value).expanduser().is_dir()
+    return is_local_source(value) and Path(value).expanduser().is_dir()
 
 
 def _read_from(row: dict[str, Any]) -> str:
