@@ -150,9 +150,21 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "records": (tmp_path / "records.jsonl",
                     b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'),
     }
+    import gzip
+    import os
+
+    files["gzip_json"] = (tmp_path / "gz.json", gzip.compress(b'[{"preference": 1.0}]'))
+    files["jsonl_as_json"] = (tmp_path / "lines.json", b'{"preference": 1.0}\n{"preference": 2.0}\n')
     for path, data in files.values():
         path.write_bytes(data)
-    return {k: p for k, (p, _) in files.items()}
+    out = {k: p for k, (p, _) in files.items()}
+    out["a_dir"] = tmp_path / "a_dir.json"
+    out["a_dir"].mkdir()
+    out["loop"] = tmp_path / "loop.json"
+    out["loop"].symlink_to(out["loop"])
+    out["fifo"] = tmp_path / "fifo.json"
+    os.mkfifo(out["fifo"])
+    return out
 
 
 # (probe, argv with {placeholders} for _files' paths and {tmp}, exit code, fragments the stderr must contain)
@@ -198,6 +210,15 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
                                       "{tmp}/out", "max_steps=0"], 2, ["max_steps", "-1", ">= 1"]),
     ("train --model from a directory that does not exist", ["train", "--model", "hf:{tmp}/m", "--data", "{records}",
                                                             "--output", "{tmp}/out"], 2, ["base model directory not found"]),
+    ("annotations given as a directory", ["score", "{a_dir}"], 2, ["a_dir.json", "is a directory", "name a file"]),
+    ("annotations as a symlink loop", ["score", "{loop}"], 2, ["loop.json", "symlink loop"]),
+    ("annotations as a FIFO (must not block)", ["score", "{fifo}"], 2, ["fifo.json", "named pipe (FIFO)"]),
+    ("gzip bytes under a .json name", ["score", "{gzip_json}"], 2, ["gz.json", "gzip-compressed", "gunzip"]),
+    ("JSON Lines where JSON is expected", ["score", "{jsonl_as_json}"], 2,
+     ["lines.json", "looks like JSON Lines", "wrap the objects in a list"]),
+    ("eval outputs given as a directory", ["eval", "--model-outputs", "{a_dir}", "--judge",
+                                           "alpaca_eval:alpaca_eval_gpt4", "--output", "{tmp}/out"], 2,
+     ["a_dir.json", "is a directory"]),
     ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
      ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
 ]
@@ -235,6 +256,34 @@ def test_read_only_places_and_unreadable_files_are_one_line(tmp_path: Path, monk
     monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
     with pytest.raises(ConfigError, match=r"e\.yaml cannot be read \(Permission denied\)"):
         load_yaml(experiment)
+
+
+def test_an_unreadable_data_file_is_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads every file, so the permission error is simulated at both places it can come from:
+    os.access (checked first) and the open itself (for what os.access cannot foresee)."""
+    import builtins
+    import os
+
+    from harness.core.errors import InputError
+    from harness.core.io import read_json, read_jsonl
+
+    data = tmp_path / "a.json"
+    data.write_text("[]", encoding="utf-8")
+    real_access, real_open = os.access, builtins.open
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == data else real_access(p, mode, **kw))
+    with pytest.raises(InputError, match=r"a\.json: cannot be read \(Permission denied\).*chmod"):
+        read_json(data)
+    monkeypatch.setattr(os, "access", real_access)
+
+    def denied(file, *args, **kwargs):
+        if Path(file) == data:
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    for reader in (read_json, read_jsonl):
+        with pytest.raises(InputError, match=r"a\.json: cannot be read \(Permission denied\)"):
+            reader(data)
 
 
 def test_a_report_never_replaces_a_leaderboard_with_fewer_figures() -> None:
