@@ -286,6 +286,22 @@ def test_an_unreadable_data_file_is_said_as_such(tmp_path: Path, monkeypatch: py
             reader(data)
 
 
+def test_an_api_judge_whose_server_is_unreachable_is_one_line_before_any_work(tmp_path: Path) -> None:
+    """OPENAI_API_BASE at a port nothing listens on: a socket connect says so in seconds, instead of
+    alpaca_eval's retries and hundreds of lines of tracebacks."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text('[{"instruction": "Say hi.", "output": "Hi.", "generator": "m"}]', encoding="utf-8")
+    proc = run_harness("eval", "--model-outputs", str(outputs), "--judge", "alpaca_eval:alpaca_eval_gpt4",
+                       "--eval-set", "bundled:demo", "--output", str(tmp_path / "out"), "--no-cache",
+                       env={"OPENAI_API_KEY": "sk-dummy", "OPENAI_API_BASE": "http://127.0.0.1:9",
+                            "OPENAI_CLIENT_CONFIG_PATH": str(tmp_path / "none.yaml")}, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "cannot reach its server http://127.0.0.1:9" in err and "OPENAI_API_BASE" in err, err
+    assert not (tmp_path / "out" / "annotations.json").exists()
+
+
 def test_a_report_never_replaces_a_leaderboard_with_fewer_figures() -> None:
     from harness.stages.report import lost_figures
 
