@@ -502,6 +502,19 @@ def check_api_key(cfg: AnnotatorConfig) -> None:
                           fix=f"export {env}=... , or judge offline with local:{cfg.name}:<model spec>")
 
 
+def _base_urls(node: Any) -> Iterator[str]:
+    """Every `base_url` string in a parsed alpaca_eval client config."""
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if k == "base_url" and isinstance(v, str):
+                yield v
+            else:
+                yield from _base_urls(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _base_urls(v)
+
+
 def api_servers(cfg: AnnotatorConfig) -> list[str]:
     """The URLs alpaca_eval's OpenAI decoder will call, resolved as it does: the `base_url` entries of the
     file named by OPENAI_CLIENT_CONFIG_PATH when it exists, else OPENAI_API_BASE, else openai.base_url."""
@@ -511,19 +524,8 @@ def api_servers(cfg: AnnotatorConfig) -> list[str]:
     if config_path and Path(config_path).is_file():
         import yaml
 
-        def urls(node: Any) -> Iterator[str]:
-            if isinstance(node, Mapping):
-                for k, v in node.items():
-                    if k == "base_url" and isinstance(v, str):
-                        yield v
-                    else:
-                        yield from urls(v)
-            elif isinstance(node, list):
-                for v in node:
-                    yield from urls(v)
-
         try:
-            found = list(urls(yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))))
+            found = list(_base_urls(yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))))
         except (OSError, yaml.YAMLError, UnicodeDecodeError):
             return []  # alpaca_eval reports its own config file
         if found:
@@ -533,10 +535,10 @@ def api_servers(cfg: AnnotatorConfig) -> list[str]:
         try:
             import openai
 
-            base = str(openai.base_url or "") or "https://api.openai.com/v1"
+            base = str(openai.base_url or "")
         except ImportError:
-            base = "https://api.openai.com/v1"
-    return [base]
+            base = ""
+    return [base or "https://api.openai.com/v1"]
 
 
 def check_api_server(cfg: AnnotatorConfig, timeout: float = 5.0) -> None:
