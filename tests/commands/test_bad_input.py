@@ -302,6 +302,26 @@ def test_an_api_judge_whose_server_is_unreachable_is_one_line_before_any_work(tm
     assert not (tmp_path / "out" / "annotations.json").exists()
 
 
+def test_an_api_judge_without_its_key_is_said_by_the_dry_run(tmp_path: Path) -> None:
+    """Not after every build and training: the dry run of an experiment judged by an API model says the key
+    is missing (and prints no cost for a judge it could not call)."""
+    env = {"HF_HUB_OFFLINE": "1", "OPENAI_API_KEY": "", "OPENAI_CLIENT_CONFIG_PATH": ""}
+    proc = run_harness("run", "--config", "paper-7b", "--runs-dir", str(tmp_path / "runs"), "--dry-run", env=env,
+                       timeout=120)
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    err = proc.stderr.strip().splitlines()[-1]  # after the unpinned hub source's warning
+    assert "Traceback" not in proc.stderr and err.startswith("harness run: error: "), proc.stderr
+    assert "OPENAI_API_KEY" in err and "is not set" in err and "judge cost estimate" not in proc.stdout, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_local_judge_says_it_has_no_cost_estimate(tmp_path: Path) -> None:
+    proc = run_harness("run", "--config", "demo", "--runs-dir", str(tmp_path / "runs"), "--dry-run",
+                       env={"COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "no cost estimate: local judge" in proc.stdout, proc.stdout
+
+
 def test_a_report_never_replaces_a_leaderboard_with_fewer_figures() -> None:
     from harness.stages.report import lost_figures
 
