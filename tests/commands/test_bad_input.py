@@ -149,6 +149,11 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "prompts": (tmp_path / "prompts.jsonl", b'{"id": "a", "instruction": "Say hi."}\n'),
         "records": (tmp_path / "records.jsonl",
                     b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'),
+        "assistant_first": (tmp_path / "assistant_first.jsonl",
+                            b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'
+                            b'{"messages": [{"role": "assistant", "content": "b"}, {"role": "user", "content": "a"}]}\n'),
+        "all_empty": (tmp_path / "all_empty.jsonl",
+                      b'{"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": " "}]}\n'),
     }
     import gzip
     import os
@@ -219,6 +224,11 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
     ("eval outputs given as a directory", ["eval", "--model-outputs", "{a_dir}", "--judge",
                                            "alpaca_eval:alpaca_eval_gpt4", "--output", "{tmp}/out"], 2,
      ["a_dir.json", "is a directory"]),
+    ("train on an assistant-first conversation", ["train", "--model", "hf:{tmp}", "--data", "{assistant_first}",
+                                                 "--output", "{tmp}/out"], 2,
+     ["assistant_first.jsonl:2", "starts with the 'assistant' role", "user turn must come first"]),
+    ("train on an all-empty conversation", ["train", "--model", "hf:{tmp}", "--data", "{all_empty}", "--output",
+                                            "{tmp}/out"], 2, ["all_empty.jsonl:1", "every message", "empty"]),
     ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
      ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
 ]
