@@ -40,6 +40,8 @@ CONFIG_PROBES: list[tuple[str, list[str], int, list[str]]] = [
     ("negative learning rate", ["train.learning_rate=-1"], 2, ["train.learning_rate", "> 0"]),
     ("zero batch size", ["train.per_device_batch_size=0"], 2, ["train.per_device_batch_size", ">= 1"]),
     ("empty experiment name", ["name="], 2, ["'name'", "run directory"]),
+    ("experiment name YAML reads as a boolean", ["name=no"], 2, ["'name' must be str, got False", "quote it"]),
+    ("judge YAML reads as a boolean", ["eval.judge=on"], 2, ["'eval.judge' must be str, got True", "quote it"]),
     ("zero GPUs per node", ["hardware.gpus_per_node=0"], 2, ["hardware.gpus_per_node", ">= 1"]),
     ("data-generation temperature is a builder option", ["decoding.temperature=0.5"], 2,
      ["decoding.temperature", "unknown key"]),
