@@ -301,10 +301,9 @@ def test_an_unreadable_data_file_is_said_as_such(tmp_path: Path, monkeypatch: py
 def test_an_api_judge_whose_server_is_unreachable_is_one_line_before_any_work(tmp_path: Path) -> None:
     """OPENAI_API_BASE at a port nothing listens on: a socket connect says so in seconds, instead of
     alpaca_eval's retries and hundreds of lines of tracebacks."""
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text('[{"instruction": "Say hi.", "output": "Hi.", "generator": "m"}]', encoding="utf-8")
-    proc = run_harness("eval", "--model-outputs", str(outputs), "--judge", "alpaca_eval:alpaca_eval_gpt4",
-                       "--eval-set", "bundled:demo", "--output", str(tmp_path / "out"), "--no-cache",
+    proc = run_harness("eval", "--model-outputs", str(_other_outputs(tmp_path)), "--judge",
+                       "alpaca_eval:alpaca_eval_gpt4", "--eval-set", "bundled:demo", "--max-instances", "2",
+                       "--output", str(tmp_path / "out"), "--no-cache",
                        env={"OPENAI_API_KEY": "sk-dummy", "OPENAI_API_BASE": "http://127.0.0.1:9",
                             "OPENAI_CLIENT_CONFIG_PATH": str(tmp_path / "none.yaml")}, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
