@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +126,13 @@ def run(args: argparse.Namespace) -> int:
 def _check_paths(args: argparse.Namespace) -> None:
     """Before any model loads: the outputs to judge exist, the output directory can be written."""
     from harness.core.errors import ConfigError, InputError
+    from harness.core.io import require_file
 
-    if args.model_outputs is not None and not args.model_outputs.is_file():
+    if args.model_outputs is not None and not os.path.lexists(args.model_outputs):
         raise InputError("model outputs file not found", path=args.model_outputs,
                          fix="pass an alpaca_eval model_outputs JSON/JSONL file")
+    if args.model_outputs is not None:
+        require_file(args.model_outputs)  # a directory, a FIFO, a symlink loop: each said as such
     if args.lc_data is not None:
         from harness.evaluation.metrics import check_lc_data
 

@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if cost is not None:
         err.print(f"judge cost estimate: {cost['n_judgments']} judgments, ~{cost['total_tokens']:,} tokens, "
                   + ("price unknown" if cost["usd"] is None else f"~${cost['usd']:.4f}"), highlight=False)
+    else:
+        err.print(f"no cost estimate: {spec.kind} judge", highlight=False)
     try:
         run_ = judge.judge(pairs)
     finally:

@@ -48,15 +48,36 @@ def run(args: argparse.Namespace) -> int:
 
         raise ConfigError("--json goes with --dry-run", fix="harness run --config ... --dry-run --json")
     if args.dry_run:
+        _check_api_judge(exp, steps, reach=False)  # a missing key is said by the dry run, not after the training
         capacities = capacity.stage_plans(exp, steps)
         if args.json:
             return _dry_run_json(exp, steps, capacities, cost)
         return _dry_run(exp, steps, cost, console, args.only, capacities)
     capacity.check(exp, steps)  # a stage that does not fit the declared hardware: refused before any work
+    _check_api_judge(exp, steps, reach=True)
     with one_runner(exp, args):
         if cost:
             console.print(f"judge cost estimate: {cost.get('summary') or cost}")
         return _run(exp, args, steps, console)
+
+
+def _check_api_judge(exp, steps, *, reach: bool) -> None:
+    """An API judge that an eval stage still needs: its key is set and (before a real run) its server
+    answers, so neither is found only after every build and training."""
+    if not exp.eval.judge.startswith("alpaca_eval:") or all(s.cached for s in steps if s.stage == "eval"):
+        return
+    from harness.evaluation import judges
+
+    cfg = judges.load_annotator(exp.eval.judge.split(":", 1)[1])
+    judges.check_api_key(cfg)
+    if reach:
+        judges.check_api_server(cfg)
+
+
+def _cost_line(exp, cost) -> str:
+    if cost:
+        return f"judge cost estimate: {cost.get('summary') or cost}"
+    return f"no cost estimate: {exp.eval.judge.split(':', 1)[0]} judge"
 
 
 def _dry_run_json(exp, steps, capacities, cost) -> int:
@@ -85,8 +106,7 @@ def _dry_run(exp, steps, cost, console, only, capacities) -> int:  # noqa: PLR09
         t.add_row(s.label, "cached" if s.cached else "to run", s.fingerprint, str(s.directory))
     print_table(console, t)
     print_table(console, rows_table(exp, only))
-    if cost:
-        console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+    console.print(_cost_line(exp, cost), highlight=False)
     print_table(console, capacity.table(exp, capacities))
     for line in capacity.summary_lines(exp, capacities):
         console.print(line, soft_wrap=True)

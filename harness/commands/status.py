@@ -33,6 +33,8 @@ def stage_rows(exp, runs_dir=None) -> list[dict[str, Any]]:
         if live:
             state = "running" if live["alive"] is not False else "interrupted"
             note = f"since {live.get('started_at')} (pid {live.get('pid')} on {live.get('host')})"
+        elif m and not m.ok and m.fingerprint == s.fingerprint and _was_interrupted(m.error):
+            state, note = "interrupted", "stopped by Ctrl-C; rerun to resume (finished work is kept)"
         elif m and not m.ok and m.fingerprint == s.fingerprint:
             state, note = "failed", (m.error or "").splitlines()[0][:160] if m.error else ""
         elif m and m.ok and not s.cached:
@@ -41,6 +43,11 @@ def stage_rows(exp, runs_dir=None) -> list[dict[str, Any]]:
                      "tokens": _tokens(s.stage, m) if m and m.ok and s.cached else 0,
                      "judge_usd": _stat(m, "api_usd") if m and s.stage == "eval" else 0.0})
     return rows
+
+
+def _was_interrupted(error: str | None) -> bool:
+    """The failed manifest's error names an interruption (Ctrl-C), not a fault."""
+    return bool(error) and error.split(":", 1)[0] == "KeyboardInterrupt"
 
 
 def _stat(manifest, key: str) -> Any:

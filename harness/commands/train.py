@@ -77,16 +77,32 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     records = []
     for line, row in iter_jsonl(args.data):
         try:
-            records.append(InstructionRecord.from_dict(row))
+            record = InstructionRecord.from_dict(row)
         except (ValueError, KeyError, TypeError) as e:
-            raise InputError(str(e), path=args.data, line=line,
-                             fix='each line: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}') from None
+            raise InputError(str(e), path=args.data, line=line, fix=_RECORD_FIX) from None
+        if problem := _conversation_problem(record):
+            raise InputError(problem, path=args.data, line=line, fix=_RECORD_FIX)
+        records.append(record)
     # the stand-alone run's records come from one file: its content hash is the upstream
     upstream = {"data": file_sha256(args.data)}
     outcome = train_stage(args.output, base_model=args.model, records=records, recipe=recipe,
                           fingerprint=train_fingerprint(recipe, base=args.model, upstream=upstream),
                           upstream=upstream, force=args.force)
     return [(args.output.name, outcome)]
+
+
+_RECORD_FIX = 'each line: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}'
+
+
+def _conversation_problem(record: Any) -> str | None:
+    """What makes a record useless to train on: a conversation opened by the assistant (after any system
+    message) or one whose every message is empty."""
+    turns = [m for m in record.messages if m.role != "system"]
+    if not any(m.content.strip() for m in record.messages):
+        return "every message of the conversation is empty: nothing to train on"
+    if turns and turns[0].role != "user":
+        return f"the conversation starts with the {turns[0].role!r} role; a user turn must come first"
+    return None
 
 
 def _experiment(args: argparse.Namespace) -> list[tuple[str, Any]]:

@@ -262,7 +262,8 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
     """`value` as type `tp` (the field's annotation), or a ConfigError naming the key and the type."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    bad = ConfigError(f"{_where(source, lines, key)}'{key}' must be {_type_name(tp)}, got {value!r}")
+    bad = ConfigError(f"{_where(source, lines, key)}'{key}' must be {_type_name(tp)}, got {value!r}",
+                      fix=_quote_hint(tp, args, value, key))
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
@@ -286,6 +287,14 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
     if out is _NOT_CONVERTED:
         raise bad
     return out
+
+
+def _quote_hint(tp: Any, args: tuple[Any, ...], value: Any, key: str) -> str | None:
+    """A text field given what YAML reads as another type (`no`, `on`, `1e3`, `null`): say to quote it."""
+    if (tp is str or str in args) and (value is None or isinstance(value, (bool, int, float))):
+        return (f"YAML reads unquoted yes/no/on/off, numbers and null as other types; quote it to mean the text, "
+                f"e.g. {key}='\"...\"' on the command line or {key.rsplit('.', 1)[-1]}: \"...\" in the file")
+    return None
 
 
 def _container(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[str, int] | None,

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -91,18 +92,61 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _require_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError("file not found", path=path, fix="check the path")
-    if path.is_dir():
-        raise InputError("is a directory, expected a file", path=path)
+def require_file(path: Path) -> None:
+    """A readable regular file, else one line saying what is there instead (checked before opening,
+    so a FIFO never blocks the reader)."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InputError("is a symlink loop (a link that points back at itself)", path=path,
+                             fix="point the link at a real file") from None
+        if e.errno in (errno.EACCES, errno.EPERM):
+            raise InputError(f"cannot be read ({e.strerror})", path=path,
+                             fix="make it readable (chmod) or copy it somewhere readable") from None
+        if path.is_symlink():
+            raise InputError(f"is a broken symlink to {os.readlink(path)}", path=path,
+                             fix="point the link at an existing file") from None
+        raise InputError("file not found", path=path, fix="check the path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, expected a file", path=path, fix="name a file inside it")
+    if stat.S_ISFIFO(st.st_mode):
+        raise InputError("is a named pipe (FIFO), not a regular file", path=path,
+                         fix="write its contents to a regular file and pass that")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("is not a regular file (a device or socket)", path=path, fix="pass a regular file")
+    if not os.access(path, os.R_OK):
+        raise InputError("cannot be read (Permission denied)", path=path,
+                         fix="make it readable (chmod) or copy it somewhere readable")
+
+
+def _open_checked(path: Path, opener: Any) -> Any:
+    """`opener(path)`, with a permission error (which os.access cannot foresee for every user) as one line."""
+    try:
+        return opener(path)
+    except PermissionError as e:
+        raise InputError(f"cannot be read ({e.strerror})", path=path,
+                         fix="make it readable (chmod) or copy it somewhere readable") from None
+
+
+def _is_gzip(path: Path) -> bool:
+    """Gzip bytes under a name that does not end in .gz (the reader would call them "not UTF-8")."""
+    if path.name.endswith(".gz"):
+        return False
+    with contextlib.suppress(OSError), open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+    return False
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_FIX = "decompress it first (gunzip), or name it with a .gz suffix"
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line; a malformed line names file and line."""
     path = Path(path)
-    _require_file(path)
-    with _open_binary(path) as f:
+    require_file(path)
+    with _open_checked(path, _open_binary) as f:
         for lineno, line in _numbered_lines(f, path):
             if not line.strip():
                 continue
@@ -126,6 +170,8 @@ def _numbered_lines(f: IO[bytes], path: Path) -> Iterator[tuple[int, str]]:
         try:
             yield lineno, raw.decode("utf-8")
         except UnicodeDecodeError as e:
+            if lineno == 1 and raw[:2] == GZIP_MAGIC and not path.name.endswith(".gz"):
+                raise InputError("is gzip-compressed, not plain text", path=path, fix=_GZIP_FIX) from None
             raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path, line=lineno,
                              fix="save the file as UTF-8") from None
 
@@ -136,14 +182,32 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
-    _require_file(path)
-    with _open_text(path, "rt") as f:
+    require_file(path)
+    with _open_checked(path, lambda p: _open_text(p, "rt")) as f:
         try:
             return json.load(f)
         except json.JSONDecodeError as e:
+            if e.msg == "Extra data" and _looks_like_json_lines(path):
+                raise InputError(f"looks like JSON Lines (one object per line), but one JSON document is "
+                                 f"expected (extra data at line {e.lineno})", path=path,
+                                 fix="wrap the objects in a list: [obj1, obj2, ...]") from None
             raise InputError(f"malformed JSON ({e.msg})", path=path, line=e.lineno) from None
         except UnicodeDecodeError as e:
+            if _is_gzip(path):
+                raise InputError("is gzip-compressed, not plain JSON", path=path, fix=_GZIP_FIX) from None
             raise InputError(f"not UTF-8 text ({e.reason})", path=path, fix="save the file as UTF-8") from None
+
+
+def _looks_like_json_lines(path: Path) -> bool:
+    """Every non-blank line is a JSON value of its own (and there are at least two)."""
+    try:
+        with _open_text(path, "rt") as f:
+            lines = [ln for ln in f if ln.strip()]
+        for ln in lines:
+            json.loads(ln)
+    except (ValueError, OSError):
+        return False
+    return len(lines) >= 2
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

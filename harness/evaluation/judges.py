@@ -502,6 +502,65 @@ def check_api_key(cfg: AnnotatorConfig) -> None:
                           fix=f"export {env}=... , or judge offline with local:{cfg.name}:<model spec>")
 
 
+def _base_urls(node: Any) -> Iterator[str]:
+    """Every `base_url` string in a parsed alpaca_eval client config."""
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if k == "base_url" and isinstance(v, str):
+                yield v
+            else:
+                yield from _base_urls(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _base_urls(v)
+
+
+def api_servers(cfg: AnnotatorConfig) -> list[str]:
+    """The URLs alpaca_eval's OpenAI decoder will call, resolved as it does: the `base_url` entries of the
+    file named by OPENAI_CLIENT_CONFIG_PATH when it exists, else OPENAI_API_BASE, else openai.base_url."""
+    if cfg.completions != "openai_completions":
+        return []
+    config_path = os.environ.get("OPENAI_CLIENT_CONFIG_PATH")
+    if config_path and Path(config_path).is_file():
+        import yaml
+
+        try:
+            found = list(_base_urls(yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            return []  # alpaca_eval reports its own config file
+        if found:
+            return found
+    base = os.environ.get("OPENAI_API_BASE")
+    if not base:
+        try:
+            import openai
+
+            base = str(openai.base_url or "")
+        except ImportError:
+            base = ""
+    return [base or "https://api.openai.com/v1"]
+
+
+def check_api_server(cfg: AnnotatorConfig, timeout: float = 5.0) -> None:
+    """A TCP connect to each server the judge will call (seconds, not alpaca_eval's retries and tracebacks)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    for url in api_servers(cfg):
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ConfigError(f"judge alpaca_eval:{cfg.name} would call {url!r}, which is not a URL",
+                              fix="set OPENAI_API_BASE to e.g. http://host:port/v1")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+        except OSError as e:
+            reason = e.strerror or str(e) or type(e).__name__
+            raise ConfigError(f"judge alpaca_eval:{cfg.name} cannot reach its server {url} ({reason})",
+                              fix="start the server or fix OPENAI_API_BASE / OPENAI_CLIENT_CONFIG_PATH, or judge "
+                                  f"offline with local:{cfg.name}:<model spec>") from None
+
+
 def api_cache_path(output_dir: str | os.PathLike[str], annotator: str, seed: int = 0) -> Path:
     """Where alpaca_eval keeps its annotation cache for this run (the name it would use itself)."""
     return Path(output_dir) / "alpaca_eval_cache" / f"annotations_seed{seed}_{annotator}.json"
@@ -635,6 +694,7 @@ class ApiJudge:
 
     def check(self) -> None:
         check_api_key(self.config)
+        check_api_server(self.config)
 
     def estimate_cost(self, pairs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
         return estimate_api_cost(self.spec.annotator, pairs)

@@ -40,6 +40,8 @@ CONFIG_PROBES: list[tuple[str, list[str], int, list[str]]] = [
     ("negative learning rate", ["train.learning_rate=-1"], 2, ["train.learning_rate", "> 0"]),
     ("zero batch size", ["train.per_device_batch_size=0"], 2, ["train.per_device_batch_size", ">= 1"]),
     ("empty experiment name", ["name="], 2, ["'name'", "run directory"]),
+    ("experiment name YAML reads as a boolean", ["name=no"], 2, ["'name' must be str, got False", "quote it"]),
+    ("judge YAML reads as a boolean", ["eval.judge=on"], 2, ["'eval.judge' must be str, got True", "quote it"]),
     ("zero GPUs per node", ["hardware.gpus_per_node=0"], 2, ["hardware.gpus_per_node", ">= 1"]),
     ("data-generation temperature is a builder option", ["decoding.temperature=0.5"], 2,
      ["decoding.temperature", "unknown key"]),
@@ -149,10 +151,27 @@ def _files(tmp_path: Path) -> dict[str, Path]:
         "prompts": (tmp_path / "prompts.jsonl", b'{"id": "a", "instruction": "Say hi."}\n'),
         "records": (tmp_path / "records.jsonl",
                     b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'),
+        "assistant_first": (tmp_path / "assistant_first.jsonl",
+                            b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'
+                            b'{"messages": [{"role": "assistant", "content": "b"}, {"role": "user", "content": "a"}]}\n'),
+        "all_empty": (tmp_path / "all_empty.jsonl",
+                      b'{"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": " "}]}\n'),
     }
+    import gzip
+    import os
+
+    files["gzip_json"] = (tmp_path / "gz.json", gzip.compress(b'[{"preference": 1.0}]'))
+    files["jsonl_as_json"] = (tmp_path / "lines.json", b'{"preference": 1.0}\n{"preference": 2.0}\n')
     for path, data in files.values():
         path.write_bytes(data)
-    return {k: p for k, (p, _) in files.items()}
+    out = {k: p for k, (p, _) in files.items()}
+    out["a_dir"] = tmp_path / "a_dir.json"
+    out["a_dir"].mkdir()
+    out["loop"] = tmp_path / "loop.json"
+    out["loop"].symlink_to(out["loop"])
+    out["fifo"] = tmp_path / "fifo.json"
+    os.mkfifo(out["fifo"])
+    return out
 
 
 # (probe, argv with {placeholders} for _files' paths and {tmp}, exit code, fragments the stderr must contain)
@@ -198,6 +217,20 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
                                       "{tmp}/out", "max_steps=0"], 2, ["max_steps", "-1", ">= 1"]),
     ("train --model from a directory that does not exist", ["train", "--model", "hf:{tmp}/m", "--data", "{records}",
                                                             "--output", "{tmp}/out"], 2, ["base model directory not found"]),
+    ("annotations given as a directory", ["score", "{a_dir}"], 2, ["a_dir.json", "is a directory", "name a file"]),
+    ("annotations as a symlink loop", ["score", "{loop}"], 2, ["loop.json", "symlink loop"]),
+    ("annotations as a FIFO (must not block)", ["score", "{fifo}"], 2, ["fifo.json", "named pipe (FIFO)"]),
+    ("gzip bytes under a .json name", ["score", "{gzip_json}"], 2, ["gz.json", "gzip-compressed", "gunzip"]),
+    ("JSON Lines where JSON is expected", ["score", "{jsonl_as_json}"], 2,
+     ["lines.json", "looks like JSON Lines", "wrap the objects in a list"]),
+    ("eval outputs given as a directory", ["eval", "--model-outputs", "{a_dir}", "--judge",
+                                           "alpaca_eval:alpaca_eval_gpt4", "--output", "{tmp}/out"], 2,
+     ["a_dir.json", "is a directory"]),
+    ("train on an assistant-first conversation", ["train", "--model", "hf:{tmp}", "--data", "{assistant_first}",
+                                                 "--output", "{tmp}/out"], 2,
+     ["assistant_first.jsonl:2", "starts with the 'assistant' role", "user turn must come first"]),
+    ("train on an all-empty conversation", ["train", "--model", "hf:{tmp}", "--data", "{all_empty}", "--output",
+                                            "{tmp}/out"], 2, ["all_empty.jsonl:1", "every message", "empty"]),
     ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
      ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
 ]
@@ -235,6 +268,69 @@ def test_read_only_places_and_unreadable_files_are_one_line(tmp_path: Path, monk
     monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
     with pytest.raises(ConfigError, match=r"e\.yaml cannot be read \(Permission denied\)"):
         load_yaml(experiment)
+
+
+def test_an_unreadable_data_file_is_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads every file, so the permission error is simulated at both places it can come from:
+    os.access (checked first) and the open itself (for what os.access cannot foresee)."""
+    import builtins
+    import os
+
+    from harness.core.errors import InputError
+    from harness.core.io import read_json, read_jsonl
+
+    data = tmp_path / "a.json"
+    data.write_text("[]", encoding="utf-8")
+    real_access, real_open = os.access, builtins.open
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == data else real_access(p, mode, **kw))
+    with pytest.raises(InputError, match=r"a\.json: cannot be read \(Permission denied\).*chmod"):
+        read_json(data)
+    monkeypatch.setattr(os, "access", real_access)
+
+    def denied(file, *args, **kwargs):
+        if Path(file) == data:
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    for reader in (read_json, read_jsonl):
+        with pytest.raises(InputError, match=r"a\.json: cannot be read \(Permission denied\)"):
+            reader(data)
+
+
+def test_an_api_judge_whose_server_is_unreachable_is_one_line_before_any_work(tmp_path: Path) -> None:
+    """OPENAI_API_BASE at a port nothing listens on: a socket connect says so in seconds, instead of
+    alpaca_eval's retries and hundreds of lines of tracebacks."""
+    proc = run_harness("eval", "--model-outputs", str(_other_outputs(tmp_path)), "--judge",
+                       "alpaca_eval:alpaca_eval_gpt4", "--eval-set", "bundled:demo", "--max-instances", "2",
+                       "--output", str(tmp_path / "out"), "--no-cache",
+                       env={"OPENAI_API_KEY": "sk-dummy", "OPENAI_API_BASE": "http://127.0.0.1:9",
+                            "OPENAI_CLIENT_CONFIG_PATH": str(tmp_path / "none.yaml")}, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "cannot reach its server http://127.0.0.1:9" in err and "OPENAI_API_BASE" in err, err
+    assert not (tmp_path / "out" / "annotations.json").exists()
+
+
+def test_an_api_judge_without_its_key_is_said_by_the_dry_run(tmp_path: Path) -> None:
+    """Not after every build and training: the dry run of an experiment judged by an API model says the key
+    is missing (and prints no cost for a judge it could not call)."""
+    env = {"HF_HUB_OFFLINE": "1", "OPENAI_API_KEY": "", "OPENAI_CLIENT_CONFIG_PATH": ""}
+    proc = run_harness("run", "--config", "paper-7b", "--runs-dir", str(tmp_path / "runs"), "--dry-run", env=env,
+                       timeout=120)
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    err = proc.stderr.strip().splitlines()[-1]  # after the unpinned hub source's warning
+    assert "Traceback" not in proc.stderr and err.startswith("harness run: error: "), proc.stderr
+    assert "OPENAI_API_KEY" in err and "is not set" in err and "judge cost estimate" not in proc.stdout, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_local_judge_says_it_has_no_cost_estimate(tmp_path: Path) -> None:
+    proc = run_harness("run", "--config", "demo", "--runs-dir", str(tmp_path / "runs"), "--dry-run",
+                       env={"COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "no cost estimate: local judge" in proc.stdout, proc.stdout
 
 
 def test_a_report_never_replaces_a_leaderboard_with_fewer_figures() -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from _support import run_harness
 
 from harness.console import StageDisplay, library_output_to, logging_to, make_console, terminal_stream
@@ -99,3 +100,16 @@ def test_status_sees_a_running_stage_from_another_process(tmp_path: Path):
     assert {s["stage"]: s["state"] for s in stage_rows(exp, runs)}["build/alpaca_gpt4"] == "interrupted"
     r = run_harness("status", "--config", str(cfg), "--runs-dir", str(runs), env={"COLUMNS": "100"})
     assert r.returncode == 0 and "interrupted" in r.stdout and "\x1b" not in r.stdout, r.stdout + r.stderr
+
+    # Ctrl-C in a stage: its failed manifest says KeyboardInterrupt, and status says "interrupted"
+    (d / "running.json").unlink()
+
+    def interrupted(directory: Path) -> StageResult:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(d, stage="build", fingerprint=fp, force=True, body=interrupted)
+    [row] = [s for s in stage_rows(exp, runs) if s["stage"] == "build/alpaca_gpt4"]
+    assert row["state"] == "interrupted" and "rerun to resume" in row["note"], row
+    r = run_harness("status", "--config", str(cfg), "--runs-dir", str(runs), env={"COLUMNS": "200"})
+    assert "KeyboardInterrupt" not in r.stdout and "interrupted" in r.stdout, r.stdout

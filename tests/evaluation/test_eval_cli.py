@@ -237,6 +237,7 @@ def test_judge_agreement_with_real_gpt4_judgments(tiny_model: Path, alpaca_eval_
                            "--output", str(tmp_path / "out"), "--json"))
     report = json.loads(proc.stdout)
     assert report["n_rows"] == 6 and report["n_compared"] + report["n_candidate_failures"] == 6
+    assert "no cost estimate: local judge" in proc.stderr, proc.stderr[-2000:]
     confusion = report["confusion"]
     assert sum(map(sum, (c.values() for c in confusion.values()))) == report["n_compared"]
     agree = sum(confusion[k][k] for k in confusion)

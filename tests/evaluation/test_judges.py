@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,9 @@ def test_api_judge_run_prints_cost_before_and_tokens_after(monkeypatch: pytest.M
 
     monkeypatch.setattr(openai_decoder, "_openai_completion_helper", fake_request)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-offline-test")
+    server = socket.create_server(("127.0.0.1", 0))  # the judge's reachability check connects to it
+    monkeypatch.setenv("OPENAI_API_BASE", f"http://127.0.0.1:{server.getsockname()[1]}/v1")
+    monkeypatch.delenv("OPENAI_CLIENT_CONFIG_PATH", raising=False)
     refs = alpaca_eval_data / "model_outputs" / "text_davinci_003.json"
     outputs = json.loads((alpaca_eval_data / "model_outputs" / "alpaca-7b.json").read_text(encoding="utf-8"))
     model_outputs = tmp_path / "alpaca-7b.json"
@@ -245,5 +249,6 @@ def test_api_judge_run_prints_cost_before_and_tokens_after(monkeypatch: pytest.M
     assert "judge cost estimate: 5 judgments by weighted_alpaca_eval_gpt4_turbo (gpt-4-1106-preview)" in " ".join(
         captured.err.split())
     assert "judge tokens spent: 3,250 ($0.0325)" in captured.out
+    server.close()
     m = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
     assert m["tokens"]["judge"] == 3250 and m["cost_estimate"]["n_judgments"] == 5 and m["n_total"] == 5

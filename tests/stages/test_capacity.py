@@ -15,7 +15,7 @@ from harness.stages import capacity
 from harness.stages.plan import plan
 
 SMALL = ["hardware.gpus_per_node=1", "hardware.gpu_memory_gib=24"]
-OFFLINE = {"HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+OFFLINE = {"HF_HUB_OFFLINE": "1", "COLUMNS": "200", "OPENAI_API_KEY": "sk-dry-run"}  # the judge key is checked
 
 
 def _problems(name: str, overrides=()) -> list[str]:

@@ -13,7 +13,7 @@ from harness.experiment import load_experiment
 @pytest.mark.parametrize("name", ["paper-7b", "paper-70b", "paper-7b-instructions", "paper-humpback"])
 def test_paper_dry_run_offline(tmp_path: Path, name: str):
     r = run_harness("run", "--config", name, "--runs-dir", str(tmp_path), "--dry-run", timeout=120,
-                    env={"HF_HUB_OFFLINE": "1", "COLUMNS": "200"})
+                    env={"HF_HUB_OFFLINE": "1", "COLUMNS": "200", "OPENAI_API_KEY": "sk-dry-run"})
     assert r.returncode == 0, r.stderr
     from harness.stages.rows import evaluated, rows, trainings
 
