@@ -67,7 +67,13 @@ def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
 
     module = builder_module(builder)
     opts = parse_options(builder, options, prefix=f"datasets.<{builder}>.options.")
-    parts = {"version": module.VERSION, "options": dataclasses.asdict(opts),
+    from datasets_builders.common import OMIT_AT_DEFAULT
+
+    options = dataclasses.asdict(opts)
+    for f in dataclasses.fields(opts):  # options added later stay out at their default (common.late_option)
+        if f.metadata.get(OMIT_AT_DEFAULT) and options[f.name] == f.default:
+            del options[f.name]
+    parts = {"version": module.VERSION, "options": options,
              "prompts": prompt_hashes(getattr(module, "PROMPTS", ()), prompts)}
     extra = getattr(module, "fingerprint_extra", None)
     if extra is not None and (more := extra(opts)):  # e.g. a baseline's pinned hub source

@@ -45,9 +45,15 @@ class Options:
     missing_res: Literal["drop", "keep_output"] = "drop"
     temperature: float = temperature_field(1.0)  # the paper's sampling for data generation
     top_p: float = top_p_field(0.9)
+    # curation replies sampled at temperature/top_p (the back-and-forth paper's data generation), else greedy
+    score_sampling: bool = common.late_option(False)
     instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
     rewrite_max_tokens: int | None = common.at_least_one(None)
+
+
+def validate(o: Options) -> None:
+    common.check_scoring(o)
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:

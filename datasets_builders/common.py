@@ -64,10 +64,13 @@ def self_augment(ctx: BuildContext, options: Any, *, source: str) -> list[Instru
 
 def curate_with(ctx: BuildContext, options: Any, records: Sequence[InstructionRecord], *, model: str,
                 step: str = "curate") -> list[InstructionRecord]:
-    """`curate` with the builder's scoring options (threshold, score mode, tokens, logprob K)."""
+    """`curate` with the builder's scoring options (threshold, score mode, tokens, logprob K, and
+    `score_sampling`: the replies sampled with the builder's temperature and top-p, else greedy)."""
+    max_tokens = options.score_max_tokens or ctx.decoding.max_tokens
+    params = (sampling(options, ctx.decoding, max_tokens=max_tokens) if options.score_sampling
+              else SamplingParams(temperature=0.0, max_tokens=max_tokens))
     return curate(ctx, records, model=model, threshold=options.threshold, mode=options.score_mode,
-                  max_tokens=options.score_max_tokens or ctx.decoding.max_tokens, logprobs_k=options.logprobs_k,
-                  step=step)
+                  params=params, logprobs_k=options.logprobs_k, step=step)
 
 
 def backtranslate(ctx: BuildContext, docs: Sequence[Document], *, model: str, params: SamplingParams, source: str
@@ -85,10 +88,12 @@ def backtranslate(ctx: BuildContext, docs: Sequence[Document], *, model: str, pa
 
 
 def curate(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, threshold: float, mode: str,
-           max_tokens: int, logprobs_k: int, step: str = "curate") -> list[InstructionRecord]:
+           params: SamplingParams, logprobs_k: int, step: str = "curate") -> list[InstructionRecord]:
     """Self-curation: the judge rates each (instruction, response) pair on the 5-point rubric.
 
-    mode "text" (the papers): greedy reply, strict "Score: N" parse, unparseable ratings dropped.
+    mode "text": strict "Score: N" parse, unparseable ratings dropped; the reply is greedy (`params`
+    at temperature 0), or sampled at `params`' temperature and top-p with a per-request seed (the
+    back-and-forth paper samples all data generation).
     mode "logprobs": the prompt ends with "Score:" and the rating is the expected value of 1..5
     under the first token's top-K probabilities; the strict parse of the same reply is still
     counted (`text_parse_failures`) so both failure counts reach the summary.
@@ -100,9 +105,13 @@ def curate(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: st
                           f"{VLLM_MAX_LOGPROBS} top logprobs", fix=f"set logprobs_k <= {VLLM_MAX_LOGPROBS} with vllm")
     with ctx.log.step(step) as s:
         suffix = ctx.prompt("curation_logprob_suffix") if mode == "logprobs" else ""
-        params = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=logprobs_k if mode == "logprobs" else 0)
+        if mode == "logprobs" or params.temperature == 0:  # greedy
+            params = SamplingParams(temperature=0.0, max_tokens=params.max_tokens,
+                                    logprobs=logprobs_k if mode == "logprobs" else 0)
         reqs = [ChatRequest(f"{step}-{r.id}", (Message("user", ctx.render("curation_rubric", instruction=r.instruction,
-                                                                      response=r.response) + suffix),), params)
+                                                                      response=r.response) + suffix),),
+                            params if params.temperature == 0 else
+                            dataclasses.replace(params, seed=ctx.sampling_seed(step, r.id)))
                 for r in records]
         out = []
         s.extra.update(text_parse_failures=0, logprob_failures=0)
@@ -170,6 +179,23 @@ def answer(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: st
 
 
 # Option fields with a range, checked when the experiment loads (key, value, range and fix in the error).
+# An option added after results were published with the builder: at its default it stays out of the
+# dataset's fingerprint (`builder_fingerprint_parts`), so the builds from before it keep theirs.
+OMIT_AT_DEFAULT = "omit_at_default"
+
+
+def late_option(default: Any) -> Any:
+    return dataclasses.field(default=default, metadata={OMIT_AT_DEFAULT: True})
+
+
+def check_scoring(options: Any) -> None:
+    """A builder's scoring options that cannot go together (its `validate`)."""
+    if options.score_sampling and options.score_mode == "logprobs":
+        raise ConfigError("'score_sampling' is true, but score_mode logprobs reads the rating from the first "
+                          "token's probabilities, not from a sampled reply",
+                          fix="set score_mode: text, or score_sampling: false")
+
+
 def score_threshold(default: float) -> Any:
     return bounded(default, low=1, high=5, fix="curation scores are on the 1-5 rubric: a threshold in [1, 5]")
 

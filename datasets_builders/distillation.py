@@ -39,9 +39,15 @@ class Options:
     logprobs_k: int = common.at_least_one(20)
     temperature: float = temperature_field(1.0)  # must match back_and_forth's to share its instructions
     top_p: float = top_p_field(0.9)
+    # curation replies sampled at temperature/top_p (the back-and-forth paper's data generation), else greedy
+    score_sampling: bool = common.late_option(False)
     instruction_max_tokens: int | None = common.at_least_one(None)
     score_max_tokens: int | None = common.at_least_one(None)
     answer_max_tokens: int | None = common.at_least_one(None)
+
+
+def validate(o: Options) -> None:
+    common.check_scoring(o)
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:

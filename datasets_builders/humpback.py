@@ -48,11 +48,17 @@ class Options:
     logprobs_k: int = common.at_least_one(20)
     temperature: float = temperature_field(0.7)  # the paper's sampling for data generation
     top_p: float = top_p_field(0.9)
+    # curation replies sampled at temperature/top_p (the back-and-forth paper's data generation), else greedy
+    score_sampling: bool = common.late_option(False)
     instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
 
 
 AUGMENTED = "augmented.jsonl"  # a shard's backtranslated pairs, which the merge re-rates with M1, M2, ...
+
+
+def validate(o: Options) -> None:
+    common.check_scoring(o)
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:

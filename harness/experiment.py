@@ -233,8 +233,13 @@ class Experiment:
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     helpers: Helpers = Helpers()  # the helper models' own training length
     hardware: Hardware = Hardware()  # the GPUs it runs on: the capacity plan checks every stage against them
-    # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report.
+    # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report,
+    # on that dataset's row at N = train.n only (a row of another size, `sizes`, shows none: the figure
+    # is one table cell, for one N).
     paper_results: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    # The experiment's stated deviations from the papers it reproduces (one line each), printed under its
+    # leaderboard; the README's "Paper vs harness" table gives each one's reason and override.
+    deviations: tuple[str, ...] = ()
     # Prompt templates replaced by the experiment's own files (template name -> path), for example a
     # copy of a paper's wording: `prompts: {rewrite: my/rewrite.txt}`. Templates: harness/prompts/.
     prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)

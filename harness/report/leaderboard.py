@@ -73,6 +73,7 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "protocol": exp.eval.protocol,
         "mauve_reference": ref,
         **protocol_notes(exp),
+        **({"deviations": list(exp.deviations)} if exp.deviations else {}),
         "warnings": n_warnings(rows),
         "rows": rows,
         "missing_eval": missing,
@@ -152,7 +153,7 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         # "official" or "offline" (one word, so the column stays narrow); why LC is missing or not official
         "lc_variant": _lc_variant(metrics),
         "lc_note": metrics.get("lc_reason"),
-        "paper_win_rate": exp.paper_results.get(name) if stands_for_dataset else None,
+        "paper_win_rate": exp.paper_results.get(name) if stands_for_dataset and r.n == exp.train.n else None,
         "avg_output_length": _num(metrics.get("avg_output_length")),
         "discrete_win_rate": _num(metrics.get("discrete_win_rate")),
         # an oracle judge's grading of the outputs themselves (the positive control's known-answer task)
@@ -210,7 +211,8 @@ def _selected_row(exp: Experiment, r: rows_of.Row, done: list[dict[str, Any]]) -
             + f", tags={best['eval_tags']}")
     base = dict(best) if best else {k: None for k in ("win_rate", "standard_error", "lc_win_rate", "n_eval")}
     return {**base, "dataset": r.name, "built_from": r.dataset, "assembly": r.training.assembly,
-            "eval_tags": best["eval_tags"] if best else None, "n_target": r.n, "paper_win_rate": exp.paper_results.get(r.dataset),
+            "eval_tags": best["eval_tags"] if best else None, "n_target": r.n,
+            "paper_win_rate": exp.paper_results.get(r.dataset) if r.n == exp.train.n else None,
             "step": best["step"] if best else None, "selection": f"best_on_eval: {step}"}
 
 
@@ -249,6 +251,9 @@ def markdown(board: dict[str, Any]) -> str:
     notes = lc_notes(board["rows"])
     if notes:
         out += ["", "Length-controlled win rate (LC):", ""] + [f"- {n}" for n in notes]
+    if board.get("deviations"):
+        out += ["", "Deviations from the papers (README, \"Paper vs harness\": reasons and overrides):", ""] + [
+            f"- {d}" for d in board["deviations"]]
     if board["missing_eval"]:
         out += ["", f"Not evaluated yet: {', '.join(board['missing_eval'])}."]
     resp = board["analysis"].get("responses")
@@ -342,3 +347,5 @@ def print_leaderboard(console: Any, board: dict[str, Any]) -> None:
     from harness.report.terminal import print_table
 
     print_table(console, rich_table(board), note=f"judge {board['judge']}, protocol {board['protocol']}")
+    for d in board.get("deviations", []):
+        console.print(f"deviation from the papers: {d}", markup=False, highlight=False)

@@ -34,3 +34,21 @@ def test_a_dataset_with_sizes_gets_a_scaling_curve():
     curves = scaling_curves(rows)
     assert list(curves) == ["h"] and [r["n_target"] for r in curves["h"]] == [100, 400]
     assert _scaling_plot(rows) and _scaling_plot(rows[3:]) is None
+
+
+def test_a_paper_figure_stands_beside_its_own_n_only_and_deviations_are_printed(tmp_path):
+    from harness.report.leaderboard import collect, markdown
+
+    board = collect(load_experiment("paper-70b"), tmp_path)
+    figures = {r["dataset"]: r["paper_win_rate"] for r in board["rows"] if r["paper_win_rate"] is not None}
+    # paper_results holds one table cell per dataset, for N = train.n (51.2K): the 25.6K rows show none
+    assert figures == {"back_and_forth@51200@selected": 91.74, "sharegpt@selected": 88.56,
+                       "openorca@selected": 87.31}
+    text = markdown(board)
+    assert "Deviations from the papers" in text
+    assert "- the 25.6K rows train 1,600 steps like the 51.2K rows, not the paper's 1,200 (8)" in text
+    for name in ("paper-7b", "paper-70b", "paper-7b-instructions", "paper-humpback"):
+        assert load_experiment(name).deviations, name
+    demo = collect(load_experiment("demo"), tmp_path / "demo")  # demo and control print no such section
+    assert "deviations" not in demo and "Deviations" not in markdown(demo)
+    assert load_experiment("control").deviations == ()

@@ -24,8 +24,11 @@ from harness.core.records import provenance_of
 CONFIGS = ("paper-7b", "paper-70b", "paper-7b-instructions", "paper-humpback")
 MODEL_KEYS = {"backward_model": "@backward", "judge": "@seed_model", "rewriter": "@seed_model",
               "teacher": "@seed_model", "responder": "@seed_model"}
-# robust parsing for random models (as in demo.yaml), threshold 1 keeps every rated pair, few tokens
-TINY_OPTIONS = {"score_mode": "logprobs", "logprobs_k": 2048, "threshold": 1.0, "missing_res": "keep_output",
+# robust parsing for random models (as in demo.yaml), threshold 1 keeps every rated pair, few tokens;
+# logprob scoring reads no sampled reply, so the paper configs' score_sampling is off here
+# (tests/builders/test_score_sampling.py runs it on the tiny model)
+TINY_OPTIONS = {"score_mode": "logprobs", "score_sampling": "false", "logprobs_k": 2048, "threshold": 1.0,
+                "missing_res": "keep_output",
                 "instruction_max_tokens": 8, "score_max_tokens": 1, "rewrite_max_tokens": 8, "answer_max_tokens": 8}
 # rows in each public dataset's own format, for the loaders that have no bundled demo file
 BASELINE_ROWS = {
