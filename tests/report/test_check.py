@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.core.errors import ConfigError
-from harness.report.check import DEFAULT_TOLERANCES, compare, parse_tolerances
+from harness.report.check import DEFAULT_TOLERANCES, compare, parse_noise, parse_tolerances
 
 
 def _board(*rows):
@@ -48,3 +48,28 @@ def test_bad_tolerances_name_the_metric():
         parse_tolerances(["win_rat=2"])
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_tolerances(["2"])
+
+
+def test_measured_noise_widens_one_rows_tolerance_and_is_reported():
+    noise = parse_noise({"rows": {"humpback": {"records": 52, "win_rate": 5.2}}}, "noise.json")
+    # humpback's records moved 29 -> 81 across threads/kernels: within the measured spread
+    assert compare(_board({**ROW, "records": 100, "win_rate": 45.0}), _board(ROW), DEFAULT_TOLERANCES, noise) == []
+    changes = compare(_board({**ROW, "records": 101, "win_rate": 45.3}), _board(ROW), DEFAULT_TOLERANCES, noise)
+    assert [(c.key, c.kind, c.tolerance, c.noise) for c in changes] == [
+        ("records", "moved", 52.0, 52.0), ("win_rate", "moved", 5.2, 5.2)]
+    assert "measured noise 5.2" in changes[1].describe()
+    # another row keeps its exact records
+    other = {**ROW, "dataset": "sharegpt"}
+    changes = compare(_board({**other, "records": 49}), _board(other), DEFAULT_TOLERANCES, noise)
+    assert [(c.key, c.kind, c.noise) for c in changes] == [("records", "moved", None)]
+
+
+@pytest.mark.parametrize("data, needle", [
+    ([], "no 'rows'"),
+    ({"rows": {"humpback": 3}}, "rows.humpback is not a mapping"),
+    ({"rows": {"humpback": {"win_rat": 1}}}, "rows.humpback.win_rat: unknown metric"),
+    ({"rows": {"humpback": {"win_rate": -1}}}, "not a spread >= 0"),
+])
+def test_bad_noise_files_name_the_key(data, needle):
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.").replace("(", r"\(")):
+        parse_noise(data, "noise.json")
