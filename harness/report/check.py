@@ -122,3 +122,23 @@ def compare(current: Mapping[str, Any], baseline: Mapping[str, Any], tolerances:
             elif abs(float(new) - float(old)) > tol + 1e-9:
                 changes.append(Change(name, key, old, new, tol, "moved", measured))
     return changes
+
+
+def measure_noise(boards: Sequence[Mapping[str, Any]], about: str = "") -> dict[str, Any]:
+    """`noise.json` from leaderboards of the same experiment run under different settings (threads,
+    kernel sets, backends): per row and tolerance metric, max - min over the boards, listed only
+    where it is above the float last bits (1e-4). The row sets must agree: a row one setting lacks
+    is a broken run, not noise."""
+    if len(boards) < 2:
+        raise ConfigError(f"noise needs at least two leaderboards, got {len(boards)}")
+    sets = [sorted(r["dataset"] for r in b["rows"]) for b in boards]
+    if any(s != sets[0] for s in sets):
+        raise ConfigError(f"the leaderboards' row sets differ: {sets}", fix="rerun the settings that lack rows")
+    rows: dict[str, dict[str, float]] = {}
+    for name in sets[0]:
+        vals = [next(r for r in b["rows"] if r["dataset"] == name) for b in boards]
+        for key in DEFAULT_TOLERANCES:
+            xs = [float(v[key]) for v in vals if not _missing(v.get(key))]
+            if len(xs) == len(vals) and max(xs) - min(xs) > 1e-4:
+                rows.setdefault(name, {})[key] = round(max(xs) - min(xs), 4)
+    return {"about": about, "rows": rows}

@@ -73,3 +73,19 @@ def test_measured_noise_widens_one_rows_tolerance_and_is_reported():
 def test_bad_noise_files_name_the_key(data, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.").replace("(", r"\(")):
         parse_noise(data, "noise.json")
+
+
+def test_noise_is_max_minus_min_over_the_settings_boards_and_widens_the_check_to_them():
+    from harness.report.check import measure_noise
+
+    other = {**ROW, "dataset": "sharegpt"}
+    boards = [_board({**other, "win_rate": 50.0}, {**ROW, "records": 29, "win_rate": 57.9}),
+              _board({**other, "win_rate": 50.00001}, {**ROW, "records": 81, "win_rate": 63.1}),
+              _board({**other, "win_rate": 50.0}, {**ROW, "records": 52, "win_rate": 60.0})]
+    noise = measure_noise(boards, about="three settings")
+    assert noise == {"about": "three settings", "rows": {"humpback": {"records": 52.0, "win_rate": 5.2}}}
+    parsed = parse_noise(noise, "noise.json")
+    assert all(compare(b, boards[0], DEFAULT_TOLERANCES, parsed) == [] for b in boards)
+    assert compare(boards[1], boards[0], DEFAULT_TOLERANCES) != []
+    with pytest.raises(ConfigError, match="row sets differ"):
+        measure_noise([boards[0], _board(ROW)])
