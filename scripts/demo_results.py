@@ -64,7 +64,8 @@ def main() -> int:
             harness(["report", "--config", "demo", "--runs-dir", str(runs), "--results-dir", args.results_dir,
                      "--force"], env)
     names = ", ".join(f"OMP_NUM_THREADS={t} kernels={k}" for t, k in settings)
-    about = (f"max - min of each figure over demo runs from scratch: {names} (the first is the baseline); "
+    about = (f"max - min of each figure over demo runs, each setting in its own runs directory: {names} "
+             "(the first is the baseline); "
              f"{platform.processor() or platform.machine()}, {datetime.date.today()}; figures not listed moved "
              "less than 1e-4; written by scripts/demo_results.py")
     noise = measure_noise(boards, about=about)
