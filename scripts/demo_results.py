@@ -7,6 +7,7 @@ default 1 and 2 threads, default and avx2 kernels) into its own runs directory, 
 `results/demo/` from the first setting (one thread, default kernels: the baseline) and
 `results/demo/noise.json` as max - min of every figure over all the settings' leaderboards
 (`harness check` widens a row's tolerance to it). About 4 demo runs, 10+ minutes on two cores.
+The runs directories are kept, so a rerun is cached; delete them for a fresh measurement.
 `make demo-results` runs it; nothing else writes the committed baseline.
 """
 
