@@ -8,9 +8,10 @@ setup:
 demo: setup
 	@bash scripts/demo.sh
 
-# Rewrites the committed baseline results/demo/ (one OpenMP thread, as it was made); on purpose only.
+# Rewrites the committed baseline results/demo/ (one OpenMP thread, default kernels) and its
+# noise.json (the spread over 1/2 threads x default/avx2 kernels, 4 demo runs); on purpose only.
 demo-results: setup
-	@OMP_NUM_THREADS=1 bash scripts/demo.sh --results-dir results
+	@.venv/bin/python scripts/demo_results.py
 
 demo-backends: setup
 	@bash scripts/backends_demo.sh

@@ -2,7 +2,8 @@
 
 Collects the current leaderboard from the run directory and compares it with the baseline; exits 1
 with a table of what moved when a metric leaves its tolerance or a row appears or disappears.
-`--update` rewrites the baseline (and the other leaderboard files beside it) instead.
+`--update` rewrites the baseline (and the other leaderboard files beside it) instead. A
+`noise.json` beside the baseline (measured spread per row and metric) widens the tolerances to it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.errors import InputError
     from harness.core.io import read_json
     from harness.report import leaderboard
-    from harness.report.check import compare, parse_tolerances
+    from harness.report.check import compare, parse_noise, parse_tolerances
 
     exp = load(args)
     tolerances = parse_tolerances(args.tolerance)
@@ -50,15 +51,21 @@ def run(args: argparse.Namespace) -> int:
     baseline = read_json(baseline_path)
     if not isinstance(baseline, dict) or "rows" not in baseline:
         raise InputError("not a leaderboard.json (no 'rows')", path=baseline_path)
-    changes = compare(board, baseline, tolerances)
+    noise_path = baseline_path.parent / "noise.json"
+    noise = parse_noise(read_json(noise_path), str(noise_path)) if noise_path.is_file() else None
+    changes = compare(board, baseline, tolerances, noise)
     if not changes:
         console.print(f"check: {len(board['rows'])} rows match {baseline_path} within tolerances")
         return 0
     t = Table(title=f"{len(changes)} changes against {baseline_path}")
-    for col in ("dataset", "metric", "baseline", "current", "tolerance", "kind"):
+    for col in ("dataset", "metric", "baseline", "current", "move", "tolerance", "measured noise", "kind"):
         t.add_column(col)
     for c in changes:
-        t.add_row(c.dataset, c.key, str(c.baseline), str(c.current), "" if c.tolerance is None else str(c.tolerance), c.kind)
+        move = ""
+        if c.kind == "moved":
+            move = f"{float(c.current) - float(c.baseline):+g}"
+        t.add_row(c.dataset, c.key, str(c.baseline), str(c.current), move,
+                  "" if c.tolerance is None else str(c.tolerance), "" if c.noise is None else str(c.noise), c.kind)
     from harness.report.terminal import print_table
 
     print_table(console, t)

@@ -120,6 +120,57 @@ def test_check_fails_on_a_moved_metric(demo, tmp_path: Path):
     assert "moved" in r.stdout and "appeared" in r.stdout, r.stdout
 
 
+BASELINE = PROJECT_ROOT / "results" / "demo" / "leaderboard.json"
+
+
+def _check(runs: Path, config: str = "demo"):
+    return run_harness("check", "--config", config, "--runs-dir", str(runs), "--baseline", str(BASELINE),
+                       env={"COLUMNS": "200"})
+
+
+def test_check_fails_when_a_dataset_is_removed(demo, tmp_path: Path):
+    """A real mutation of the experiment, not of the leaderboard: the demo's config without one
+    dataset, rerun on a copy of the finished runs (only the analysis and the report rerun)."""
+    import yaml
+
+    data = yaml.safe_load((PROJECT_ROOT / "harness" / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    del data["datasets"]["sharegpt"]
+    config = tmp_path / "demo.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    runs = tmp_path / "runs"
+    shutil.copytree(demo["runs"], runs)
+    r = run_harness("run", "--config", str(config), "--runs-dir", str(runs), "--results-dir", str(tmp_path / "results"),
+                    timeout=TIMEOUT, env={"COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert set(_last_run(runs)["ran"]) <= {"analysis", "report"}, _last_run(runs)
+    r = _check(runs, str(config))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "sharegpt" in r.stdout and "disappeared" in r.stdout, r.stdout
+
+
+def test_check_fails_when_the_judges_positions_are_not_mapped_back(demo, tmp_path: Path):
+    """A real mutation of the code: the judge's seeded position swap made but never undone, in a
+    patched copy of the packages; the evals rerun on a copy of the finished runs (fingerprints do
+    not hash code, hence --force eval) and the check must see the win rates move past the noise."""
+    tree = tmp_path / "tree"
+    for pkg in ("harness", "datasets_builders", "baselines"):
+        shutil.copytree(PROJECT_ROOT / pkg, tree / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    judges = tree / "harness" / "evaluation" / "judges.py"
+    old = "return 3 - preference if preference is not None and switched else preference"
+    assert old in judges.read_text(encoding="utf-8")
+    judges.write_text(judges.read_text(encoding="utf-8").replace(old, "return preference", 1), encoding="utf-8")
+    runs = tmp_path / "runs"
+    shutil.copytree(demo["runs"], runs)
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--config", "demo", "--runs-dir", str(runs),
+                        "--results-dir", str(tmp_path / "results"), "--force", "eval", "report"],
+                       cwd=tree, capture_output=True, text=True, timeout=TIMEOUT,
+                       env={**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = _check(runs)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "win_rate" in r.stdout and "moved" in r.stdout, r.stdout
+
+
 # every plot of the demo's report: results, training curves, judge diagnostics, the analysis stage's
 REPORT_PLOTS = ("plot-win-rate", "plot-size", "plot-training-curves", "plot-judge-bias", "plot-length-vs-win-rate",
                 "plot-responses", "plot-responses-mauve", "plot-responses-lengths", "plot-outputs")
