@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +122,3 @@ def model_identity(spec: ModelSpec) -> dict[str, Any]:
     if spec.base_url:
         ident["base_url"] = spec.base_url
     return ident
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
