@@ -14,13 +14,21 @@ is also the `baseline` entry of `datasets_builders.BUILDERS` (VERSION, PROMPTS, 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from harness.core.records import InstructionRecord
 from harness.core.registry import lookup
 
-if TYPE_CHECKING:
-    from datasets_builders.context import BuildContext
+
+class BuildContext(Protocol):
+    """What a baseline reads of the build stage's context (`datasets_builders.context.BuildContext`),
+    named here because baselines never import a builder module."""
+
+    options: Any
+    log: Any  # the step log, counting the rows each step keeps and drops
+    seed: int
+    seed_records: Sequence[InstructionRecord]
 
 VERSION = 1
 PROMPTS: tuple[str, ...] = ()

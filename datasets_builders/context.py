@@ -58,7 +58,6 @@ class BuildContext:
     recipe_identity: Mapping[str, Any]
     seed_tag: str
     web_tag: str
-    fp32: bool = False
     num_shards: int = 1
     shard_index: int = 0
     count_tokens: Callable[[str], int] | None = None
@@ -83,6 +82,7 @@ class BuildContext:
         the base model's spec and identity, the trainer and the recipe's identity; `placement` holds
         the shard and the token counter."""
         from datasets_builders import parse_options
+        from harness.backends.tiny_model import engine_options
 
         spec = exp.datasets[name]
         return cls(name=name, builder=spec.builder,
@@ -91,8 +91,8 @@ class BuildContext:
                    decoding=exp.decoding, seed=exp.seed, backend=exp.backend, base_spec=base_spec,
                    base_identity=dict(base_identity), cache_path=cache_path, shared_dir=Path(shared_dir),
                    train_fn=train_fn, recipe_identity=dict(recipe_identity),
-                   seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag, fp32=exp.base_model.startswith("tiny:"),
-                   engine=dict(exp.engine), prompts=dict(exp.prompts), **placement)
+                   seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag,
+                   engine=engine_options(exp.base_model, exp.engine), prompts=dict(exp.prompts), **placement)
 
     # ------------------------------------------------------------ corpus
     def documents(self) -> list[Document]:
@@ -145,9 +145,7 @@ class BuildContext:
             self.close_generators()
             from harness.backends import load_generator
 
-            opts: dict[str, Any] = {"seed": self.seed, **self.engine}
-            if self.fp32 and spec.startswith("vllm:"):
-                opts["dtype"] = "float32"  # the tiny test models are fp32; vllm would cast them otherwise
+            opts: dict[str, Any] = {"seed": self.seed, **self.engine}  # engine: dtype float32 for tiny models
             self._generators[spec] = load_generator(spec, cache=self.cache_path, **opts)
         return self._generators[spec]
 

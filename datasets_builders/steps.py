@@ -69,12 +69,10 @@ class StepStats:
 class StepLog:
     """Steps in the order they ran, and the drops file they share."""
 
-    def __init__(self, drops_path: Path | None = None, *, prefix: str = ""):
+    def __init__(self, drops_path: Path | None = None):
         self.steps: list[StepStats] = []
-        self.prefix = prefix
         self._drops_path = drops_path
         self._drops: IO[str] | None = None
-        self.n_drops = 0
         self.sources: list[dict[str, Any]] = []  # where the inputs were read (source, commit), for the manifest
 
     def _write_drop(self, row: dict[str, Any]) -> None:
@@ -83,11 +81,10 @@ class StepLog:
             self._drops = open(self._drops_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         if self._drops is not None:
             self._drops.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self.n_drops += 1
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[StepStats]:
-        stats = StepStats(f"{self.prefix}{name}", _sink=self._write_drop)
+        stats = StepStats(name, _sink=self._write_drop)
         t0 = time.perf_counter()
         try:
             yield stats

@@ -7,7 +7,7 @@ options); generators with the same key share one engine, and `close()` releases 
 
 An engine nobody holds stays loaded ("idle") for the next step that wants it, within limits:
   * an engine on a GPU is shut down before another GPU engine starts (a vLLM engine reserves most
-    of the device's memory) and before training runs (`release_idle()`, called by the trainer);
+    of the device's memory) and before training runs (`release_idle()`, called by the train stage);
   * on CPU at most `MAX_IDLE_CPU` idle engines are kept, least recently used shut down first.
 
 `stats()` counts engine starts and the seconds they took, per model, for the build manifest and

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 from harness.core.config import did_you_mean
-from harness.core.errors import BackendError
+from harness.core.errors import BackendError, ConfigError
 
 # The one backend registry: name -> "module:attribute" of its Generator class, imported only when
 # a spec names it. Validation (`parse_spec`) and lookup (`backend_class`) both read this.
@@ -49,6 +48,18 @@ def parse_spec(spec: str) -> ModelSpec:
     elif "@rev=" in rest:
         model, _, revision = rest.partition("@rev=")
     return ModelSpec(backend, model, revision, base_url)
+
+
+def resolve_base_model(base_model: str) -> str:
+    """The weights to fine-tune, as a local directory or hub id: `hf:/path` and `vllm:org/name` lose
+    their backend prefix. The trainer takes this path; its callers resolve it."""
+    if base_model.partition(":")[0] not in BACKENDS:
+        return base_model
+    spec = parse_spec(base_model)
+    if spec.backend == "openai":
+        raise ConfigError(f"cannot fine-tune '{base_model}': an openai: model is served, not loadable",
+                          fix="name the model's weights: a local directory, a hub id, or hf:/path")
+    return spec.model
 
 
 def check_backend(name: str, *, where: str = "") -> str:
@@ -111,7 +122,3 @@ def model_identity(spec: ModelSpec) -> dict[str, Any]:
     if spec.base_url:
         ident["base_url"] = spec.base_url
     return ident
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from harness.core.chat import CHAT_TEMPLATE
 from harness.core.stdlib_text import iter_stdlib_docstrings
@@ -34,6 +35,14 @@ WIDE_INIT = 0.15
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>"]
 
 _TOKENIZER_TEXT_CHARS = 3_000_000
+
+
+def engine_options(base_model: str, engine: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine options to load an experiment's models with: its `engine:` section, plus
+    dtype float32 when the base model is a tiny one (`tiny:<size>`, made in fp32; vLLM, and hf on a
+    GPU, would otherwise cast it). An explicit `engine.dtype` wins. The one rule for build and eval."""
+    fp32 = {"dtype": "float32"} if base_model.startswith("tiny:") else {}
+    return {**fp32, **engine}
 
 
 def train_tokenizer(vocab_size: int):

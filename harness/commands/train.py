@@ -49,12 +49,11 @@ def _summary(name: str, outcome: Any) -> str:
 
 
 def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    from harness.backends.spec import is_local
+    from harness.backends.spec import is_local, resolve_base_model
     from harness.core.config import apply_overrides, from_dict, load_yaml
     from harness.core.errors import ConfigError, InputError
     from harness.core.io import file_sha256, iter_jsonl
     from harness.core.records import InstructionRecord
-    from harness.training.job import resolve_base_model
     from harness.training.recipe import Recipe, check_recipe, recipe_path
     from harness.training.sft import train_fingerprint, train_stage
 
@@ -85,7 +84,7 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
         records.append(record)
     # the stand-alone run's records come from one file: its content hash is the upstream
     upstream = {"data": file_sha256(args.data)}
-    outcome = train_stage(args.output, base_model=args.model, records=records, recipe=recipe,
+    outcome = train_stage(args.output, base_model=base, model_name=args.model, records=records, recipe=recipe,
                           fingerprint=train_fingerprint(recipe, base=args.model, upstream=upstream),
                           upstream=upstream, force=args.force)
     return [(args.output.name, outcome)]

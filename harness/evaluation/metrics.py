@@ -197,15 +197,6 @@ def check_lc_data(lc_data: str | os.PathLike[str], *, key: str = "--lc-data") ->
     return path
 
 
-def lc_identity(mode: str, lc_data: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """What decides the LC figures (for the fingerprint over the metrics): the mode, the GLMs and
-    the official data's content."""
-    from harness.core.io import file_sha256
-
-    data = file_sha256(gamed_file(lc_data)) if lc_data is not None and mode != "off" else None
-    return {"lc": mode, "glms": dict(LC_GLMS) if mode != "off" else None, "df_gamed_sha256": data}
-
-
 def _lc_unusable(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """Why alpaca_eval's GLM cannot run on these annotations (None when it can)."""
     lacking = [f for f in LC_FIELDS if any(f not in row for row in rows)]

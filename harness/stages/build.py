@@ -117,12 +117,14 @@ def _trainer(exp: Experiment):
     recipe = helper_recipe(exp)
 
     def train_fn(directory: Path, *, base_model: str, records, upstream: dict[str, str]) -> StageOutcome:
+        from harness.backends.engines import release_idle
         from harness.training.sft import train_fingerprint, train_stage
 
-        # the sub-stage key in `upstream` already names the base model and the records
+        # the sub-stage key in `upstream` already names the base model and the records;
+        # `base_model` is the weights' path (the build context resolves the spec)
         fp = train_fingerprint(recipe, upstream=upstream)
         return train_stage(directory, base_model=base_model, records=records, recipe=recipe,
-                           fingerprint=fp, upstream=upstream)
+                           fingerprint=fp, upstream=upstream, before_fit=lambda: release_idle(gpu_only=True))
 
     return train_fn
 

@@ -83,9 +83,9 @@ def resolve_judge_model(exp: Experiment, runs_dir=None) -> str:
 
 
 def backend_options(exp: Experiment) -> dict[str, Any]:
-    # the tiny models are fp32; vLLM on CPU needs that said explicitly
-    fp32 = {"dtype": "float32"} if exp.base_model.startswith("tiny:") else {}
-    return {**fp32, **exp.engine}
+    from harness.backends.tiny_model import engine_options
+
+    return engine_options(exp.base_model, exp.engine)
 
 
 def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,

@@ -72,6 +72,8 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         progress: Any = None) -> list[StageOutcome]:
     """Train every training of the selected datasets (`rows.trainings`), cached by fingerprint;
     `progress(what, done, total)` hears each training step."""
+    from harness.backends.engines import release_idle
+    from harness.backends.spec import resolve_base_model
     from harness.stages.base import ensure_base_model
     from harness.stages.plan import select
     from harness.stages.rows import instruction_group, trainings
@@ -81,16 +83,18 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     todo = trainings(exp, names)
     needed = {n for t in todo for n in instruction_group(exp, t.dataset)}
     datasets = {n: read_dataset(exp, n, runs_dir) for n in exp.datasets if n in needed}  # missing builds fail first
-    base = ensure_base_model(exp, runs_dir)
+    base = ensure_base_model(exp, runs_dir)  # the spec the manifests name; the trainer gets its weights' path
+    base_path = resolve_base_model(base)
     seed = seed_records(exp)
-    sets = TrainingSets(exp, datasets, seed, base)
+    sets = TrainingSets(exp, datasets, seed, base_path)
     outcomes = []
     for t in todo:
         assembled = sets.assemble(t)
         log.info("train %s: %d records (%d of %d dataset records after screening, N=%s, %d seed; assembly %s)",
                  t.key, len(assembled.records), assembled.stats["n_trained"], assembled.stats["available"], t.n,
                  assembled.stats["seed_records"], t.assembly)
-        outcomes.append(train_stage(paths.train_dir(exp, t.key, runs_dir), base_model=base, records=assembled,
+        outcomes.append(train_stage(paths.train_dir(exp, t.key, runs_dir), base_model=base_path, model_name=base,
+                                    before_fit=lambda: release_idle(gpu_only=True), records=assembled,
                                     recipe=paths.row_recipe(exp, t.dataset), fingerprint=paths.train_fingerprint(exp, t.key, runs_dir),
                                     upstream={"build": paths.build_fingerprint(exp, t.dataset),
                                               "dataset": paths.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
@@ -105,8 +109,8 @@ class TrainingSets:
     linked by `instructions_from` subsample from the instructions they all have."""
 
     def __init__(self, exp: Experiment, datasets: dict[str, list[InstructionRecord]],
-                 seed: list[InstructionRecord], base_model: str) -> None:
-        self.exp, self.datasets, self.seed, self.base_model = exp, datasets, seed, base_model
+                 seed: list[InstructionRecord], base_path: str) -> None:
+        self.exp, self.datasets, self.seed, self.base_path = exp, datasets, seed, base_path
         self._cands: dict[tuple[str, str], tuple[list[InstructionRecord], dict[str, int]]] = {}
         self._fits: Any = None
 
@@ -114,7 +118,7 @@ class TrainingSets:
         if self._fits is None:
             from harness.training.job import screener
 
-            self._fits = screener(self.base_model, self.exp.train.recipe)
+            self._fits = screener(self.base_path, self.exp.train.recipe)
         return self._fits(record)
 
     def candidates(self, dataset: str, assembly: str) -> tuple[list[InstructionRecord], dict[str, int]]:

@@ -26,12 +26,19 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness.core.records import InstructionRecord, dedup_records, with_system_tag
 
-if TYPE_CHECKING:
-    from harness.experiment import Train
+
+class Train(Protocol):
+    """What assembly reads of the experiment's `train:` section (`harness.experiment.Train`), named
+    here so that training imports only core."""
+
+    tags: bool
+    seed_tag: str
+    web_tag: str
+    mix_seed: bool
 
 ASSEMBLY_VERSION = 2  # 2: one assembly for every row, screening before subsampling, nested subsamples
 ASSEMBLIES = ("shared", "without_seed", "as_published")

@@ -1,7 +1,8 @@
 """The training job: the chat template to train with, the records that fit it, written to disk.
 
-`write_job` is the first step of the train stage. It resolves the base model, picks the chat
-template (`choose_template`), screens the records with it (`screen`), and writes what `fit` reads,
+`write_job` is the first step of the train stage. Given the base model's weights (a local
+directory or hub id; callers resolve a backend spec with `harness.backends.spec.resolve_base_model`),
+it picks the chat template (`choose_template`), screens the records with it (`screen`), and writes what `fit` reads,
 in this process or in every rank of an `accelerate launch`:
 
 - `train_job.json`: base model path, recipe, training template, inference template, the steps at
@@ -31,19 +32,6 @@ from harness.training.recipe import Recipe
 log = logging.getLogger(__name__)
 
 JOB_FILE = "train_job.json"
-
-
-def resolve_base_model(base_model: str) -> str:
-    """A local directory or hub id: `hf:/path` and `vllm:org/name` lose their backend prefix."""
-    from harness.backends.spec import BACKENDS, parse_spec
-
-    if base_model.partition(":")[0] not in BACKENDS:
-        return base_model
-    spec = parse_spec(base_model)
-    if spec.backend == "openai":
-        raise ConfigError(f"cannot fine-tune '{base_model}': an openai: model is served, not loadable",
-                          fix="name the model's weights: a local directory, a hub id, or hf:/path")
-    return spec.model
 
 
 def choose_template(tokenizer: Any, recipe: Recipe) -> tuple[str, str, str]:
@@ -114,23 +102,24 @@ def screen(records: Sequence[InstructionRecord], tokenizer: Any, template: str, 
     return kept, drops, counts
 
 
-def screener(base_model: str, recipe: Recipe) -> Callable[[InstructionRecord], bool]:
-    """fits(record): whether `screen` keeps the record under the base model's training template.
-    The train stage screens each dataset with it before subsampling, so N counts trainable records."""
+def screener(base_path: str, recipe: Recipe) -> Callable[[InstructionRecord], bool]:
+    """fits(record): whether `screen` keeps the record under the training template of the base model
+    at `base_path` (a local directory or hub id). The train stage screens each dataset with it before
+    subsampling, so N counts trainable records."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(base_model))
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
     template = choose_template(tokenizer, recipe)[0]
     return lambda record: bool(screen([record], tokenizer, template, recipe)[0])
 
 
-def write_job(directory: Path, base_model: str, records: Sequence[InstructionRecord], recipe: Recipe,
+def write_job(directory: Path, base_path: str, records: Sequence[InstructionRecord], recipe: Recipe,
               save_at_steps: Sequence[int] = ()) -> dict[str, Any]:
-    """Screen `records` and write the job into `directory`; returns the screening stats.
+    """Screen `records` and write the job into `directory` for the base model at `base_path` (a
+    local directory or hub id); returns the screening stats.
     `save_at_steps`: optimizer steps at which `fit` saves the model too (`steps/<k>/`)."""
     from transformers import AutoTokenizer
 
-    base_path = resolve_base_model(base_model)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     train_template, inference_template, template_kind = choose_template(tokenizer, recipe)
     kept, drops, counts = screen(records, tokenizer, train_template, recipe)

@@ -53,11 +53,16 @@ REWRITTEN_LATER = ("README.md",)  # the model card, rewritten after the stage (e
 def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its two call sites
         directory: Path, *, base_model: str, records: Sequence[InstructionRecord] | Assembled,
         recipe: Recipe, fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False,
-        save_at_steps: Sequence[int] = (), progress: Callable[[int, int], None] | None = None) -> StageOutcome:
-    """Fine-tune `base_model` on `records` into `directory/model/`, cached by `fingerprint`; the
-    model at each of `save_at_steps` goes to `directory/steps/<k>/`. An experiment's row passes its
-    `Assembled` set, whose counts (N asked for, N trained on, ...) the manifest's stats keep.
-    `progress(step, max_steps)` hears each optimizer step of an in-process run."""
+        save_at_steps: Sequence[int] = (), progress: Callable[[int, int], None] | None = None,
+        model_name: str | None = None, before_fit: Callable[[], None] | None = None) -> StageOutcome:
+    """Fine-tune the model at `base_model` (a local directory or hub id, which the caller resolves
+    from a backend spec) on `records` into `directory/model/`, cached by `fingerprint`; the model at
+    each of `save_at_steps` goes to `directory/steps/<k>/`. `model_name` is how the manifest names
+    the base model (the spec the caller was given; default `base_model`). An experiment's row passes
+    its `Assembled` set, whose counts (N asked for, N trained on, ...) the manifest's stats keep.
+    `before_fit()` runs when the stage runs, before anything loads (the train stage releases idle
+    inference engines' GPU memory with it). `progress(step, max_steps)` hears each optimizer step
+    of an in-process run."""
     from harness.training.launch import launch
 
     assembly = records.stats if isinstance(records, Assembled) else None
@@ -69,14 +74,12 @@ def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its
                           fix="set overlong=drop, or packing=true (which is padding-free and truncates)")
 
     def body(d: Path) -> StageResult:
-        from harness.backends.engines import release_idle
-
         t0 = time.perf_counter()
-        release_idle(gpu_only=True)  # inference engines kept for reuse give their GPU memory back
+        if before_fit is not None:
+            before_fit()
         screened = write_job(d, base_model, records, recipe, save_at_steps)
         checkpoints.prepare(d / "checkpoints", fingerprint, force)
         stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d, progress=progress)
-        assert stats is not None  # launch and a single process both report the main rank's stats
         shutil.rmtree(d / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are GBs
         shutil.rmtree(d / "adapter", ignore_errors=True)
         model_files = sorted(p.relative_to(d).as_posix() for k in ("model", *(f"steps/{s}" for s in save_at_steps))
@@ -85,7 +88,7 @@ def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its
         return StageResult(outputs=["train.jsonl", "drops.jsonl", LOG_HISTORY, *model_files],
                            stats={**screened, **stats, **extra, "wall_time_s": round(time.perf_counter() - t0, 3)})
 
-    config = {"base_model": base_model, "recipe": to_dict(recipe), "records": len(records)}
+    config = {"base_model": model_name or base_model, "recipe": to_dict(recipe), "records": len(records)}
     return run_stage(directory, stage="train", fingerprint=fingerprint, body=body, config=config,
                      upstream=upstream, force=force)
 

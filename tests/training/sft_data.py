@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.backends.spec import resolve_base_model
 from harness.core.records import InstructionRecord, Message, content_id
 from harness.core.runs import StageOutcome
 from harness.core.stdlib_text import iter_stdlib_docstrings
@@ -36,8 +37,9 @@ def write_records(path: Path, records: list[InstructionRecord]) -> Path:
 def train(directory: Path, model: str | Path, records: Sequence[InstructionRecord], recipe: Recipe, *,
           force: bool = False) -> StageOutcome:
     """`train_stage` keyed by the one fingerprint rule as a stand-alone caller keys it: the base model
-    as given, and the records' ids as the upstream."""
+    as given (a spec such as hf:/path, resolved to its weights' path for the trainer, as
+    `harness train --model` does), and the records' ids as the upstream."""
     upstream = {"records": content_id(*(r.id for r in records))}
     fp = train_fingerprint(recipe, base=str(model), upstream=upstream)
-    return train_stage(Path(directory), base_model=str(model), records=records, recipe=recipe, fingerprint=fp,
-                       upstream=upstream, force=force)
+    return train_stage(Path(directory), base_model=resolve_base_model(str(model)), model_name=str(model),
+                       records=records, recipe=recipe, fingerprint=fp, upstream=upstream, force=force)
