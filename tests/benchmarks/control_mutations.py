@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mutant_tree import mutant_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # name -> (file, text, replacement)
@@ -39,14 +41,9 @@ def run(name: str) -> str:
     file, old, new = MUTATIONS[name]
     with tempfile.TemporaryDirectory(prefix=f"mutant-{name}-") as tmp:
         tree = Path(tmp) / "tree"
-        tree.mkdir()
-        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        path = tree / file
-        text = path.read_text(encoding="utf-8")
-        if old not in text:
-            return f"{name}: not applicable ({old!r} is not in {file})"
-        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        why = mutant_tree(tree, file, old, new)
+        if why:
+            return f"{name}: {why}"
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
                             "tests/stages/test_control_e2e.py"], cwd=tree, capture_output=True, text=True,

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mutant_tree import mutant_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "results" / "demo" / "leaderboard.json"
 
@@ -98,14 +100,9 @@ def run_mutation(name: str, base: Path, env: dict[str, str]) -> str:
         if "patch" in m:
             file, old, new = m["patch"]
             tree = tmp / "tree"
-            tree.mkdir()
-            archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-            path = tree / file
-            text = path.read_text(encoding="utf-8")
-            if old not in text:
-                return f"{name}: not applicable ({old!r} is not in {file})"
-            path.write_text(text.replace(old, new, 1), encoding="utf-8")
+            why = mutant_tree(tree, file, old, new)
+            if why:
+                return f"{name}: {why}"
         t0 = time.perf_counter()
         force = ["--force", *m["force"]] if "force" in m else []
         r = harness(tree, ["run", "--config", config, *overrides, "--runs-dir", str(runs),
