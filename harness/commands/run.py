@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     _check_api_judge(exp, steps, reach=True)
     with one_runner(exp, args):
         if cost:
-            console.print(f"judge cost estimate: {cost.get('summary') or cost}")
+            console.print(_cost_line(exp, cost))
         return _run(exp, args, steps, console)
 
 

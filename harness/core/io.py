@@ -102,8 +102,7 @@ def require_file(path: Path) -> None:
             raise InputError("is a symlink loop (a link that points back at itself)", path=path,
                              fix="point the link at a real file") from None
         if e.errno in (errno.EACCES, errno.EPERM):
-            raise InputError(f"cannot be read ({e.strerror})", path=path,
-                             fix="make it readable (chmod) or copy it somewhere readable") from None
+            raise _unreadable(path, e.strerror) from None
         if path.is_symlink():
             raise InputError(f"is a broken symlink to {os.readlink(path)}", path=path,
                              fix="point the link at an existing file") from None
@@ -116,8 +115,11 @@ def require_file(path: Path) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise InputError("is not a regular file (a device or socket)", path=path, fix="pass a regular file")
     if not os.access(path, os.R_OK):
-        raise InputError("cannot be read (Permission denied)", path=path,
-                         fix="make it readable (chmod) or copy it somewhere readable")
+        raise _unreadable(path, "Permission denied")
+
+
+def _unreadable(path: Path, reason: str | None) -> InputError:
+    return InputError(f"cannot be read ({reason})", path=path, fix="make it readable (chmod) or copy it somewhere readable")
 
 
 def _open_checked(path: Path, opener: Any) -> Any:
@@ -125,8 +127,7 @@ def _open_checked(path: Path, opener: Any) -> Any:
     try:
         return opener(path)
     except PermissionError as e:
-        raise InputError(f"cannot be read ({e.strerror})", path=path,
-                         fix="make it readable (chmod) or copy it somewhere readable") from None
+        raise _unreadable(path, e.strerror) from None
 
 
 def _is_gzip(path: Path) -> bool:
@@ -170,7 +171,7 @@ def _numbered_lines(f: IO[bytes], path: Path) -> Iterator[tuple[int, str]]:
         try:
             yield lineno, raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            if lineno == 1 and raw[:2] == GZIP_MAGIC and not path.name.endswith(".gz"):
+            if lineno == 1 and _is_gzip(path):
                 raise InputError("is gzip-compressed, not plain text", path=path, fix=_GZIP_FIX) from None
             raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path, line=lineno,
                              fix="save the file as UTF-8") from None
