@@ -18,6 +18,7 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "the whole loop of an experiment: build, train, eval, analyze, report"),
+    "task": ("harness.commands.task", "execute one task of an experiment's stage graph (what a cluster job runs)"),
     "status": ("harness.commands.status", "where a run stands (stages done, running, remaining; tokens, spend), from another terminal"),
     "publish": ("harness.commands.publish", "push a built dataset or a trained model with its card to the Hugging Face Hub"),
     "build": ("harness.commands.build", "build an experiment's datasets (builders and baselines)"),

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
-from harness.commands._experiment import add_experiment_arguments, load, one_runner, require_runs_and_results
+from harness.commands._experiment import (
+    add_experiment_arguments,
+    load,
+    one_runner,
+    positive_int,
+    require_runs_and_results,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,17 +35,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="with --dry-run: the plan and the capacity plan as JSON")
     p.add_argument("--results-dir", default="results", metavar="DIR", help="where results/<experiment>/ goes")
     p.add_argument("--no-report", action="store_true", help="stop after the analysis stage")
+    p.add_argument("--num-shards", type=positive_int, default=1, metavar="K",
+                   help="build each dataset as K shard tasks and a merge task (equal to the unsharded build)")
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.console import make_console, terminal_stream
     from harness.stages import capacity
+    from harness.stages.context import Run
     from harness.stages.evaluate import estimate_cost
-    from harness.stages.plan import plan
+    from harness.stages.graph import graph
 
     exp = load(args)
     require_runs_and_results(args, results=not args.no_report)
-    steps = plan(exp, args.runs_dir, only=args.only)  # validates everything before any work
+    run_ = Run(exp, args.runs_dir, only=args.only, results_dir=args.results_dir, num_shards=args.num_shards)
+    tasks = graph(run_, report=not args.no_report)  # validates everything before any work
+    steps = [t for t in tasks if t.stage != "report"]
     cost = estimate_cost(exp)
     console = make_console(terminal_stream())
     if args.json and not args.dry_run:
@@ -51,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
         _check_api_judge(exp, steps, reach=False)  # a missing key is said by the dry run, not after the training
         capacities = capacity.stage_plans(exp, steps)
         if args.json:
-            return _dry_run_json(exp, steps, capacities, cost)
-        return _dry_run(exp, steps, cost, console, args.only, capacities)
+            return _dry_run_json(exp, tasks, capacities, cost)
+        return _dry_run(exp, tasks, cost, console, args.only, capacities)
     capacity.check(exp, steps)  # a stage that does not fit the declared hardware: refused before any work
     _check_api_judge(exp, steps, reach=True)
     with one_runner(exp, args):
         if cost:
             console.print(_cost_line(exp, cost))
-        return _run(exp, args, steps, console)
+        return _run(run_, args, tasks, console)
 
 
 def _check_api_judge(exp, steps, *, reach: bool) -> None:
@@ -87,7 +97,8 @@ def _dry_run_json(exp, steps, capacities, cost) -> int:
 
     out = {"experiment": exp.name,
            "stages": [{"stage": s.label, "cached": s.cached, "fingerprint": s.fingerprint,
-                       "directory": str(s.directory)} for s in steps],
+                       "directory": str(s.directory), "needs": list(s.needs), "writes": list(s.writes)}
+                      for s in steps],
            "capacity": capacity.to_json(exp, capacities), "judge_cost": cost or None}
     print(json.dumps(out, indent=2, default=str))
     return 2 if out["capacity"]["problems"] else 0
@@ -100,18 +111,20 @@ def _dry_run(exp, steps, cost, console, only, capacities) -> int:  # noqa: PLR09
     from harness.stages import capacity
 
     t = Table(title=f"plan of experiment '{exp.name}' ({len(steps)} stages)")
-    for col in ("stage", "status", "fingerprint", "directory"):
+    for col in ("stage", "status", "needs", "fingerprint", "directory"):
         t.add_column(col)
     for s in steps:
-        t.add_row(s.label, "cached" if s.cached else "to run", s.fingerprint, str(s.directory))
+        status = "always runs" if s.stage == "report" else "cached" if s.cached else "to run"
+        t.add_row(s.label, status, _needs_cell(s), s.fingerprint or "-", str(s.directory))
     print_table(console, t)
     print_table(console, rows_table(exp, only))
     console.print(_cost_line(exp, cost), highlight=False)
     print_table(console, capacity.table(exp, capacities))
     for line in capacity.summary_lines(exp, capacities):
         console.print(line, soft_wrap=True)
-    todo = sum(not s.cached for s in steps)
-    console.print(f"dry run: {todo} of {len(steps)} stages to run, {len(steps) - todo} cached; nothing was run")
+    todo = sum(not s.cached for s in steps if s.stage != "report")
+    n = sum(s.stage != "report" for s in steps)
+    console.print(f"dry run: {todo} of {n} stages to run, {n - todo} cached; nothing was run")
     lines = capacity.problems(exp, capacities)
     if lines:
         console.print(f"capacity: {len(lines)} stage(s) do not fit the declared hardware (hardware.*); "
@@ -122,70 +135,73 @@ def _dry_run(exp, steps, cost, console, only, capacities) -> int:  # noqa: PLR09
     return 0
 
 
-def _run(exp, args: argparse.Namespace, steps, console) -> int:
+def _needs_cell(task) -> str:
+    """The tasks a task needs, short: the kinds' counts past three."""
+    if len(task.needs) <= 3:
+        return ", ".join(task.needs) or "-"
+    kinds: dict[str, int] = {}
+    for n in task.needs:
+        kinds[n.split("/")[0]] = kinds.get(n.split("/")[0], 0) + 1
+    return ", ".join(f"{v} {k}" for k, v in kinds.items())
+
+
+def _run(run_, args: argparse.Namespace, tasks, console) -> int:
+    """Execute the graph, one terminal line per task; the library output goes to the run's log."""
     import datetime as dt
 
     from harness.console import StageDisplay, library_output_to, logging_to
-    from harness.stages import paths
+    from harness.stages import graph
 
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    log_path = paths.exp_dir(exp, args.runs_dir) / "logs" / f"run-{stamp}.log"
+    log_path = run_.exp_dir / "logs" / f"run-{stamp}.log"
     quiet = not args.verbose
-    labels = [s.label for s in steps] + ([] if args.no_report else ["report"])
-    board = None
+    done: list = []
     with library_output_to(log_path, enabled=quiet), logging_to(log_path, console, verbose=not quiet), \
-            StageDisplay(console, labels) as display:
-        ran = _stages(exp, args, steps, display)
-        _log_run(exp, args.runs_dir, ran, time.perf_counter() - t0)
-        if not args.no_report:
-            board = _report(exp, args, display)
+            StageDisplay(console, [t.label for t in tasks]) as display:
+        try:
+            done = graph.execute(run_, tasks, force=args.force, listener=_listener(display))
+        finally:
+            ran = [t.label for t, o in done if t.stage != "report" and o is not None and not o.skipped]
+            _log_run(run_.exp_dir, ran, time.perf_counter() - t0)
+    board = next((o.board for t, o in done if t.stage == "report"), None)
     if board is not None:
         from harness.report.leaderboard import print_leaderboard
 
         print_leaderboard(console, board)
-    where = f"; leaderboard in {paths.results_dir(exp, args.results_dir)}/" if board is not None else ""
+    where = f"; leaderboard in {tasks[-1].directory}/" if board is not None else ""
     console.print(f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s{where}"
                   + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""), soft_wrap=True)
     return 0
 
 
-def _stages(exp, args: argparse.Namespace, steps, display) -> list[str]:
-    """Run the stages as the plan lists them; each stage's line follows its run_stage events (a builder's
-    sub-stages, which the plan does not list, stay off the display)."""
-    from harness.core.runs import observe_stages
-    from harness.stages import analyze, build, evaluate, train
-    from harness.stages.base import ensure_base_model
-    from harness.stages.plan import select
+def _listener(display):
+    """The stage lines: a task predicted to run shows as running while it does; each ends done, cached
+    or failed with its summary."""
+    from harness.stages.graph import Listener
 
-    labels = {s.directory.resolve(): s.label for s in steps}
+    def start(task) -> None:
+        if not task.cached:
+            display.start(task.label)
 
-    def observer(event: str, directory, outcome, error) -> None:
-        label = labels.get(directory.resolve())
-        if label is None:
-            return
-        if event == "start":
-            display.start(label)
-        elif event == "failed":
-            display.fail(label, str(error) or type(error).__name__)
+    def done(task, outcome) -> None:
+        if task.stage == "report":
+            if outcome.board is None:
+                display.fail(task.label, outcome.not_written)
+            else:
+                display.finish(task.label, f"wrote {outcome.written[0].parent}/ (md, csv, json, html)")
         else:
-            display.finish(label, summary(label.split("/")[0], outcome), cached=event == "cached")
+            display.finish(task.label, summary(task.stage, outcome), cached=outcome.skipped)
 
-    names = select(exp, args.only)
-    ran: list[str] = []
-    with observe_stages(observer):
-        ensure_base_model(exp, args.runs_dir)
-        for stage, module in (("build", build), ("train", train), ("eval", evaluate)):
-            kw: dict[str, Any] = {"only": names, "force": stage in args.force}
-            if stage in ("train", "eval"):
-                kw["progress"] = lambda what, d, n: display.advance(display.running, d, n, what)
-            outcomes = module.run(exp, args.runs_dir, **kw)
-            ran += [f"{stage}/{o.directory.name}" for o in outcomes if not o.skipped]
-        if exp.analysis.enabled:
-            outcome = analyze.run(exp, args.runs_dir, force="analysis" in args.force)
-            if not outcome.skipped:
-                ran.append("analysis")
-    return ran
+    def failed(task, error) -> None:
+        display.fail(task.label, str(error) or type(error).__name__)
+
+    def progress(task):
+        if task.stage not in ("train", "eval"):
+            return None
+        return lambda what, d, n: display.advance(task.label, d, n, what)
+
+    return Listener(start=start, done=done, failed=failed, progress=progress)
 
 
 def summary(stage: str, outcome) -> str:
@@ -229,36 +245,13 @@ def rows_table(exp, only):
     return t
 
 
-def _log_run(exp, runs_dir, ran: list[str], seconds: float) -> None:
+def _log_run(exp_dir, ran: list[str], seconds: float) -> None:
     """Append what this invocation ran to <exp>/run-log.jsonl: the record of which stages reran."""
     import datetime as dt
     import json
 
-    from harness.stages import paths
-
-    d = paths.exp_dir(exp, runs_dir)
-    d.mkdir(parents=True, exist_ok=True)
+    exp_dir.mkdir(parents=True, exist_ok=True)
     entry = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "ran": ran,
              "wall_time_s": round(seconds, 2)}
-    with open(d / "run-log.jsonl", "a", encoding="utf-8") as f:
+    with open(exp_dir / "run-log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
-
-
-def _report(exp, args: argparse.Namespace, display) -> dict[str, Any] | None:
-    """The report step; with --only, datasets never evaluated leave the stored leaderboard as it is."""
-    from harness.report.leaderboard import missing_evals
-    from harness.stages import report
-
-    missing = missing_evals(exp, args.runs_dir)
-    display.start("report")
-    if args.only and missing:
-        display.fail("report", f"not written: {', '.join(missing)} not evaluated yet (run without --only, "
-                               "or harness report --force for a partial leaderboard)")
-        return None
-    try:
-        result = report.run(exp, args.runs_dir, results_dir=args.results_dir, force="report" in args.force)
-    except BaseException as e:
-        display.fail("report", str(e) or type(e).__name__)
-        raise
-    display.finish("report", f"wrote {result.written[0].parent}/ (md, csv, json, html)")
-    return result.board

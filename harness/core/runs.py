@@ -12,7 +12,6 @@ A stage that fails writes a manifest with status "failed" and keeps whatever it 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
 import functools
@@ -22,7 +21,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -187,31 +186,6 @@ def running_state(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     return {**info, "alive": alive}
 
 
-# Who hears of each stage as it starts and ends: (event, directory, outcome or None, error or None) with
-# event "start", "cached", "done" or "failed". The CLI's stage display listens; library code never does.
-StageObserver = Callable[[str, Path, "StageOutcome | None", "BaseException | None"], None]
-_OBSERVERS: list[StageObserver] = []
-
-
-@contextlib.contextmanager
-def observe_stages(observer: StageObserver) -> Iterator[None]:
-    """Call `observer` for every stage run in this process while the block runs."""
-    _OBSERVERS.append(observer)
-    try:
-        yield
-    finally:
-        _OBSERVERS.remove(observer)
-
-
-def _notify(event: str, directory: Path, outcome: StageOutcome | None = None, error: BaseException | None = None
-            ) -> None:
-    for observer in list(_OBSERVERS):
-        try:
-            observer(event, directory, outcome, error)
-        except Exception:  # a display must never break a stage
-            log.exception("stage observer failed on %s %s", event, directory)
-
-
 @dataclasses.dataclass
 class StageResult:
     """What a stage's body returns: the files it wrote and its counters."""
@@ -247,10 +221,7 @@ def run_stage(
     done = None if force else finished(directory, fingerprint)
     if done is not None:
         log.info("%s: cached (%s)", stage, fingerprint)
-        cached = StageOutcome(directory, fingerprint, True, done)
-        _notify("cached", directory, cached)
-        return cached
-    _notify("start", directory)
+        return StageOutcome(directory, fingerprint, True, done)
     directory.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
@@ -265,7 +236,6 @@ def run_stage(
         failed = Manifest.from_dict({**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
                                      "wall_time_s": round(time.perf_counter() - t0, 3)})
         write_json(directory / MANIFEST, failed.to_dict())
-        _notify("failed", directory, None, e)
         raise
     finally:
         (directory / RUNNING).unlink(missing_ok=True)
@@ -274,6 +244,4 @@ def run_stage(
         "wall_time_s": round(time.perf_counter() - t0, 3), "stats": result.stats})
     manifest = dataclasses.replace(manifest, outputs=describe_outputs(directory, result.outputs))
     write_json(directory / MANIFEST, manifest.to_dict())
-    outcome = StageOutcome(directory, fingerprint, False, manifest)
-    _notify("done", directory, outcome)
-    return outcome
+    return StageOutcome(directory, fingerprint, False, manifest)

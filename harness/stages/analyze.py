@@ -26,7 +26,7 @@ import logging
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core.config import to_dict
 from harness.core.errors import StageError
@@ -35,6 +35,10 @@ from harness.core.io import write_json
 from harness.core.runs import StageOutcome, StageResult, run_stage
 from harness.experiment import Experiment
 from harness.stages import paths, rows
+
+if TYPE_CHECKING:
+    from harness.stages.context import Run
+    from harness.stages.graph import Task
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,9 @@ def run(exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bo
 
     return run_stage(directory, stage="analysis", fingerprint=fp, body=body, config=to_dict(exp.analysis),
                      force=force)
+
+
+analyse = run  # the name the graph's execute calls (its own `run` argument is the Run)
 
 
 def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> StageResult:
@@ -158,3 +165,21 @@ def load(exp: Experiment, runs_dir=None) -> dict[str, dict[str, Any]]:
 
     d = paths.analysis_dir(exp, runs_dir)
     return {p.stem: read_json(p) for p in sorted(d.glob("*.json")) if p.name not in ("manifest.json", "running.json")}
+
+
+# the stage graph (harness.stages.graph)
+def tasks(run: Run) -> list[Task]:
+    """The analysis, after the selected datasets' builds and evals (it reads every dataset's build)."""
+    if not run.exp.analysis.enabled:
+        return []
+    from harness.core.runs import is_done
+    from harness.stages.graph import Task
+
+    d = paths.analysis_dir(run.exp, run.runs_dir)
+    fp = analysis_fingerprint(run.exp, with_outputs=True, runs_dir=run.runs_dir)
+    needs = (*(f"build/{n}" for n in run.names), *(f"eval/{r.eval_key}" for r in rows.evaluated(run.exp, run.names)))
+    return [Task("analysis", None, d, fp, is_done(d, fp), needs=needs, writes=("analysis.json",))]
+
+
+def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) -> StageOutcome:
+    return analyse(run.exp, run.runs_dir, force=force)

@@ -5,9 +5,15 @@ Every other stage calls `ensure_base_model` first and gets the base model as a b
 
 from __future__ import annotations
 
-from harness.core.runs import StageResult, run_stage
+from typing import TYPE_CHECKING
+
+from harness.core.runs import StageOutcome, StageResult, run_stage
 from harness.experiment import Experiment
 from harness.stages import paths
+
+if TYPE_CHECKING:
+    from harness.stages.context import Run
+    from harness.stages.graph import Task
 
 
 def seed_records(exp: Experiment) -> list:
@@ -24,6 +30,24 @@ def base_fingerprint(exp: Experiment) -> str:
 
 
 _MADE: set[tuple[str, str]] = set()  # (directory, fingerprint) made or found in this process
+OUTPUTS = ["model.safetensors", "config.json", "tokenizer.json"]
+
+
+def make_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) -> StageOutcome:
+    """The base-model stage: the tiny random Llama of `base_model: tiny:<size>`, cached."""
+    size = exp.base_model.split(":", 1)[1]
+
+    def body(d):
+        from harness.backends.tiny_model import make_tiny_model
+
+        make_tiny_model(d, size=size, seed=exp.seed)
+        return StageResult(outputs=list(OUTPUTS), stats={"size": size})
+
+    directory = paths.base_model_dir(exp, runs_dir)
+    outcome = run_stage(directory, stage="base-model", fingerprint=base_fingerprint(exp), body=body,
+                        config={"base_model": exp.base_model}, force=force)
+    _MADE.add((str(directory.resolve()), base_fingerprint(exp)))
+    return outcome
 
 
 def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) -> str:
@@ -34,15 +58,27 @@ def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) ->
     key = (str(directory.resolve()), base_fingerprint(exp))
     known = key in _MADE and (directory / "config.json").is_file()
     if exp.base_model.startswith("tiny:") and (force or not known):
-        size = exp.base_model.split(":", 1)[1]
-
-        def body(d):
-            from harness.backends.tiny_model import make_tiny_model
-
-            make_tiny_model(d, size=size, seed=exp.seed)
-            return StageResult(outputs=["model.safetensors", "config.json", "tokenizer.json"], stats={"size": size})
-
-        run_stage(directory, stage="base-model", fingerprint=base_fingerprint(exp), body=body, config={"base_model": exp.base_model},
-                  force=force)
-        _MADE.add(key)
+        make_base_model(exp, runs_dir, force=force)
     return paths.base_model_spec(exp, runs_dir)
+
+
+# the stage graph (harness.stages.graph)
+def tasks(run: Run) -> list[Task]:
+    if not run.exp.base_model.startswith("tiny:"):
+        return []
+    from harness.core.runs import is_done
+    from harness.stages.graph import Task
+
+    d, fp = paths.base_model_dir(run.exp, run.runs_dir), base_fingerprint(run.exp)
+    return [Task("base-model", None, d, fp, is_done(d, fp), writes=tuple(OUTPUTS))]
+
+
+def execute(run: Run, task: Task, *, force: bool = False, progress=None) -> StageOutcome:
+    outcome = make_base_model(run.exp, run.runs_dir, force=force)
+    run.forget("base_spec")
+    return outcome
+
+
+def needs(run: Run) -> tuple[str, ...]:
+    """What a task that loads the base model needs: the base-model task, when there is one."""
+    return ("base-model",) if run.exp.base_model.startswith("tiny:") else ()

@@ -24,7 +24,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import StageError
 from harness.core.fingerprint import fingerprint
@@ -35,6 +35,10 @@ from harness.experiment import Experiment
 from harness.stages import paths
 from harness.stages.base import ensure_base_model, seed_records
 from harness.stages.cards import write_dataset_card
+
+if TYPE_CHECKING:
+    from harness.stages.context import Run
+    from harness.stages.graph import Task
 
 log = logging.getLogger(__name__)
 SHARD_VERSION = 2  # 2: shards partition the filtered corpus; Humpback iterates in the merge
@@ -304,3 +308,44 @@ def summary_lines(name: str, outcome: StageOutcome) -> list[str]:
 
 
 __all__ = ["run", "build_one", "merge_shards", "make_context", "summary_lines"]
+
+
+# the stage graph (harness.stages.graph)
+def tasks(run: Run) -> list[Task]:
+    """One build task per dataset (and the datasets it reads), each after the builds it reads; with
+    `run.num_shards` K > 1, K shard tasks and a merge task (the dataset's own) that needs them."""
+    from harness.core.runs import is_done
+    from harness.stages import base
+    from harness.stages.graph import Task
+    from harness.stages.rows import instruction_group
+
+    out, k = [], run.num_shards
+    grouped = {g for n in run.names for g in instruction_group(run.exp, n)}  # a training reads its group's builds
+    for name in with_inputs(run.exp, sorted(grouped)):
+        fp, d = run.build_fingerprint(name), run.build_dir(name)  # a builder's options error here, before any work
+        needs = (*base.needs(run), *(f"build/{dep}" for dep in paths.dataset_inputs(run.exp, name)))
+        writes = ("dataset.jsonl", "drops.jsonl")
+        if k > 1:
+            shards = []
+            for i in range(k):
+                sd, sfp = shard_dir(run.exp, name, run.runs_dir, i, k), shard_fingerprint(run.exp, name, i, k)
+                shards.append(Task("build", name, sd, sfp, is_done(sd, sfp), needs=needs, writes=writes,
+                                   part=shard_part(i, k), item=(i, k)))
+            out += shards
+            needs = tuple(s.id for s in shards)
+        out.append(Task("build", name, d, fp, is_done(d, fp), needs=needs, writes=writes,
+                        item=("merge", k) if k > 1 else None))
+    return out
+
+
+def shard_part(index: int, count: int) -> str:
+    return f"shard-{index}-of-{count}"
+
+
+def execute(run: Run, task: Task, *, force: bool = False, progress=None) -> StageOutcome:
+    name = task.dataset
+    if isinstance(task.item, tuple) and task.item[0] == "merge":
+        return merge_shards(run.exp, name, run.runs_dir, num_shards=task.item[1], force=force)
+    index, count = task.item or (0, 1)
+    return build_one(run.exp, name, run.runs_dir, base_spec=run.base_spec, seed=run.seed, force=force,
+                     num_shards=count, shard_index=index)

@@ -28,6 +28,8 @@ from harness.experiment import Experiment
 from harness.stages import paths
 
 if TYPE_CHECKING:
+    from harness.stages.context import Run
+    from harness.stages.graph import Task
     from harness.stages.rows import Row
 
 log = logging.getLogger(__name__)
@@ -93,35 +95,63 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     """Evaluate every row of the selected datasets (`rows.evaluated`: per training, checkpoint and
     eval-tag variant), each with its system prompt, cached by fingerprint; `progress(what, done,
     total)` hears each batch's progress."""
-    from harness.experiment import eval_system_prompt
-    from harness.stages.plan import select
+    from harness.stages.context import Run
     from harness.stages.rows import evaluated
 
-    todo_rows = evaluated(exp, select(exp, only))
-    todo = [r for r in todo_rows
-            if force or not is_done(paths.eval_dir(exp, r.eval_key, runs_dir), paths.eval_fingerprint(exp, r.eval_key, runs_dir))]
-    missing = [r for r in todo if not (paths.row_model_dir(exp, r, runs_dir) / "config.json").is_file()]
+    r = Run(exp, runs_dir, only=only)
+    todo = evaluated(exp, r.names)
+    require_models(r, [row for row in todo if force or not is_done(r.eval_dir(row), r.eval_fingerprint(row))])
+    return [eval_one(r, row, force=force, progress=progress) for row in todo]
+
+
+def require_models(run: Run, rows: Sequence[Row]) -> None:
+    """Every row to evaluate has its trained model; else one error naming them, before any eval."""
+    missing = [r for r in rows if not (run.model_dir(r) / "config.json").is_file()]
     if missing:
-        raise StageError(f"no trained model for {', '.join(r.name for r in missing)} "
-                         f"({paths.row_model_dir(exp, missing[0], runs_dir)})",
-                         fix=f"run harness train first: {shlex.join(['harness', 'train', '--config', exp.name])}")
-    judge = resolve_judge_model(exp, runs_dir) if todo else exp.eval.judge
-    outcomes = []
-    for r in todo_rows:
-        model = f"{exp.backend}:{paths.row_model_dir(exp, r, runs_dir)}"
-        system = eval_system_prompt(exp.train, r.eval_tags)
-        job = EvalJob(judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
-                      max_instances=exp.eval.max_instances, model=model, name=r.name,
-                      cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
-                      lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
-        outcomes.append(evaluate(paths.eval_dir(exp, r.eval_key, runs_dir), job,
-                                 fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
-                                 config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
-                                         "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system},
-                                 upstream={"train": paths.train_fingerprint(exp, r.training.key, runs_dir)}, force=force,
-                                 progress=progress))
-        _after_eval(exp, r, outcomes[-1], runs_dir)
-    return outcomes
+        raise StageError(f"no trained model for {', '.join(r.name for r in missing)} ({run.model_dir(missing[0])})",
+                         fix=f"run harness train first: {shlex.join(['harness', 'train', '--config', run.exp.name])}")
+
+
+def eval_one(run: Run, r: Row, *, force: bool = False, progress: Any = None) -> StageOutcome:
+    """The eval stage of one row: its model answers the eval set after the row's system prompt and is
+    judged (cached by fingerprint); then its metrics go to the trackers and the model card."""
+    from harness.experiment import eval_system_prompt
+
+    exp, runs_dir = run.exp, run.runs_dir
+    todo = force or not is_done(run.eval_dir(r), run.eval_fingerprint(r))
+    if todo:
+        require_models(run, [r])
+    judge = run.memo("judge", lambda: resolve_judge_model(exp, runs_dir)) if todo else exp.eval.judge
+    model = f"{exp.backend}:{run.model_dir(r)}"
+    system = eval_system_prompt(exp.train, r.eval_tags)
+    job = EvalJob(judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
+                  max_instances=exp.eval.max_instances, model=model, name=r.name,
+                  cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
+                  lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
+    outcome = evaluate(run.eval_dir(r), job, fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
+                       config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
+                               "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system},
+                       upstream={"train": run.train_fingerprint(r.training)}, force=force, progress=progress)
+    _after_eval(exp, r, outcome, runs_dir)
+    return outcome
+
+
+# the stage graph (harness.stages.graph)
+def tasks(run: Run) -> list[Task]:
+    from harness.stages import base
+    from harness.stages.graph import Task
+    from harness.stages.rows import evaluated
+
+    out = []
+    for r in evaluated(run.exp, run.names):
+        d, fp = run.eval_dir(r), run.eval_fingerprint(r)
+        out.append(Task("eval", r.eval_key, d, fp, is_done(d, fp), needs=(*base.needs(run), f"train/{r.training.key}"),
+                        writes=tuple(OUTPUTS), item=r))
+    return out
+
+
+def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) -> StageOutcome:
+    return eval_one(run, task.item, force=force, progress=progress)
 
 
 def _after_eval(exp: Experiment, r: Row, outcome: StageOutcome, runs_dir=None) -> None:

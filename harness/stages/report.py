@@ -10,17 +10,22 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import StageError
 from harness.experiment import Experiment
 from harness.stages import paths
 
+if TYPE_CHECKING:
+    from harness.stages.context import Run
+    from harness.stages.graph import Task
+
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    board: dict[str, Any]
+    board: dict[str, Any] | None
     written: list[Path]
+    not_written: str | None = None  # why the leaderboard was left as it is (a --only run's missing rows)
 
 
 def run(exp: Experiment, runs_dir=None, *, results_dir: str | Path = "results", force: bool = False) -> Report:
@@ -60,3 +65,30 @@ def lost_figures(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if emptied:
             lost.append(f"{name}: {', '.join(sorted(emptied))}")
     return lost
+
+
+write_report = run  # the name the graph's execute calls (its own `run` argument is the Run)
+
+
+# the stage graph (harness.stages.graph)
+def tasks(run: Run) -> list[Task]:
+    """The report, after every eval and the analysis; never cached (it reads manifests only)."""
+    from harness.stages.graph import Task
+    from harness.stages.rows import evaluated
+
+    needs = tuple(f"eval/{r.eval_key}" for r in evaluated(run.exp, run.names))
+    needs += ("analysis",) if run.exp.analysis.enabled else ()
+    return [Task("report", None, paths.results_dir(run.exp, run.results_dir), "", False, needs=needs,
+                 writes=("leaderboard.md", "leaderboard.csv", "leaderboard.json", "index.html"))]
+
+
+def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) -> Report:
+    """The leaderboard; a run limited by --only whose other datasets were never evaluated leaves the
+    stored leaderboard as it is (and says why)."""
+    from harness.report.leaderboard import missing_evals
+
+    missing = missing_evals(run.exp, run.runs_dir)
+    if run.only and missing:
+        return Report(None, [], not_written=f"not written: {', '.join(missing)} not evaluated yet (run without "
+                                            "--only, or harness report --force for a partial leaderboard)")
+    return write_report(run.exp, run.runs_dir, results_dir=run.results_dir, force=force)

@@ -22,10 +22,11 @@ from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, changed_output, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
-from harness.stages.base import seed_records
 from harness.stages.cards import write_model_card
 
 if TYPE_CHECKING:
+    from harness.stages.context import Run
+    from harness.stages.graph import Task
     from harness.stages.rows import Training
     from harness.training.data import Assembled
 
@@ -72,36 +73,80 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         progress: Any = None) -> list[StageOutcome]:
     """Train every training of the selected datasets (`rows.trainings`), cached by fingerprint;
     `progress(what, done, total)` hears each training step."""
-    from harness.backends.engines import release_idle
-    from harness.backends.spec import resolve_base_model
-    from harness.stages.base import ensure_base_model
-    from harness.stages.plan import select
+    from harness.stages.context import Run
     from harness.stages.rows import instruction_group, trainings
+
+    r = Run(exp, runs_dir, only=only)
+    todo = trainings(exp, r.names)
+    sets = training_sets(r)
+    for n in exp.datasets:  # a missing build fails before any training
+        if any(n in instruction_group(exp, t.dataset) for t in todo):
+            sets.datasets[n]  # noqa: B018 (reads it)
+    return [train_one(r, t, force=force, progress=progress) for t in todo]
+
+
+def training_sets(run: Run) -> TrainingSets:
+    """The run's TrainingSets: datasets read once, screened once per assembly."""
+    from harness.backends.spec import resolve_base_model
+
+    def make() -> TrainingSets:
+        base_path = resolve_base_model(run.base_spec)  # the manifests name the spec; the trainer gets the path
+        return TrainingSets(run.exp, _Datasets(run.exp, run.runs_dir), run.seed, base_path)
+
+    return run.memo("training_sets", make)
+
+
+def train_one(run: Run, t: Training, *, force: bool = False, progress: Any = None) -> StageOutcome:
+    """The train stage of one training: assemble its set, fine-tune (cached), write the model card."""
+    from harness.backends.engines import release_idle
     from harness.training.sft import train_stage
 
-    names = select(exp, only)
-    todo = trainings(exp, names)
-    needed = {n for t in todo for n in instruction_group(exp, t.dataset)}
-    datasets = {n: read_dataset(exp, n, runs_dir) for n in exp.datasets if n in needed}  # missing builds fail first
-    base = ensure_base_model(exp, runs_dir)  # the spec the manifests name; the trainer gets its weights' path
-    base_path = resolve_base_model(base)
-    seed = seed_records(exp)
-    sets = TrainingSets(exp, datasets, seed, base_path)
-    outcomes = []
-    for t in todo:
-        assembled = sets.assemble(t)
-        log.info("train %s: %d records (%d of %d dataset records after screening, N=%s, %d seed; assembly %s)",
-                 t.key, len(assembled.records), assembled.stats["n_trained"], assembled.stats["available"], t.n,
-                 assembled.stats["seed_records"], t.assembly)
-        outcomes.append(train_stage(paths.train_dir(exp, t.key, runs_dir), base_model=base_path, model_name=base,
-                                    before_fit=lambda: release_idle(gpu_only=True), records=assembled,
-                                    recipe=paths.row_recipe(exp, t.dataset), fingerprint=paths.train_fingerprint(exp, t.key, runs_dir),
-                                    upstream={"build": paths.build_fingerprint(exp, t.dataset),
-                                              "dataset": paths.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
-                                    save_at_steps=t.steps,
-                                    progress=(lambda d, n: progress("steps", d, n)) if progress else None))
-        write_model_card(exp, t.key, runs_dir, metrics=_metrics(exp, t.key, runs_dir))
-    return outcomes
+    exp, runs_dir = run.exp, run.runs_dir
+    sets = training_sets(run)
+    assembled = sets.assemble(t)
+    log.info("train %s: %d records (%d of %d dataset records after screening, N=%s, %d seed; assembly %s)",
+             t.key, len(assembled.records), assembled.stats["n_trained"], assembled.stats["available"], t.n,
+             assembled.stats["seed_records"], t.assembly)
+    outcome = train_stage(run.train_dir(t), base_model=sets.base_path, model_name=run.base_spec,
+                          before_fit=lambda: release_idle(gpu_only=True), records=assembled,
+                          recipe=paths.row_recipe(exp, t.dataset), fingerprint=run.train_fingerprint(t),
+                          upstream={"build": run.build_fingerprint(t.dataset),
+                                    "dataset": paths.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
+                          save_at_steps=t.steps, progress=(lambda d, n: progress("steps", d, n)) if progress else None)
+    write_model_card(exp, t.key, runs_dir, metrics=_metrics(exp, t.key, runs_dir))
+    return outcome
+
+
+class _Datasets(dict):
+    """The built datasets' records, each read when first asked for."""
+
+    def __init__(self, exp: Experiment, runs_dir) -> None:
+        super().__init__()
+        self.exp, self.runs_dir = exp, runs_dir
+
+    def __missing__(self, name: str) -> list[InstructionRecord]:
+        self[name] = records = read_dataset(self.exp, name, self.runs_dir)
+        return records
+
+
+# the stage graph (harness.stages.graph)
+def tasks(run: Run) -> list[Task]:
+    from harness.core.runs import is_done
+    from harness.stages import base
+    from harness.stages.graph import Task
+    from harness.stages.rows import instruction_group, trainings
+
+    out = []
+    for t in trainings(run.exp, run.names):
+        d, fp = run.train_dir(t), run.train_fingerprint(t)
+        needs = (*base.needs(run), *(f"build/{n}" for n in instruction_group(run.exp, t.dataset)))
+        out.append(Task("train", t.key, d, fp, is_done(d, fp), needs=needs,
+                        writes=("model/", *(f"steps/{k}/" for k in t.steps)), item=t))
+    return out
+
+
+def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) -> StageOutcome:
+    return train_one(run, task.item, force=force, progress=progress)
 
 
 class TrainingSets:
