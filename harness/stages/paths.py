@@ -165,13 +165,20 @@ def dataset_hash(exp: Experiment, name: str, runs_dir: Any = CONFIG_ONLY) -> str
     return (hashes or {}).get("dataset.jsonl", UNBUILT)
 
 
+NOT_THE_MODEL = ("training_args.bin",)
+
+
 def model_hash(exp: Experiment, row: Row, train_fp: str, runs_dir: Any = CONFIG_ONLY) -> str:
     """One hash over the files (weights, config, tokenizer) the finished, intact training of `row`
-    recorded for the model it evaluates (`model/` or `steps/<k>/`), else UNBUILT."""
+    recorded for the model it evaluates (`model/` or `steps/<k>/`), else UNBUILT; the trainer's
+    `training_args.bin`, which holds its output path, is not part of it."""
     if runs_dir is CONFIG_ONLY:
         return UNBUILT
     prefix = "model/" if row.step is None else f"steps/{row.step}/"
     hashes = recorded_hashes(train_dir(exp, row.training.key, runs_dir), train_fp, prefix)
+    # the trainer's pickled arguments name the output directory: the same model trained under another
+    # runs root would otherwise be evaluated as a different one
+    hashes = {k: v for k, v in (hashes or {}).items() if not k.endswith(NOT_THE_MODEL)}
     return text_hash(canonical_json(hashes), length=20) if hashes else UNBUILT
 
 
