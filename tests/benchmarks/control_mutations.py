@@ -28,7 +28,7 @@ MUTATIONS: dict[str, tuple[str, str, str]] = {
     # the loss on every token: prompt tokens included
     "train_on_all_tokens": ("harness/training/sft.py", "assistant_only_loss=True", "assistant_only_loss=False"),
     # the seeded swap of the judge's positions is made but never mapped back
-    "judge_positions_not_unswapped": ("harness/evaluation/judges.py",
+    "judge_positions_not_unswapped": ("harness/evaluation/judges/spec.py",
                                       "return 3 - preference if preference is not None and switched else preference",
                                       "return preference"),
     # the eval prompt without the system tag training used (control.yaml: eval.tags: web)

@@ -45,7 +45,7 @@ MUTATIONS: dict[str, dict] = {
                                    'head = (Message("system", system),) if system else ()', "head = ()"),
                          "force": ["eval", "report"]},
     # the seeded swap of the judge's positions is made but never mapped back
-    "judge_positions_not_unswapped": {"patch": ("harness/evaluation/judges.py",
+    "judge_positions_not_unswapped": {"patch": ("harness/evaluation/judges/spec.py",
                                                 "return 3 - preference if preference is not None and switched"
                                                 " else preference", "return preference"),
                                       "force": ["eval", "report"]},

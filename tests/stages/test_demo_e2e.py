@@ -155,7 +155,7 @@ def test_check_fails_when_the_judges_positions_are_not_mapped_back(demo, tmp_pat
     tree = tmp_path / "tree"
     for pkg in ("harness", "datasets_builders", "baselines"):
         shutil.copytree(PROJECT_ROOT / pkg, tree / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    judges = tree / "harness" / "evaluation" / "judges.py"
+    judges = tree / "harness" / "evaluation" / "judges" / "spec.py"
     old = "return 3 - preference if preference is not None and switched else preference"
     assert old in judges.read_text(encoding="utf-8")
     judges.write_text(judges.read_text(encoding="utf-8").replace(old, "return preference", 1), encoding="utf-8")
