@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.errors import InputError
     from harness.core.runs import runs_root
     from harness.evaluation.analysis.embeddings import DEFAULT_EMBEDDER, make_embedder
-    from harness.evaluation.analysis.report import AnalysisSettings, analyze, render, render_curation
+    from harness.evaluation.analysis.render import render, render_curation
+    from harness.evaluation.analysis.report import AnalysisSettings, analyze
     from harness.evaluation.analysis.texts import load_text_set
 
     if len(args.paths) < 2:
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_experiment(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness.evaluation.analysis.report import render, render_curation
+    from harness.evaluation.analysis.render import render, render_curation
     from harness.experiment import load_experiment
     from harness.report.terminal import show
     from harness.stages import analyze

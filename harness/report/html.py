@@ -228,7 +228,7 @@ def _analysis_table(report: dict[str, Any] | None, what: str, title: str) -> lis
            f"<th>MAUVE features</th><th>texts cut (A+B)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"]
     if report.get("verdict_rule"):
         out.append(f"<p><small>Verdicts: {html.escape(report['verdict_rule'])}</small></p>")
-    from harness.evaluation.analysis.report import distinct_warnings
+    from harness.evaluation.analysis.render import distinct_warnings
 
     out += [f"<p class='warn'>{html.escape(w)}</p>" for w in distinct_warnings(report.get("warnings", []))]
     return out

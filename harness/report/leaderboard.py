@@ -267,7 +267,7 @@ def markdown(board: dict[str, Any]) -> str:
                        f"{_pair_cell(p.get('classifier_accuracy'))} | {(p.get('cv') or {}).get('kind', '-')} | "
                        f"{p.get('n_per_set', '-')} |")
         if resp["warnings"]:
-            from harness.evaluation.analysis.report import distinct_warnings
+            from harness.evaluation.analysis.render import distinct_warnings
 
             out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in distinct_warnings(resp["warnings"])]
     return "\n".join(out) + "\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from harness.evaluation.analysis.report import distinct_warnings
+from harness.evaluation.analysis.render import distinct_warnings
 from harness.evaluation.metrics import alpaca_eval_switched
 from harness.report.diagnostics import judge_diagnostics
 
