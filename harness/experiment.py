@@ -261,9 +261,11 @@ _TRAIN_KEYS = {f.name for f in dataclasses.fields(Train)} - {"recipe"}
 
 def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) -> None:
     """`train:` holds the recipe name, the mixing keys and any recipe field as an override."""
-    raw = data.get("train")
-    if raw is None:
-        raw = {}
+    if "train" in data and data["train"] is None:
+        from harness.core.config import null_section
+
+        raise null_section("train", source, lines)
+    raw = data.get("train") or {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: 'train' must be a mapping")
     raw = dict(raw)
