@@ -155,14 +155,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 # ---------------------------------------------------------------- dataclass conversion
 def did_you_mean(word: str, options: Iterable[str], *, otherwise: str | None = None, cutoff: float = 0.6,
-                 prefix: str = "") -> str:
+                 prefix: str = "", suffix: str = "") -> str:
     """The fix for an unknown name: the closest option, else `otherwise` (default: every option).
-    `prefix` (a section's dotted path, `eval.`) is put before what is suggested, so the hint is a key
-    that can be typed as it is (`eval.judge`, not `judge`)."""
+    `prefix` (a section's dotted path, `eval.`) and `suffix` (the rest of a dotted override, `.n`) go
+    around what is suggested, so the hint is a key that can be typed as it is (`eval.judge`, not
+    `judge`; `seed_data.n` for `seed_dta.n`)."""
     options = list(options)
     close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
     if close:
-        return f"did you mean '{prefix}{close[0]}'?"
+        return f"did you mean '{prefix}{close[0]}{suffix}'?"
     return otherwise if otherwise is not None else f"valid keys: {', '.join(prefix + o for o in sorted(options))}"
 
 
@@ -227,6 +228,15 @@ def check_range(value: Any, key: str, bounds: tuple, *, where: str = "", fix: st
                           fix=fix or f"set {key} to a value {range_text(*bounds)}")
 
 
+def _leaf_path(value: Any) -> str:
+    """`.a.b` when `value` is {a: {b: leaf}} (one key at each level, as a dotted override makes it), else ""."""
+    parts = []
+    while isinstance(value, Mapping) and len(value) == 1:
+        ((key, value),) = value.items()
+        parts.append(str(key))
+    return "".join(f".{p}" for p in parts) if parts and not isinstance(value, Mapping) else ""
+
+
 def _where(source: str | None, lines: Mapping[str, int] | None, key: str) -> str:
     if source and lines and key in lines:
         return f"{source}:{lines[key]}: "
@@ -247,7 +257,9 @@ def from_dict(cls: type[T], data: Any, *, source: str | None = None, lines: Mapp
         if key not in fields:
             dotted = f"{prefix}{key}"
             raise ConfigError(f"{_where(source, lines, dotted)}unknown key '{dotted}'",
-                              fix=did_you_mean(str(key), fields, cutoff=0.5, prefix=prefix))
+                              fix=did_you_mean(str(key), fields, cutoff=0.5, prefix=prefix,
+                                               # an override's rest (a key from the file has its line)
+                                               suffix="" if lines and dotted in lines else _leaf_path(data[key])))
     kwargs = {}
     for name, f in fields.items():
         dotted = f"{prefix}{name}"
