@@ -261,9 +261,11 @@ _TRAIN_KEYS = {f.name for f in dataclasses.fields(Train)} - {"recipe"}
 
 def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) -> None:
     """`train:` holds the recipe name, the mixing keys and any recipe field as an override."""
-    raw = data.get("train")
-    if raw is None:
-        raw = {}
+    if "train" in data and data["train"] is None:
+        from harness.core.config import null_section
+
+        raise null_section("train", source, lines)
+    raw = data.get("train") or {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: 'train' must be a mapping")
     raw = dict(raw)
@@ -388,6 +390,94 @@ def _validate(exp: Experiment, source: str) -> None:
             raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
                               fix=f"use one of {', '.join(exp.datasets)}")
     _validate_analysis(exp, source)
+    _validate_input_files(exp, source)
+
+
+# ---------------------------------------------------------------- input files read when the experiment loads
+# What the seed and eval-set files hold is knowable now; found by the build or the eval stage, it would
+# stop a run after hours of building and training. Local files and the bundled sets are read (cheap: the
+# 805 AlpacaEval rows are a 1 MB JSON); hub sources are not fetched here.
+
+def _validate_input_files(exp: Experiment, source: str) -> None:
+    _check_seed_file(exp.seed_data, source)
+    n_eval = _check_eval_set(exp.eval, source)
+    _check_analysis_minimum(exp, n_eval, source)
+
+
+def _reraised(key: str, value: str, source: str, e: HarnessError) -> ConfigError:
+    """An input file's error (it names the file and line) as the experiment's, with the key that names it."""
+    return ConfigError(f"{source}: '{key}' ({value}): {e.message.removeprefix(key + ': ')}", fix=e.fix)
+
+
+def _check_seed_file(seed: SeedData, source: str) -> None:
+    """A local seed file is a readable file of valid pairs, at least one; a local directory is a copy of
+    the Open Assistant repository (its train Parquet files)."""
+    value = seed.source
+    if not is_local_source(value):
+        return
+    from datasets_builders.seed import OASST_FILES, read_seed_file
+    from harness.core import sources
+    from harness.core.io import require_file
+
+    path = Path(value).expanduser()
+    try:
+        if path.is_dir():
+            sources.match_files(path, OASST_FILES, key="seed_data.source")
+            return
+        require_file(path)
+        if not read_seed_file(path):
+            raise ConfigError("holds no seed pairs (the file is empty)",
+                              fix='one pair per line: {"instruction": ..., "response": ...}')
+    except HarnessError as e:
+        if path.is_dir():
+            raise ConfigError(f"{source}: 'seed_data.source' ({value}) is a directory but not a copy of the Open "
+                              f"Assistant repository: {e.message.removeprefix('seed_data.source: ')}",
+                              fix="pass a JSONL file of pairs, or a local copy of OpenAssistant/oasst1 "
+                                  "(its data/train-*.parquet)") from None
+        raise _reraised("seed_data.source", value, source, e) from None
+
+
+def _check_eval_set(ev: Eval, source: str) -> int | None:
+    """The eval set's rows, read now when it is a local file or directory or a bundled set: an instruction
+    in alpaca_eval's format with its reference output, each instruction once. Returns how many
+    instructions the eval stage will judge (None when unknown here)."""
+    from harness.evaluation.eval_set import ALPACA_EVAL_SIZE, load_eval_set
+
+    value = ev.eval_set
+    if value == "hub" or value.startswith("hub:"):
+        n: int | None = ALPACA_EVAL_SIZE if value == "hub" else None
+    elif value.startswith("control:"):
+        return ev.max_instances
+    else:
+        try:
+            n = len(load_eval_set(value, ev.protocol))
+        except HarnessError as e:
+            raise _reraised("eval.eval_set", value, source, e) from None
+    if n is None:
+        return ev.max_instances
+    return n if ev.max_instances is None else min(n, ev.max_instances)
+
+
+def _check_analysis_minimum(exp: Experiment, n_eval: int | None, source: str) -> None:
+    """The analysis compares the models' eval outputs (one text per eval instruction) when there are two
+    rows or more; each set needs at least MIN_TEXTS texts (MAUVE's clusters; the classifier's folds need
+    fewer), and analysis.max_texts cuts every set."""
+    from harness.evaluation.analysis.mauve import MIN_TEXTS
+
+    if not exp.analysis.enabled:
+        return
+    cut = exp.analysis.max_texts
+    if cut is not None and cut < MIN_TEXTS:
+        raise ConfigError(f"{source}: 'analysis.max_texts' is {cut}, below the {MIN_TEXTS} texts per set the "
+                          "analysis needs (MAUVE and the classifier)",
+                          fix=f"set analysis.max_texts >= {MIN_TEXTS}, or null for every text")
+    if n_eval is not None and n_eval < MIN_TEXTS and len(exp.datasets) >= 2:
+        what = ("'eval.max_instances' is " + str(exp.eval.max_instances) if exp.eval.max_instances == n_eval
+                else f"the eval set '{exp.eval.eval_set}' has {n_eval} instructions")
+        raise ConfigError(f"{source}: {what}, below the {MIN_TEXTS} the analysis of the models' outputs needs "
+                          "(one output per instruction and model)",
+                          fix=f"set eval.max_instances >= {MIN_TEXTS} (or null for the whole eval set), or "
+                              "analysis.enabled=false")
 
 
 def _validate_analysis(exp: Experiment, source: str) -> None:

@@ -119,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("pass --config EXPERIMENT, or one of --model SPEC / --model-outputs FILE with --output DIR")
     if args.output is None:
         raise ConfigError("--output DIR is required with --model / --model-outputs")
+    if args.judge not in ("protocol", "default", ""):  # before --output is created
+        from harness.evaluation.judges import parse_judge_option
+
+        parse_judge_option(args.judge)
     _check_paths(args)
     return _run_one(args)
 

@@ -29,16 +29,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.core.errors import ConfigError, InputError
+    from harness.core.errors import InputError
     from harness.core.io import write_json
     from harness.core.runs import request_cache_path, runs_root
     from harness.evaluation import judges, metrics
     from harness.evaluation.agreement import agreement
     from harness.evaluation.eval_set import select_instances
 
-    spec = judges.parse_judge(args.judge)
-    if spec.kind == "local" and spec.model.startswith("@"):
-        raise ConfigError(f"judge {spec} refers to {spec.model}", fix="pass the judge model as a backend spec")
+    spec = judges.parse_judge_option(args.judge)  # names --judge as typed; refuses @base, a missing model dir
     rows = metrics.load_annotations(args.annotations, ("instruction", "output_1", "output_2", "preference"))
     for i, r in enumerate(rows):
         bad = [f for f in ("instruction", "output_1", "output_2") if not isinstance(r[f], str)]

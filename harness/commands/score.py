@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_lc_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--generator", default=None, metavar="NAME",
+                        help="score the rows of this generator (generator_2) only; needed when the file holds several")
 
 
 def _clean(value: Any) -> Any:
@@ -26,12 +28,34 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def _one_generator(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The rows of one judged model: a file holding several (generator_2) would give one blended win rate."""
+    from collections import Counter
+
+    from harness.core.config import did_you_mean
+    from harness.core.errors import InputError
+
+    counts = Counter(str(r.get("generator_2", "")) for r in rows)
+    listed = ", ".join(f"{g or '(unnamed)'}: {n}" for g, n in counts.most_common(6)) + (", ..." if len(counts) > 6 else "")
+    if args.generator is not None:
+        if args.generator not in counts:
+            raise InputError(f"no row has generator_2 {args.generator!r} (rows per generator: {listed})",
+                             path=args.annotations, fix=did_you_mean(args.generator, counts,
+                                                                     otherwise="pass one of the generators listed"))
+        return [r for r in rows if str(r.get("generator_2", "")) == args.generator]
+    if len(counts) > 1:
+        raise InputError(f"the annotations judge {len(counts)} generators (rows per generator_2: {listed}); one win "
+                         "rate over them would blend the models", path=args.annotations,
+                         fix=f"pass --generator NAME to score one, e.g. --generator {counts.most_common(1)[0][0]}")
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.evaluation import metrics
 
     if args.lc_data is not None:
         metrics.check_lc_data(args.lc_data)  # before reading the annotations
-    rows = metrics.load_annotations(args.annotations)
+    rows = _one_generator(metrics.load_annotations(args.annotations), args)
     wr = metrics.compute_win_rate([r["preference"] for r in rows])
     if wr.n_total == 0:
         from harness.core.errors import InputError
@@ -47,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     # the eval stage's computation; rows in the AlpacaEval set's order, as alpaca_eval assumes
     lc = metrics.length_controlled_win_rate(rows, args.lc_data, mode=args.lc)
-    result = {"file": str(args.annotations), "n_rows": len(rows), **wr.to_dict(), **lc.to_metrics(),
+    result = {"file": str(args.annotations), "n_rows": len(rows), "generator": rows[0].get("generator_2") if rows else None,
+              **wr.to_dict(), **lc.to_metrics(),
               "not_counted": not_counted}
     result = {k: _clean(v) for k, v in result.items()}
     if args.json:

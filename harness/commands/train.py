@@ -82,6 +82,8 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
         if problem := _conversation_problem(record):
             raise InputError(problem, path=args.data, line=line, fix=_RECORD_FIX)
         records.append(record)
+    if not records:  # before train_stage creates the output directory
+        raise InputError("--data holds no records: nothing to train on", path=args.data, fix=_RECORD_FIX)
     # the stand-alone run's records come from one file: its content hash is the upstream
     upstream = {"data": file_sha256(args.data)}
     outcome = train_stage(args.output, base_model=base, model_name=args.model, records=records, recipe=recipe,

@@ -154,13 +154,17 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 
 # ---------------------------------------------------------------- dataclass conversion
-def did_you_mean(word: str, options: Iterable[str], *, otherwise: str | None = None, cutoff: float = 0.6) -> str:
-    """The fix for an unknown name: the closest option, else `otherwise` (default: every option)."""
+def did_you_mean(word: str, options: Iterable[str], *, otherwise: str | None = None, cutoff: float = 0.6,
+                 prefix: str = "", suffix: str = "") -> str:
+    """The fix for an unknown name: the closest option, else `otherwise` (default: every option).
+    `prefix` (a section's dotted path, `eval.`) and `suffix` (the rest of a dotted override, `.n`) go
+    around what is suggested, so the hint is a key that can be typed as it is (`eval.judge`, not
+    `judge`; `seed_data.n` for `seed_dta.n`)."""
     options = list(options)
     close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
     if close:
-        return f"did you mean '{close[0]}'?"
-    return otherwise if otherwise is not None else f"valid keys: {', '.join(sorted(options))}"
+        return f"did you mean '{prefix}{close[0]}{suffix}'?"
+    return otherwise if otherwise is not None else f"valid keys: {', '.join(prefix + o for o in sorted(options))}"
 
 
 def find_named_file(name_or_path: str, directory: Path, *, what: str, key: str | None = None,
@@ -224,6 +228,15 @@ def check_range(value: Any, key: str, bounds: tuple, *, where: str = "", fix: st
                           fix=fix or f"set {key} to a value {range_text(*bounds)}")
 
 
+def _leaf_path(value: Any) -> str:
+    """`.a.b` when `value` is {a: {b: leaf}} (one key at each level, as a dotted override makes it), else ""."""
+    parts = []
+    while isinstance(value, Mapping) and len(value) == 1:
+        ((key, value),) = value.items()
+        parts.append(str(key))
+    return "".join(f".{p}" for p in parts) if parts and not isinstance(value, Mapping) else ""
+
+
 def _where(source: str | None, lines: Mapping[str, int] | None, key: str) -> str:
     if source and lines and key in lines:
         return f"{source}:{lines[key]}: "
@@ -244,7 +257,9 @@ def from_dict(cls: type[T], data: Any, *, source: str | None = None, lines: Mapp
         if key not in fields:
             dotted = f"{prefix}{key}"
             raise ConfigError(f"{_where(source, lines, dotted)}unknown key '{dotted}'",
-                              fix=did_you_mean(str(key), fields, cutoff=0.5))
+                              fix=did_you_mean(str(key), fields, cutoff=0.5, prefix=prefix,
+                                               # an override's rest (a key from the file has its line)
+                                               suffix="" if lines and dotted in lines else _leaf_path(data[key])))
     kwargs = {}
     for name, f in fields.items():
         dotted = f"{prefix}{name}"
@@ -279,6 +294,8 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
         if value in args:
             return value
         raise ConfigError(f"{_where(source, lines, key)}'{key}' is {value!r}; use one of {', '.join(map(repr, args))}")
+    if value is None and (dataclasses.is_dataclass(tp) or origin in (dict, Mapping) or tp is dict):
+        raise null_section(key, source, lines)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, source=source, lines=lines, prefix=key + ".")
     if origin in (tuple, list, Sequence, dict, Mapping) or tp in (tuple, list, dict):
@@ -289,8 +306,18 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
     return out
 
 
+def null_section(key: str, source: str | None, lines: Mapping[str, int] | None) -> ConfigError:
+    """A section (a mapping of keys) set to null, by an override `train=null` or an empty `train:` in the
+    file: refused, since taking it as "all defaults" would silently drop every key the file set."""
+    return ConfigError(f"{_where(source, lines, key)}'{key}' is null, but it is a section of keys: null would "
+                       "reset all of it to the defaults",
+                       fix=f"set the keys you mean one by one ({key}.<key>=value) instead")
+
+
 def _quote_hint(tp: Any, args: tuple[Any, ...], value: Any, key: str) -> str | None:
     """A text field given what YAML reads as another type (`no`, `on`, `1e3`, `null`): say to quote it."""
+    if typing.get_origin(tp) in (dict, Mapping, list, tuple, Sequence):
+        return None
     if (tp is str or str in args) and (value is None or isinstance(value, (bool, int, float))):
         return (f"YAML reads unquoted yes/no/on/off, numbers and null as other types; quote it to mean the text, "
                 f"e.g. {key}='\"...\"' on the command line or {key.rsplit('.', 1)[-1]}: \"...\" in the file")

@@ -32,6 +32,7 @@ HUB_SOURCE = "hub:tatsu-lab/alpaca_eval"
 HUB_REVISION: str | None = None  # not pinned: no commit of this repository could be checked from here (README)
 # alpaca_eval.main.evaluate shuffles with this seed before it keeps the first max_instances rows
 MAX_INSTANCES_SEED = 123
+ALPACA_EVAL_SIZE = 805  # instructions in the hub set (both protocols' files)
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
@@ -65,16 +66,39 @@ def _read_rows(path: Path) -> list[tuple[int | None, Any]]:
     if not isinstance(data, list):
         raise InputError(f"expected a JSON list of objects, got {type(data).__name__}", path=path,
                          fix="use alpaca_eval's format: [{\"instruction\": ..., \"output\": ...}, ...]")
-    return [(None, row) for row in data]
+    lines = _list_item_lines(path, len(data))
+    return [(None if lines is None else lines[i], row) for i, row in enumerate(data)]
+
+
+def _list_item_lines(path: Path, n: int) -> list[int] | None:
+    """The line each item of the JSON list in `path` starts on (errors can then name a line, as they do
+    for JSON Lines), or None when the text cannot be walked item by item."""
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        decoder, ws = json.JSONDecoder(), " \t\r\n"
+        pos, line, out = text.index("[") + 1, 1 + text.count("\n", 0, text.index("[")), []
+        for _ in range(n):
+            while text[pos] in ws + ",":
+                line += text[pos] == "\n"
+                pos += 1
+            out.append(line)
+            _, end = decoder.raw_decode(text, pos)
+            line += text.count("\n", pos, end)
+            pos = end
+        return out
+    except (ValueError, IndexError, OSError):
+        return None
 
 
 def validate_rows(rows: Sequence[tuple[int | None, Any]], path: object, *, need_output: bool = True
                   ) -> list[dict[str, Any]]:
     """Check alpaca_eval's fields; an instruction may appear once (outputs are matched on it)."""
     out: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for i, (line, row) in enumerate(rows):
-        where = f"[{i}]" if line is None else f"line {line}"
+        where = f"[{i}]"  # the line, when known, opens the message (path:line)
         if not isinstance(row, Mapping):
             raise InputError(f"row {where} is a {type(row).__name__}, not an object", path=path, line=line)
         fields = ("instruction", "output") if need_output else ("instruction",)
@@ -86,8 +110,9 @@ def validate_rows(rows: Sequence[tuple[int | None, Any]], path: object, *, need_
             raise InputError(f"row {where} has an empty instruction", path=path, line=line)
         if row["instruction"] in seen:
             raise InputError(f"row {where} repeats the instruction of row {seen[row['instruction']]}", path=path,
-                             line=line, fix="instructions must be unique: outputs are matched to them")
-        seen[row["instruction"]] = i
+                             line=line, fix="instructions must be unique (outputs are matched to them): delete or "
+                                            "reword one of the two")
+        seen[row["instruction"]] = where if line is None else f"{where} (line {line})"
         out.append(dict(row))
     if not out:
         raise InputError("the eval set is empty", path=path)

@@ -28,13 +28,13 @@ from harness.core.capacity import (
     state_memory,
 )
 from harness.core.errors import HarnessError
+from harness.evaluation.eval_set import ALPACA_EVAL_SIZE
 
 PEAK_FLOPS = 312e12  # A100 bf16 dense, per GPU
 ASSUMPTIONS = {"peak_tflops_per_gpu": 312, "training_utilisation": 0.4, "generation_utilisation": 0.2,
                "training_flops_per_token": "6 x params", "generation_flops_per_token": "2 x params",
                "tokens_per_training_example": 512, "prompt_tokens_per_request": "half of corpus.max_tokens (512 if unset)",
                "generated_tokens_per_request": "half of decoding.max_tokens", "eval_prompt_tokens": 64}
-ALPACA_EVAL_SIZE = 805
 
 
 class CapacityError(HarnessError):

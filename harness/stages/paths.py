@@ -147,10 +147,36 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
     }
     if exp.helpers != type(exp.helpers)():  # the helpers' own length (unset: the recipe's, as before)
         config["helpers"] = to_dict(exp.helpers)
+    if models := local_model_identities(spec):  # only when a builder names a local model directory
+        config["models"] = models
     deps = dataset_inputs(exp, name)
     if deps:  # a dataset made from another one (fixed_responder): that build's fingerprint is upstream
         config["inputs"] = {d: build_fingerprint(exp, d) for d in deps}
     return fingerprint("build", version=BUILD_VERSION, config=config)
+
+
+def local_model_identities(spec: Any) -> dict[str, Any]:
+    """The weights of each local model directory a dataset's builder options name (a fixed responder, a
+    teacher, a rewriter, a judge, a helper's base after `@seed_model:`), by option: new weights at the
+    same path rebuild the dataset. Hub ids and @-references are named by the options themselves (and
+    the base model's identity), so they add nothing, and no shipped experiment's fingerprint moves."""
+    from datasets_builders import parse_options
+    from harness.backends.spec import is_local, model_identity, parse_spec
+    from harness.experiment import MODEL_OPTIONS
+
+    opts = parse_options(spec.builder, spec.options)
+    out: dict[str, Any] = {}
+    for key in MODEL_OPTIONS:
+        value = getattr(opts, key, None)
+        if not isinstance(value, str):
+            continue
+        model = value.partition(":")[2] if value.startswith("@") else value
+        if not model or model.startswith(("@", "tiny:")):
+            continue
+        parsed = parse_spec(model)
+        if parsed.backend != "openai" and is_local(parsed.model):
+            out[key] = model_identity(parsed)
+    return out
 
 
 UNBUILT = "to-be-built"  # an upstream output with no intact finished stage behind it yet

@@ -171,4 +171,4 @@ def test_cli_prints_one_line_per_step(built, build_experiment):
         assert step in out
     bad = run_harness("build", "--config", str(path), "--runs-dir", str(runs),
                       "datasets.humpback.options.treshold=3")
-    assert bad.returncode == 2 and "did you mean 'threshold'" in bad.stderr
+    assert bad.returncode == 2 and "did you mean 'datasets.humpback.options.threshold'" in bad.stderr

@@ -45,6 +45,16 @@ CONFIG_PROBES: list[tuple[str, list[str], int, list[str]]] = [
     ("zero GPUs per node", ["hardware.gpus_per_node=0"], 2, ["hardware.gpus_per_node", ">= 1"]),
     ("data-generation temperature is a builder option", ["decoding.temperature=0.5"], 2,
      ["decoding.temperature", "unknown key"]),
+    ("a section set to null", ["train=null"], 2, ["'train' is null", "reset all of it to the defaults", "train.<key>"]),
+    ("a nested section set to null", ["eval.decoding=null"], 2, ["'eval.decoding' is null", "eval.decoding.<key>"]),
+    ("builder options set to null", ["datasets.humpback.options=null"], 2, ["'datasets.humpback.options' is null"]),
+    ("misspelt override: the hint is the full key", ["eval.judg=x"], 2, ["unknown key 'eval.judg'",
+                                                                         "did you mean 'eval.judge'?"]),
+    ("misspelt nested override", ["eval.decoding.temprature=1"], 2, ["did you mean 'eval.decoding.temperature'?"]),
+    ("eval.max_instances below what the analysis compares", ["eval.max_instances=10"], 2,
+     ["'eval.max_instances' is 10", "below the 20", "eval.max_instances >= 20", "analysis.enabled=false"]),
+    ("analysis.max_texts below the analysis minimum", ["analysis.max_texts=5"], 2,
+     ["'analysis.max_texts' is 5", "analysis.max_texts >= 20"]),
 ]
 
 
@@ -56,6 +66,79 @@ def test_config_values_are_checked_when_the_experiment_loads(tmp_path: Path, com
     runs = tmp_path / "runs"
     proc = run_harness(*command.split(), "--config", "demo", *overrides, env={"HARNESS_RUNS_DIR": str(runs)})
     assert proc.returncode == code, (probe, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, (probe, err)
+    assert not runs.exists(), f"{probe}: something was written before the error"
+
+
+@pytest.mark.parametrize("typo", ["train.lerning_rate=1e-5", "eval.judg=alpaca_eval:alpaca_eval_gpt4",
+                                  "eval.decoding.temprature=0.5", "datasets.humpback.options.treshold=3",
+                                  "seed_dta.n=8", "analysis.mauve_sedes=2", "corpus.min_char=100"])
+def test_the_did_you_mean_of_an_override_is_a_valid_key(typo: str) -> None:
+    """The key the hint suggests, typed as it is with the same value, loads."""
+    import re
+
+    from harness.cli import main
+
+    bad = run_harness("config", "--config", "demo", typo)
+    assert bad.returncode == 2, bad.stderr
+    [suggested] = re.findall(r"did you mean '([^']+)'\?", bad.stderr)
+    assert main(["config", "--config", "demo", f"{suggested}={typo.split('=', 1)[1]}"]) == 0, (typo, suggested)
+
+
+# ---------------------------------------------------------------- input files the experiment names
+def _input_files(tmp_path: Path) -> dict[str, Path]:
+    """Eval sets and seed files that are bad in one way each (30 rows, above the analysis minimum)."""
+    import json
+
+    rows = [{"instruction": f"Question {i}?", "output": f"Answer {i}."} for i in range(30)]
+    dup = [dict(r) for r in rows]
+    dup[7]["instruction"] = dup[2]["instruction"]
+    no_output = [dict(r) for r in rows]
+    del no_output[4]["output"]
+    files = {"dup_eval": json.dumps(dup, indent=2), "no_output_eval": json.dumps(no_output, indent=2),
+             "dup_eval_lines": "".join(json.dumps(r) + "\n" for r in dup), "empty_eval": "[]", "empty_seed": "",
+             "small_eval": json.dumps(rows[:12])}
+    out = {}
+    for name, text in files.items():
+        out[name] = tmp_path / (name + (".jsonl" if name.endswith(("_lines", "_seed")) else ".json"))
+        out[name].write_text(text, encoding="utf-8")
+    out["a_dir"] = tmp_path / "a_dir"
+    out["a_dir"].mkdir()
+    return out
+
+
+# (probe, override with {placeholders}, fragments the error must contain)
+INPUT_FILE_PROBES: list[tuple[str, str, list[str]]] = [
+    ("eval set with a repeated instruction", "eval.eval_set={dup_eval}",
+     ["'eval.eval_set'", "dup_eval.json:30: row [7] repeats the instruction of row [2] (line 10)", "delete or reword"]),
+    ("eval set (JSONL) with a repeated instruction", "eval.eval_set={dup_eval_lines}",
+     ["dup_eval_lines.jsonl:8: row [7] repeats the instruction of row [2] (line 3)"]),
+    ("eval set row without its reference output", "eval.eval_set={no_output_eval}",
+     ["no_output_eval.json:18: row [4] has no string 'output'", "'instruction' and 'output'"]),
+    ("eval set given as a directory", "eval.eval_set={a_dir}",
+     ["'eval.eval_set'", "a_dir has no alpaca_eval.json", "pass the file itself"]),
+    ("empty eval set", "eval.eval_set={empty_eval}", ["empty_eval.json", "the eval set is empty"]),
+    ("eval set smaller than the analysis compares", "eval.eval_set={small_eval}",
+     ["small_eval.json' has 12 instructions", "below the 20", "analysis.enabled=false"]),
+    ("empty seed file", "seed_data.source={empty_seed}", ["'seed_data.source'", "empty_seed.jsonl", "no seed pairs"]),
+    ("seed given as a directory", "seed_data.source={a_dir}",
+     ["'seed_data.source'", "is a directory but not a copy of the Open Assistant repository", "JSONL file of pairs"]),
+]
+
+
+@pytest.mark.parametrize("probe,override,fragments", INPUT_FILE_PROBES, ids=[p[0] for p in INPUT_FILE_PROBES])
+@pytest.mark.parametrize("command", ["config", "run --dry-run", "build"])
+def test_input_files_are_checked_when_the_experiment_loads(tmp_path: Path, command: str, probe: str, override: str,
+                                                           fragments: list[str]) -> None:
+    """Not after every build and training: the eval set and the seed are read when the experiment loads."""
+    files = {k: str(v) for k, v in _input_files(tmp_path).items()}
+    runs = tmp_path / "runs"
+    where = ["--runs-dir", str(runs)] if command != "config" else []
+    proc = run_harness(*command.split(), "--config", "demo", *where, override.format(**files), timeout=120)
+    assert proc.returncode == 2, (probe, proc.stdout[-2000:], proc.stderr[-2000:])
     err = proc.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     for fragment in fragments:
@@ -161,6 +244,14 @@ def _files(tmp_path: Path) -> dict[str, Path]:
     import os
 
     files["gzip_json"] = (tmp_path / "gz.json", gzip.compress(b'[{"preference": 1.0}]'))
+    files["empty_jsonl"] = (tmp_path / "empty.jsonl", b"")
+    files["annotations"] = (tmp_path / "ann.json", b'[{"instruction": "a", "output_1": "x", "output_2": "y", '
+                                                   b'"preference": 1.0}]')
+    two = [{"instruction": f"q{i}", "output_1": "x", "output_2": "y" * i, "generator_2": ["m1", "m2"][i % 2],
+            "preference": 1.0 + i % 2} for i in range(4)]
+    import json
+
+    files["two_generators"] = (tmp_path / "two.json", json.dumps(two).encode())
     files["jsonl_as_json"] = (tmp_path / "lines.json", b'{"preference": 1.0}\n{"preference": 2.0}\n')
     for path, data in files.values():
         path.write_bytes(data)
@@ -231,6 +322,28 @@ FILE_PROBES: list[tuple[str, list[str], int, list[str]]] = [
      ["assistant_first.jsonl:2", "starts with the 'assistant' role", "user turn must come first"]),
     ("train on an all-empty conversation", ["train", "--model", "hf:{tmp}", "--data", "{all_empty}", "--output",
                                             "{tmp}/out"], 2, ["all_empty.jsonl:1", "every message", "empty"]),
+    ("train on an empty --data file (no output directory left)", ["train", "--model", "hf:{tmp}", "--data",
+                                                                   "{empty_jsonl}", "--output", "{tmp}/out"], 2,
+     ["empty.jsonl", "--data holds no records"]),
+    ("judge-agreement with @base, which only an experiment resolves",
+     ["judge-agreement", "--judge", "local:weighted_alpaca_eval_gpt4_turbo:@base", "--annotations", "{annotations}"],
+     2, ["--judge 'local:weighted_alpaca_eval_gpt4_turbo:@base' names @base", "local:weighted_alpaca_eval_gpt4_turbo:hf:"]),
+    ("judge-agreement's hint for a judge without a model names one it accepts",
+     ["judge-agreement", "--judge", "local:alpaca_eval_gpt4", "--annotations", "{annotations}"], 2,
+     ["--judge 'local:alpaca_eval_gpt4' names no judge model", "local:weighted_alpaca_eval_gpt4_turbo:hf:/path"]),
+    ("judge-agreement on a judge model directory that does not exist",
+     ["judge-agreement", "--judge", "local:alpaca_eval_gpt4:hf:{tmp}/none", "--annotations", "{annotations}"], 2,
+     ["--judge 'local:alpaca_eval_gpt4:hf:", "the judge model directory", "does not exist"]),
+    ("eval --judge errors name --judge, not eval.judge (no --output made)",
+     ["eval", "--model-outputs", "{annotations}", "--judge", "oracle:nope", "--output", "{tmp}/out"], 2,
+     ["--judge 'oracle:nope': unknown control task 'nope'"]),
+    ("eval --judge with an unknown annotator", ["eval", "--model-outputs", "{annotations}", "--judge",
+                                                "local:alpaca_eval_gpt3:hf:{tmp}", "--output", "{tmp}/out"], 2,
+     ["--judge 'local:alpaca_eval_gpt3:hf:", "no annotator 'alpaca_eval_gpt3'", "did you mean 'alpaca_eval_gpt4'"]),
+    ("score over annotations of several generators", ["score", "{two_generators}"], 2,
+     ["two.json", "judge 2 generators", "m1: 2", "m2: 2", "would blend the models", "--generator"]),
+    ("score --generator that no row has", ["score", "{two_generators}", "--generator", "m3"], 2,
+     ["no row has generator_2 'm3'"]),
     ("preferences out of range are said, not silently dropped", ["score", "{out_of_range}"], 0,
      ["5 of 7 row(s) not counted", "outside [1, 2]: 3", "NaN: 1", "null: 1"]),
 ]

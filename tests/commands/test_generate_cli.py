@@ -96,7 +96,7 @@ def test_bad_model_backend_and_config(tmp_path):
         (["generate", "--model", "vlm:x", "--input", str(p), "--output", "o.jsonl"], "unknown backend 'vlm'"),
         (["generate", "--model", "hf:x", "--input", str(tmp_path / "missing.jsonl"), "--output", "o.jsonl"],
          "missing.jsonl: file not found"),
-        (["config", "--config", "demo", "eval.decoding.temprature=1"], "did you mean 'temperature'"),
+        (["config", "--config", "demo", "eval.decoding.temprature=1"], "did you mean 'eval.decoding.temperature'"),
     ]
     for args, message in cases:
         r = run_harness(*args)

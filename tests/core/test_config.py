@@ -43,12 +43,12 @@ def test_unknown_key_names_file_line_and_suggestion(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(Outer, p)
     msg = str(e.value)
-    assert f"{p}:4" in msg and "inner.stpes" in msg and "did you mean 'steps'" in msg
+    assert f"{p}:4" in msg and "inner.stpes" in msg and "did you mean 'inner.steps'" in msg  # a key that can be typed as it is
 
 
 def test_unknown_override_key(tmp_path):
     p = _yaml(tmp_path, "name: a\n")
-    with pytest.raises(ConfigError, match="unknown key 'inner.lrr'.*did you mean 'lr'"):
+    with pytest.raises(ConfigError, match="unknown key 'inner.lrr'.*did you mean 'inner.lr'"):
         load_config(Outer, p, ["inner.lrr=3"])
 
 

@@ -71,7 +71,7 @@ def test_bad_eval_rows_name_the_row(tmp_path: Path) -> None:
         es.load_eval_set(str(p))
     j = tmp_path / "bad.jsonl"
     j.write_text('{"instruction": "a", "output": "x"}\n{"output": "y"}\n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"bad.jsonl:2: row line 2 has no string 'instruction'"):
+    with pytest.raises(InputError, match=r"bad.jsonl:2: row \[1\] has no string 'instruction'"):
         es.load_eval_set(str(j))
     with pytest.raises(ConfigError, match="not found"):
         es.load_eval_set(str(tmp_path / "missing.json"))

@@ -17,8 +17,8 @@ from harness.experiment import load_experiment
 from harness.stages import paths
 
 JUDGE = "local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base"
-SMALL = ["train.max_steps=2", "train.save_steps=100", "eval.max_instances=3", "eval.decoding.max_tokens=4",
-         f"eval.judge={JUDGE}"]
+SMALL = ["analysis.enabled=false", "train.max_steps=2", "train.save_steps=100", "eval.max_instances=3",
+         "eval.decoding.max_tokens=4", f"eval.judge={JUDGE}"]
 
 
 def _halve(path: Path) -> None:

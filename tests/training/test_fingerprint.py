@@ -47,3 +47,22 @@ def test_the_experiment_stage_uses_the_rule_on_its_config():
     assert paths.train_fingerprint(load_experiment("demo", ["train.save_steps=3"]), "humpback") == fp
     assert paths.train_fingerprint(load_experiment("demo", ["datasets.humpback.n=10"]), "humpback") != fp
     assert paths.train_fingerprint(load_experiment("demo", ["train.checkpoints=[2]"]), "humpback") != fp
+
+
+def test_a_local_responder_s_weights_enter_the_build_fingerprint(tiny_model, tmp_path):
+    """A fixed responder (or any builder model) named as a local directory: new weights at the same path
+    make a new build fingerprint, so the dataset is rebuilt; a hub id or @-reference adds nothing."""
+    import shutil
+
+    model = tmp_path / "responder"
+    shutil.copytree(tiny_model, model)
+    over = ["datasets.fixed.builder=fixed_responder", "datasets.fixed.options.instructions_from=distillation",
+            f"datasets.fixed.options.responder=hf:{model}"]
+    before = paths.build_fingerprint(load_experiment("demo", over), "fixed")
+    assert paths.build_fingerprint(load_experiment("demo", over), "fixed") == before
+    weights = next(model.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    assert paths.build_fingerprint(load_experiment("demo", over), "fixed") != before
+    hub = [*over[:2], "datasets.fixed.options.responder=vllm:org/model"]
+    assert paths.local_model_identities(load_experiment("demo", hub).datasets["fixed"]) == {}
+    assert paths.local_model_identities(load_experiment("demo").datasets["humpback"]) == {}

@@ -62,6 +62,7 @@ from harness.evaluation.judges.spec import (
     check_pair,
     make_judge,
     parse_judge,
+    parse_judge_option,
     shown_order,
     unswitch,
 )
@@ -71,6 +72,6 @@ __all__ = [
     "JudgeRun", "JudgeSpec", "LocalJudge", "Progress", "annotator_names", "api_cache_path", "api_servers",
     "chatml_messages", "check_api_key", "check_api_server", "check_pair", "estimate_api_cost",
     "judge_backend_options", "judge_with_alpaca_eval", "leaderboard_price_per_1000", "load_annotator",
-    "make_api_annotator", "make_judge", "openai_choice", "parse_completion", "parse_judge", "price_per_token",
+    "make_api_annotator", "make_judge", "openai_choice", "parse_completion", "parse_judge", "parse_judge_option", "price_per_token",
     "render_prompt", "shown_order", "unswitch",
 ]

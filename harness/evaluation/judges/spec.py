@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from harness.core.config import did_you_mean
@@ -38,6 +39,41 @@ class JudgeSpec:
 
 JUDGE_FIX = ("use alpaca_eval:<annotator>, local:<annotator>:<model spec> (e.g. "
              "local:weighted_alpaca_eval_gpt4_turbo:@base) or oracle:<control task>")
+
+
+CLI_JUDGE_FIX = ("use alpaca_eval:<annotator>, local:<annotator>:<model spec> (e.g. "
+                 "local:weighted_alpaca_eval_gpt4_turbo:hf:/path/to/model) or oracle:<control task>")
+
+
+def parse_judge_option(text: str, *, option: str = "--judge") -> JudgeSpec:
+    """A judge typed on the command line (`harness eval --judge`, `harness judge-agreement --judge`),
+    checked before anything is written: every error names the option and the judge as typed, its
+    examples are judges the command accepts (a backend spec, not @base, which only an experiment
+    resolves), and a local judge model's directory exists."""
+    from harness.core.errors import HarnessError
+
+    try:
+        spec = parse_judge(text)
+    except HarnessError as e:
+        detail = e.message
+        for head in (f"judge {text!r}: ", f"judge {text!r} ", "'eval.judge': ", "'eval.judge' "):
+            detail = detail.removeprefix(head)
+        joint = " " if detail.startswith(("is ", "names ")) else ": "
+        raise ConfigError(f"{option} {text!r}{joint}{detail}",
+                          fix=CLI_JUDGE_FIX if e.fix in (JUDGE_FIX, None) else e.fix) from None
+    model = spec.model or ""
+    if model.startswith("@"):
+        raise ConfigError(f"{option} {text!r} names {model.split(':', 1)[0]}, which only an experiment resolves "
+                          "(its base or seed model)", fix="name the judge model as a backend spec, e.g. "
+                                                         f"local:{spec.annotator}:hf:/path/to/model")
+    if model:
+        from harness.backends.spec import is_local, parse_spec
+
+        m = parse_spec(model)
+        if m.backend in ("hf", "vllm") and is_local(m.model) and not Path(m.model).expanduser().is_dir():
+            raise ConfigError(f"{option} {text!r}: the judge model directory {m.model} does not exist",
+                              fix="pass an existing model directory, or a hub id such as meta-llama/Llama-2-7b-chat-hf")
+    return spec
 
 
 def parse_judge(spec: str) -> JudgeSpec:
