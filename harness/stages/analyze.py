@@ -48,6 +48,8 @@ EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
 
 def analysis_fingerprint(exp: Experiment, *, with_outputs: bool, runs_dir: Any = paths.CONFIG_ONLY) -> str:
     upstream = {f"build/{n}": paths.build_fingerprint(exp, n) for n in exp.datasets}
+    if runs_dir is not paths.CONFIG_ONLY:  # the datasets as built: a rebuild with other records reruns the analysis
+        upstream |= {f"dataset/{n}": paths.dataset_hash(exp, n, runs_dir) for n in exp.datasets}
     if with_outputs:
         upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir) for n, r in rows.primary(exp).items()}
     return fingerprint("analysis", version=ANALYSIS_VERSION,

@@ -82,7 +82,7 @@ def _inputs(exp: Experiment, name: str, runs_dir) -> dict[str, Path]:
     for dep in paths.dataset_inputs(exp, name):
         d = paths.build_dir(exp, dep, runs_dir)
         m = read_manifest(d)
-        if m is None or not m.ok or m.fingerprint != paths.build_fingerprint(exp, dep):
+        if m is None or not m.ok or m.fingerprint != paths.build_stage_fingerprint(exp, dep, runs_dir):
             raise StageError(f"{name} reads dataset {dep}, which is not built (or is out of date) in {d}",
                              fix=f"build {dep} first (with --num-shards: build and --merge it first)")
         out[dep] = d / "dataset.jsonl"
@@ -93,9 +93,9 @@ def shard_dir(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards
     return paths.build_dir(exp, name, runs_dir) / "shards" / f"{shard_index:05d}-of-{num_shards:05d}"
 
 
-def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: int) -> str:
+def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: int, runs_dir=None) -> str:
     return fingerprint("build-shard", version=SHARD_VERSION, config={"shard": shard_index, "of": num_shards},
-                       upstream={"build": paths.build_fingerprint(exp, name)})
+                       upstream={"build": paths.build_stage_fingerprint(exp, name, runs_dir)})
 
 
 def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
@@ -145,11 +145,11 @@ def _token_counter(exp: Experiment, base_spec: str):
 def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
               force: bool = False, num_shards: int = 1, shard_index: int = 0) -> StageOutcome:
     spec = exp.datasets[name]
-    fp = paths.build_fingerprint(exp, name)
+    fp = paths.build_stage_fingerprint(exp, name, runs_dir)
     directory = paths.build_dir(exp, name, runs_dir)
     if num_shards > 1:
         directory = shard_dir(exp, name, runs_dir, shard_index, num_shards)
-        fp = shard_fingerprint(exp, name, shard_index, num_shards)
+        fp = shard_fingerprint(exp, name, shard_index, num_shards, runs_dir)
 
     def body(d: Path) -> StageResult:
         from harness.backends.engines import POOL, stats_delta
@@ -220,7 +220,7 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
     shards = [shard_dir(exp, name, runs_dir, i, num_shards) for i in range(num_shards)]
     manifests = [read_manifest(s) for s in shards]
     missing = [str(s) for i, (s, m) in enumerate(zip(shards, manifests))
-               if m is None or not m.ok or m.fingerprint != shard_fingerprint(exp, name, i, num_shards)]
+               if m is None or not m.ok or m.fingerprint != shard_fingerprint(exp, name, i, num_shards, runs_dir)]
     if missing:
         raise StageError(f"{name}: {len(missing)} of {num_shards} shards are not finished: {', '.join(missing[:3])}",
                          fix="build them with --num-shards K --shard-index i before --merge")
@@ -249,7 +249,7 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
                            stats=_merged_stats(ctx, merged, [m.stats for m in manifests], [s.name for s in shards]))
 
     outcome = run_stage(paths.build_dir(exp, name, runs_dir), stage="build", body=body, force=force,
-                        fingerprint=paths.build_fingerprint(exp, name), config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
+                        fingerprint=paths.build_stage_fingerprint(exp, name, runs_dir), config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
                         upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
     write_dataset_card(exp, name, runs_dir)
     return outcome
@@ -322,13 +322,14 @@ def tasks(run: Run) -> list[Task]:
     out, k = [], run.num_shards
     grouped = {g for n in run.names for g in instruction_group(run.exp, n)}  # a training reads its group's builds
     for name in with_inputs(run.exp, sorted(grouped)):
-        fp, d = run.build_fingerprint(name), run.build_dir(name)  # a builder's options error here, before any work
+        run.build_fingerprint(name)  # a builder's options error here, before any work
+        fp, d = paths.build_stage_fingerprint(run.exp, name, run.runs_dir), run.build_dir(name)
         needs = (*base.needs(run), *(f"build/{dep}" for dep in paths.dataset_inputs(run.exp, name)))
         writes = ("dataset.jsonl", "drops.jsonl")
         if k > 1:
             shards = []
             for i in range(k):
-                sd, sfp = shard_dir(run.exp, name, run.runs_dir, i, k), shard_fingerprint(run.exp, name, i, k)
+                sd, sfp = shard_dir(run.exp, name, run.runs_dir, i, k), shard_fingerprint(run.exp, name, i, k, run.runs_dir)
                 shards.append(Task("build", name, sd, sfp, is_done(sd, sfp), needs=needs, writes=writes,
                                    part=shard_part(i, k), item=(i, k)))
             out += shards

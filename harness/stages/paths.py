@@ -187,8 +187,22 @@ def dataset_hash(exp: Experiment, name: str, runs_dir: Any = CONFIG_ONLY) -> str
     """The sha256 the finished, intact build of `name` recorded for its dataset.jsonl, else UNBUILT."""
     if runs_dir is CONFIG_ONLY:
         return UNBUILT
-    hashes = recorded_hashes(build_dir(exp, name, runs_dir), build_fingerprint(exp, name), "dataset.jsonl")
+    hashes = recorded_hashes(build_dir(exp, name, runs_dir), build_stage_fingerprint(exp, name, runs_dir),
+                             "dataset.jsonl")
     return (hashes or {}).get("dataset.jsonl", UNBUILT)
+
+
+def build_stage_fingerprint(exp: Experiment, name: str, runs_dir: Any = CONFIG_ONLY) -> str:
+    """The build stage's fingerprint: `build_fingerprint`, and for a dataset made from other datasets
+    (a fixed responder's) the hash each of those builds recorded for its dataset.jsonl, so a rebuilt
+    input with other records rebuilds it. The same as `build_fingerprint` for every other dataset."""
+    fp = build_fingerprint(exp, name)
+    deps = dataset_inputs(exp, name)
+    if not deps:
+        return fp
+    return fingerprint("build", version=BUILD_VERSION, config={"datasets_read": {d: dataset_hash(exp, d, runs_dir)
+                                                                                 for d in deps}},
+                       upstream={"build": fp})
 
 
 NOT_THE_MODEL = ("training_args.bin",)

@@ -66,3 +66,33 @@ def test_a_local_responder_s_weights_enter_the_build_fingerprint(tiny_model, tmp
     hub = [*over[:2], "datasets.fixed.options.responder=vllm:org/model"]
     assert paths.local_model_identities(load_experiment("demo", hub).datasets["fixed"]) == {}
     assert paths.local_model_identities(load_experiment("demo").datasets["humpback"]) == {}
+
+
+def test_a_dataset_made_from_another_rebuilds_when_that_one_is_rebuilt_with_other_records(tmp_path, tiny_model):
+    """A forced or nondeterministic rebuild of an input dataset that writes other records, under the same
+    config fingerprint, changes the build-stage fingerprint of the dataset made from it (a fixed
+    responder's), and the analysis's; a dataset without inputs keeps its config fingerprint."""
+    import dataclasses
+
+    from harness.core.io import write_json
+    from harness.core.runs import MANIFEST, describe_outputs, read_manifest
+    from harness.stages import analyze, build
+
+    over = ["datasets.fixed.builder=fixed_responder", "datasets.fixed.options.instructions_from=sharegpt",
+            f"datasets.fixed.options.responder=hf:{tiny_model}"]
+    exp = load_experiment("demo", over)
+    assert paths.build_stage_fingerprint(exp, "sharegpt", tmp_path) == paths.build_fingerprint(exp, "sharegpt")
+    unbuilt = paths.build_stage_fingerprint(exp, "fixed", tmp_path)
+    [sharegpt] = build.run(exp, tmp_path, only=["sharegpt"])
+    built = paths.build_stage_fingerprint(exp, "fixed", tmp_path)
+    analysis = analyze.analysis_fingerprint(exp, with_outputs=False, runs_dir=tmp_path)
+    assert built != unbuilt
+
+    data = sharegpt.directory / "dataset.jsonl"  # the rebuild wrote other records; its manifest says so
+    data.write_text("".join(data.read_text(encoding="utf-8").splitlines(keepends=True)[1:]), encoding="utf-8")
+    m = read_manifest(sharegpt.directory)
+    write_json(sharegpt.directory / MANIFEST,
+               dataclasses.replace(m, outputs=describe_outputs(sharegpt.directory, list(m.outputs))).to_dict())
+    assert paths.build_stage_fingerprint(exp, "fixed", tmp_path) not in (built, unbuilt)
+    assert analyze.analysis_fingerprint(exp, with_outputs=False, runs_dir=tmp_path) != analysis
+    assert paths.build_fingerprint(exp, "sharegpt") == paths.build_stage_fingerprint(exp, "sharegpt", tmp_path)
