@@ -113,12 +113,12 @@ class BuildContext:
 
     def input_records(self, name: str) -> list[InstructionRecord]:
         """The records of another dataset of the experiment that this builder depends on."""
-        from harness.core.io import iter_jsonl
+        from harness.core.io import read_records
 
         if name not in self.inputs:
             raise ConfigError(f"datasets.{self.name}: dataset {name!r} was not handed to this builder",
                               fix="declare it in the builder's depends_on")
-        return [InstructionRecord.from_dict(row) for _, row in iter_jsonl(self.inputs[name])]
+        return read_records(self.inputs[name])
 
     # ------------------------------------------------------------ models
     def model_spec(self, ref: str) -> str:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
 from harness.core.config import temperature_field, top_p_field
-from harness.core.io import iter_jsonl, write_jsonl
+from harness.core.io import read_records, write_jsonl
 from harness.core.records import InstructionRecord, dedup_records, in_id_order, with_system_tag
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def merge(ctx: BuildContext, shard_dirs: Sequence[Path], records: list[Instructi
     exactly as an unsharded build runs them (the same training set, so the same M1)."""
     augmented = []
     for d in shard_dirs:
-        augmented += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(Path(d) / AUGMENTED)]
+        augmented += read_records(Path(d) / AUGMENTED)
     return iterate(ctx, in_id_order(dedup_records(augmented)), in_id_order(records))
 
 

@@ -187,9 +187,9 @@ def _listener(display):
     def done(task, outcome) -> None:
         if task.stage == "report":
             if outcome.board is None:
-                display.fail(task.label, outcome.not_written)
+                display.fail(task.label, summary("report", outcome))
             else:
-                display.finish(task.label, f"wrote {outcome.written[0].parent}/ (md, csv, json, html)")
+                display.finish(task.label, summary("report", outcome))
         else:
             display.finish(task.label, summary(task.stage, outcome), cached=outcome.skipped)
 
@@ -205,23 +205,10 @@ def _listener(display):
 
 
 def summary(stage: str, outcome) -> str:
-    """One line of counts for a finished (or cached) stage, from its manifest."""
-    s = outcome.manifest.stats
-    if stage == "base-model":
-        return f"tiny random Llama ({s.get('size')})"
-    if stage == "build":
-        dropped = sum(sum((step.get("dropped") or {}).values()) for step in s.steps.values())
-        return f"{s.records:,} records, {s.completion_tokens:,} tokens generated, {dropped:,} dropped"
-    if stage == "train":
-        loss = f", loss {s.final_loss:.3f}" if s.final_loss is not None else ""
-        return f"{s.steps or 0} steps, {s.tokens_seen or 0:,} tokens{loss}"
-    if stage == "eval":
-        if s.win_rate is None:
-            return f"n={s.n_total}, no win rate"
-        return (f"win rate {s.win_rate:.1f} ± {s.standard_error or 0:.1f} % (n={s.n_total}"
-                + (f", {s.n_parse_failures} unparseable)" if s.n_parse_failures else ")"))
-    parts = [f"{k}: {v.get('pairs')} pairs" for k, v in s.items() if isinstance(v, dict) and "pairs" in v]
-    return ", ".join(parts)
+    """One line of counts for a finished (or cached) stage, from its manifest (its stage module's)."""
+    from harness.stages.graph import module
+
+    return module(stage).summary(outcome)
 
 
 def rows_table(exp, only):

@@ -44,15 +44,13 @@ def run(args: argparse.Namespace) -> int:
     with runner_lock(run_.exp_dir, args.command_line, shared=True), \
             runner_lock(run_.exp_dir, args.command_line, name=lock):
         outcome = task.execute(run_, force=args.force)
-    console = make_console()
+    line = graph.module(task.stage).summary(outcome)
     if task.stage == "report":
         if outcome.board is None:
-            raise StageError(f"report: {outcome.not_written}")
-        console.print(f"task report: wrote {outcome.written[0].parent}/", soft_wrap=True, highlight=False)
+            raise StageError(f"report: {line}")
+        make_console().print(f"task report: {line}", soft_wrap=True, highlight=False, markup=False)
         return 0
-    from harness.commands.run import summary
-
     state = "cached" if outcome.skipped else "done"
-    console.print(f"task {task.id}: {state} ({summary(task.stage, outcome)}) in {outcome.directory}",
-                  soft_wrap=True, highlight=False, markup=False)
+    make_console().print(f"task {task.id}: {state} ({line}) in {outcome.directory}", soft_wrap=True,
+                         highlight=False, markup=False)
     return 0

@@ -52,8 +52,7 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from harness.backends.spec import is_local, resolve_base_model
     from harness.core.config import apply_overrides, from_dict, load_yaml
     from harness.core.errors import ConfigError, InputError
-    from harness.core.io import file_sha256, iter_jsonl
-    from harness.core.records import InstructionRecord
+    from harness.core.io import file_sha256, iter_records
     from harness.training.recipe import Recipe, check_recipe, recipe_path
     from harness.training.sft import train_fingerprint, train_stage
 
@@ -74,11 +73,7 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     if not args.data.is_file():
         raise InputError("training data not found", path=args.data, fix="pass a JSONL of InstructionRecords")
     records = []
-    for line, row in iter_jsonl(args.data):
-        try:
-            record = InstructionRecord.from_dict(row)
-        except (ValueError, KeyError, TypeError) as e:
-            raise InputError(str(e), path=args.data, line=line, fix=_RECORD_FIX) from None
+    for line, record in iter_records(args.data, fix=_RECORD_FIX):
         if problem := _conversation_problem(record):
             raise InputError(problem, path=args.data, line=line, fix=_RECORD_FIX)
         records.append(record)

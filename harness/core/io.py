@@ -222,3 +222,21 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def count_lines(path: str | os.PathLike[str]) -> int:
     with _open_text(Path(path), "rt") as f:
         return sum(1 for line in f if line.strip())
+
+
+def iter_records(path: str | os.PathLike[str], *, fix: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, InstructionRecord) for each line of a JSONL file of records; a line that is not
+    one names the file and the line, with `fix`."""
+    from harness.core.records import InstructionRecord
+
+    for line, row in iter_jsonl(path):
+        try:
+            record = InstructionRecord.from_dict(row)
+        except (ValueError, KeyError, TypeError, StopIteration) as e:
+            raise InputError(str(e), path=Path(path), line=line, fix=fix) from None
+        yield line, record
+
+
+def read_records(path: str | os.PathLike[str], *, fix: str | None = None) -> list[Any]:
+    """Every InstructionRecord of a JSONL file (`iter_records`)."""
+    return [record for _, record in iter_records(path, fix=fix)]

@@ -193,12 +193,12 @@ def _length_plot(rows: list[dict[str, Any]], diags: dict[str, dict[str, Any]]) -
 
 def _measure(m: dict[str, Any] | None) -> str:
     """Value [95% interval], then the noise floor and the verdict, as one table cell."""
+    from harness.evaluation.analysis.render import measure_parts
+
     if not m:
         return "<td>-</td>"
-    text = f"{m['mean']:.3f}" + (f" [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]" if m.get("ci") else "")
-    floor, verdict = m.get("noise_floor"), m.get("verdict")
-    extra = (f"<br><small>floor {floor['mean']:.3f}: {html.escape(verdict)}</small>" if floor and verdict
-             else f"<br><small>{html.escape(verdict)}</small>" if verdict else "")
+    text, verdict = measure_parts(m)
+    extra = f"<br><small>{html.escape(verdict)}</small>" if verdict else ""
     return f"<td class='num'>{html.escape(text)}{extra}</td>"
 
 

@@ -274,13 +274,9 @@ def markdown(board: dict[str, Any]) -> str:
 
 
 def _pair_cell(m: dict[str, Any] | None) -> str:
-    if not m:
-        return "-"
-    text = f"{m['mean']:.3f}" + (f" [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]" if m.get("ci") else "")
-    floor = m.get("noise_floor")
-    if not m.get("verdict"):
-        return text
-    return text + (f"; floor {floor['mean']:.3f}: {m['verdict']}" if floor else f"; {m['verdict']}")
+    from harness.evaluation.analysis.render import measure_cell
+
+    return measure_cell(m, sep="; ")
 
 
 CSV_KEYS = [k for k, _, _ in COLUMNS] + ["discrete_win_rate"]

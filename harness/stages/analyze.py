@@ -185,3 +185,9 @@ def tasks(run: Run) -> list[Task]:
 
 def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) -> StageOutcome:
     return analyse(run.exp, run.runs_dir, force=force)
+
+
+def summary(outcome: StageOutcome) -> str:
+    """The pairs each comparison measured."""
+    s = outcome.manifest.stats
+    return ", ".join(f"{k}: {v.get('pairs')} pairs" for k, v in s.items() if isinstance(v, dict) and "pairs" in v)

@@ -82,3 +82,7 @@ def execute(run: Run, task: Task, *, force: bool = False, progress=None) -> Stag
 def needs(run: Run) -> tuple[str, ...]:
     """What a task that loads the base model needs: the base-model task, when there is one."""
     return ("base-model",) if run.exp.base_model.startswith("tiny:") else ()
+
+
+def summary(outcome: StageOutcome) -> str:
+    return f"tiny random Llama ({outcome.manifest.stats.get('size')})"

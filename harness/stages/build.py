@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import StageError
 from harness.core.fingerprint import fingerprint
-from harness.core.io import atomic_open, iter_jsonl, write_jsonl
+from harness.core.io import atomic_open, read_records, write_jsonl
 from harness.core.records import InstructionRecord, dedup_records, in_id_order
 from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
 from harness.experiment import Experiment
@@ -228,7 +228,7 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
     def body(d: Path) -> StageResult:
         merged: list[InstructionRecord] = []
         for s in shards:
-            merged += [InstructionRecord.from_dict(row) for _, row in iter_jsonl(s / "dataset.jsonl")]
+            merged += read_records(s / "dataset.jsonl")
         ctx = make_context(exp, name, d, runs_dir, base_spec=ensure_base_model(exp, runs_dir),
                            seed=seed_records(exp))
         try:
@@ -307,7 +307,6 @@ def summary_lines(name: str, outcome: StageOutcome) -> list[str]:
     return [head, *(f"  {line}" for line in stats.summary)]
 
 
-__all__ = ["run", "build_one", "merge_shards", "make_context", "summary_lines"]
 
 
 # the stage graph (harness.stages.graph)
@@ -350,3 +349,10 @@ def execute(run: Run, task: Task, *, force: bool = False, progress=None) -> Stag
     index, count = task.item or (0, 1)
     return build_one(run.exp, name, run.runs_dir, base_spec=run.base_spec, seed=run.seed, force=force,
                      num_shards=count, shard_index=index)
+
+
+def summary(outcome: StageOutcome) -> str:
+    """One line of counts for a finished (or cached) build."""
+    s = outcome.manifest.stats
+    dropped = sum(sum((step.get("dropped") or {}).values()) for step in s.steps.values())
+    return f"{s.records:,} records, {s.completion_tokens:,} tokens generated, {dropped:,} dropped"

@@ -203,3 +203,12 @@ def estimate_cost(exp: Experiment) -> dict[str, Any] | None:
                         + (f" (alpaca_eval's evaluator leaderboard: ~${total['usd_leaderboard']:.2f})"
                            if total.get("usd_leaderboard") is not None else ""))
     return total
+
+
+def summary(outcome: StageOutcome) -> str:
+    """One line for a finished (or cached) eval: the win rate with its standard error."""
+    s = outcome.manifest.stats
+    if s.win_rate is None:
+        return f"n={s.n_total}, no win rate"
+    return (f"win rate {s.win_rate:.1f} ± {s.standard_error or 0:.1f} % (n={s.n_total}"
+            + (f", {s.n_parse_failures} unparseable)" if s.n_parse_failures else ")"))

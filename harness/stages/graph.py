@@ -6,9 +6,10 @@ the directory and files it writes, and `execute()`.
 own, given only the experiment and the runs directory (what a cluster executor submits): its needs
 must be finished, and it is the same code `harness run` calls.
 
-Each stage kind is one module that provides `tasks(run) -> list[Task]` and
-`execute(run, task, *, force, progress) -> StageOutcome | None`, listed in `KINDS` in execution
-order. A new stage kind is one such module and one line here.
+Each stage kind is one module that provides `tasks(run) -> list[Task]`,
+`execute(run, task, *, force, progress) -> StageOutcome | None` and `summary(outcome) -> str` (its
+line on the terminal), listed in `KINDS` in execution order. A new stage kind is one such module and
+one line here.
 
 Computing the graph touches no model: fingerprints derive from the config and the manifests on
 disk. Computing it is also what validates an experiment completely (builder options, baseline

@@ -92,3 +92,9 @@ def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) 
         return Report(None, [], not_written=f"not written: {', '.join(missing)} not evaluated yet (run without "
                                             "--only, or harness report --force for a partial leaderboard)")
     return write_report(run.exp, run.runs_dir, results_dir=run.results_dir, force=force)
+
+
+def summary(outcome: Report) -> str:
+    if outcome.board is None:
+        return outcome.not_written or "not written"
+    return f"wrote {outcome.written[0].parent}/ (md, csv, json, html)"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import StageError
-from harness.core.io import iter_jsonl
+from harness.core.io import read_records
 from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, changed_output, read_manifest
 from harness.experiment import Experiment
@@ -43,15 +43,7 @@ def read_dataset(exp: Experiment, name: str, runs_dir=None) -> list[InstructionR
         raise StageError(f"dataset '{name}' is not built ({path} missing or unfinished)", fix=rebuild)
     if changed_output(d, manifest) is not None:
         raise StageError(f"dataset '{name}' changed since it was built ({path})", fix=rebuild)
-    from harness.core.errors import InputError
-
-    records = []
-    for line, row in iter_jsonl(path):
-        try:
-            records.append(InstructionRecord.from_dict(row))
-        except (ValueError, KeyError) as e:
-            raise InputError(str(e), path=path, line=line, fix="rebuild the dataset with --force") from None
-    return records
+    return read_records(path, fix="rebuild the dataset with --force")
 
 
 def _metrics(exp: Experiment, key: str, runs_dir=None) -> dict | None:
@@ -185,3 +177,10 @@ class TrainingSets:
             pool = set.intersection(*sets)
         return finish(self.candidates(t.dataset, t.assembly), self.seed, self.exp.train, assembly=t.assembly, n=t.n,
                       seed=self.exp.seed, pool=pool)
+
+
+def summary(outcome: StageOutcome) -> str:
+    """One line of counts for a finished (or cached) training."""
+    s = outcome.manifest.stats
+    loss = f", loss {s.final_loss:.3f}" if s.final_loss is not None else ""
+    return f"{s.steps or 0} steps, {s.tokens_seen or 0:,} tokens{loss}"

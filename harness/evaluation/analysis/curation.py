@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import InputError
-from harness.core.io import iter_jsonl, read_json
+from harness.core.io import iter_jsonl, iter_records, read_json
 from harness.core.records import InstructionRecord, Message
 
 GOOD_AT = 4.5  # Humpback keeps score >= 4.5 ("A5"): call a reference score that high good
@@ -44,8 +44,7 @@ def curation_scores(build_dir: str | Path) -> dict[str, Any]:
     scores: dict[str, float] = {}
     by_instruction: dict[str, str] = {}
     steps = set()
-    for _, row in iter_jsonl(path):
-        rec = InstructionRecord.from_dict(row)
+    for _, rec in iter_records(path):
         if isinstance(rec.provenance.get("score"), (int, float)):
             rid = _rated_id(rec)
             scores[rid] = float(rec.provenance["score"])

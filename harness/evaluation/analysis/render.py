@@ -4,23 +4,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
 
-    pass
-
+def measure_parts(m: dict[str, Any]) -> tuple[str, str | None]:
+    """A measure as every report shows it: ('0.732 [0.712, 0.751]', 'floor 0.498: separated'), the value
+    with its 95% interval, then its noise floor and verdict (None without a verdict)."""
+    text = f"{m['mean']:.3f}" + (f" [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]" if m.get("ci") else "")
+    verdict, floor = m.get("verdict"), m.get("noise_floor")
+    if not verdict:
+        return text, None
+    return text, f"floor {floor['mean']:.3f}: {verdict}" if floor else verdict
 
 
 def measure_cell(m: dict[str, Any] | None, *, sep: str = "\n") -> str:
-    """'0.732 [0.712, 0.751]' then 'floor 0.498: separated' (the noise floor and the verdict)."""
+    """A measure in one text cell: the value and interval, `sep`, the floor and verdict."""
     if not m:
         return "-"
-    text = f"{m['mean']:.3f} [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]" if m.get("ci") else f"{m['mean']:.3f}"
-    if "verdict" in m:
-        floor = m.get("noise_floor")
-        text += sep + (f"floor {floor['mean']:.3f}: {m['verdict']}" if floor else m["verdict"])
-    return text
+    text, verdict = measure_parts(m)
+    return text if verdict is None else text + sep + verdict
 
 
 def render(report: dict[str, Any]) -> list[Any]:
