@@ -21,13 +21,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.core.config import (
-    apply_overrides,
     bounded,
     did_you_mean,
     find_named_file,
     from_dict,
-    load_yaml,
-    parse_override,
+    read_with_overrides,
     temperature_field,
     top_p_field,
 )
@@ -657,10 +655,7 @@ def _check_local_source(key: str, value: str, source: str) -> None:
 def load_experiment(name_or_path: str, overrides: Sequence[str] = ()) -> Experiment:
     """Read, override, validate. Every error is a ConfigError naming the file, line and key."""
     path = resolve_config_path(name_or_path)
-    data, lines = load_yaml(path)
-    data = apply_overrides(data, overrides)
-    override_keys = {parse_override(o)[0] for o in overrides}
-    lines = {k: v for k, v in lines.items() if k not in override_keys}
+    data, lines = read_with_overrides(path, overrides)
     _resolve_train(data, str(path), lines)
     if isinstance(data.get("eval"), dict) and data["eval"].get("lc") is False:
         data["eval"]["lc"] = "off"  # YAML reads a bare `off` as false

@@ -50,7 +50,7 @@ def _summary(name: str, outcome: Any) -> str:
 
 def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from harness.backends.spec import is_local, resolve_base_model
-    from harness.core.config import apply_overrides, from_dict, load_yaml
+    from harness.core.config import from_dict, read_with_overrides
     from harness.core.errors import ConfigError, InputError
     from harness.core.io import file_sha256, iter_records
     from harness.training.recipe import Recipe, check_recipe, recipe_path
@@ -59,13 +59,12 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     if not (args.data and args.output):
         raise ConfigError("--model needs --data and --output", fix="harness train --model M --data D.jsonl --output DIR")
     path = recipe_path(args.recipe)
-    data, lines = load_yaml(path)
-    data.setdefault("name", path.stem)
     overrides = list(args.overrides)
     if args.num_processes:
         overrides.append(f"num_processes={args.num_processes}")
-    recipe = check_recipe(from_dict(Recipe, apply_overrides(data, overrides), source=str(path), lines=lines),
-                          str(path))
+    data, lines = read_with_overrides(path, overrides)
+    data.setdefault("name", path.stem)
+    recipe = check_recipe(from_dict(Recipe, data, source=str(path), lines=lines), str(path))
     base = resolve_base_model(args.model)
     if is_local(base) and not Path(base).expanduser().is_dir():
         raise InputError("base model directory not found", path=base,

@@ -382,10 +382,16 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def load_config(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
-    """Load `path` into `cls`, applying dotted overrides first; all errors are ConfigErrors."""
+def read_with_overrides(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, int]]:
+    """A YAML file's data with dotted `key=value` overrides applied, and the line of each key the file
+    still decides (an overridden key's error names the override, not the file's line)."""
     data, lines = load_yaml(path)
     data = apply_overrides(data, overrides)
     override_keys = {parse_override(o)[0] for o in overrides}
-    lines = {k: v for k, v in lines.items() if k not in override_keys}
+    return data, {k: v for k, v in lines.items() if k not in override_keys}
+
+
+def load_config(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
+    """Load `path` into `cls`, applying dotted overrides first; all errors are ConfigErrors."""
+    data, lines = read_with_overrides(path, overrides)
     return from_dict(cls, data, source=str(path), lines=lines)
