@@ -143,24 +143,30 @@ def _executor(folder: Path, opts: SlurmOptions, **resources: Any):
 
 def submit(fn: Callable[..., Any], *args: Any, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - resources of one job
            dependencies: Sequence[str] = (), nodes: int = 1, tasks_per_node: int = 1,
-           gpus_per_node: int | None = None, cpus_per_task: int | None = None, **kwargs: Any):
-    """Submit `fn(*args, **kwargs)` as one job (on every task of it when nodes * tasks_per_node > 1);
-    the job starts after every job in `dependencies` completed. Returns the submitit Job."""
+           gpus_per_node: int | None = None, cpus_per_task: int | None = None, in_batch_script: bool = False,
+           **kwargs: Any):
+    """Submit `fn(*args, **kwargs)` as one job; it starts after every job in `dependencies` completed.
+    By default fn runs under srun on each of the nodes * tasks_per_node tasks; `in_batch_script`
+    runs it once, in the batch script on the first node, free to start its own srun steps (as
+    multi-node training does: nodes=train.num_machines, in_batch_script=True). Returns the submitit Job."""
     ex = _executor(folder, opts, name=name, nodes=nodes, tasks_per_node=tasks_per_node, gpus_per_node=gpus_per_node,
                    cpus_per_task=cpus_per_task, dependencies=dependencies)
+    if in_batch_script:
+        ex.update_parameters(use_srun=False)
     return ex.submit(fn, *args, **kwargs)
 
 
 def submit_command(command: Sequence[str], *, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - as submit
                    dependencies: Sequence[str] = (), nodes: int = 1, tasks_per_node: int = 1,
                    gpus_per_node: int | None = None, cpus_per_task: int | None = None,
-                   env: Mapping[str, str] | None = None):
+                   env: Mapping[str, str] | None = None, in_batch_script: bool = False):
     """Submit an argv (e.g. `python -m harness run-task ...`) as one job; its output goes to the job's log."""
     import submitit
 
     fn = submitit.helpers.CommandFunction(list(command), env=dict(env) if env else None, verbose=True)
     return submit(fn, folder=folder, opts=opts, name=name, dependencies=dependencies, nodes=nodes,
-                  tasks_per_node=tasks_per_node, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task)
+                  tasks_per_node=tasks_per_node, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task,
+                  in_batch_script=in_batch_script)
 
 
 def submit_array(fn: Callable[..., Any], args_per_task: Sequence[Sequence[Any]], *, folder: Path,  # noqa: PLR0913 - as submit

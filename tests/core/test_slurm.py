@@ -145,6 +145,8 @@ def test_a_two_node_job_runs_the_function_once_per_node(slurm):
 
     job = submit(node, folder=slurm, opts=SlurmOptions(), name="two", nodes=2)
     assert sorted(job.results()) == [("node1", "0"), ("node2", "1")]
+    once = submit(node, folder=slurm, opts=SlurmOptions(), name="once", nodes=2, in_batch_script=True)
+    assert once.results() == [("node1", "0")]  # the batch script, on the first node; it may srun itself
 
 
 def test_jobs_slurm_forgot_are_unknown(slurm):
