@@ -61,6 +61,7 @@ class BuildContext:
     num_shards: int = 1
     shard_index: int = 0
     count_tokens: Callable[[str], int] | None = None
+    cache_fallback: Path | None = None  # read on a miss: a shard writes cache_path, its own, and reads the experiment's
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # template replacements: name -> path
     inputs: Mapping[str, Path] = dataclasses.field(default_factory=dict)  # datasets this one reads: name -> dataset.jsonl
@@ -146,7 +147,7 @@ class BuildContext:
             from harness.backends import load_generator
 
             opts: dict[str, Any] = {"seed": self.seed, **self.engine}  # engine: dtype float32 for tiny models
-            self._generators[spec] = load_generator(spec, cache=self.cache_path, **opts)
+            self._generators[spec] = load_generator(spec, cache=self.cache_path, cache_fallback=self.cache_fallback, **opts)
         return self._generators[spec]
 
     def close_generators(self) -> None:

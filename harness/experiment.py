@@ -30,6 +30,7 @@ from harness.core.config import (
     top_p_field,
 )
 from harness.core.errors import ConfigError, HarnessError
+from harness.core.slurm import SlurmOptions
 from harness.training.recipe import Recipe, load_recipe
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "configs"
@@ -231,6 +232,7 @@ class Experiment:
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     helpers: Helpers = Helpers()  # the helper models' own training length
     hardware: Hardware = Hardware()  # the GPUs it runs on: the capacity plan checks every stage against them
+    slurm: SlurmOptions = SlurmOptions()  # `--executor slurm`'s sbatch options (harness/core/slurm.py); no fingerprint
     # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report,
     # on that dataset's row at N = train.n only (a row of another size, `sizes`, shows none: the figure
     # is one table cell, for one N).

@@ -86,3 +86,23 @@ def _free_idle_engines():
 
     if "harness.backends.engines" in sys.modules:
         sys.modules["harness.backends.engines"].release_idle()
+
+
+# ---------------------------------------------------------------- a real two-node SLURM on 127.0.0.1
+@pytest.fixture(scope="session")
+def local_slurm(tmp_path_factory: pytest.TempPathFactory):
+    """`tests/slurm_cluster.py`'s cluster, started once per session and stopped by its daemons' pids.
+    Where slurm-wlm or munge is missing it installs them with apt-get as root; where that is
+    impossible the test is skipped with the reason (shown in the summary by `-ra`)."""
+    import slurm_cluster
+
+    if missing := slurm_cluster.missing_binaries():
+        reason = slurm_cluster.install_packages()
+        if reason:
+            pytest.skip(f"no local SLURM ({', '.join(missing)} missing): {reason}")
+    cluster = slurm_cluster.start(tmp_path_factory.mktemp("slurm"))
+    print(f"\nlocal SLURM: two nodes up in {cluster.start_seconds:.1f}s at {cluster.root}")
+    try:
+        yield cluster
+    finally:
+        slurm_cluster.stop(cluster)

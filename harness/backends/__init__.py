@@ -15,8 +15,11 @@ from harness.backends.spec import BACKENDS, ModelSpec, backend_class, parse_spec
 __all__ = ["ChatRequest", "Generator", "SamplingParams", "ModelSpec", "parse_spec", "load_generator", "BACKENDS"]
 
 
-def load_generator(spec: str | ModelSpec, *, cache: str | Path | None = None, **options: Any) -> Generator:
+def load_generator(spec: str | ModelSpec, *, cache: str | Path | None = None, cache_fallback: str | Path | None = None,
+                   **options: Any) -> Generator:
     """Create the backend a spec names (looked up in `BACKENDS`); options a backend lacks are ignored.
+    `cache` wraps it in the request cache; `cache_fallback` is a cache only read on a miss (a shard's
+    cache writes its own file and reads the experiment's).
     Local engines come from the per-process pool (`harness.backends.engines`): generators of the
     same model and engine options share one engine, and `close()` releases it."""
     ms = parse_spec(spec) if isinstance(spec, str) else spec
@@ -24,5 +27,5 @@ def load_generator(spec: str | ModelSpec, *, cache: str | Path | None = None, **
     if cache is not None:
         from harness.backends.cache import CachedGenerator
 
-        gen = CachedGenerator(gen, cache)
+        gen = CachedGenerator(gen, cache, fallback=cache_fallback)
     return gen

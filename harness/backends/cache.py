@@ -4,6 +4,15 @@ Each request is keyed by the model's identity, the messages, every sampling para
 seed. Results are committed as each request finishes, so a run killed even with SIGKILL loses
 nothing it had finished, and the rerun asks the backend only for what is missing. Sampled requests
 without a seed are not reproducible and so are never cached.
+
+On a local disk the database runs in WAL mode (fast commits, readers never block). WAL needs
+shared memory between its users, which a network filesystem (NFS, Lustre, GPFS, CIFS, ...) cannot
+give processes on different hosts, and SQLite documents it as unsafe there: on such a filesystem
+(found in /proc/mounts, or forced with HARNESS_CACHE_JOURNAL=delete) the cache uses a rollback
+journal (journal_mode=DELETE, synchronous=FULL, a long busy timeout), whose file locks are what
+NFS and Lustre do support. Beyond that, the jobs of a sharded build never share a file: each shard
+writes its own cache (`shard_cache_path`) and the merge folds them into the experiment's
+(`merge_caches`), one writer per file.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -96,18 +106,63 @@ def is_damage(error: sqlite3.DatabaseError) -> bool:
     return not isinstance(error, sqlite3.OperationalError)
 
 
+JOURNAL_ENV = "HARNESS_CACHE_JOURNAL"  # auto (default), wal or delete
+# filesystem types (the third field of /proc/mounts) that several hosts mount at once
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "lustre", "gpfs", "cifs", "smb3", "smbfs", "beegfs", "ceph",
+                                 "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs", "panfs", "afs", "ocfs2",
+                                 "gfs2", "fuse.juicefs", "fuse.weka", "wekafs"})
+BUSY_TIMEOUT_S = 600.0  # rollback journal: a writer waits for another host's transaction, never fails at once
+
+
+def filesystem_type(path: Path, mounts: str | None = None) -> str:
+    """The type of the filesystem holding `path` (the longest mount point above it in /proc/mounts,
+    or in `mounts`, text in that format); "" where unknown (no /proc)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+    target = Path(os.path.abspath(path))
+    best, kind = -1, ""
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = Path(parts[1].replace("\\040", " ").replace("\\011", "\t"))
+        if (target == point or point in target.parents) and len(point.parts) > best:
+            best, kind = len(point.parts), parts[2]
+    return kind
+
+
+def journal_mode(path: Path, mounts: str | None = None, env: dict[str, str] | None = None) -> str:
+    """"wal" on a local filesystem, "delete" (a rollback journal) on a network one or when
+    HARNESS_CACHE_JOURNAL=delete says so."""
+    forced = (os.environ if env is None else env).get(JOURNAL_ENV, "auto").strip().lower()
+    if forced in ("wal", "delete"):
+        return forced
+    if forced not in ("", "auto"):
+        raise ConfigError(f"{JOURNAL_ENV}={forced!r}", fix="use auto, wal or delete")
+    return "delete" if filesystem_type(path, mounts) in NETWORK_FILESYSTEMS else "wal"
+
+
 def _open_db(path: Path) -> sqlite3.Connection:
     """The cache's database, checked (`PRAGMA quick_check`: the pages and b-trees) before it is used."""
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    mode = journal_mode(path)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                         timeout=BUSY_TIMEOUT_S if mode == "delete" else 5.0)
     try:
         problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
             raise sqlite3.DatabaseError("; ".join(problems[:2]))
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        # checkpoint the WAL every ~40 MB, not every 4 MB: random keys touch many index pages per
-        # commit, and frequent checkpoints halved the insert rate of a 100K-request run
-        db.execute("PRAGMA wal_autocheckpoint=10000")
+        if mode == "delete":
+            db.execute("PRAGMA journal_mode=DELETE")
+            db.execute("PRAGMA synchronous=FULL")
+        else:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            # checkpoint the WAL every ~40 MB, not every 4 MB: random keys touch many index pages per
+            # commit, and frequent checkpoints halved the insert rate of a 100K-request run
+            db.execute("PRAGMA wal_autocheckpoint=10000")
         db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     except sqlite3.DatabaseError as e:
         db.close()
@@ -115,10 +170,54 @@ def _open_db(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _select(db: sqlite3.Connection, path: Path, keys: Sequence[str]) -> dict[str, str]:
+    """Stored values of those keys that are in `db` (looked up a few hundred at a time)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        sql = f"SELECT key, value FROM generations WHERE key IN ({','.join('?' * len(part))})"
+        try:
+            found.update(db.execute(sql, part).fetchall())
+        except sqlite3.DatabaseError as e:  # damaged while this run reads it
+            raise damaged(path, e) if is_damage(e) else e from None
+    return found
+
+
+def merge_caches(dest: Path, sources: Sequence[Path]) -> int:
+    """Fold the request caches `sources` (a sharded build's, one per shard) into `dest` in one
+    transaction; a key already in `dest` keeps its value (the same request gives the same bytes).
+    Returns the number of rows added."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    check_cache_file(dest)
+    db = _open_db(dest)
+    added = 0
+    try:
+        for src in (s for s in map(Path, sources) if s.is_file()):
+            check_cache_file(src)
+            before = db.total_changes
+            db.execute("ATTACH DATABASE ? AS src", (str(src),))
+            try:
+                db.execute("BEGIN")
+                db.execute("INSERT OR IGNORE INTO main.generations (key, value) SELECT key, value FROM src.generations")
+                db.execute("COMMIT")
+            except sqlite3.DatabaseError as e:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise damaged(src, e) if is_damage(e) else e from None
+            finally:
+                db.execute("DETACH DATABASE src")
+            added += db.total_changes - before
+            log.debug("cache: folded %s into %s", src, dest)
+    finally:
+        db.close()
+    return added
+
+
 class CachedGenerator:
     """Serves cached requests, sends the rest to `inner`, stores each result as it arrives."""
 
-    def __init__(self, inner: Generator, path: str | Path):
+    def __init__(self, inner: Generator, path: str | Path, fallback: str | Path | None = None):
         self.inner = inner
         self.name = inner.name
         self.path = Path(path)
@@ -126,6 +225,12 @@ class CachedGenerator:
         check_cache_file(self.path)
         self._lock = threading.Lock()
         self._db = _open_db(self.path)
+        # a cache read on a miss and never written (a shard's own cache sits over the experiment's)
+        self._fallback = None
+        if fallback is not None and Path(fallback).is_file() and Path(fallback).resolve() != self.path.resolve():
+            check_cache_file(Path(fallback))
+            self._fallback = _open_db(Path(fallback))
+            self._fallback_path = Path(fallback)
         self._identity: dict[str, Any] | None = None
         self._keys: _Keys | None = None
         self.hits = 0
@@ -142,15 +247,10 @@ class CachedGenerator:
         return self._identity
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, str]:
-        """Stored values of those keys that are in the cache (looked up a few hundred at a time)."""
-        found: dict[str, str] = {}
-        for start in range(0, len(keys), 500):
-            part = keys[start:start + 500]
-            sql = f"SELECT key, value FROM generations WHERE key IN ({','.join('?' * len(part))})"
-            try:
-                found.update(self._db.execute(sql, part).fetchall())
-            except sqlite3.DatabaseError as e:  # damaged while this run reads it
-                raise damaged(self.path, e) if is_damage(e) else e from None
+        """Stored values of those keys that are in the cache, or else in the fallback."""
+        found = _select(self._db, self.path, keys)
+        if self._fallback is not None:
+            found.update(_select(self._fallback, self._fallback_path, [k for k in keys if k not in found]))
         return found
 
     @staticmethod
@@ -212,4 +312,6 @@ class CachedGenerator:
 
     def close(self) -> None:
         self._db.close()
+        if self._fallback is not None:
+            self._fallback.close()
         self.inner.close()

@@ -93,6 +93,13 @@ def shard_dir(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards
     return paths.build_dir(exp, name, runs_dir) / "shards" / f"{shard_index:05d}-of-{num_shards:05d}"
 
 
+def shard_cache(exp: Experiment, name: str, runs_dir, shard_index: int, num_shards: int) -> Path:
+    """A shard's own request cache (one writer per file, however the shards are scheduled): beside the
+    experiment's, outside the shard's directory so that a rerun of a failed shard resumes from it;
+    the merge folds it into the experiment's cache. Where, not what: in no fingerprint."""
+    return paths.request_cache(exp, runs_dir).parent / "shards" / f"{name}-{shard_index:05d}-of-{num_shards:05d}.sqlite"
+
+
 def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: int, runs_dir=None) -> str:
     return fingerprint("build-shard", version=SHARD_VERSION, config={"shard": shard_index, "of": num_shards},
                        upstream={"build": paths.build_stage_fingerprint(exp, name, runs_dir)})
@@ -105,9 +112,11 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
     from harness.experiment import helper_recipe
     from harness.training.recipe import semantic_dict
 
+    cache = paths.request_cache(exp, runs_dir)
+    own = shard_cache(exp, name, runs_dir, shard_index, num_shards) if num_shards > 1 else cache
     return BuildContext.from_experiment(
         exp, name, workdir=workdir, base_spec=base_spec, base_identity=paths.base_identity(exp), seed_records=seed,
-        cache_path=paths.request_cache(exp, runs_dir), shared_dir=paths.shared_dir(exp, runs_dir),
+        cache_path=own, cache_fallback=cache if own != cache else None, shared_dir=paths.shared_dir(exp, runs_dir),
         train_fn=_trainer(exp), recipe_identity=semantic_dict(helper_recipe(exp)),
         num_shards=num_shards, shard_index=shard_index, inputs=_inputs(exp, name, runs_dir),
         count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
@@ -225,6 +234,10 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
         raise StageError(f"{name}: {len(missing)} of {num_shards} shards are not finished: {', '.join(missing[:3])}",
                          fix="build them with --num-shards K --shard-index i before --merge")
 
+    from harness.backends.cache import merge_caches
+
+    shard_caches = [shard_cache(exp, name, runs_dir, i, num_shards) for i in range(num_shards)]
+
     def body(d: Path) -> StageResult:
         merged: list[InstructionRecord] = []
         for s in shards:
@@ -245,12 +258,16 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
         _join_drops(d, [s / "drops.jsonl" for s in shards])
         merged = in_id_order(merged)
         write_jsonl(d / "dataset.jsonl", merged)
+        merge_caches(paths.request_cache(exp, runs_dir), shard_caches)  # the merge is the file's one writer here
         return StageResult(outputs=["dataset.jsonl", "drops.jsonl"],
                            stats=_merged_stats(ctx, merged, [m.stats for m in manifests], [s.name for s in shards]))
 
     outcome = run_stage(paths.build_dir(exp, name, runs_dir), stage="build", body=body, force=force,
                         fingerprint=paths.build_stage_fingerprint(exp, name, runs_dir), config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
                         upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
+    if not outcome.skipped:  # folded into the experiment's cache
+        for c in shard_caches:
+            c.unlink(missing_ok=True)
     write_dataset_card(exp, name, runs_dir)
     return outcome
 

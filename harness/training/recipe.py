@@ -52,7 +52,10 @@ class Recipe:
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     lora: LoraOptions | None = None
     seed: int = 0
-    num_processes: int = bounded(1, low=1)
+    num_processes: int = bounded(1, low=1)  # in all: num_processes / num_machines per node
+    # nodes of one SLURM job, one `accelerate launch` each (harness.training.launch); the global batch
+    # depends on num_processes only, so this is where a run goes, not what it learns
+    num_machines: int = bounded(1, low=1)
     accelerate_config: str | None = None  # a named file in configs/accelerate/ or a path (FSDP, ZeRO-3)
     # auto: the model's template if it has {% generation %} markers, else TRL's training variant of it;
     # a tokenizer without a template (a base model) gets the harness template. harness: always ours.
@@ -67,7 +70,7 @@ class Recipe:
 
 # Fields that change how fast or where a run goes, not what it learns: kept out of fingerprints.
 NON_SEMANTIC_FIELDS = ("name", "save_steps", "save_total_limit", "logging_steps", "accelerate_config",
-                       "gradient_checkpointing", "report_to")
+                       "gradient_checkpointing", "report_to", "num_machines")
 
 
 def recipe_path(name_or_path: str) -> Path:
@@ -93,6 +96,10 @@ def check_recipe(recipe: Recipe, source: str | None, prefix: str = "") -> Recipe
     if recipe.max_steps == 0:
         raise ConfigError(f"{source}: '{prefix}max_steps' is 0; it must be -1 (train num_epochs) or >= 1",
                           fix=f"set {prefix}max_steps=-1 or a number of steps")
+    if recipe.num_processes % recipe.num_machines:
+        raise ConfigError(f"{source}: '{prefix}num_processes' is {recipe.num_processes}, which does not split evenly "
+                          f"over '{prefix}num_machines'={recipe.num_machines}",
+                          fix=f"set {prefix}num_processes to a multiple of {recipe.num_machines} (processes in all)")
     trackers = (recipe.report_to,) if isinstance(recipe.report_to, str) else tuple(recipe.report_to)
     for t in trackers:
         if t not in TRACKERS:

@@ -63,7 +63,7 @@ def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its
     `before_fit()` runs when the stage runs, before anything loads (the train stage releases idle
     inference engines' GPU memory with it). `progress(step, max_steps)` hears each optimizer step
     of an in-process run."""
-    from harness.training.launch import launch
+    from harness.training.launch import check_machines, launch
 
     assembly = records.stats if isinstance(records, Assembled) else None
     records = records.records if isinstance(records, Assembled) else records
@@ -75,6 +75,7 @@ def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its
 
     def body(d: Path) -> StageResult:
         t0 = time.perf_counter()
+        check_machines(recipe)  # num_machines > 1 outside a SLURM job of as many nodes: say so before any work
         if before_fit is not None:
             before_fit()
         screened = write_job(d, base_model, records, recipe, save_at_steps)

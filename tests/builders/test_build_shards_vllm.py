@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,17 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
     for s in shards:
         assert "humpback_m1" not in s.manifest.stats.substages  # shards generate; they train no iteration model
         assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest.stats.steps.values())
+    # each shard wrote its own request cache (reading the experiment's on a miss); the merge folds them in
+    caches = [build.shard_cache(exp, "humpback", runs, i, 2) for i in range(2)]
+    assert all(c.is_file() for c in caches)
+    shard_keys = set()
+    for c in caches:
+        with sqlite3.connect(c) as db:
+            shard_keys |= {k for (k,) in db.execute("SELECT key FROM generations")}
     (merged,) = build.run(exp, runs, only=["humpback"], num_shards=2, merge=True, force=True)
+    assert not any(c.exists() for c in caches)
+    with sqlite3.connect(paths.request_cache(exp, runs)) as db:
+        assert shard_keys <= {k for (k,) in db.execute("SELECT key FROM generations")}
     assert merged.fingerprint == paths.build_fingerprint(exp, "humpback")
     assert (merged.directory / "dataset.jsonl").read_text(encoding="utf-8") == unsharded and unsharded
     sub = merged.manifest.stats.substages["humpback_m1"]

@@ -1,0 +1,331 @@
+"""SLURM through submitit: the pieces an executor needs to run stage tasks as jobs.
+
+- `SlurmOptions`: the experiment's `slurm:` section (or `slurm.KEY=VALUE` on the command line):
+  partition, account, gpus_per_node, cpus_per_task, time, mem and extra `sbatch` arguments.
+  Where the job runs, not what it computes: outside every fingerprint.
+- `sbatch_parameters` turns them, plus one task's resources (nodes, GPUs, tasks per node) and the
+  job ids it waits for, into submitit `SlurmExecutor` parameters: `--dependency=afterok:...`
+  with `--kill-on-invalid-dep=yes`, so a job whose parent failed is cancelled at once
+  (state CANCELLED, reason DependencyNeverSatisfied) instead of pending forever.
+- `submit` (a Python callable), `submit_command` (an argv) and `submit_array` (K shards as one
+  array job) return submitit jobs; their `.job_id` is what dependants name.
+- `query` reads the jobs' states from `sacct`, or from `scontrol` on clusters without accounting
+  (finished jobs stay there for MinJobAge), and `JobInfo.status` maps a SLURM state onto a stage's
+  status: ok, pending, running, failed (with the state and the log path) or blocked (a dependency
+  failed).
+submitit is imported inside the functions that use it, so `import harness` stays light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import time as _time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core.config import bounded
+from harness.core.errors import ConfigError, HarnessError
+
+# SLURM job states (sbatch(1), squeue(1) "JOB STATE CODES") by the stage status they mean
+PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING",
+                            "SUSPENDED", "STOPPED"})
+RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "SPECIAL_EXIT"})
+FAILED_STATES = frozenset({"FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
+                           "BOOT_FAIL", "DEADLINE", "REVOKED"})
+DEPENDENCY_FAILED = "DependencyNeverSatisfied"
+# sbatch options the executor sets itself: an extra argument may not override them
+_MANAGED = {"dependency", "array", "output", "error", "job-name", "kill-on-invalid-dep", "nodes",
+            "ntasks-per-node", "open-mode", "signal", "wckey"}
+_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_MEM = re.compile(r"^\d+(?:\.\d+)?[KMGT]?B?$", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlurmOptions:
+    """How jobs are submitted (`slurm.*`): where they run and for how long, never what they compute."""
+
+    partition: str | None = None
+    account: str | None = None
+    gpus_per_node: int | None = bounded(None, low=0)  # a task's plan (tensor parallel, training processes) wins
+    cpus_per_task: int | None = bounded(None, low=1)
+    # sbatch --time; unset: the partition's default. Text in sbatch's formats ("90" minutes, "12:00:00",
+    # "2-00:00:00"); an unquoted number is seconds, since YAML reads an unquoted 12:00:00 as 43200
+    time: int | str | None = None
+    mem: str | None = None  # sbatch --mem per node, e.g. 64G
+    sbatch_args: tuple[str, ...] = ()  # more sbatch options, e.g. ["--qos=high", "--constraint=a100", "--exclusive"]
+
+    def __post_init__(self) -> None:
+        if self.time is not None:
+            time_minutes(self.time)
+        if self.mem is not None and not _MEM.match(str(self.mem)):
+            raise ConfigError(f"'slurm.mem' is {self.mem!r}", fix="memory per node as sbatch takes it, e.g. 64G or 500M")
+        extra_parameters(self.sbatch_args)
+
+
+def time_minutes(text: str | int) -> int:
+    """sbatch's time formats (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) as whole minutes, rounded up;
+    an int is seconds (YAML's reading of unquoted H:MM:SS and MM:SS), at least 600 so that `time: 90`
+    meant as minutes is an error rather than a 2-minute limit."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 600:
+            raise ConfigError(f"'slurm.time' is {text}, read as {text} seconds (an unquoted number is seconds)",
+                              fix=f"quote it for minutes as sbatch reads it (time: \"{text}\") or write H:MM:SS")
+        return -(-text // 60)
+    m = _TIME.match(str(text).strip())
+    if not m:
+        raise ConfigError(f"'slurm.time' is {text!r}", fix="use minutes (90), HH:MM:SS (12:00:00) or D-HH:MM:SS")
+    days, a, b, c = m.groups()
+    nums = [int(x) for x in (a, b, c) if x is not None]
+    if days is not None:  # D-HH[:MM[:SS]]
+        hours, minutes, seconds = (nums + [0, 0])[:3]
+        total = int(days) * 86400 + hours * 3600 + minutes * 60 + seconds
+    elif len(nums) == 3:
+        total = nums[0] * 3600 + nums[1] * 60 + nums[2]
+    elif len(nums) == 2:  # MM:SS
+        total = nums[0] * 60 + nums[1]
+    else:
+        total = nums[0] * 60
+    return max(1, -(-total // 60))
+
+
+def extra_parameters(args: Sequence[str]) -> dict[str, Any]:
+    """`["--qos=high", "--exclusive"]` as submitit's additional_parameters ({"qos": "high", "exclusive": True})."""
+    out: dict[str, Any] = {}
+    for arg in args:
+        if not isinstance(arg, str) or not arg.startswith("--") or len(arg) < 3:
+            raise ConfigError(f"'slurm.sbatch_args' has {arg!r}", fix="long sbatch options only: '--qos=high', '--exclusive'")
+        key, eq, value = arg[2:].partition("=")
+        if key in _MANAGED:
+            raise ConfigError(f"'slurm.sbatch_args' sets --{key}, which the executor sets itself",
+                              fix=f"remove {arg!r}")
+        out[key] = value if eq else True
+    return out
+
+
+def sbatch_parameters(opts: SlurmOptions, *, name: str, nodes: int = 1, tasks_per_node: int = 1,  # noqa: PLR0913 - one sbatch line each
+                      gpus_per_node: int | None = None, cpus_per_task: int | None = None,
+                      dependencies: Sequence[str] = ()) -> dict[str, Any]:
+    """submitit SlurmExecutor.update_parameters(**this) for one task. `gpus_per_node` (the task's plan)
+    overrides `opts.gpus_per_node`; `dependencies` are job ids this one runs after (afterok)."""
+    gpus = gpus_per_node if gpus_per_node is not None else opts.gpus_per_node
+    params: dict[str, Any] = {
+        "job_name": name, "nodes": nodes, "ntasks_per_node": tasks_per_node,
+        "partition": opts.partition, "account": opts.account,
+        "gpus_per_node": gpus or None, "cpus_per_task": cpus_per_task or opts.cpus_per_task,
+    }
+    extra = extra_parameters(opts.sbatch_args)
+    if opts.mem is not None:  # as sbatch takes it (submitit's own `mem` wants a float of GB)
+        extra["mem"] = str(opts.mem)
+    if dependencies:
+        extra["dependency"] = "afterok:" + ":".join(str(d) for d in dependencies)
+        extra["kill-on-invalid-dep"] = "yes"
+    params = {k: v for k, v in params.items() if v is not None}
+    # time=None leaves --time out (the partition's default limit); submitit's own default is 5 minutes
+    params["time"] = time_minutes(opts.time) if opts.time is not None else None
+    params["additional_parameters"] = extra
+    return params
+
+
+def _executor(folder: Path, opts: SlurmOptions, **resources: Any):
+    if shutil.which("sbatch") is None:
+        raise HarnessError("sbatch not found: the slurm executor needs a SLURM client on this machine",
+                           fix="run on a SLURM login node, or use --executor local")
+    import submitit
+
+    ex = submitit.SlurmExecutor(folder=str(folder), max_num_timeout=0)
+    ex.update_parameters(**sbatch_parameters(opts, **resources))
+    return ex
+
+
+def submit(fn: Callable[..., Any], *args: Any, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - resources of one job
+           dependencies: Sequence[str] = (), nodes: int = 1, tasks_per_node: int = 1,
+           gpus_per_node: int | None = None, cpus_per_task: int | None = None, in_batch_script: bool = False,
+           **kwargs: Any):
+    """Submit `fn(*args, **kwargs)` as one job; it starts after every job in `dependencies` completed.
+    By default fn runs under srun on each of the nodes * tasks_per_node tasks; `in_batch_script`
+    runs it once, in the batch script on the first node, free to start its own srun steps (as
+    multi-node training does: nodes=train.num_machines, in_batch_script=True). Returns the submitit Job."""
+    ex = _executor(folder, opts, name=name, nodes=nodes, tasks_per_node=tasks_per_node, gpus_per_node=gpus_per_node,
+                   cpus_per_task=cpus_per_task, dependencies=dependencies)
+    if in_batch_script:
+        ex.update_parameters(use_srun=False)
+    return ex.submit(fn, *args, **kwargs)
+
+
+def submit_command(command: Sequence[str], *, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - as submit
+                   dependencies: Sequence[str] = (), nodes: int = 1, tasks_per_node: int = 1,
+                   gpus_per_node: int | None = None, cpus_per_task: int | None = None,
+                   env: Mapping[str, str] | None = None, in_batch_script: bool = False):
+    """Submit an argv (e.g. `python -m harness run-task ...`) as one job; its output goes to the job's log."""
+    import submitit
+
+    fn = submitit.helpers.CommandFunction(list(command), env=dict(env) if env else None, verbose=True)
+    return submit(fn, folder=folder, opts=opts, name=name, dependencies=dependencies, nodes=nodes,
+                  tasks_per_node=tasks_per_node, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task,
+                  in_batch_script=in_batch_script)
+
+
+def submit_array(fn: Callable[..., Any], args_per_task: Sequence[Sequence[Any]], *, folder: Path,  # noqa: PLR0913 - as submit
+                 opts: SlurmOptions, name: str, dependencies: Sequence[str] = (), gpus_per_node: int | None = None,
+                 cpus_per_task: int | None = None, parallelism: int | None = None) -> list:
+    """One array job of len(args_per_task) tasks, task i running fn(*args_per_task[i]). Returns one
+    submitit Job per task ("<array id>_<i>"); `array_id(jobs)` is what a job waiting for all of them names."""
+    ex = _executor(folder, opts, name=name, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task,
+                   dependencies=dependencies)
+    if parallelism:
+        ex.update_parameters(array_parallelism=parallelism)
+    with ex.batch():
+        jobs = [ex.submit(fn, *args) for args in args_per_task]
+    return jobs
+
+
+def array_id(jobs: Sequence[Any]) -> str:
+    """The array's own id ("123" of "123_0", "123_1"): `afterok:123` waits for every task."""
+    ids = {str(j.job_id).split("_")[0] for j in jobs}
+    if len(ids) != 1:
+        raise ValueError(f"jobs of several arrays: {sorted(ids)}")
+    return ids.pop()
+
+
+def log_path(folder: Path, job_id: str) -> Path:
+    """Where submitit writes job `job_id`'s stdout (task 0) under `folder`."""
+    from submitit.core.utils import JobPaths
+
+    return JobPaths(folder, job_id=str(job_id), task_id=0).stdout
+
+
+@dataclasses.dataclass(frozen=True)
+class JobInfo:
+    """One job (or array task) as SLURM reports it, and what that means for its stage."""
+
+    job_id: str
+    state: str  # SLURM's state word: COMPLETED, FAILED, TIMEOUT, ... or UNKNOWN when SLURM no longer knows it
+    reason: str = ""  # why it is pending or was cancelled (e.g. DependencyNeverSatisfied)
+    exit_code: str = ""
+    log: Path | None = None
+
+    @property
+    def status(self) -> str:
+        return stage_status(self.state, self.reason)
+
+    def describe(self) -> str:
+        """One line for `harness status`: "job 12 FAILED (exit 1:0), log: /path"."""
+        bits = [f"job {self.job_id} {self.state}"]
+        if self.reason and self.reason not in ("None", "(null)"):
+            bits.append(f"({self.reason})")
+        if self.exit_code and self.exit_code != "0:0" and self.status == "failed":
+            bits.append(f"(exit {self.exit_code})")
+        text = " ".join(bits)
+        return f"{text}, log: {self.log}" if self.log and self.status in ("failed", "running", "ok") else text
+
+
+def stage_status(state: str, reason: str = "") -> str:
+    """A SLURM state as a stage's status: ok, pending, running, failed, blocked (a dependency failed)
+    or unknown (SLURM has forgotten the job: read its manifest)."""
+    state = state.split()[0].upper() if state else "UNKNOWN"  # sacct: "CANCELLED by 0"
+    if DEPENDENCY_FAILED in reason and state in PENDING_STATES | {"CANCELLED"}:
+        return "blocked"
+    if state == "COMPLETED":
+        return "ok"
+    if state in PENDING_STATES:
+        return "pending"
+    if state in RUNNING_STATES:
+        return "running"
+    if state in FAILED_STATES:
+        return "failed"
+    return "unknown"
+
+
+def query(job_ids: Sequence[str], *, folder: Path | None = None) -> dict[str, JobInfo]:
+    """The state of each job (an array's id gives all its tasks, keyed "<array>_<i>"), from sacct,
+    or from scontrol where accounting is disabled. Jobs SLURM no longer knows come back UNKNOWN.
+    With `folder` (the submitit folder), each carries its log path."""
+    ids = [str(j) for j in job_ids]
+    if not ids:
+        return {}
+    infos = _from_sacct(ids)
+    if infos is None:
+        infos = _from_scontrol(ids)
+    for jid in ids:
+        if jid not in infos and not any(k.startswith(jid + "_") for k in infos):
+            infos[jid] = JobInfo(job_id=jid, state="UNKNOWN")
+    if folder is not None:
+        infos = {k: dataclasses.replace(v, log=log_path(folder, k)) for k, v in infos.items()}
+    return infos
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+
+
+def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
+    if shutil.which("sacct") is None:
+        return None
+    proc = _run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,Reason,ExitCode", "-j", ",".join(ids)])
+    if proc.returncode != 0:  # "Slurm accounting storage is disabled": fall back to scontrol
+        return None
+    out: dict[str, JobInfo] = {}
+    for line in proc.stdout.splitlines():
+        jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
+        if jid and "[" not in jid:  # "123_[2-3]": tasks not started yet, listed again once they are
+            out[jid] = JobInfo(job_id=jid, state=state.split()[0] if state else "UNKNOWN", reason=reason, exit_code=code)
+        elif "[" in jid:
+            base, rng = jid.split("_[", 1)
+            for i in _expand(rng.split("%")[0].rstrip("]")):
+                out.setdefault(f"{base}_{i}", JobInfo(job_id=f"{base}_{i}", state=state.split()[0], reason=reason))
+    return out
+
+
+def _expand(ranges: str) -> list[int]:
+    out: list[int] = []
+    for part in ranges.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _from_scontrol(ids: list[str]) -> dict[str, JobInfo]:
+    out: dict[str, JobInfo] = {}
+    for jid in ids:
+        proc = _run(["scontrol", "show", "job", "-o", jid])
+        if proc.returncode != 0:  # "Invalid job id specified": purged after MinJobAge
+            continue
+        for line in proc.stdout.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            if "JobState" not in fields:
+                continue
+            own = fields.get("JobId", jid)
+            if fields.get("ArrayJobId") and fields.get("ArrayTaskId"):
+                task = fields["ArrayTaskId"]
+                if not task.isdigit():  # pending tasks, "2-3" or "2-3%4": one record for several
+                    for i in _expand(task.split("%")[0]):
+                        out[f"{fields['ArrayJobId']}_{i}"] = JobInfo(f"{fields['ArrayJobId']}_{i}", fields["JobState"],
+                                                                     fields.get("Reason", ""))
+                    continue
+                own = f"{fields['ArrayJobId']}_{task}"
+            out[own] = JobInfo(job_id=own, state=fields["JobState"], reason=fields.get("Reason", ""),
+                               exit_code=fields.get("ExitCode", ""))
+    return out
+
+
+def wait(job_ids: Sequence[str], *, folder: Path | None = None, timeout: float | None = None,
+         poll: float = 2.0) -> dict[str, JobInfo]:
+    """Poll `query` until no job is pending or running (or `timeout` seconds pass); the last states."""
+    deadline = None if timeout is None else _time.monotonic() + timeout
+    while True:
+        infos = query(job_ids, folder=folder)
+        if all(i.status not in ("pending", "running") for i in infos.values()):
+            return infos
+        if deadline is not None and _time.monotonic() > deadline:
+            return infos
+        _time.sleep(poll)
+
+
+def cancel(job_ids: Sequence[str]) -> None:
+    """scancel the jobs (an array id cancels every task)."""
+    if job_ids:
+        _run(["scancel", *map(str, job_ids)])
