@@ -35,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="with --dry-run: the plan and the capacity plan as JSON")
     p.add_argument("--results-dir", default="results", metavar="DIR", help="where results/<experiment>/ goes")
     p.add_argument("--no-report", action="store_true", help="stop after the analysis stage")
+    p.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="local: every stage in this process; slurm: one job per stage through submitit, "
+                        "each after the jobs it needs (slurm.* keys: partition, account, time, ...)")
+    p.add_argument("--wait", action="store_true", help="with --executor slurm: wait for the jobs and report them")
     p.add_argument("--num-shards", type=positive_int, default=1, metavar="K",
                    help="build each dataset as K shard tasks and a merge task (equal to the unsharded build)")
 
@@ -65,10 +69,46 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(exp, tasks, cost, console, args.only, capacities)
     capacity.check(exp, steps)  # a stage that does not fit the declared hardware: refused before any work
     _check_api_judge(exp, steps, reach=True)
+    if args.executor == "slurm":
+        return _submit(run_, args, tasks, console)
+    if args.wait:
+        from harness.core.errors import ConfigError
+
+        raise ConfigError("--wait goes with --executor slurm", fix="harness run --config ... --executor slurm --wait")
     with one_runner(exp, args):
         if cost:
             console.print(_cost_line(exp, cost))
         return _run(run_, args, tasks, console)
+
+
+def _submit(run_, args: argparse.Namespace, tasks, console) -> int:
+    """The graph as SLURM jobs (`harness.stages.executor`); with --wait, until they end."""
+    from pathlib import Path
+
+    from harness.core.lock import runner_lock
+    from harness.stages import executor
+
+    config = str(Path(args.config).resolve()) if Path(args.config).is_file() else args.config
+    with runner_lock(run_.exp_dir, args.command_line, shared=True), \
+            runner_lock(run_.exp_dir, args.command_line, name="runner.submit.lock"):
+        submitted = executor.submit(run_, tasks, config=config, overrides=args.overrides, force=args.force)
+    for line in executor.describe(submitted):
+        console.print(f"  {line}", highlight=False, markup=False)
+    logs = executor.slurm_dir(run_) / "logs"
+    console.print(f"submitted {sum(not s.reused for s in submitted)} job(s) of {len(tasks)} stages "
+                  f"({len(tasks) - len(submitted)} cached); logs in {logs}; `harness status --config {args.config}` "
+                  "shows them", highlight=False, soft_wrap=True)
+    if not args.wait or not submitted:
+        return 0
+    from harness.core import slurm
+
+    infos = slurm.wait([s.job_id for s in submitted], folder=logs)
+    bad = {k: v for k, v in infos.items() if v.status != "ok"}
+    for info in bad.values():
+        console.print(f"  {info.describe()}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"run: {len(infos) - len(bad)} of {len(infos)} job(s) completed"
+                  + (f", {len(bad)} did not" if bad else ""), highlight=False)
+    return 1 if bad else 0
 
 
 def _check_api_judge(exp, steps, *, reach: bool) -> None:

@@ -26,6 +26,7 @@ def stage_rows(exp, runs_dir=None) -> list[dict[str, Any]]:
     from harness.stages.plan import plan
 
     rows = []
+    jobs = _jobs(exp, runs_dir)
     for s in plan(exp, runs_dir):
         m, live = read_manifest(s.directory), running_state(s.directory)
         state = "done" if s.cached else "to run"
@@ -39,10 +40,35 @@ def stage_rows(exp, runs_dir=None) -> list[dict[str, Any]]:
             state, note = "failed", (m.error or "").splitlines()[0][:160] if m.error else ""
         elif m and m.ok and not s.cached:
             state = "stale"
-        rows.append({"stage": s.label, "state": state, "note": note,
+        job = jobs.get(s.label)
+        if job is not None and state not in ("done", "running"):
+            state, note = _with_job(state, note, job)
+        rows.append({"stage": s.label, "state": state, "note": note, "job": job.describe() if job else None,
                      "tokens": _tokens(s.stage, m) if m and m.ok and s.cached else 0,
                      "judge_usd": _stat(m, "api_usd") if m and s.stage == "eval" else 0.0})
     return rows
+
+
+def _jobs(exp, runs_dir) -> dict[str, Any]:
+    """The SLURM jobs of the last `harness run --executor slurm` (task id -> JobInfo); {} without one."""
+    from harness.stages.context import Run
+    from harness.stages.executor import job_states
+
+    return job_states(Run(exp, runs_dir))
+
+
+def _with_job(state: str, note: str, job) -> tuple[str, str]:
+    """A stage not done, seen through its job: queued or running on the cluster, or failed there (a job
+    that failed, was cancelled, timed out or was preempted), with the SLURM state and the log."""
+    status = job.status
+    if status == "pending":
+        return "queued", job.describe()
+    if status == "running":
+        return "running", job.describe()
+    if status in ("failed", "blocked"):
+        why = "its dependency failed" if status == "blocked" else "the job ended"
+        return "failed", f"{why}: {job.describe()}" + (f"; {note}" if note else "")
+    return state, note
 
 
 def _was_interrupted(error: str | None) -> bool:
@@ -121,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     for r in st["stages"]:
         t.add_row(r["stage"], r["state"], f"{r['tokens']:,}" if r["tokens"] else "", r["note"])
     print_table(console, t)
-    order = ("done", "running", "interrupted", "failed", "stale", "to run")
+    order = ("done", "running", "queued", "interrupted", "failed", "stale", "to run")
     console.print("stages: " + ", ".join(f"{st['counts'][k]} {k}" for k in order if st["counts"].get(k)))
     spend = f"judge spend ${st['judge_usd']:.2f}" + (f" of ~${st['judge_usd_estimate']:.2f} estimated"
                                                       if st["judge_usd_estimate"] else "")

@@ -150,3 +150,30 @@ def runner_lock(directory: str | os.PathLike[str], command: str, *, shared: bool
             _write(fd, None)
         _HELD.discard(fd)
         os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def stage_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold `<parent>/.<name>.lock` exclusively while one stage directory is checked and written: two
+    processes that reach one stage at once (the shards of a build that both need one shared helper
+    model, two jobs of a graph) run it one after the other, and the second finds it finished. It
+    waits (with one line saying for whom) rather than failing: the holder is doing the same work."""
+    d = Path(directory)
+    path = d.parent / f".{d.name}.lock"
+    fd = _open(path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s: waiting for %s, which runs this stage now", d, describe(_read(fd)))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _HELD.add(fd)
+        _write(fd, {"pid": os.getpid(), "host": platform.node(),
+                    "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    "command": "stage " + d.name})
+        yield
+    finally:
+        _HELD.discard(fd)
+        with contextlib.suppress(OSError):
+            _write(fd, None)
+        os.close(fd)

@@ -217,7 +217,16 @@ def run_stage(
     The manifest is written last: on success with status "ok"; on an exception with status
     "failed" and the error, and the exception propagates. Files the body wrote stay in place.
     """
+    from harness.core.lock import stage_lock
+
     directory = Path(directory)
+    with stage_lock(directory):  # a second process on this stage waits, then finds it finished
+        return _run_stage(directory, stage=stage, fingerprint=fingerprint, body=body, config=config,
+                          upstream=upstream, force=force)
+
+
+def _run_stage(directory: Path, *, stage: str, fingerprint: str, body: Callable[[Path], StageResult],  # noqa: PLR0913
+               config: Any, upstream: Mapping[str, str] | None, force: bool) -> StageOutcome:
     done = None if force else finished(directory, fingerprint)
     if done is not None:
         log.info("%s: cached (%s)", stage, fingerprint)

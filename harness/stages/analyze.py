@@ -170,9 +170,18 @@ def load(exp: Experiment, runs_dir=None) -> dict[str, dict[str, Any]]:
 
 
 # the stage graph (harness.stages.graph)
+def included(run: Run) -> bool:
+    """The graph has the analysis: it is enabled, and (a run limited by --only) every dataset outside
+    the selection is built already, since the analysis reads them all."""
+    if not run.exp.analysis.enabled:
+        return False
+    others = [n for n in run.exp.datasets if n not in run.names]
+    return not others or all((run.build_dir(n) / "dataset.jsonl").is_file() for n in others)
+
+
 def tasks(run: Run) -> list[Task]:
     """The analysis, after the selected datasets' builds and evals (it reads every dataset's build)."""
-    if not run.exp.analysis.enabled:
+    if not included(run):
         return []
     from harness.core.runs import is_done
     from harness.stages.graph import Task

@@ -77,7 +77,9 @@ def tasks(run: Run) -> list[Task]:
     from harness.stages.rows import evaluated
 
     needs = tuple(f"eval/{r.eval_key}" for r in evaluated(run.exp, run.names))
-    needs += ("analysis",) if run.exp.analysis.enabled else ()
+    from harness.stages import analyze
+
+    needs += ("analysis",) if analyze.included(run) else ()
     return [Task("report", None, paths.results_dir(run.exp, run.results_dir), "", False, needs=needs,
                  writes=("leaderboard.md", "leaderboard.csv", "leaderboard.json", "index.html"))]
 

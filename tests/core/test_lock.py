@@ -97,3 +97,41 @@ def test_a_forked_child_does_not_keep_the_lock(tmp_path: Path) -> None:
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def test_two_processes_on_one_stage_run_it_once(tmp_path, caplog):
+    """The shards of a build that need one shared helper model, or two jobs of a graph, reach one stage
+    at once: the second waits for the first (one warning line) and finds the stage finished."""
+    import logging
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from harness.core.runs import StageResult, run_stage
+
+    stage = tmp_path / "shared" / "helper"
+    first = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from harness.core.runs import StageResult, run_stage
+        def body(d):
+            Path(d, "started").write_text("1")
+            time.sleep(3)
+            Path(d, "out.txt").write_text("made once")
+            return StageResult(outputs=["out.txt"])
+        run_stage(Path({str(stage)!r}), stage="helper", fingerprint="fp1", body=body)
+    """)], cwd=str(tmp_path))
+    deadline = time.monotonic() + 60
+    while not (stage / "started").exists():
+        assert time.monotonic() < deadline and first.poll() is None, "the first process did not start the stage"
+        time.sleep(0.05)
+
+    def again(d):
+        raise AssertionError("the stage ran twice")
+
+    with caplog.at_level(logging.WARNING, logger="harness.core.lock"):
+        outcome = run_stage(stage, stage="helper", fingerprint="fp1", body=again)
+    assert first.wait(timeout=60) == 0
+    assert outcome.skipped and (stage / "out.txt").read_text() == "made once"
+    assert any("waiting for pid" in r.getMessage() for r in caplog.records), caplog.records
