@@ -11,23 +11,28 @@ import argparse
 import json
 from typing import Any
 
-from harness.commands._experiment import add_experiment_arguments, load
+from harness.commands._experiment import add_experiment_arguments, load, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p)
     p.add_argument("--json", action="store_true", help="print the status as one JSON object")
+    p.add_argument("--num-shards", type=positive_int, default=None, metavar="K",
+                   help="the run's build shards (default: as its SLURM submission recorded, else none)")
 
 
-def stage_rows(exp, runs_dir=None) -> list[dict[str, Any]]:
+def stage_rows(exp, runs_dir=None, *, num_shards: int | None = None) -> list[dict[str, Any]]:
     """Every planned stage with its state: done, running, interrupted, failed, stale (done with another
     fingerprint: it reruns) or to run; and the figures its manifest holds."""
     from harness.core.runs import read_manifest, running_state
-    from harness.stages.plan import plan
+    from harness.stages.context import Run
+    from harness.stages.executor import job_states, submitted_shards
+    from harness.stages.graph import graph
 
     rows = []
-    jobs = _jobs(exp, runs_dir)
-    for s in plan(exp, runs_dir):
+    run_ = Run(exp, runs_dir, num_shards=num_shards or submitted_shards(Run(exp, runs_dir)))
+    jobs = job_states(run_)
+    for s in graph(run_, report=False):
         m, live = read_manifest(s.directory), running_state(s.directory)
         state = "done" if s.cached else "to run"
         note = ""
@@ -47,14 +52,6 @@ def stage_rows(exp, runs_dir=None) -> list[dict[str, Any]]:
                      "tokens": _tokens(s.stage, m) if m and m.ok and s.cached else 0,
                      "judge_usd": _stat(m, "api_usd") if m and s.stage == "eval" else 0.0})
     return rows
-
-
-def _jobs(exp, runs_dir) -> dict[str, Any]:
-    """The SLURM jobs of the last `harness run --executor slurm` (task id -> JobInfo); {} without one."""
-    from harness.stages.context import Run
-    from harness.stages.executor import job_states
-
-    return job_states(Run(exp, runs_dir))
 
 
 def _with_job(state: str, note: str, job) -> tuple[str, str]:
@@ -111,12 +108,12 @@ def cached_requests(exp, runs_dir=None) -> int | None:
         return None
 
 
-def status(exp, runs_dir=None) -> dict[str, Any]:
+def status(exp, runs_dir=None, *, num_shards: int | None = None) -> dict[str, Any]:
     from harness.core.lock import runners
     from harness.stages import paths
     from harness.stages.evaluate import estimate_cost
 
-    rows = stage_rows(exp, runs_dir)
+    rows = stage_rows(exp, runs_dir, num_shards=num_shards)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
@@ -133,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.report.terminal import print_table
 
     exp = load(args)
-    st = status(exp, args.runs_dir)
+    st = status(exp, args.runs_dir, num_shards=args.num_shards)
     if args.json:
         print(json.dumps(st))
         return 0
