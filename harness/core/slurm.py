@@ -7,8 +7,9 @@
   job ids it waits for, into submitit `SlurmExecutor` parameters: `--dependency=afterok:...`
   with `--kill-on-invalid-dep=yes`, so a job whose parent failed is cancelled at once
   (state CANCELLED, reason DependencyNeverSatisfied) instead of pending forever.
-- `submit` (a Python callable), `submit_command` (an argv) and `submit_array` (K shards as one
-  array job) return submitit jobs; their `.job_id` is what dependants name.
+- `submit` (a Python callable), `submit_command` (an argv), `submit_array` and
+  `submit_command_array` (K shards as one array job) return submitit jobs; their `.job_id` (and
+  `array_id(jobs)` for a whole array) is what dependants name.
 - `query` reads the jobs' states from `sacct`, or from `scontrol` on clusters without accounting
   (finished jobs stay there for MinJobAge), and `JobInfo.status` maps a SLURM state onto a stage's
   status: ok, pending, running, failed (with the state and the log path) or blocked (a dependency
@@ -149,10 +150,13 @@ def submit(fn: Callable[..., Any], *args: Any, folder: Path, opts: SlurmOptions,
     By default fn runs under srun on each of the nodes * tasks_per_node tasks; `in_batch_script`
     runs it once, in the batch script on the first node, free to start its own srun steps (as
     multi-node training does: nodes=train.num_machines, in_batch_script=True). Returns the submitit Job."""
-    ex = _executor(folder, opts, name=name, nodes=nodes, tasks_per_node=tasks_per_node, gpus_per_node=gpus_per_node,
-                   cpus_per_task=cpus_per_task, dependencies=dependencies)
+    ex = _executor(folder, opts, name=name, nodes=1 if in_batch_script else nodes, tasks_per_node=tasks_per_node,
+                   gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, dependencies=dependencies)
     if in_batch_script:
-        ex.update_parameters(use_srun=False)
+        # submitit counts nodes x tasks results to wait for: ask for the nodes behind its back, so that
+        # it waits for the one result of the batch script
+        extra = {**ex.parameters.get("additional_parameters", {}), "nodes": nodes}
+        ex.update_parameters(use_srun=False, additional_parameters=extra)
     return ex.submit(fn, *args, **kwargs)
 
 
@@ -181,6 +185,22 @@ def submit_array(fn: Callable[..., Any], args_per_task: Sequence[Sequence[Any]],
     with ex.batch():
         jobs = [ex.submit(fn, *args) for args in args_per_task]
     return jobs
+
+
+def submit_command_array(commands: Sequence[Sequence[str]], *, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - as submit
+                         dependencies: Sequence[str] = (), gpus_per_node: int | None = None,
+                         cpus_per_task: int | None = None, env: Mapping[str, str] | None = None,
+                         parallelism: int | None = None) -> list:
+    """One array job, task i running the argv commands[i] (the K shards of a build)."""
+    import submitit
+
+    fns = [(submitit.helpers.CommandFunction(list(c), env=dict(env) if env else None, verbose=True),) for c in commands]
+    return submit_array(_call, fns, folder=folder, opts=opts, name=name, dependencies=dependencies,
+                        gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, parallelism=parallelism)
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    return fn()
 
 
 def array_id(jobs: Sequence[Any]) -> str:

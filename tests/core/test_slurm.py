@@ -19,6 +19,7 @@ from harness.core.slurm import (
     submit,
     submit_array,
     submit_command,
+    submit_command_array,
     time_minutes,
     wait,
 )
@@ -145,8 +146,25 @@ def test_a_two_node_job_runs_the_function_once_per_node(slurm):
 
     job = submit(node, folder=slurm, opts=SlurmOptions(), name="two", nodes=2)
     assert sorted(job.results()) == [("node1", "0"), ("node2", "1")]
-    once = submit(node, folder=slurm, opts=SlurmOptions(), name="once", nodes=2, in_batch_script=True)
-    assert once.results() == [("node1", "0")]  # the batch script, on the first node; it may srun itself
+    def batch():
+        import os
+        import subprocess
+
+        here = os.environ["SLURMD_NODENAME"], os.environ["SLURM_JOB_NUM_NODES"]
+        return here, subprocess.run(["srun", "hostname"], capture_output=True, text=True).stdout.split()
+
+    once = submit(batch, folder=slurm, opts=SlurmOptions(), name="once", nodes=2, in_batch_script=True)
+    # the batch script, once, on the first node of two; its own srun step spans both
+    (here, step), = once.results()
+    assert here == ("node1", "2") and len(step) == 2
+
+
+def test_an_array_of_commands(slurm, tmp_path):
+    jobs = submit_command_array([["bash", "-c", f"echo {i} > {tmp_path}/shard{i}"] for i in range(2)], folder=slurm,
+                                opts=SlurmOptions(), name="cmds")
+    infos = wait([array_id(jobs)], timeout=120, poll=0.3)
+    assert sorted(infos) == [j.job_id for j in jobs] and {i.status for i in infos.values()} == {"ok"}
+    assert [(tmp_path / f"shard{i}").read_text().strip() for i in range(2)] == ["0", "1"]
 
 
 def test_jobs_slurm_forgot_are_unknown(slurm):
