@@ -55,8 +55,9 @@ class Recipe:
     num_processes: int = bounded(1, low=1)
     accelerate_config: str | None = None  # a named file in configs/accelerate/ or a path (FSDP, ZeRO-3)
     # auto: the model's template if it has {% generation %} markers, else TRL's training variant of it;
-    # a tokenizer without a template (a base model) gets the harness template. harness: always ours.
-    chat_template: Literal["auto", "harness"] = "auto"
+    # a tokenizer without a template (a base model) gets the harness template. harness: always ours;
+    # llama2: Llama-2's [INST] format (harness.core.chat.LLAMA2_CHAT_TEMPLATE), the papers' format.
+    chat_template: Literal["auto", "harness", "llama2"] = "auto"
     save_steps: int = bounded(200, low=1)
     save_total_limit: int = bounded(2, low=1)
     logging_steps: int = bounded(5, low=1)
