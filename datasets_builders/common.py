@@ -77,7 +77,7 @@ def backtranslate(ctx: BuildContext, docs: Sequence[Document], *, model: str, pa
                   ) -> list[InstructionRecord]:
     """Self-augmentation: the backward model writes an instruction for each document (its output)."""
     with ctx.log.step("backtranslate") as s:
-        reqs = [ChatRequest(f"bt-{d.id}", (Message("user", d.text),),
+        reqs = [ChatRequest(f"bt-{d.id}", (Message("user", ctx.backtranslation_turn(d.text)),),
                             dataclasses.replace(params, seed=ctx.sampling_seed("backtranslate", d.id)))
                 for d in docs]
         return [InstructionRecord(
@@ -186,6 +186,18 @@ OMIT_AT_DEFAULT = "omit_at_default"
 
 def late_option(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={OMIT_AT_DEFAULT: True})
+
+
+BACKTRANSLATION_PROMPT = "backtranslation"
+
+
+def prompts_used(prompts: Sequence[str], options: Any) -> tuple[str, ...]:
+    """The templates a build with `options` uses: the builder's `PROMPTS`, and the backtranslation
+    prompt when `backtranslation_input` is "prompt" (only then, so the builds from before the
+    option keep their fingerprints)."""
+    if getattr(options, "backtranslation_input", "raw") == "prompt":
+        return (*prompts, BACKTRANSLATION_PROMPT)
+    return tuple(prompts)
 
 
 def check_scoring(options: Any) -> None:
