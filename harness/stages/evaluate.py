@@ -93,7 +93,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     """Evaluate every row of the selected datasets (`rows.evaluated`: per training, checkpoint and
     eval-tag variant), each with its system prompt, cached by fingerprint; `progress(what, done,
     total)` hears each batch's progress."""
-    from harness.experiment import eval_system_prompt
+    from harness.experiment import eval_prompt_parts
     from harness.stages.plan import select
     from harness.stages.rows import evaluated
 
@@ -109,15 +109,16 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
     outcomes = []
     for r in todo_rows:
         model = f"{exp.backend}:{paths.row_model_dir(exp, r, runs_dir)}"
-        system = eval_system_prompt(exp.train, r.eval_tags)
-        job = EvalJob(judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
+        system, suffix = eval_prompt_parts(exp, r.eval_tags)
+        job = EvalJob(question_suffix=suffix, judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
                       max_instances=exp.eval.max_instances, model=model, name=r.name,
                       cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
                       lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
         outcomes.append(evaluate(paths.eval_dir(exp, r.eval_key, runs_dir), job,
                                  fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
                                  config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
-                                         "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system},
+                                         "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system,
+                                         **({"question_suffix": suffix} if suffix else {})},
                                  upstream={"train": paths.train_fingerprint(exp, r.training.key, runs_dir)}, force=force,
                                  progress=progress))
         _after_eval(exp, r, outcomes[-1], runs_dir)
