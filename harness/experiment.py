@@ -179,6 +179,9 @@ class Analysis:
     # datasets whose records' source web documents join the response comparison as a set
     # "<name>:web_text" (the back-and-forth paper's MAUVE table: distilled vs rewritten vs raw web text)
     web_text_of: tuple[str, ...] = ()
+    # lengths also in a model's tokens, beside the regex word tokens: "base" (the base model's tokenizer)
+    # or a tokenizer's hub id or directory; None: regex tokens only
+    length_tokenizer: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,7 @@ from harness.evaluation.analysis import contamination as contam
 from harness.evaluation.analysis.diversity import (
     TOKENIZER,
     length_stats,
+    lengths_summary,
     ngram_diversity,
     tokenize,
     unique_ngrams,
@@ -70,6 +71,8 @@ class AnalysisSettings:
     ngram_n: int = 8  # n of the n-grams the contamination check compares with eval prompts
     threads: int | None = 1  # BLAS/OpenMP threads for the pair measures (None: the libraries' default)
     bootstrap: int = DEFAULT_BOOTSTRAP  # resamples for the classifiers' intervals
+    # (tokenizer name, texts -> token counts): each set's lengths in a model's tokens too (None: regex only)
+    model_tokens: tuple[str, Any] | None = None
 
 
 DEFAULT_SETTINGS = AnalysisSettings()
@@ -374,6 +377,10 @@ def analyze(sets: Sequence[TextSet], embedder: Embedder, settings: AnalysisSetti
     cut = {s.name: {"classifier": embedder.truncated(s.texts), "mauve": mauve_embedder.truncated(s.texts)}
            for s in sets}
     lengths, per_set, budget, examples = _per_set(sets, emb, cut, cache, settings)
+    if settings.model_tokens is not None:
+        tokenizer, count = settings.model_tokens
+        for s in sets:
+            per_set[s.name]["length_model_tokens"] = {"tokenizer": tokenizer, **lengths_summary(count(s.texts))}
     if eval_prompts is not None:
         prompt_emb = embedder.embed(eval_prompts.texts)
         for s in sets:
