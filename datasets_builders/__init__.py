@@ -67,14 +67,14 @@ def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
 
     module = builder_module(builder)
     opts = parse_options(builder, options, prefix=f"datasets.<{builder}>.options.")
-    from datasets_builders.common import OMIT_AT_DEFAULT
+    from datasets_builders.common import OMIT_AT_DEFAULT, prompts_used
 
     options = dataclasses.asdict(opts)
     for f in dataclasses.fields(opts):  # options added later stay out at their default (common.late_option)
         if f.metadata.get(OMIT_AT_DEFAULT) and options[f.name] == f.default:
             del options[f.name]
     parts = {"version": module.VERSION, "options": options,
-             "prompts": prompt_hashes(getattr(module, "PROMPTS", ()), prompts)}
+             "prompts": prompt_hashes(prompts_used(getattr(module, "PROMPTS", ()), opts), prompts)}
     extra = getattr(module, "fingerprint_extra", None)
     if extra is not None and (more := extra(opts)):  # e.g. a baseline's pinned hub source
         parts["source"] = more

@@ -47,6 +47,14 @@ class Options:
     top_p: float = top_p_field(0.9)
     # curation replies sampled at temperature/top_p (the back-and-forth paper's data generation), else greedy
     score_sampling: bool = common.late_option(False)
+    # what the backward model reads (in training and at use): the raw text as the user turn, or the
+    # text inside the backtranslation prompt (harness/prompts/backtranslation.txt, the papers' structure)
+    backtranslation_input: Literal["raw", "prompt"] = common.late_option("raw")
+    # an output cut by the generation cap (finish reason "length"): by_content (the cap is not looked at:
+    # a rewrite needs a closed [RES] block unless missing_res keep_output, a distilled answer is kept),
+    # drop (dropped as `truncated`, rewrites and answers alike) or keep (kept; a cut rewrite keeps what
+    # follows [RES]); either way the step counts its truncated outputs (`truncated_outputs`)
+    truncated: Literal["by_content", "drop", "keep"] = common.late_option("by_content")
     instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
     rewrite_max_tokens: int | None = common.at_least_one(None)
@@ -62,6 +70,6 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
     if o.variant in ("filtering", "filtering+rewriting"):
         pairs = common.curate_with(ctx, o, pairs, model=o.judge)
     if o.variant in ("rewriting", "filtering+rewriting"):
-        pairs = common.rewrite(ctx, pairs, model=o.rewriter, missing_res=o.missing_res,
+        pairs = common.rewrite(ctx, pairs, model=o.rewriter, missing_res=o.missing_res, truncated=o.truncated,
                                params=common.sampling(o, ctx.decoding, max_tokens=o.rewrite_max_tokens))
     return [common.with_provenance(p, variant=o.variant) for p in pairs]

@@ -41,14 +41,29 @@ def _generate(ctx: BuildContext, step: Any, model: str, requests: Sequence[ChatR
     return gens
 
 
+TRUNCATION_POLICIES = ("by_content", "drop", "keep")
+
+
+def _cut(step: Any, g: Any) -> bool:
+    """Whether generation `g` stopped at the generation cap; counted on the step (`truncated_outputs`)."""
+    if g.finish_reason != "length":
+        return False
+    step.count("truncated_outputs")
+    return True
+
+
 def _answered(ctx: BuildContext, step: Any, model: str, items: Sequence[Any], requests: Sequence[ChatRequest],
-              empty_reason: str) -> Iterator[tuple[Any, Any, str]]:
+              empty_reason: str, truncated: str | None = None) -> Iterator[tuple[Any, Any, str]]:
     """(item, generation, stripped text) for each request the model answered; a prompt that does not
-    fit, or an empty answer (`empty_reason`), is a counted drop."""
+    fit, or an empty answer (`empty_reason`), is a counted drop. `truncated` (a `TRUNCATION_POLICIES`
+    value, or None for a step without one): outputs cut by the cap are counted, and dropped as
+    `truncated` under "drop"."""
     for item, g in zip(items, _generate(ctx, step, model, requests)):
         text = g.text.strip()
         if g.finish_reason == "prompt_too_long":
             step.drop("prompt_too_long", item.id)
+        elif truncated is not None and _cut(step, g) and truncated == "drop":
+            step.drop("truncated", item.id, output=g.text)
         elif not text:
             step.drop(empty_reason, item.id)
         else:
@@ -77,7 +92,7 @@ def backtranslate(ctx: BuildContext, docs: Sequence[Document], *, model: str, pa
                   ) -> list[InstructionRecord]:
     """Self-augmentation: the backward model writes an instruction for each document (its output)."""
     with ctx.log.step("backtranslate") as s:
-        reqs = [ChatRequest(f"bt-{d.id}", (Message("user", d.text),),
+        reqs = [ChatRequest(f"bt-{d.id}", (Message("user", ctx.backtranslation_turn(d.text)),),
                             dataclasses.replace(params, seed=ctx.sampling_seed("backtranslate", d.id)))
                 for d in docs]
         return [InstructionRecord(
@@ -142,9 +157,12 @@ def curate(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: st
         return out
 
 
-def rewrite(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams, missing_res: str
-            ) -> list[InstructionRecord]:
-    """An aligned model rewrites each web response given its instruction, inside [RES]...[/RES]."""
+def rewrite(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams, missing_res: str,
+            truncated: str = "by_content") -> list[InstructionRecord]:
+    """An aligned model rewrites each web response given its instruction, inside [RES]...[/RES].
+    `truncated`: what becomes of a rewrite cut by the cap (see `TRUNCATION_POLICIES`): "drop" drops it
+    as `truncated` before parsing; "keep" keeps a cut block's text after [RES] (a missing [RES] still
+    follows `missing_res`); "by_content" leaves it to the parse."""
     with ctx.log.step("rewrite") as s:
         s.extra.update(missing_res=0, unclosed_res=0)
         reqs = [ChatRequest(f"rw-{r.id}", (Message("user", ctx.render("rewrite", instruction=r.instruction,
@@ -156,7 +174,13 @@ def rewrite(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: s
             if g.finish_reason == "prompt_too_long":
                 s.drop("prompt_too_long", r.id)
                 continue
+            cut = _cut(s, g)
+            if cut and truncated == "drop":
+                s.drop("truncated", r.id, output=g.text)
+                continue
             text, reason, failure = parse_rewrite(g.text, missing=missing_res)
+            if cut and truncated == "keep" and failure == "unclosed_res":
+                text, reason, failure = parse_rewrite(g.text, missing="keep_output")
             if failure:
                 s.count(failure)
             if text is None:
@@ -167,15 +191,16 @@ def rewrite(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: s
         return out
 
 
-def answer(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams
-           ) -> list[InstructionRecord]:
-    """Distillation: the aligned model answers each instruction directly (no web text in sight)."""
+def answer(ctx: BuildContext, records: Sequence[InstructionRecord], *, model: str, params: SamplingParams,
+           truncated: str = "by_content") -> list[InstructionRecord]:
+    """Distillation: the aligned model answers each instruction directly (no web text in sight). An
+    answer cut by the cap is kept under "by_content" and "keep", dropped as `truncated` under "drop"."""
     with ctx.log.step("answer") as s:
         reqs = [ChatRequest(f"ans-{r.id}", (Message("user", r.instruction),),
                             dataclasses.replace(params, seed=ctx.sampling_seed("answer", r.instruction)))
                 for r in records]
         return [with_response(r, text, distilled=True, answer_finish_reason=g.finish_reason)
-                for r, g, text in _answered(ctx, s, model, records, reqs, "empty_answer")]
+                for r, g, text in _answered(ctx, s, model, records, reqs, "empty_answer", truncated)]
 
 
 # Option fields with a range, checked when the experiment loads (key, value, range and fix in the error).
@@ -186,6 +211,18 @@ OMIT_AT_DEFAULT = "omit_at_default"
 
 def late_option(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={OMIT_AT_DEFAULT: True})
+
+
+BACKTRANSLATION_PROMPT = "backtranslation"
+
+
+def prompts_used(prompts: Sequence[str], options: Any) -> tuple[str, ...]:
+    """The templates a build with `options` uses: the builder's `PROMPTS`, and the backtranslation
+    prompt when `backtranslation_input` is "prompt" (only then, so the builds from before the
+    option keep their fingerprints)."""
+    if getattr(options, "backtranslation_input", "raw") == "prompt":
+        return (*prompts, BACKTRANSLATION_PROMPT)
+    return tuple(prompts)
 
 
 def check_scoring(options: Any) -> None:

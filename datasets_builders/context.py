@@ -132,7 +132,8 @@ class BuildContext:
         if purpose == "@seed_model":
             return self.train("seed_model", self.seed_records, base=base or "@base")
         if purpose == "@backward":
-            return self.train("backward", backward_pairs(self.seed_records), base=base or "@base")
+            return self.train("backward", backward_pairs(self.seed_records, self.backtranslation_turn),
+                              base=base or "@base")
         if ref.startswith("@"):
             raise ConfigError(f"datasets.{self.name}.options: unknown model reference {ref!r}",
                               fix="use @base, @seed_model, @backward or a backend spec such as hf:/path")
@@ -186,6 +187,13 @@ class BuildContext:
     def render(self, name: str, **values: str) -> str:
         return self.prompt(name).format(**values)
 
+    def backtranslation_turn(self, response: str) -> str:
+        """What the backward model reads for `response`, in training and at use alike: the text itself
+        (`backtranslation_input: raw`), or the text inside the backtranslation prompt (`prompt`)."""
+        if getattr(self.options, "backtranslation_input", "raw") == "prompt":
+            return self.render("backtranslation", response=response)
+        return response
+
     def sampling_seed(self, *parts: Any) -> int:
         """A per-request seed from the experiment seed and the request's content: stable across runs,
         shards and builders (the same document gets the same instruction everywhere)."""
@@ -193,7 +201,8 @@ class BuildContext:
         return int(content_id("sampling", base, *parts)[:8], 16)
 
 
-def backward_pairs(seed: Sequence[InstructionRecord]) -> list[InstructionRecord]:
-    """(response -> instruction) pairs: the backward model M_yx reads an output, writes its instruction."""
-    return [InstructionRecord((Message("user", r.response), Message("assistant", r.instruction)), "seed-backward",
+def backward_pairs(seed: Sequence[InstructionRecord], turn: Callable[[str], str] = str) -> list[InstructionRecord]:
+    """(response -> instruction) pairs: the backward model M_yx reads an output (as `turn` renders it:
+    the text itself, or inside the backtranslation prompt), writes its instruction."""
+    return [InstructionRecord((Message("user", turn(r.response)), Message("assistant", r.instruction)), "seed-backward",
                               {"origin": "seed", "seed_id": r.id}) for r in seed]

@@ -41,6 +41,14 @@ class Options:
     top_p: float = top_p_field(0.9)
     # curation replies sampled at temperature/top_p (the back-and-forth paper's data generation), else greedy
     score_sampling: bool = common.late_option(False)
+    # what the backward model reads (in training and at use): the raw text as the user turn, or the
+    # text inside the backtranslation prompt (harness/prompts/backtranslation.txt, the papers' structure)
+    backtranslation_input: Literal["raw", "prompt"] = common.late_option("raw")
+    # an output cut by the generation cap (finish reason "length"): by_content (the cap is not looked at:
+    # a rewrite needs a closed [RES] block unless missing_res keep_output, a distilled answer is kept),
+    # drop (dropped as `truncated`, rewrites and answers alike) or keep (kept; a cut rewrite keeps what
+    # follows [RES]); either way the step counts its truncated outputs (`truncated_outputs`)
+    truncated: Literal["by_content", "drop", "keep"] = common.late_option("by_content")
     instruction_max_tokens: int | None = common.at_least_one(None)
     score_max_tokens: int | None = common.at_least_one(None)
     answer_max_tokens: int | None = common.at_least_one(None)
@@ -58,7 +66,7 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
             pool = common.curate_with(ctx, o, pool, model=o.judge)
     else:
         pool = read_instructions(ctx, Path(o.instructions_from))
-    return common.answer(ctx, pool, model=o.teacher,
+    return common.answer(ctx, pool, model=o.teacher, truncated=o.truncated,
                          params=common.sampling(o, ctx.decoding, max_tokens=o.answer_max_tokens))
 
 

@@ -50,6 +50,9 @@ class Options:
     top_p: float = top_p_field(0.9)
     # curation replies sampled at temperature/top_p (the back-and-forth paper's data generation), else greedy
     score_sampling: bool = common.late_option(False)
+    # what the backward model reads (in training and at use): the raw text as the user turn, or the
+    # text inside the backtranslation prompt (harness/prompts/backtranslation.txt, the papers' structure)
+    backtranslation_input: Literal["raw", "prompt"] = common.late_option("raw")
     instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
 

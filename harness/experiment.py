@@ -158,6 +158,9 @@ class Eval:
     # (a model trained without tags, train.tags=false or assembly as_published, is prompted without them)
     tags: EvalTags = "seed"
     tag_variants: tuple[str, ...] = ()  # one eval row per value, named <name>[tags=<value>]; replaces `tags`
+    # where the eval tag goes: system (the training records' system turn; a prompt is a prefix of a
+    # training render) or question (appended to the instruction after a blank line, the papers' placement)
+    tag_placement: Literal["system", "question"] = "system"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +178,9 @@ class Analysis:
     # datasets whose records' source web documents join the response comparison as a set
     # "<name>:web_text" (the back-and-forth paper's MAUVE table: distilled vs rewritten vs raw web text)
     web_text_of: tuple[str, ...] = ()
+    # lengths also in a model's tokens, beside the regex word tokens: "base" (the base model's tokenizer)
+    # or a tokenizer's hub id or directory; None: regex tokens only
+    length_tokenizer: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,6 +256,15 @@ def eval_system_prompt(train: Train, tags: str) -> str | None:
     own text, so the model sees at inference what it was trained with."""
     return {"none": None, "seed": train.seed_tag, "web": train.web_tag,
             "both": f"{train.seed_tag} {train.web_tag}"}[tags]
+
+
+def eval_prompt_parts(exp: Experiment, tags: str) -> tuple[str | None, str | None]:
+    """(system turn, text appended to each instruction) of an eval prompt for `tags`: the tag text of
+    `eval_system_prompt` as the system turn, or after the question under `eval.tag_placement: question`."""
+    tag = eval_system_prompt(exp.train, tags)
+    if exp.eval.tag_placement == "question" and tag:
+        return None, f"\n\n{tag}"
+    return tag, None
 
 
 def resolve_config_path(name_or_path: str) -> Path:

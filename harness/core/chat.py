@@ -1,4 +1,5 @@
-"""Chat templates, applied in one place, and the harness's own template (`CHAT_TEMPLATE`).
+"""Chat templates, applied in one place: the harness's own template (`CHAT_TEMPLATE`) and a Llama-2
+`[INST]` one (`LLAMA2_CHAT_TEMPLATE`), the format both papers fine-tuned in.
 
 Every local backend turns messages into a prompt through `render_chat`, so `hf` and `vllm` see the
 same token ids, and the template's hash can go into manifests and cache keys. The tokenizer is any
@@ -30,6 +31,33 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
+
+# Llama-2's chat format, written for this project from the format's structure: each user turn is
+# `<s>[INST] ... [/INST]`, the system turn sits inside the first user turn between `<<SYS>>` lines,
+# and each answer follows with a space and ends with a space and EOS. The answer (with its EOS) is
+# the `{% generation %}` part, so assistant-only loss trains it and masks the rest. A prompt ends
+# with `[/INST]`, so the generation prompt adds nothing and a prompt is a prefix of the trained
+# text. A system turn anywhere but first, or an assistant turn without a user turn before it, is
+# an error (the format has no place for either).
+LLAMA2_CHAT_TEMPLATE = (
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set system = messages[0]['content'] %}{% set turns = messages[1:] %}"
+    "{% else %}{% set system = '' %}{% set turns = messages %}{% endif %}"
+    "{% for message in turns %}"
+    "{% if message['role'] == 'user' %}"
+    "{{ bos_token }}[INST] {% if loop.first and system %}<<SYS>>\n{{ system }}\n<</SYS>>\n\n{% endif %}"
+    "{{ message['content'] }} [/INST]"
+    "{% elif message['role'] == 'assistant' and not loop.first and turns[loop.index0 - 1]['role'] == 'user' %}"
+    "{% generation %} {{ message['content'] }} {{ eos_token }}{% endgeneration %}"
+    "{% else %}"
+    "{{ raise_exception('the llama2 chat template takes an optional first system turn, then user and assistant "
+    "turns in turn') }}"
+    "{% endif %}"
+    "{% endfor %}"
+)
+
+# The templates a recipe can name (`recipe.chat_template`), besides `auto` (the model's own).
+NAMED_TEMPLATES = {"harness": CHAT_TEMPLATE, "llama2": LLAMA2_CHAT_TEMPLATE}
 
 
 def template_hash(tokenizer: Any) -> str:

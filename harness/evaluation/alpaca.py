@@ -43,12 +43,14 @@ def generator_name(model_spec: str) -> str:
     return Path(model).name or model
 
 
-def generate_outputs(model_spec: str, rows: list[dict[str, Any]], *, decoding: Any, cache: Path | None,
-                     generator_options: Mapping[str, Any] | None, name: str,
-                     progress: Progress | None = None, system: str | None = None
-                     ) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+def generate_outputs(  # noqa: PLR0913 - keyword-only, each named at its one call site
+        model_spec: str, rows: list[dict[str, Any]], *, decoding: Any, cache: Path | None,
+        generator_options: Mapping[str, Any] | None, name: str, progress: Progress | None = None,
+        system: str | None = None, question_suffix: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
     """The model's answer to each instruction (one user turn, after a `system` turn when given: the
-    tags the model was trained with), in alpaca_eval's model_outputs format."""
+    tags the model was trained with; or with `question_suffix`, the tags, after the instruction), in
+    alpaca_eval's model_outputs format. The outputs keep the instruction as the eval set has it, so the
+    judge never sees the tag."""
     from harness.backends import load_generator
     from harness.backends.base import ChatRequest, SamplingParams
     from harness.core.records import Message
@@ -60,7 +62,8 @@ def generate_outputs(model_spec: str, rows: list[dict[str, Any]], *, decoding: A
         raise ConfigError(f"bad eval decoding: {e}") from None
     gen = load_generator(model_spec, cache=cache, **dict(generator_options or {}))
     head = (Message("system", system),) if system else ()
-    requests = [ChatRequest(id=f"eval-{i}", messages=(*head, Message("user", r["instruction"])), params=params)
+    requests = [ChatRequest(id=f"eval-{i}", messages=(*head, Message("user", r["instruction"] + (question_suffix or ""))),
+                            params=params)
                 for i, r in enumerate(rows)]
     done = 0
 
@@ -212,6 +215,7 @@ class EvalJob:
     lc: str = "auto"  # eval.lc
     lc_data: Path | None = None  # eval.lc_data
     system: str | None = None  # a system turn before each instruction (the eval tags)
+    question_suffix: str | None = None  # text appended to each instruction (the eval tags, after the question)
 
 
 def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None = None,
@@ -248,7 +252,7 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
         outputs, stats, gen = generate_outputs(job.model, rows, decoding=job.decoding, cache=job.cache,
                                                generator_options=gen_options,
                                                name=job.name or generator_name(job.model), progress=progress,
-                                               system=job.system)
+                                               system=job.system, question_suffix=job.question_suffix)
         completion_tokens = stats.pop("completion_tokens")
     name = job.name or (outputs[0]["generator"] if outputs else generator_name(job.model or "outputs"))
     write_json(output_dir / "model_outputs.json", outputs)  # kept even if judging fails
@@ -262,7 +266,8 @@ def evaluate_model(job: EvalJob, output_dir: Path, *, progress: Progress | None 
     write_json(output_dir / "annotations.json", run.annotations)
     _require_counted(run, output_dir)
     about = {"generator": name, "judge": str(spec), "annotator": spec.annotator, "protocol": job.protocol,
-             "eval_set": job.eval_set, "max_instances": job.max_instances, "system_prompt": job.system}
+             "eval_set": job.eval_set, "max_instances": job.max_instances, "system_prompt": job.system,
+             **({"question_suffix": job.question_suffix} if job.question_suffix else {})}
     lc = LcSettings(job.lc, job.lc_data, eval_positions(rows, full_set))
     result = _metrics(run, outputs, completion_tokens, stats, cost, about, lc)
     write_json(output_dir / "metrics.json", result)

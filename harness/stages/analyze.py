@@ -52,8 +52,11 @@ def analysis_fingerprint(exp: Experiment, *, with_outputs: bool, runs_dir: Any =
         upstream |= {f"dataset/{n}": paths.dataset_hash(exp, n, runs_dir) for n in exp.datasets}
     if with_outputs:
         upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir) for n, r in rows.primary(exp).items()}
+    analysis = to_dict(exp.analysis)
+    if analysis.get("length_tokenizer") is None:  # added later: out at its default, analyses from before keep theirs
+        analysis.pop("length_tokenizer", None)
     return fingerprint("analysis", version=ANALYSIS_VERSION,
-                       config={"analysis": to_dict(exp.analysis), "seed": exp.seed}, upstream=upstream)
+                       config={"analysis": analysis, "seed": exp.seed}, upstream=upstream)
 
 
 def _eval_outputs(exp: Experiment, runs_dir) -> dict[str, Path]:
@@ -101,6 +104,7 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
     if outputs:
         eval_prompts = load_text_set(next(iter(outputs.values())), "instruction", name="eval")
 
+    model_tokens = _model_token_counter(exp, runs_dir) if cfg.length_tokenizer else None
     written: list[str] = []
     stats: dict[str, Any] = {}
     jobs: list[tuple[str, list[TextSet], TextSet | None]] = [
@@ -115,7 +119,8 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
             log.info("analysis: %s needs two sets, the experiment has %d; skipped", what, len(sets))
             stats[what] = {"skipped": "fewer than two sets"}
             continue
-        settings = AnalysisSettings(seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, folds=_folds(sets))
+        settings = AnalysisSettings(seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, folds=_folds(sets),
+                                    model_tokens=model_tokens)
         result = analyze(sets, embedder, settings, mauve_embedder=features, eval_prompts=prompts)
         plots = write_plots(result, d / f"{what}.png", seed=exp.seed)
         result.report["plots"] = [p.name for p in plots]
@@ -133,6 +138,25 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
         written.append("curation.json")
         stats["curation"] = {n: r["judged"] for n, r in report.items()}
     return StageResult(outputs=written, stats=stats)
+
+
+def _model_token_counter(exp: Experiment, runs_dir) -> tuple[str, Any]:
+    """(tokenizer name, texts -> token counts) for `analysis.length_tokenizer`: the base model's
+    tokenizer ("base") or the one named; counts without special tokens."""
+    from transformers import AutoTokenizer
+
+    name = exp.analysis.length_tokenizer
+    if name == "base":
+        from harness.backends.spec import resolve_base_model
+        from harness.stages.base import ensure_base_model
+
+        name = resolve_base_model(ensure_base_model(exp, runs_dir))
+    tokenizer = AutoTokenizer.from_pretrained(name)
+
+    def count(texts):
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    return exp.analysis.length_tokenizer if exp.analysis.length_tokenizer != "base" else f"base ({name})", count
 
 
 def web_text_set(directory: Path, name: str):

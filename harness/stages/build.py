@@ -194,10 +194,13 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
 
 def _prompts_used(exp: Experiment, name: str) -> dict[str, dict[str, str]]:
     """The manifest's record of the templates this dataset's builder used: file and hash of each."""
-    from datasets_builders import builder_module
+    from datasets_builders import builder_module, parse_options
+    from datasets_builders.common import prompts_used
     from datasets_builders.prompts import prompt_record
 
-    return prompt_record(getattr(builder_module(exp.datasets[name].builder), "PROMPTS", ()), exp.prompts)
+    spec = exp.datasets[name]
+    return prompt_record(prompts_used(getattr(builder_module(spec.builder), "PROMPTS", ()),
+                                      parse_options(spec.builder, spec.options)), exp.prompts)
 
 
 def _finish_drops(d: Path) -> None:

@@ -115,7 +115,7 @@ def require_models(run: Run, rows: Sequence[Row]) -> None:
 def eval_one(run: Run, r: Row, *, force: bool = False, progress: Any = None) -> StageOutcome:
     """The eval stage of one row: its model answers the eval set after the row's system prompt and is
     judged (cached by fingerprint); then its metrics go to the trackers and the model card."""
-    from harness.experiment import eval_system_prompt
+    from harness.experiment import eval_prompt_parts
 
     exp, runs_dir = run.exp, run.runs_dir
     todo = force or not is_done(run.eval_dir(r), run.eval_fingerprint(r))
@@ -123,14 +123,15 @@ def eval_one(run: Run, r: Row, *, force: bool = False, progress: Any = None) -> 
         require_models(run, [r])
     judge = run.memo("judge", lambda: resolve_judge_model(exp, runs_dir)) if todo else exp.eval.judge
     model = f"{exp.backend}:{run.model_dir(r)}"
-    system = eval_system_prompt(exp.train, r.eval_tags)
-    job = EvalJob(judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
+    system, suffix = eval_prompt_parts(exp, r.eval_tags)
+    job = EvalJob(question_suffix=suffix, judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
                   max_instances=exp.eval.max_instances, model=model, name=r.name,
                   cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
                   lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
     outcome = evaluate(run.eval_dir(r), job, fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
                        config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
-                               "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system},
+                               "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system,
+                               **({"question_suffix": suffix} if suffix else {})},
                        upstream={"train": run.train_fingerprint(r.training)}, force=force, progress=progress)
     _after_eval(exp, r, outcome, runs_dir)
     return outcome

@@ -308,6 +308,8 @@ def eval_judged_fingerprint(exp: Experiment, key: str, runs_dir: Any = CONFIG_ON
     r = find_row(exp, key)
     ev = {k: v for k, v in to_dict(exp.eval).items() if k not in LC_KEYS + EVAL_KEYS_PER_ROW}
     ev |= {"eval_set": source_identity(exp.eval.eval_set), "system_prompt": eval_system_prompt(exp.train, r.eval_tags)}
+    if ev.get("tag_placement") == "system":  # added later: out at its default, so evals from before keep theirs
+        del ev["tag_placement"]
     if r.step is not None:
         ev["step"] = r.step
     train_fp = train_fingerprint(exp, r.training.key, runs_dir)

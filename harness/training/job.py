@@ -37,8 +37,9 @@ JOB_FILE = "train_job.json"
 def choose_template(tokenizer: Any, recipe: Recipe) -> tuple[str, str, str]:
     """(training template, inference template to save, which) for assistant-only loss.
 
-    - `recipe.chat_template == "harness"`, or a tokenizer without a template (a base model such as
-      Llama-2-7b-hf): `harness.core.chat.CHAT_TEMPLATE` for both.
+    - `recipe.chat_template` "harness" or "llama2": that template of `harness.core.chat` for both.
+    - a tokenizer without a template (a base model such as Llama-2-7b-hf) under "auto":
+      `harness.core.chat.CHAT_TEMPLATE` for both.
     - a template with generation markers: used as is.
     - a template without markers (most chat models): TRL's training variant of it for training
       (for the families TRL knows), the original saved for inference. A template TRL cannot patch
@@ -46,13 +47,17 @@ def choose_template(tokenizer: Any, recipe: Recipe) -> tuple[str, str, str]:
     """
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
-    from harness.core.chat import CHAT_TEMPLATE
+    from harness.core.chat import CHAT_TEMPLATE, NAMED_TEMPLATES
 
     current = getattr(tokenizer, "chat_template", None)
-    if recipe.chat_template == "harness" or not current:
+    if recipe.chat_template in NAMED_TEMPLATES:
+        named = NAMED_TEMPLATES[recipe.chat_template]
+        return named, named, recipe.chat_template
+    if not current:
         return CHAT_TEMPLATE, CHAT_TEMPLATE, "harness"
     if recipe.chat_template != "auto":
-        raise ConfigError(f"recipe key 'chat_template' is {recipe.chat_template!r}", fix="use auto or harness")
+        raise ConfigError(f"recipe key 'chat_template' is {recipe.chat_template!r}",
+                          fix=f"use auto or one of {', '.join(NAMED_TEMPLATES)}")
     if has_generation_markers(current):
         return current, current, "model"
     try:

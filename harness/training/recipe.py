@@ -37,6 +37,9 @@ class Recipe:
     name: str = "custom"
     learning_rate: float = bounded(1e-5, low=0, low_open=True, fix="a learning rate > 0, e.g. 1e-5")
     lr_scheduler: str = "cosine"
+    # the learning rate the schedule ends at (Humpback: linear decay to 9e-6); None: the scheduler's own
+    # end (0 for linear and cosine). Set, it needs lr_scheduler linear or cosine (`lr_schedule`).
+    final_learning_rate: float | None = bounded(None, low=0, low_open=True)
     warmup_ratio: float = bounded(0.03, low=0, high=1, high_open=True)
     weight_decay: float = bounded(0.1, low=0)
     dropout: float = bounded(0.1, low=0, high=1, high_open=True)
@@ -58,8 +61,9 @@ class Recipe:
     num_machines: int = bounded(1, low=1)
     accelerate_config: str | None = None  # a named file in configs/accelerate/ or a path (FSDP, ZeRO-3)
     # auto: the model's template if it has {% generation %} markers, else TRL's training variant of it;
-    # a tokenizer without a template (a base model) gets the harness template. harness: always ours.
-    chat_template: Literal["auto", "harness"] = "auto"
+    # a tokenizer without a template (a base model) gets the harness template. harness: always ours;
+    # llama2: Llama-2's [INST] format (harness.core.chat.LLAMA2_CHAT_TEMPLATE), the papers' format.
+    chat_template: Literal["auto", "harness", "llama2"] = "auto"
     save_steps: int = bounded(200, low=1)
     save_total_limit: int = bounded(2, low=1)
     logging_steps: int = bounded(5, low=1)
@@ -71,6 +75,22 @@ class Recipe:
 # Fields that change how fast or where a run goes, not what it learns: kept out of fingerprints.
 NON_SEMANTIC_FIELDS = ("name", "save_steps", "save_total_limit", "logging_steps", "accelerate_config",
                        "gradient_checkpointing", "report_to", "num_machines")
+# Fields added after results were published: kept out of fingerprints at their default, so the trained
+# models from before them keep theirs.
+LATE_FIELDS = {"final_learning_rate": None}
+FINAL_LR_SCHEDULERS = ("linear", "cosine")
+
+
+def lr_schedule(recipe: Recipe) -> tuple[str, dict[str, Any]]:
+    """transformers' `lr_scheduler_type` and its kwargs for the recipe: with `final_learning_rate`,
+    linear decay to it is the polynomial schedule of power 1 ending at it, cosine is
+    `cosine_with_min_lr`."""
+    final = recipe.final_learning_rate
+    if final is None:
+        return recipe.lr_scheduler, {}
+    if recipe.lr_scheduler == "linear":
+        return "polynomial", {"lr_end": final, "power": 1.0}
+    return "cosine_with_min_lr", {"min_lr": final}
 
 
 def recipe_path(name_or_path: str) -> Path:
@@ -100,6 +120,15 @@ def check_recipe(recipe: Recipe, source: str | None, prefix: str = "") -> Recipe
         raise ConfigError(f"{source}: '{prefix}num_processes' is {recipe.num_processes}, which does not split evenly "
                           f"over '{prefix}num_machines'={recipe.num_machines}",
                           fix=f"set {prefix}num_processes to a multiple of {recipe.num_machines} (processes in all)")
+    final = recipe.final_learning_rate
+    if final is not None and recipe.lr_scheduler not in FINAL_LR_SCHEDULERS:
+        raise ConfigError(f"{source}: '{prefix}final_learning_rate' is set, but '{prefix}lr_scheduler' is "
+                          f"{recipe.lr_scheduler!r}", fix=f"use lr_scheduler {' or '.join(FINAL_LR_SCHEDULERS)}, "
+                                                          "or final_learning_rate=null")
+    if final is not None and final >= recipe.learning_rate:
+        raise ConfigError(f"{source}: '{prefix}final_learning_rate' ({final:g}) is not below "
+                          f"'{prefix}learning_rate' ({recipe.learning_rate:g})",
+                          fix="a final learning rate below the peak, e.g. 9e-6 for 1e-5")
     trackers = (recipe.report_to,) if isinstance(recipe.report_to, str) else tuple(recipe.report_to)
     for t in trackers:
         if t not in TRACKERS:
@@ -116,4 +145,7 @@ def semantic_dict(recipe: Recipe) -> dict[str, Any]:
     d = to_dict(recipe)
     for k in NON_SEMANTIC_FIELDS:
         d.pop(k, None)
+    for k, default in LATE_FIELDS.items():
+        if d.get(k) == default:
+            d.pop(k, None)
     return d

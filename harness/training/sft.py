@@ -29,7 +29,7 @@ from harness.core.runs import StageOutcome, StageResult, run_stage
 from harness.training import checkpoints
 from harness.training.data import Assembled
 from harness.training.job import read_job, write_job
-from harness.training.recipe import Recipe, semantic_dict
+from harness.training.recipe import Recipe, lr_schedule, semantic_dict
 
 TRAIN_VERSION = 1
 LOG_HISTORY = "log_history.json"  # trainer.state.log_history of the run, beside the model
@@ -125,12 +125,14 @@ def sft_config(recipe: Recipe, precision: str, output_dir: Path) -> Any:
     import torch
     from trl import SFTConfig
 
+    scheduler, scheduler_kwargs = lr_schedule(recipe)
     return SFTConfig(
         output_dir=str(output_dir),
         per_device_train_batch_size=recipe.per_device_batch_size,
         gradient_accumulation_steps=recipe.gradient_accumulation_steps,
         learning_rate=recipe.learning_rate,
-        lr_scheduler_type=recipe.lr_scheduler,
+        lr_scheduler_type=scheduler,
+        lr_scheduler_kwargs=scheduler_kwargs,
         warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the steps
         weight_decay=recipe.weight_decay,
         num_train_epochs=recipe.num_epochs,

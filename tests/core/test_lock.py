@@ -108,7 +108,7 @@ def test_two_processes_on_one_stage_run_it_once(tmp_path, caplog):
     import textwrap
     import time
 
-    from harness.core.runs import StageResult, run_stage
+    from harness.core.runs import run_stage
 
     stage = tmp_path / "shared" / "helper"
     first = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""

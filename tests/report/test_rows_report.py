@@ -46,7 +46,7 @@ def test_a_paper_figure_stands_beside_its_own_n_only_and_deviations_are_printed(
                        "openorca@selected": 87.31}
     text = markdown(board)
     assert "Deviations from the papers" in text
-    assert "- the 25.6K rows train 1,600 steps like the 51.2K rows, not the paper's 1,200 (8)" in text
+    assert "- the 25.6K rows train 1,600 steps like the 51.2K rows, not the paper's 1,200 (29)" in text
     for name in ("paper-7b", "paper-70b", "paper-7b-instructions", "paper-humpback"):
         assert load_experiment(name).deviations, name
     demo = collect(load_experiment("demo"), tmp_path / "demo")  # demo and control print no such section

@@ -26,9 +26,10 @@ MODEL_KEYS = {"backward_model": "@backward", "judge": "@seed_model", "rewriter":
               "teacher": "@seed_model", "responder": "@seed_model"}
 # robust parsing for random models (as in demo.yaml), threshold 1 keeps every rated pair, few tokens;
 # logprob scoring reads no sampled reply, so the paper configs' score_sampling is off here
-# (tests/builders/test_score_sampling.py runs it on the tiny model)
+# (tests/builders/test_score_sampling.py runs it on the tiny model); an 8-token cap cuts every
+# rewrite and answer, which the paper configs' `truncated: drop` would drop (test_truncation_policy)
 TINY_OPTIONS = {"score_mode": "logprobs", "score_sampling": "false", "logprobs_k": 2048, "threshold": 1.0,
-                "missing_res": "keep_output",
+                "missing_res": "keep_output", "truncated": "by_content",
                 "instruction_max_tokens": 8, "score_max_tokens": 1, "rewrite_max_tokens": 8, "answer_max_tokens": 8}
 # rows in each public dataset's own format, for the loaders that have no bundled demo file
 BASELINE_ROWS = {

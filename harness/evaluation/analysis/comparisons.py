@@ -48,6 +48,8 @@ class AnalysisSettings:
     ngram_n: int = 8  # n of the n-grams the contamination check compares with eval prompts
     threads: int | None = 1  # BLAS/OpenMP threads for the pair measures (None: the libraries' default)
     bootstrap: int = DEFAULT_BOOTSTRAP  # resamples for the classifiers' intervals
+    # (tokenizer name, texts -> token counts): each set's lengths in a model's tokens too (None: regex only)
+    model_tokens: tuple[str, Any] | None = None
 
 
 DEFAULT_SETTINGS = AnalysisSettings()

@@ -36,9 +36,14 @@ def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
 
 def length_stats(token_lists: Sequence[Sequence[str]]) -> dict[str, float]:
     """Mean, spread and quantiles of the number of tokens per text."""
+    return lengths_summary([len(t) for t in token_lists])
+
+
+def lengths_summary(counts: Sequence[int]) -> dict[str, float]:
+    """Mean, spread and quantiles of per-text token counts (any tokenizer's)."""
     import numpy as np
 
-    lengths = np.array([len(t) for t in token_lists], dtype=float)
+    lengths = np.array(counts, dtype=float)
     if lengths.size == 0:
         return {"mean": 0.0, "std": 0.0, "min": 0.0, "p10": 0.0, "median": 0.0, "p90": 0.0, "max": 0.0}
     return {"mean": float(lengths.mean()), "std": float(lengths.std()), "min": float(lengths.min()),

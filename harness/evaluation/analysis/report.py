@@ -42,6 +42,7 @@ from harness.evaluation.analysis.comparisons import (  # noqa: F401 (the module'
 from harness.evaluation.analysis.diversity import (
     TOKENIZER,
     length_stats,
+    lengths_summary,
     ngram_diversity,
     tokenize,
     unique_ngrams,
@@ -101,6 +102,10 @@ def analyze(sets: Sequence[TextSet], embedder: Embedder, settings: AnalysisSetti
     cut = {s.name: {"classifier": embedder.truncated(s.texts), "mauve": mauve_embedder.truncated(s.texts)}
            for s in sets}
     lengths, per_set, budget, examples = _per_set(sets, emb, cut, cache, settings)
+    if settings.model_tokens is not None:
+        tokenizer, count = settings.model_tokens
+        for s in sets:
+            per_set[s.name]["length_model_tokens"] = {"tokenizer": tokenizer, **lengths_summary(count(s.texts))}
     if eval_prompts is not None:
         prompt_emb = embedder.embed(eval_prompts.texts)
         for s in sets:

@@ -173,3 +173,34 @@ def test_paper_configs_select_the_papers_mauve_setup() -> None:
     assert demo.mauve_features is None  # offline default: sentence embeddings
     with pytest.raises(Exception, match="curation_reference.nope"):
         load_experiment("demo", ["analysis.curation_reference.nope=x.jsonl"])
+
+
+def test_lengths_in_model_tokens_beside_regex_tokens(tiny_lm: Path, embedder: Embedder,
+                                                     real_sets: dict[str, TextSet], tmp_path: Path) -> None:
+    """`analysis.length_tokenizer`: each set's lengths in a model's tokens too (the papers' length
+    table counts model tokens), from the stage's counter on the tiny model's real tokenizer."""
+    from transformers import AutoTokenizer
+
+    from harness.experiment import load_experiment
+    from harness.stages.analyze import _model_token_counter, analysis_fingerprint
+
+    exp = load_experiment("demo", [f"analysis.length_tokenizer={tiny_lm}"])
+    name, count = _model_token_counter(exp, tmp_path / "runs")
+    sets = [real_sets["gpt4"].subsample(40, 1), real_sets["llama-2-7b-chat-hf"].subsample(40, 1)]
+    report = analyze(sets, embedder, AnalysisSettings(seeds=(0,), folds=3, bootstrap=50, model_tokens=(name, count))
+                     ).report
+    tok = AutoTokenizer.from_pretrained(tiny_lm)
+    for s in sets:
+        got = report["sets"][s.name]
+        want = [len(tok.encode(t, add_special_tokens=False)) for t in s.texts]
+        assert got["length_model_tokens"]["tokenizer"] == str(tiny_lm)
+        assert got["length_model_tokens"]["mean"] == pytest.approx(np.mean(want))
+        assert got["length_model_tokens"]["mean"] != pytest.approx(got["mean_length_tokens"])  # two measures
+    plain = analyze(sets, embedder, AnalysisSettings(seeds=(0,), folds=3, bootstrap=50)).report
+    assert all("length_model_tokens" not in plain["sets"][s.name] for s in sets)
+    # at its default the key stays out of the analysis fingerprint
+    demo, base = load_experiment("demo"), load_experiment("demo", ["analysis.length_tokenizer=base"])
+    assert analysis_fingerprint(demo, with_outputs=False) == analysis_fingerprint(
+        load_experiment("demo", ["analysis.length_tokenizer=null"]), with_outputs=False)
+    assert analysis_fingerprint(base, with_outputs=False) != analysis_fingerprint(demo, with_outputs=False)
+    assert _model_token_counter(base, tmp_path / "runs")[0].startswith("base (")
