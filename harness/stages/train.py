@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harness.core.errors import StageError
 from harness.core.io import read_records
 from harness.core.records import InstructionRecord
-from harness.core.runs import StageOutcome, changed_output, read_manifest
+from harness.core.runs import StageOutcome, changed_output, finished, read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
 from harness.stages.cards import write_model_card
@@ -94,6 +94,11 @@ def train_one(run: Run, t: Training, *, force: bool = False, progress: Any = Non
     from harness.training.sft import train_stage
 
     exp, runs_dir = run.exp, run.runs_dir
+    fp = run.train_fingerprint(t)
+    done = None if force else finished(run.train_dir(t), fp)
+    if done is not None:  # cached: no dataset read, no tokenizer loaded (a graph task in its own process)
+        write_model_card(exp, t.key, runs_dir, metrics=_metrics(exp, t.key, runs_dir))
+        return StageOutcome(run.train_dir(t), fp, True, done)
     sets = training_sets(run)
     assembled = sets.assemble(t)
     log.info("train %s: %d records (%d of %d dataset records after screening, N=%s, %d seed; assembly %s)",
@@ -101,7 +106,7 @@ def train_one(run: Run, t: Training, *, force: bool = False, progress: Any = Non
              assembled.stats["seed_records"], t.assembly)
     outcome = train_stage(run.train_dir(t), base_model=sets.base_path, model_name=run.base_spec,
                           before_fit=lambda: release_idle(gpu_only=True), records=assembled,
-                          recipe=paths.row_recipe(exp, t.dataset), fingerprint=run.train_fingerprint(t),
+                          recipe=paths.row_recipe(exp, t.dataset), fingerprint=fp,
                           upstream={"build": run.build_fingerprint(t.dataset),
                                     "dataset": paths.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
                           save_at_steps=t.steps, progress=(lambda d, n: progress("steps", d, n)) if progress else None)
