@@ -152,7 +152,7 @@ def _one_model_job(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     from harness.core.runs import request_cache_path, runs_root
     from harness.evaluation.alpaca import EvalJob, judge_spec_for
     from harness.experiment import Decoding
-    from harness.stages import paths
+    from harness.stages import fingerprints
 
     decoding = Decoding(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed)
     judge_spec = judge_spec_for(args.judge, args.protocol)
@@ -167,7 +167,7 @@ def _one_model_job(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
               "eval_set": args.eval_set,
               "eval_set_sha": file_sha256(args.eval_set) if Path(args.eval_set).is_file() else None,
               "max_instances": args.max_instances, "decoding": decoding.__dict__, "name": args.name}
-    return job, paths.eval_fingerprint_of(config, {}), config
+    return job, fingerprints.eval_fingerprint_of(config, {}), config
 
 
 def _model_identity(spec: str) -> Any:

@@ -19,7 +19,7 @@ from harness.core.io import read_json, write_json, write_text
 from harness.core.runs import git_state, read_manifest
 from harness.experiment import Experiment
 from harness.report.columns import COLUMNS, PRIORITY, WITH_ERROR, cell, lc_notes, shown_columns
-from harness.stages import paths
+from harness.stages import fingerprints, paths
 from harness.stages import rows as rows_of
 
 
@@ -32,8 +32,8 @@ def _num(value: Any) -> float | None:
 
 def experiment_fingerprint(exp: Experiment) -> str:
     """One hash over every row's eval fingerprint (which chains build and train), from the config alone
-    (`paths.CONFIG_ONLY`: no output hashes), so it names the experiment, not one machine's run of it."""
-    fps = {r.eval_key: paths.eval_fingerprint(exp, r.eval_key) for r in rows_of.evaluated(exp)}
+    (`fingerprints.CONFIG_ONLY`: no output hashes), so it names the experiment, not one machine's run of it."""
+    fps = {r.eval_key: fingerprints.eval_fingerprint(exp, r.eval_key) for r in rows_of.evaluated(exp)}
     return text_hash(canonical_json(dict(sorted(fps.items()))), length=16)
 
 
@@ -170,7 +170,7 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         "judge": exp.eval.judge,
         "protocol": metrics.get("protocol") or exp.eval.protocol,
         "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
-                         "eval": paths.eval_fingerprint(exp, r.eval_key, runs_dir)},
+                         "eval": fingerprints.eval_fingerprint(exp, r.eval_key, runs_dir)},
     }
 
 

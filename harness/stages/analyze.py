@@ -34,7 +34,7 @@ from harness.core.fingerprint import fingerprint
 from harness.core.io import write_json
 from harness.core.runs import StageOutcome, StageResult, run_stage
 from harness.experiment import Experiment
-from harness.stages import paths, rows
+from harness.stages import fingerprints, paths, rows
 
 if TYPE_CHECKING:
     from harness.stages.context import Run
@@ -46,12 +46,12 @@ ANALYSIS_VERSION = 2  # 2: grouped CV on shared instructions, noise floors, inte
 EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
 
 
-def analysis_fingerprint(exp: Experiment, *, with_outputs: bool, runs_dir: Any = paths.CONFIG_ONLY) -> str:
-    upstream = {f"build/{n}": paths.build_fingerprint(exp, n) for n in exp.datasets}
-    if runs_dir is not paths.CONFIG_ONLY:  # the datasets as built: a rebuild with other records reruns the analysis
-        upstream |= {f"dataset/{n}": paths.dataset_hash(exp, n, runs_dir) for n in exp.datasets}
+def analysis_fingerprint(exp: Experiment, *, with_outputs: bool, runs_dir: Any = fingerprints.CONFIG_ONLY) -> str:
+    upstream = {f"build/{n}": fingerprints.build_fingerprint(exp, n) for n in exp.datasets}
+    if runs_dir is not fingerprints.CONFIG_ONLY:  # the datasets as built: a rebuild with other records reruns the analysis
+        upstream |= {f"dataset/{n}": fingerprints.dataset_hash(exp, n, runs_dir) for n in exp.datasets}
     if with_outputs:
-        upstream |= {f"eval/{n}": paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir) for n, r in rows.primary(exp).items()}
+        upstream |= {f"eval/{n}": fingerprints.eval_judged_fingerprint(exp, r.eval_key, runs_dir) for n, r in rows.primary(exp).items()}
     analysis = to_dict(exp.analysis)
     if analysis.get("length_tokenizer") is None:  # added later: out at its default, analyses from before keep theirs
         analysis.pop("length_tokenizer", None)

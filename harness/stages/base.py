@@ -5,7 +5,7 @@ Every other stage calls `ensure_base_model` first and gets the base model as a b
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.core.runs import StageOutcome, StageResult, run_stage
 from harness.experiment import Experiment
@@ -14,6 +14,22 @@ from harness.stages import paths
 if TYPE_CHECKING:
     from harness.stages.context import Run
     from harness.stages.graph import Task
+
+
+BASE_VERSION = 1
+
+
+def base_model_spec(exp: Experiment, runs_dir=None) -> str:
+    """The base model as a backend spec (`tiny:<size>` resolves to the made model's directory)."""
+    if exp.base_model.startswith("tiny:"):
+        return f"{exp.backend}:{paths.base_model_dir(exp, runs_dir)}"
+    return exp.base_model
+
+
+def base_identity(exp: Experiment) -> dict[str, Any]:
+    if exp.base_model.startswith("tiny:"):
+        return {"tiny": exp.base_model.split(":", 1)[1], "seed": exp.seed, "version": BASE_VERSION}
+    return {"spec": exp.base_model}
 
 
 def seed_records(exp: Experiment) -> list:
@@ -26,7 +42,7 @@ def seed_records(exp: Experiment) -> list:
 def base_fingerprint(exp: Experiment) -> str:
     from harness.core.fingerprint import fingerprint
 
-    return fingerprint("base-model", version=paths.BASE_VERSION, config=paths.base_identity(exp))
+    return fingerprint("base-model", version=BASE_VERSION, config=base_identity(exp))
 
 
 _MADE: set[tuple[str, str]] = set()  # (directory, fingerprint) made or found in this process
@@ -59,7 +75,7 @@ def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) ->
     known = key in _MADE and (directory / "config.json").is_file()
     if exp.base_model.startswith("tiny:") and (force or not known):
         make_base_model(exp, runs_dir, force=force)
-    return paths.base_model_spec(exp, runs_dir)
+    return base_model_spec(exp, runs_dir)
 
 
 # the stage graph (harness.stages.graph)

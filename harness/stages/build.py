@@ -3,7 +3,7 @@
 For each dataset: validate its builder options, construct a `BuildContext` (seed set, corpus,
 model references through the request cache, the shared trainer for sub-stage models), run the
 builder, and write `build/<name>/dataset.jsonl`, `drops.jsonl` (every dropped item with its step
-and reason) and `manifest.json` (fingerprint `paths.build_fingerprint`, per-step counts, tokens,
+and reason) and `manifest.json` (fingerprint `fingerprints.build_fingerprint`, per-step counts, tokens,
 wall time, parse failures, the sub-stage models used).
 
 Sharding: with `num_shards > 1` each shard writes `build/<name>/shards/<i>-of-<K>/` from the
@@ -32,8 +32,8 @@ from harness.core.io import atomic_open, read_records, write_jsonl
 from harness.core.records import InstructionRecord, dedup_records, in_id_order
 from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stage
 from harness.experiment import Experiment
-from harness.stages import paths
-from harness.stages.base import ensure_base_model, seed_records
+from harness.stages import fingerprints, paths
+from harness.stages.base import base_identity, ensure_base_model, seed_records
 from harness.stages.cards import write_dataset_card
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
 
     names = with_inputs(exp, select(exp, only))
     for name in names:  # every options error before any work
-        paths.build_fingerprint(exp, name)
+        fingerprints.build_fingerprint(exp, name)
     if merge:
         return [merge_shards(exp, name, runs_dir, num_shards=num_shards, force=force) for name in names]
     base_spec = ensure_base_model(exp, runs_dir)
@@ -67,7 +67,7 @@ def with_inputs(exp: Experiment, names: Sequence[str]) -> list[str]:
 
     def add(n: str) -> None:
         if n not in out:
-            for dep in paths.dataset_inputs(exp, n):
+            for dep in fingerprints.dataset_inputs(exp, n):
                 add(dep)
             out.append(n)
 
@@ -79,10 +79,10 @@ def with_inputs(exp: Experiment, names: Sequence[str]) -> list[str]:
 def _inputs(exp: Experiment, name: str, runs_dir) -> dict[str, Path]:
     """The built files of the datasets `name` reads; each must be finished with its current fingerprint."""
     out = {}
-    for dep in paths.dataset_inputs(exp, name):
+    for dep in fingerprints.dataset_inputs(exp, name):
         d = paths.build_dir(exp, dep, runs_dir)
         m = read_manifest(d)
-        if m is None or not m.ok or m.fingerprint != paths.build_stage_fingerprint(exp, dep, runs_dir):
+        if m is None or not m.ok or m.fingerprint != fingerprints.build_stage_fingerprint(exp, dep, runs_dir):
             raise StageError(f"{name} reads dataset {dep}, which is not built (or is out of date) in {d}",
                              fix=f"build {dep} first (with --num-shards: build and --merge it first)")
         out[dep] = d / "dataset.jsonl"
@@ -102,7 +102,7 @@ def shard_cache(exp: Experiment, name: str, runs_dir, shard_index: int, num_shar
 
 def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: int, runs_dir=None) -> str:
     return fingerprint("build-shard", version=SHARD_VERSION, config={"shard": shard_index, "of": num_shards},
-                       upstream={"build": paths.build_stage_fingerprint(exp, name, runs_dir)})
+                       upstream={"build": fingerprints.build_stage_fingerprint(exp, name, runs_dir)})
 
 
 def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
@@ -115,7 +115,7 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
     cache = paths.request_cache(exp, runs_dir)
     own = shard_cache(exp, name, runs_dir, shard_index, num_shards) if num_shards > 1 else cache
     return BuildContext.from_experiment(
-        exp, name, workdir=workdir, base_spec=base_spec, base_identity=paths.base_identity(exp), seed_records=seed,
+        exp, name, workdir=workdir, base_spec=base_spec, base_identity=base_identity(exp), seed_records=seed,
         cache_path=own, cache_fallback=cache if own != cache else None, shared_dir=paths.shared_dir(exp, runs_dir),
         train_fn=_trainer(exp), recipe_identity=semantic_dict(helper_recipe(exp)),
         num_shards=num_shards, shard_index=shard_index, inputs=_inputs(exp, name, runs_dir),
@@ -154,7 +154,7 @@ def _token_counter(exp: Experiment, base_spec: str):
 def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
               force: bool = False, num_shards: int = 1, shard_index: int = 0) -> StageOutcome:
     spec = exp.datasets[name]
-    fp = paths.build_stage_fingerprint(exp, name, runs_dir)
+    fp = fingerprints.build_stage_fingerprint(exp, name, runs_dir)
     directory = paths.build_dir(exp, name, runs_dir)
     if num_shards > 1:
         directory = shard_dir(exp, name, runs_dir, shard_index, num_shards)
@@ -266,7 +266,7 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
                            stats=_merged_stats(ctx, merged, [m.stats for m in manifests], [s.name for s in shards]))
 
     outcome = run_stage(paths.build_dir(exp, name, runs_dir), stage="build", body=body, force=force,
-                        fingerprint=paths.build_stage_fingerprint(exp, name, runs_dir), config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
+                        fingerprint=fingerprints.build_stage_fingerprint(exp, name, runs_dir), config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
                         upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
     if not outcome.skipped:  # folded into the experiment's cache
         for c in shard_caches:
@@ -342,8 +342,8 @@ def tasks(run: Run) -> list[Task]:
     grouped = {g for n in run.names for g in instruction_group(run.exp, n)}  # a training reads its group's builds
     for name in with_inputs(run.exp, sorted(grouped)):
         run.build_fingerprint(name)  # a builder's options error here, before any work
-        fp, d = paths.build_stage_fingerprint(run.exp, name, run.runs_dir), run.build_dir(name)
-        needs = (*base.needs(run), *(f"build/{dep}" for dep in paths.dataset_inputs(run.exp, name)))
+        fp, d = fingerprints.build_stage_fingerprint(run.exp, name, run.runs_dir), run.build_dir(name)
+        needs = (*base.needs(run), *(f"build/{dep}" for dep in fingerprints.dataset_inputs(run.exp, name)))
         writes = ("dataset.jsonl", "drops.jsonl")
         if k > 1:
             shards = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.experiment import Experiment
-from harness.stages import paths
+from harness.stages import fingerprints, paths
 
 if TYPE_CHECKING:
     from harness.stages.rows import Row, Training
@@ -58,7 +58,7 @@ class Run:
         return self.memo("seed", lambda: seed_records(self.exp))
 
     def build_fingerprint(self, name: str) -> str:
-        return self.memo(("build_fp", name), lambda: paths.build_fingerprint(self.exp, name))
+        return self.memo(("build_fp", name), lambda: fingerprints.build_fingerprint(self.exp, name))
 
     # where things are
     @property
@@ -79,7 +79,7 @@ class Run:
 
     # fingerprints as the plan predicts them (train and eval read the upstream outputs recorded now)
     def train_fingerprint(self, training: Training) -> str:
-        return paths.train_fingerprint(self.exp, training.key, self.runs_dir)
+        return fingerprints.train_fingerprint(self.exp, training.key, self.runs_dir)
 
     def eval_fingerprint(self, row: Row) -> str:
-        return paths.eval_fingerprint(self.exp, row.eval_key, self.runs_dir)
+        return fingerprints.eval_fingerprint(self.exp, row.eval_key, self.runs_dir)

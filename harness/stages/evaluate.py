@@ -5,11 +5,11 @@ the model fine-tuned on it (`train/<key>/model/` or `steps/<k>/`, run with the e
 backend) answers the eval set, each instruction after the row's system prompt (its eval tags),
 and is judged against the references by the experiment's judge (`@base` in a local judge's spec
 is the experiment's base model), through the experiment's request cache. Outputs go to `eval/<row>/` (model_outputs.json, annotations.json, metrics.json, manifest).
-The fingerprint is `paths.eval_fingerprint`, derived from the config alone.
+The fingerprint is `fingerprints.eval_fingerprint`, derived from the config alone.
 
 `evaluate` is the one eval stage: `harness eval --config`, `harness eval --model` and
 `harness run` all call it, each with its own fingerprint inputs (an experiment's config, or one
-model's identity) through `paths.eval_fingerprint_of`.
+model's identity) through `fingerprints.eval_fingerprint_of`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from harness.core.errors import ConfigError, StageError
 from harness.core.runs import StageOutcome, StageResult, is_done, run_stage
 from harness.evaluation.alpaca import EvalJob
 from harness.experiment import Experiment
-from harness.stages import paths
+from harness.stages import fingerprints, paths
 
 if TYPE_CHECKING:
     from harness.stages.context import Run
@@ -54,7 +54,7 @@ def evaluate(directory: Path, job: EvalJob, *, fingerprint: str, config: Any, up
     judging; the stage is cached on it with the LC settings, and new LC settings only rescore."""
     from harness.evaluation.alpaca import evaluate_model
 
-    stage_fp = paths.eval_stage_fingerprint(fingerprint, job.lc, job.lc_data)
+    stage_fp = fingerprints.eval_stage_fingerprint(fingerprint, job.lc, job.lc_data)
 
     def body(d: Path) -> StageResult:
         metrics = evaluate_model(job, d, progress=progress, on_cost=on_cost, judged=None if force else fingerprint)
@@ -128,7 +128,7 @@ def eval_one(run: Run, r: Row, *, force: bool = False, progress: Any = None) -> 
                   max_instances=exp.eval.max_instances, model=model, name=r.name,
                   cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
                   lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
-    outcome = evaluate(run.eval_dir(r), job, fingerprint=paths.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
+    outcome = evaluate(run.eval_dir(r), job, fingerprint=fingerprints.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
                        config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
                                "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system,
                                **({"question_suffix": suffix} if suffix else {})},

@@ -11,8 +11,8 @@ Names: `<dataset>`, plus `@<N>` when the dataset has sizes, `@step<k>` for a che
 `@selected`), and `[tags=<v>]` when tag variants are configured. Without any of these the rows and
 their directories are named by the dataset alone, as before rows existed.
 
-Used by the plan, the train, eval and analysis stages, the report and `paths` (directories and
-fingerprints). Pure: reads the experiment only.
+Used by the plan, the train, eval and analysis stages, the report, `paths` (directories) and
+`fingerprints`. Pure: reads the experiment only.
 """
 
 from __future__ import annotations

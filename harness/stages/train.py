@@ -4,7 +4,7 @@ For each training (`harness.stages.rows.trainings`: a dataset at one N): read
 `build/<name>/dataset.jsonl`, assemble the training set the same way for every row
 (`harness.training.data.assemble`: dedup, tag, screen with the trainer's rule, subsample to N,
 mix in the seed set), and run the cached SFT stage (`harness.training.sft.train_stage`) into
-`train/<key>/`, saving the models at `train.checkpoints` too. The stage's fingerprint is `paths.train_fingerprint`: the trainer's one rule
+`train/<key>/`, saving the models at `train.checkpoints` too. The stage's fingerprint is `fingerprints.train_fingerprint`: the trainer's one rule
 (`harness.training.sft.train_fingerprint`) on the experiment's config alone, so
 `harness run --dry-run` predicts cache hits.
 """
@@ -21,7 +21,7 @@ from harness.core.io import read_records
 from harness.core.records import InstructionRecord
 from harness.core.runs import StageOutcome, changed_output, finished, read_manifest
 from harness.experiment import Experiment
-from harness.stages import paths
+from harness.stages import fingerprints, paths
 from harness.stages.cards import write_model_card
 
 if TYPE_CHECKING:
@@ -106,9 +106,9 @@ def train_one(run: Run, t: Training, *, force: bool = False, progress: Any = Non
              assembled.stats["seed_records"], t.assembly)
     outcome = train_stage(run.train_dir(t), base_model=sets.base_path, model_name=run.base_spec,
                           before_fit=lambda: release_idle(gpu_only=True), records=assembled,
-                          recipe=paths.row_recipe(exp, t.dataset), fingerprint=fp,
+                          recipe=fingerprints.row_recipe(exp, t.dataset), fingerprint=fp,
                           upstream={"build": run.build_fingerprint(t.dataset),
-                                    "dataset": paths.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
+                                    "dataset": fingerprints.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
                           save_at_steps=t.steps, progress=(lambda d, n: progress("steps", d, n)) if progress else None)
     write_model_card(exp, t.key, runs_dir, metrics=_metrics(exp, t.key, runs_dir))
     return outcome

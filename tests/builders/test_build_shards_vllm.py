@@ -26,7 +26,7 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
     in the merge, on the merged curated set - the very training set of the unsharded build)."""
     from harness.core.errors import StageError
     from harness.experiment import load_experiment
-    from harness.stages import build, paths
+    from harness.stages import build, fingerprints, paths
 
     _, runs = copied
     exp = load_experiment(str(build_experiment[0]))
@@ -54,7 +54,7 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
     assert not any(c.exists() for c in caches)
     with sqlite3.connect(paths.request_cache(exp, runs)) as db:
         assert shard_keys <= {k for (k,) in db.execute("SELECT key FROM generations")}
-    assert merged.fingerprint == paths.build_fingerprint(exp, "humpback")
+    assert merged.fingerprint == fingerprints.build_fingerprint(exp, "humpback")
     assert (merged.directory / "dataset.jsonl").read_text(encoding="utf-8") == unsharded and unsharded
     sub = merged.manifest.stats.substages["humpback_m1"]
     assert Path(sub["directory"]).name == Path(m1["directory"]).name and sub["records"] == m1["records"]  # the same M1: same training set

@@ -31,18 +31,18 @@ def _exp(tmp_path: Path, prompts: str = ""):
 
 
 def test_a_replaced_template_enters_the_fingerprint_of_the_builders_that_use_it(tmp_path: Path):
-    from harness.stages import paths
+    from harness.stages import fingerprints
 
     before = _exp(tmp_path)
     mine = tmp_path / "rewrite.txt"
     mine.write_text("My own wording. Q: {instruction}\nWeb: {web_text}\n[RES]", encoding="utf-8")
     after = _exp(tmp_path, f"prompts: {{rewrite: {mine}}}\n")
-    first = paths.build_fingerprint(after, "bf")
-    assert first != paths.build_fingerprint(before, "bf")
-    assert paths.build_fingerprint(after, "hb") == paths.build_fingerprint(before, "hb")  # Humpback does not rewrite
-    assert paths.build_fingerprint(after, "sharegpt") == paths.build_fingerprint(before, "sharegpt")
+    first = fingerprints.build_fingerprint(after, "bf")
+    assert first != fingerprints.build_fingerprint(before, "bf")
+    assert fingerprints.build_fingerprint(after, "hb") == fingerprints.build_fingerprint(before, "hb")  # Humpback does not rewrite
+    assert fingerprints.build_fingerprint(after, "sharegpt") == fingerprints.build_fingerprint(before, "sharegpt")
     mine.write_text("Edited. Q: {instruction}\nWeb: {web_text}", encoding="utf-8")
-    assert paths.build_fingerprint(_exp(tmp_path, f"prompts: {{rewrite: {mine}}}\n"), "bf") != first
+    assert fingerprints.build_fingerprint(_exp(tmp_path, f"prompts: {{rewrite: {mine}}}\n"), "bf") != first
 
 
 def test_the_context_renders_the_replacement_and_the_manifest_names_it(tmp_path: Path):

@@ -76,13 +76,13 @@ def test_status_sees_a_running_stage_from_another_process(tmp_path: Path):
     from harness.commands.status import stage_rows
     from harness.core.runs import StageResult, run_stage
     from harness.experiment import load_experiment
-    from harness.stages import paths
+    from harness.stages import fingerprints, paths
 
     cfg = tmp_path / "statustest.yaml"
     cfg.write_text(DEMO_SMALL)
     runs = tmp_path / "runs"
     exp = load_experiment(str(cfg))
-    d, fp = paths.build_dir(exp, "alpaca_gpt4", runs), paths.build_fingerprint(exp, "alpaca_gpt4")
+    d, fp = paths.build_dir(exp, "alpaca_gpt4", runs), fingerprints.build_fingerprint(exp, "alpaca_gpt4")
     seen = {}
 
     def body(directory: Path) -> StageResult:

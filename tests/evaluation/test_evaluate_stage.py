@@ -12,7 +12,7 @@ from _support import run_harness
 
 from harness.core.errors import StageError
 from harness.experiment import load_experiment
-from harness.stages import evaluate, paths
+from harness.stages import evaluate, fingerprints, paths
 
 JUDGE = "local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base"
 # 4 eval outputs a row are too few for the analysis to compare (refused at load with it on)
@@ -28,7 +28,7 @@ def test_eval_stage_on_the_demo_experiment(tiny_model: Path, tmp_path: Path) -> 
     shutil.copytree(tiny_model, paths.trained_model_dir(exp, "distillation", runs))  # stands in for a trained model
     (outcome,) = evaluate.run(exp, runs, only=["distillation"])
     assert not outcome.skipped and outcome.directory == paths.eval_dir(exp, "distillation", runs)
-    assert outcome.fingerprint == paths.eval_fingerprint(exp, "distillation")
+    assert outcome.fingerprint == fingerprints.eval_fingerprint(exp, "distillation")
     m = json.loads((outcome.directory / "metrics.json").read_text(encoding="utf-8"))
     assert (m["n_rows"], m["generator"], m["protocol"]) == (4, "distillation", "alpaca_eval_1")
     assert m["judge"] == f"local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:hf:{paths.base_model_dir(exp, runs)}"
@@ -46,7 +46,7 @@ def test_eval_stage_on_the_demo_experiment(tiny_model: Path, tmp_path: Path) -> 
     judged = [(outcome.directory / f).stat().st_mtime_ns for f in ("model_outputs.json", "annotations.json")]
     off = load_experiment("demo", [*SMALL, "eval.lc=off"])
     (rescored,) = evaluate.run(off, runs, only=["distillation"])
-    assert not rescored.skipped and rescored.fingerprint == paths.eval_fingerprint(off, "distillation") != \
+    assert not rescored.skipped and rescored.fingerprint == fingerprints.eval_fingerprint(off, "distillation") != \
         outcome.fingerprint
     assert rescored.manifest.stats.lc_reason.endswith("eval.lc is off")
     assert [(outcome.directory / f).stat().st_mtime_ns for f in ("model_outputs.json", "annotations.json")] == judged

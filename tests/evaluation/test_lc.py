@@ -16,7 +16,7 @@ from harness.core.errors import ConfigError
 from harness.evaluation import metrics
 from harness.experiment import load_experiment
 from harness.report import leaderboard
-from harness.stages import paths
+from harness.stages import fingerprints
 
 
 def _alpaca_eval_minimal_glm(rows: list[dict]) -> float:
@@ -91,9 +91,9 @@ def test_lc_config_keys_are_validated_on_load(lc_data: Path, tmp_path: Path) -> 
 def test_lc_settings_change_the_stage_fingerprint_not_the_judging(lc_data: Path) -> None:
     auto, off, official = (load_experiment("demo", o) for o in ([], ["eval.lc=off"], [f"eval.lc_data={lc_data}"]))
     name = next(iter(auto.datasets))
-    judged = {paths.eval_judged_fingerprint(e, name) for e in (auto, off, official)}
+    judged = {fingerprints.eval_judged_fingerprint(e, name) for e in (auto, off, official)}
     assert len(judged) == 1  # generation and judging are not redone for other LC settings
-    assert len({paths.eval_fingerprint(e, name) for e in (auto, off, official)}) == 3
+    assert len({fingerprints.eval_fingerprint(e, name) for e in (auto, off, official)}) == 3
 
 
 def test_leaderboard_says_which_lc_and_why_not() -> None:

@@ -8,7 +8,7 @@ import sqlite3
 from types import SimpleNamespace
 
 from harness.experiment import eval_prompt_parts, load_experiment
-from harness.stages import paths
+from harness.stages import fingerprints
 from harness.stages.rows import evaluated
 
 
@@ -49,6 +49,6 @@ def test_the_placement_enters_eval_fingerprints_only_when_not_the_default():
     base, system, question = (load_experiment("demo", o) for o in
                               ([], ["eval.tag_placement=system"], ["eval.tag_placement=question"]))
     for r in evaluated(base):
-        fp = paths.eval_fingerprint(base, r.eval_key)
-        assert paths.eval_fingerprint(system, r.eval_key) == fp
-        assert paths.eval_fingerprint(question, r.eval_key) != fp
+        fp = fingerprints.eval_fingerprint(base, r.eval_key)
+        assert fingerprints.eval_fingerprint(system, r.eval_key) == fp
+        assert fingerprints.eval_fingerprint(question, r.eval_key) != fp

@@ -82,7 +82,7 @@ def test_dry_run_json_holds_the_capacity_plan(tmp_path: Path):
 
 def test_helpers_train_with_their_own_length():
     from harness.experiment import helper_recipe
-    from harness.stages.paths import build_fingerprint
+    from harness.stages.fingerprints import build_fingerprint
 
     exp = load_experiment("paper-7b")
     assert exp.train.recipe.max_steps == 1200  # the rows

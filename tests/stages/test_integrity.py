@@ -14,7 +14,7 @@ import pytest
 from _support import run_harness, write_prompts
 
 from harness.experiment import load_experiment
-from harness.stages import paths
+from harness.stages import fingerprints
 
 JUDGE = "local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base"
 SMALL = ["analysis.enabled=false", "train.max_steps=2", "train.save_steps=100", "eval.max_instances=3",
@@ -86,8 +86,8 @@ def test_a_retrained_model_is_evaluated_again(tmp_path: Path, monkeypatch: pytes
             != trained.manifest.outputs["model/model.safetensors"].sha256)  # ... other weights
     [second] = evaluate.run(exp, tmp_path, only=only)
     assert not second.skipped and second.fingerprint != first.fingerprint
-    assert second.fingerprint == paths.eval_fingerprint(exp, "alpaca_gpt4", tmp_path)  # what the plan predicts
-    assert second.manifest.upstream["judged"] == paths.eval_judged_fingerprint(exp, "alpaca_gpt4", tmp_path)
+    assert second.fingerprint == fingerprints.eval_fingerprint(exp, "alpaca_gpt4", tmp_path)  # what the plan predicts
+    assert second.manifest.upstream["judged"] == fingerprints.eval_judged_fingerprint(exp, "alpaca_gpt4", tmp_path)
 
 
 def test_a_dry_run_before_anything_is_built_plans_every_stage(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from harness.core.errors import ConfigError
 from harness.experiment import load_experiment
-from harness.stages import paths
+from harness.stages import fingerprints, paths
 from harness.stages.rows import evaluated, instruction_group, rows, trainings
 
 
@@ -37,9 +37,9 @@ def test_sizes_checkpoints_variants_and_selection_make_rows():
     assert all("[" not in r.eval_key for r in ev)
     # one training, several evals: the variants share the train fingerprint, not the eval's
     a, b = (r for r in ev if r.name in ("humpback@16[tags=none]", "humpback@16[tags=both]"))
-    assert paths.train_fingerprint(exp, a.training.key) == paths.train_fingerprint(exp, b.training.key)
-    assert paths.eval_fingerprint(exp, a.eval_key) != paths.eval_fingerprint(exp, b.eval_key)
-    assert paths.train_fingerprint(exp, "humpback@16") != paths.train_fingerprint(exp, "humpback@32")
+    assert fingerprints.train_fingerprint(exp, a.training.key) == fingerprints.train_fingerprint(exp, b.training.key)
+    assert fingerprints.eval_fingerprint(exp, a.eval_key) != fingerprints.eval_fingerprint(exp, b.eval_key)
+    assert fingerprints.train_fingerprint(exp, "humpback@16") != fingerprints.train_fingerprint(exp, "humpback@32")
 
 
 def test_models_trained_without_tags_are_prompted_without_them():
@@ -50,16 +50,16 @@ def test_models_trained_without_tags_are_prompted_without_them():
 
 def test_eval_tags_and_assembly_enter_the_fingerprints():
     exp = load_experiment("demo")
-    fp = paths.eval_fingerprint(exp, "humpback")
-    assert paths.eval_fingerprint(load_experiment("demo", ["eval.tags=none"]), "humpback") != fp
-    assert paths.eval_fingerprint(load_experiment("demo", ["train.seed_tag=Be kind."]), "humpback") != fp
+    fp = fingerprints.eval_fingerprint(exp, "humpback")
+    assert fingerprints.eval_fingerprint(load_experiment("demo", ["eval.tags=none"]), "humpback") != fp
+    assert fingerprints.eval_fingerprint(load_experiment("demo", ["train.seed_tag=Be kind."]), "humpback") != fp
     bare = load_experiment("demo", ["datasets.sharegpt.assembly=without_seed"])
-    assert paths.train_fingerprint(bare, "sharegpt") != paths.train_fingerprint(exp, "sharegpt")
-    assert paths.train_fingerprint(bare, "humpback") == paths.train_fingerprint(exp, "humpback")
+    assert fingerprints.train_fingerprint(bare, "sharegpt") != fingerprints.train_fingerprint(exp, "sharegpt")
+    assert fingerprints.train_fingerprint(bare, "humpback") == fingerprints.train_fingerprint(exp, "humpback")
     linked = load_experiment("demo", ["datasets.back_and_forth.instructions_from=distillation"])
     assert instruction_group(linked, "distillation") == ["distillation", "back_and_forth"]
-    assert paths.train_fingerprint(linked, "distillation") != paths.train_fingerprint(exp, "distillation")
-    assert paths.train_fingerprint(linked, "humpback") == paths.train_fingerprint(exp, "humpback")
+    assert fingerprints.train_fingerprint(linked, "distillation") != fingerprints.train_fingerprint(exp, "distillation")
+    assert fingerprints.train_fingerprint(linked, "humpback") == fingerprints.train_fingerprint(exp, "humpback")
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 
 from harness.experiment import load_experiment
-from harness.stages import paths
+from harness.stages import fingerprints
+from harness.stages.base import base_identity
 from harness.training.recipe import load_recipe
 from harness.training.sft import train_fingerprint
 
@@ -31,22 +32,22 @@ def test_what_the_model_learns_changes_it_and_nothing_else():
 
 def test_the_experiment_stage_uses_the_rule_on_its_config():
     exp = load_experiment("demo")
-    fp = paths.train_fingerprint(exp, "humpback")
+    fp = fingerprints.train_fingerprint(exp, "humpback")
     from harness.training.data import ASSEMBLY_VERSION
 
-    assembly = {k: v for k, v in dataclasses.asdict(exp.train).items() if k not in paths.TRAIN_KEYS_NOT_LEARNED}
+    assembly = {k: v for k, v in dataclasses.asdict(exp.train).items() if k not in fingerprints.TRAIN_KEYS_NOT_LEARNED}
     assembly |= {"n": exp.train.n, "assembly": "shared", "version": ASSEMBLY_VERSION}
-    assert fp == train_fingerprint(exp.train.recipe, base=paths.base_identity(exp), data=assembly,
-                                   upstream={"build": paths.build_fingerprint(exp, "humpback"), "dataset": paths.UNBUILT})
+    assert fp == train_fingerprint(exp.train.recipe, base=base_identity(exp), data=assembly,
+                                   upstream={"build": fingerprints.build_fingerprint(exp, "humpback"), "dataset": fingerprints.UNBUILT})
     # a change to how training sets are assembled, to the recipe, or to one dataset's build
-    assert paths.train_fingerprint(load_experiment("demo", ["train.n=10"]), "humpback") != fp
-    assert paths.train_fingerprint(load_experiment("demo", ["train.learning_rate=2e-3"]), "humpback") != fp
+    assert fingerprints.train_fingerprint(load_experiment("demo", ["train.n=10"]), "humpback") != fp
+    assert fingerprints.train_fingerprint(load_experiment("demo", ["train.learning_rate=2e-3"]), "humpback") != fp
     changed = load_experiment("demo", ["datasets.humpback.options.iterations=1"])
-    assert paths.train_fingerprint(changed, "humpback") != fp
-    assert paths.train_fingerprint(changed, "back_and_forth") == paths.train_fingerprint(exp, "back_and_forth")
-    assert paths.train_fingerprint(load_experiment("demo", ["train.save_steps=3"]), "humpback") == fp
-    assert paths.train_fingerprint(load_experiment("demo", ["datasets.humpback.n=10"]), "humpback") != fp
-    assert paths.train_fingerprint(load_experiment("demo", ["train.checkpoints=[2]"]), "humpback") != fp
+    assert fingerprints.train_fingerprint(changed, "humpback") != fp
+    assert fingerprints.train_fingerprint(changed, "back_and_forth") == fingerprints.train_fingerprint(exp, "back_and_forth")
+    assert fingerprints.train_fingerprint(load_experiment("demo", ["train.save_steps=3"]), "humpback") == fp
+    assert fingerprints.train_fingerprint(load_experiment("demo", ["datasets.humpback.n=10"]), "humpback") != fp
+    assert fingerprints.train_fingerprint(load_experiment("demo", ["train.checkpoints=[2]"]), "humpback") != fp
 
 
 def test_a_local_responder_s_weights_enter_the_build_fingerprint(tiny_model, tmp_path):
@@ -58,14 +59,14 @@ def test_a_local_responder_s_weights_enter_the_build_fingerprint(tiny_model, tmp
     shutil.copytree(tiny_model, model)
     over = ["datasets.fixed.builder=fixed_responder", "datasets.fixed.options.instructions_from=distillation",
             f"datasets.fixed.options.responder=hf:{model}"]
-    before = paths.build_fingerprint(load_experiment("demo", over), "fixed")
-    assert paths.build_fingerprint(load_experiment("demo", over), "fixed") == before
+    before = fingerprints.build_fingerprint(load_experiment("demo", over), "fixed")
+    assert fingerprints.build_fingerprint(load_experiment("demo", over), "fixed") == before
     weights = next(model.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
-    assert paths.build_fingerprint(load_experiment("demo", over), "fixed") != before
+    assert fingerprints.build_fingerprint(load_experiment("demo", over), "fixed") != before
     hub = [*over[:2], "datasets.fixed.options.responder=vllm:org/model"]
-    assert paths.local_model_identities(load_experiment("demo", hub).datasets["fixed"]) == {}
-    assert paths.local_model_identities(load_experiment("demo").datasets["humpback"]) == {}
+    assert fingerprints.local_model_identities(load_experiment("demo", hub).datasets["fixed"]) == {}
+    assert fingerprints.local_model_identities(load_experiment("demo").datasets["humpback"]) == {}
 
 
 def test_a_dataset_made_from_another_rebuilds_when_that_one_is_rebuilt_with_other_records(tmp_path, tiny_model):
@@ -81,10 +82,10 @@ def test_a_dataset_made_from_another_rebuilds_when_that_one_is_rebuilt_with_othe
     over = ["datasets.fixed.builder=fixed_responder", "datasets.fixed.options.instructions_from=sharegpt",
             f"datasets.fixed.options.responder=hf:{tiny_model}"]
     exp = load_experiment("demo", over)
-    assert paths.build_stage_fingerprint(exp, "sharegpt", tmp_path) == paths.build_fingerprint(exp, "sharegpt")
-    unbuilt = paths.build_stage_fingerprint(exp, "fixed", tmp_path)
+    assert fingerprints.build_stage_fingerprint(exp, "sharegpt", tmp_path) == fingerprints.build_fingerprint(exp, "sharegpt")
+    unbuilt = fingerprints.build_stage_fingerprint(exp, "fixed", tmp_path)
     [sharegpt] = build.run(exp, tmp_path, only=["sharegpt"])
-    built = paths.build_stage_fingerprint(exp, "fixed", tmp_path)
+    built = fingerprints.build_stage_fingerprint(exp, "fixed", tmp_path)
     analysis = analyze.analysis_fingerprint(exp, with_outputs=False, runs_dir=tmp_path)
     assert built != unbuilt
 
@@ -93,6 +94,6 @@ def test_a_dataset_made_from_another_rebuilds_when_that_one_is_rebuilt_with_othe
     m = read_manifest(sharegpt.directory)
     write_json(sharegpt.directory / MANIFEST,
                dataclasses.replace(m, outputs=describe_outputs(sharegpt.directory, list(m.outputs))).to_dict())
-    assert paths.build_stage_fingerprint(exp, "fixed", tmp_path) not in (built, unbuilt)
+    assert fingerprints.build_stage_fingerprint(exp, "fixed", tmp_path) not in (built, unbuilt)
     assert analyze.analysis_fingerprint(exp, with_outputs=False, runs_dir=tmp_path) != analysis
-    assert paths.build_fingerprint(exp, "sharegpt") == paths.build_stage_fingerprint(exp, "sharegpt", tmp_path)
+    assert fingerprints.build_fingerprint(exp, "sharegpt") == fingerprints.build_stage_fingerprint(exp, "sharegpt", tmp_path)

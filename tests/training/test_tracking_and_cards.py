@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.experiment import load_experiment
-from harness.stages import paths
+from harness.stages import fingerprints, paths
 
 BASE = ["train.max_steps=3", "train.save_steps=100", "train.logging_steps=1"]
 
@@ -34,8 +34,8 @@ def test_tensorboard_curves_cards_and_unchanged_fingerprints(tmp_path):
     plain = load_experiment("demo", BASE)
     assert exp.train.recipe.report_to == ("tensorboard",) and plain.train.recipe.report_to == ()
     for name in exp.datasets:  # a display option: no stage reruns for it
-        assert paths.train_fingerprint(exp, name) == paths.train_fingerprint(plain, name)
-        assert paths.eval_fingerprint(exp, name) == paths.eval_fingerprint(plain, name)
+        assert fingerprints.train_fingerprint(exp, name) == fingerprints.train_fingerprint(plain, name)
+        assert fingerprints.eval_fingerprint(exp, name) == fingerprints.eval_fingerprint(plain, name)
 
     build.run(exp, tmp_path, only=["alpaca_gpt4"])
     [outcome] = train.run(exp, tmp_path, only=["alpaca_gpt4"])

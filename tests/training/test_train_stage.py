@@ -7,7 +7,7 @@ import pytest
 
 from harness.core.errors import StageError
 from harness.experiment import load_experiment
-from harness.stages import paths
+from harness.stages import fingerprints, paths
 
 
 def test_missing_build_names_the_command(tmp_path):
@@ -26,7 +26,7 @@ def test_trains_a_built_dataset_with_the_planned_fingerprint(tmp_path):
     build.run(exp, tmp_path, only=["alpaca_gpt4"])
     [outcome] = train.run(exp, tmp_path, only=["alpaca_gpt4"])
     assert not outcome.skipped
-    assert outcome.fingerprint == paths.train_fingerprint(exp, "alpaca_gpt4", tmp_path)
+    assert outcome.fingerprint == fingerprints.train_fingerprint(exp, "alpaca_gpt4", tmp_path)
     assert outcome.directory == paths.train_dir(exp, "alpaca_gpt4", tmp_path)
     s = outcome.manifest.stats.to_dict()
     # a baseline trains like every row: exactly train.n of its records, the tagged seed set mixed in
