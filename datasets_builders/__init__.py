@@ -79,3 +79,49 @@ def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
     if extra is not None and (more := extra(opts)):  # e.g. a baseline's pinned hub source
         parts["source"] = more
     return parts
+
+
+MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher", "responder")  # builder options that name a model
+
+
+def validate_options(name: str, builder: str, options: Mapping[str, Any] | None, source: str, check_model) -> None:
+    """A dataset's builder options, when the experiment loads: types, ranges, a baseline's loader, and
+    each model they name through `check_model(key, value)` (the experiment's model-reference rule)."""
+    opts = parse_options(builder, options, source=source, prefix=f"datasets.{name}.options.")
+    for key in MODEL_OPTIONS:
+        value = getattr(opts, key, None)
+        if not isinstance(value, str):
+            continue
+        ref, _, base = value.partition(":")
+        if value.startswith("@") and base:  # @seed_model:<spec> / @backward:<spec>: trained from another base
+            if ref not in ("@seed_model", "@backward"):
+                raise ConfigError(f"{source}: 'datasets.{name}.options.{key}' is {value!r}",
+                                  fix="only @seed_model:<spec> and @backward:<spec> take a base model")
+            check_model(f"datasets.{name}.options.{key}", base)
+        elif not value.startswith("@"):
+            check_model(f"datasets.{name}.options.{key}", value)
+
+
+def check_dependencies(datasets: Mapping[str, Any], source: str) -> None:
+    """A dataset built from another (fixed_responder's instructions_from) names a different dataset of
+    the experiment (`datasets`: name -> spec with .builder and .options), and the chain has no cycle."""
+    from harness.core.config import did_you_mean
+
+    deps = {n: dependencies(ds.builder, ds.options) for n, ds in datasets.items()}
+    for name, names in deps.items():
+        for dep in names:
+            if dep not in datasets or dep == name:
+                others = [n for n in datasets if n != name]
+                raise ConfigError(f"{source}: 'datasets.{name}' reads dataset {dep!r}, "
+                                  f"{'itself' if dep == name else 'not a dataset of this experiment'}",
+                                  fix=did_you_mean(dep, others, otherwise=f"use one of {', '.join(others)}"))
+    for name in deps:
+        seen, todo = set(), list(deps[name])
+        while todo:
+            dep = todo.pop()
+            if dep == name:
+                raise ConfigError(f"{source}: 'datasets.{name}' depends on itself through {sorted(seen)}",
+                                  fix="break the cycle of instructions_from")
+            if dep not in seen:
+                seen.add(dep)
+                todo += deps[dep]

@@ -122,3 +122,25 @@ def model_identity(spec: ModelSpec) -> dict[str, Any]:
     if spec.base_url:
         ident["base_url"] = spec.base_url
     return ident
+
+
+def model_checker(source: str):
+    """check(key, value) for an experiment file `source`: a model reference is @base/@seed_model/tiny:*,
+    or a backend spec whose local directory (when it names one) exists."""
+    from harness.core.errors import ConfigError, HarnessError
+
+    def check_model(key: str, value: str) -> None:
+        if value.startswith("@") or value.startswith("tiny:"):
+            if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small", "tiny:learner"):
+                raise ConfigError(f"{source}: '{key}' is {value!r}",
+                                  fix="use @base, @seed_model, tiny:tiny, tiny:small, tiny:learner or a backend spec")
+            return
+        try:
+            spec = parse_spec(value)
+        except HarnessError as e:  # BackendError: not BACKEND:MODEL, or an unknown backend
+            raise ConfigError(f"{source}: '{key}': {e.message}", fix=e.fix) from None
+        if spec.backend in ("hf", "vllm") and is_local(spec.model) and not Path(spec.model).expanduser().exists():
+            raise ConfigError(f"{source}: '{key}' is {value!r}, whose model directory does not exist",
+                              fix="give an existing local model directory, or a hub id such as meta-llama/Llama-2-7b-hf")
+
+    return check_model

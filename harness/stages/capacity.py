@@ -179,7 +179,7 @@ def _roles(builder: str, o: Any) -> list[str]:
     if builder == "distillation":
         corpus = getattr(o, "instructions_from", "corpus") == "corpus"
         return (["backward_model"] + (["judge"] if getattr(o, "filter", True) else []) if corpus else []) + ["teacher"]
-    from harness.experiment import MODEL_OPTIONS
+    from datasets_builders import MODEL_OPTIONS
 
     return [k for k in MODEL_OPTIONS if isinstance(getattr(o, k, None), str)]
 

@@ -82,9 +82,8 @@ def local_model_identities(spec: Any) -> dict[str, Any]:
     teacher, a rewriter, a judge, a helper's base after `@seed_model:`), by option: new weights at the
     same path rebuild the dataset. Hub ids and @-references are named by the options themselves (and
     the base model's identity), so they add nothing, and no shipped experiment's fingerprint moves."""
-    from datasets_builders import parse_options
+    from datasets_builders import MODEL_OPTIONS, parse_options
     from harness.backends.spec import is_local, model_identity, parse_spec
-    from harness.experiment import MODEL_OPTIONS
 
     opts = parse_options(spec.builder, spec.options)
     out: dict[str, Any] = {}

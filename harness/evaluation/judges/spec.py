@@ -180,3 +180,19 @@ def make_judge(spec: str | JudgeSpec, *, cache: str | os.PathLike[str] | None = 
     parsed = spec if isinstance(spec, JudgeSpec) else parse_judge(spec)
     cls = lookup(JUDGES, parsed.kind, what="judge kind")
     return cls(parsed, cache=cache, generator_options=generator_options, output_dir=output_dir, seed=seed)
+
+
+def validate_judge(judge: str, source: str, check_model) -> None:
+    """The judge's kind is one of the JUDGES registry; its class checks the rest of the spec, lightly."""
+    from harness.core import registry
+
+    kind, _, rest = judge.partition(":")
+    try:
+        registry.check(JUDGES, kind, what="judge kind", key="eval.judge")
+        if not rest:
+            raise ConfigError(f"'eval.judge' is {judge!r}", fix=JUDGE_FIX)
+        registry.lookup(JUDGES, kind, what="judge kind").validate_spec(judge, rest, check_model)
+    except ConfigError as e:
+        if e.message.startswith(f"{source}: "):  # check_model's errors already name the file
+            raise
+        raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
