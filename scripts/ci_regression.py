@@ -79,7 +79,7 @@ def main() -> int:
                     r.returncode, f"FAIL (harness check exit {r.returncode})")
             else:
                 verdict = f"FAIL (the demo run exited {r.returncode})"
-            print(f"setting  {name:<16} {verdict:<40} {time.perf_counter() - t0:5.0f} s", flush=True)
+            print(f"setting  {name:<30} {verdict:<40} {time.perf_counter() - t0:5.0f} s", flush=True)
             if r.returncode:
                 bad += 1
             if r.returncode or args.details:
