@@ -26,9 +26,34 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = "1:default,2:default,1:avx2,2:avx2"
 
 
-def harness(args: list[str], env: dict[str, str]) -> None:
+def harness(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-c", "from harness.cli import entry; entry()", *args]
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+    return subprocess.run(cmd, cwd=ROOT, env=env, **{"check": True, **kw})
+
+
+def parse_settings(text: str) -> list[tuple[int, str]]:
+    """`THREADS:KERNELS,...` as (threads, kernels) pairs; a bad item exits 2 naming it."""
+    settings = []
+    for item in text.split(","):
+        threads, sep, kernels = item.partition(":")
+        if not sep or not threads.isdigit() or not kernels:
+            print(f"--settings: '{item}' is not THREADS:KERNELS (e.g. 2:avx2 or 1:default)", file=sys.stderr)
+            raise SystemExit(2)
+        settings.append((int(threads), kernels))
+    return settings
+
+
+def setting_name(threads: int, kernels: str) -> str:
+    return f"{threads}thread-{kernels}"
+
+
+def setting_env(threads: int, kernels: str) -> dict[str, str]:
+    """This process's environment with the setting's OpenMP threads and kernel set, our tree first."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if kernels != "default":
+        env["ATEN_CPU_CAPABILITY"] = kernels
+    return env
 
 
 def main() -> int:
@@ -37,13 +62,7 @@ def main() -> int:
     p.add_argument("--settings", default=SETTINGS, help="THREADS:KERNELS,... (the first one makes the baseline)")
     p.add_argument("--results-dir", default="results", help="where <dir>/demo/ and its noise.json go")
     args = p.parse_args()
-    settings = []
-    for item in args.settings.split(","):
-        threads, sep, kernels = item.partition(":")
-        if not sep or not threads.isdigit() or not kernels:
-            print(f"--settings: '{item}' is not THREADS:KERNELS (e.g. 2:avx2 or 1:default)", file=sys.stderr)
-            return 2
-        settings.append((int(threads), kernels))
+    settings = parse_settings(args.settings)
     if len(settings) < 2:
         print("--settings: at least two settings are needed to measure a spread", file=sys.stderr)
         return 2
@@ -52,11 +71,7 @@ def main() -> int:
 
     boards = []
     for threads, kernels in settings:
-        name = f"{threads}thread-{kernels}"
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-        env.pop("ATEN_CPU_CAPABILITY", None)
-        if kernels != "default":
-            env["ATEN_CPU_CAPABILITY"] = kernels
+        name, env = setting_name(threads, kernels), setting_env(threads, kernels)
         runs = Path(args.runs_dir) / name
         print(f"demo-results: {name} -> {runs}", flush=True)
         harness(["run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(runs / "results")], env)

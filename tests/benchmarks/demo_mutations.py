@@ -83,7 +83,8 @@ def check(tree: Path, config: str, overrides: list[str], runs: Path, env: dict[s
     return r.returncode, lines
 
 
-def run_mutation(name: str, base: Path, env: dict[str, str]) -> str:
+def run_mutation(name: str, base: Path, env: dict[str, str]) -> tuple[bool, str]:
+    """(caught, the account): caught when the mutated run finished and `harness check` failed on it."""
     m = MUTATIONS[name]
     with tempfile.TemporaryDirectory(prefix=f"demo-mutant-{name}-") as tmp:
         tmp = Path(tmp)
@@ -102,17 +103,18 @@ def run_mutation(name: str, base: Path, env: dict[str, str]) -> str:
             tree = tmp / "tree"
             why = mutant_tree(tree, file, old, new)
             if why:
-                return f"{name}: {why}"
+                return False, f"{name}: {why}"
         t0 = time.perf_counter()
         force = ["--force", *m["force"]] if "force" in m else []
         r = harness(tree, ["run", "--config", config, *overrides, "--runs-dir", str(runs),
                            "--results-dir", str(tmp / "results"), *force], env)
         if r.returncode:
-            return f"{name}: the mutated run failed (exit {r.returncode}):\n  " + "\n  ".join(
+            return False, f"{name}: the mutated run failed (exit {r.returncode}):\n  " + "\n  ".join(
                 (r.stdout + r.stderr).strip().splitlines()[-8:])
         rc, lines = check(tree, config, overrides, runs, env)
-        verdict = "caught (harness check failed)" if rc else "MISSED (harness check passed)"
-        return f"{name}: {verdict}; run {time.perf_counter() - t0:.0f} s\n  " + "\n  ".join(lines)
+        verdict = {0: "MISSED (harness check passed)", 1: "caught (harness check failed)"}.get(
+            rc, f"harness check itself failed (exit {rc})")
+        return rc == 1, f"{name}: {verdict}; run {time.perf_counter() - t0:.0f} s\n  " + "\n  ".join(lines)
 
 
 def main() -> int:
@@ -135,7 +137,7 @@ def main() -> int:
     print(f"unmutated: {'passes' if rc == 0 else 'FAILS'} harness check; run {time.perf_counter() - t0:.0f} s"
           + "".join(f"\n  {line}" for line in lines), flush=True)
     for name in args.names or list(MUTATIONS):
-        print(run_mutation(name, base, env), flush=True)
+        print(run_mutation(name, base, env)[1], flush=True)
     return 0
 
 
