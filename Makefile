@@ -20,7 +20,8 @@ test: setup
 	.venv/bin/python -m pytest -q -n $${TEST_WORKERS:-2} --dist loadfile
 
 lint: setup
-	.venv/bin/ruff check harness datasets_builders baselines tests
+	.venv/bin/ruff check harness datasets_builders baselines tests scripts
+	.venv/bin/ruff format --check harness datasets_builders baselines tests scripts
 
 bench: setup
 	.venv/bin/python tests/benchmarks/bench_generate.py

@@ -30,11 +30,14 @@ class BuildContext(Protocol):
     seed: int
     seed_records: Sequence[InstructionRecord]
 
+
 VERSION = 1
 PROMPTS: tuple[str, ...] = ()
 # loader name -> its source module: the one place a new baseline is registered
-LOADERS: dict[str, str] = {name: f"baselines.{name}" for name in
-                           ("sharegpt", "openorca", "alpaca_gpt4", "self_instruct", "evol_instruct", "oasst")}
+LOADERS: dict[str, str] = {
+    name: f"baselines.{name}"
+    for name in ("sharegpt", "openorca", "alpaca_gpt4", "self_instruct", "evol_instruct", "oasst")
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +47,9 @@ class Options:
     #                          the bundled demo file if any, else the hub
     revision: str | None = None  # overrides the module's pinned revision (a commit)
     n: int | None = None  # sample this many rows (fixed seed); train.n also cuts every dataset
-    files: str | list[str] | None = None  # the repository's data files to read (globs), instead of the module's FILES
+    files: str | list[str] | None = (
+        None  # the repository's data files to read (globs), instead of the module's FILES
+    )
 
 
 def source_module(loader: str):
@@ -64,12 +69,24 @@ def fingerprint_extra(options: Options) -> dict[str, Any]:
     mod = source_module(options.loader)
     if not reads_hub(mod, options.path):
         return {}
-    return {"source": mod.SOURCE, "revision": options.revision or mod.REVISION, "files": options.files or mod.FILES}
+    return {
+        "source": mod.SOURCE,
+        "revision": options.revision or mod.REVISION,
+        "files": options.files or mod.FILES,
+    }
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:
     from baselines.loader import load
 
     o: Options = ctx.options
-    return load(source_module(o.loader), ctx.log, path=o.path, revision=o.revision, n=o.n, seed=ctx.seed,
-                seed_records=ctx.seed_records, files=o.files)
+    return load(
+        source_module(o.loader),
+        ctx.log,
+        path=o.path,
+        revision=o.revision,
+        n=o.n,
+        seed=ctx.seed,
+        seed_records=ctx.seed_records,
+        files=o.files,
+    )

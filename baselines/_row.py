@@ -28,7 +28,11 @@ def text(row: Mapping[str, Any], key: str, *, required: bool = True) -> str:
     return value
 
 
-def record(source: str, instruction: str, response: str, *, system: str = "", **provenance: Any) -> InstructionRecord:
-    msgs = ((Message("system", system),) if system else ()) + (Message("user", instruction),
-                                                                Message("assistant", response))
+def record(
+    source: str, instruction: str, response: str, *, system: str = "", **provenance: Any
+) -> InstructionRecord:
+    msgs = ((Message("system", system),) if system else ()) + (
+        Message("user", instruction),
+        Message("assistant", response),
+    )
     return InstructionRecord(msgs, source, {"origin": "baseline", "dataset": source, **provenance})

@@ -72,8 +72,12 @@ def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise InputError(f"malformed JSON ({e.msg})", path=path, line=e.lineno,
-                         fix="the file must be one JSON list of rows (or use JSONL)") from None
+        raise InputError(
+            f"malformed JSON ({e.msg})",
+            path=path,
+            line=e.lineno,
+            fix="the file must be one JSON list of rows (or use JSONL)",
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):
@@ -86,26 +90,36 @@ def source_files(module: Any, directory: Path, files: str | list[str] | None) ->
     """The data files of a repository copy that the source reads (a script is never one of them)."""
     patterns = files or module.FILES
     try:
-        return sources.match_files(directory, patterns, key="options.files" if files else f"{module.__name__}.FILES")
+        return sources.match_files(
+            directory, patterns, key="options.files" if files else f"{module.__name__}.FILES"
+        )
     except ConfigError:
         scripts = sorted(p.name for p in directory.glob("*.py"))
         if scripts:
-            raise ConfigError(f"{directory} holds a loading script ({', '.join(scripts)}) and no data file matching "
-                              f"{patterns}; scripts are not run (datasets >= 4 refuses them)",
-                              fix=f"use the source's data files: path: hub reads {module.SOURCE}") from None
+            raise ConfigError(
+                f"{directory} holds a loading script ({', '.join(scripts)}) and no data file matching "
+                f"{patterns}; scripts are not run (datasets >= 4 refuses them)",
+                fix=f"use the source's data files: path: hub reads {module.SOURCE}",
+            ) from None
         raise
 
 
-def resolve(module: Any, path: str | None, revision: str | None, files: str | list[str] | None
-            ) -> tuple[list[Path], dict[str, Any]]:
+def resolve(
+    module: Any, path: str | None, revision: str | None, files: str | list[str] | None
+) -> tuple[list[Path], dict[str, Any]]:
     """The files to read and what to record about where they came from."""
     if path == "hub" or (path is not None and Path(path).expanduser().is_dir()):
         if path == "hub":
             if not getattr(module, "SOURCE", None):
-                raise ConfigError(f"{module.__name__} has no hub source", fix="set options.path to a local file")
-            where = sources.repo_dir(module.SOURCE, key="options.path",
-                                     revision=revision or module.REVISION,
-                                     allow_patterns=_as_list(files or module.FILES))
+                raise ConfigError(
+                    f"{module.__name__} has no hub source", fix="set options.path to a local file"
+                )
+            where = sources.repo_dir(
+                module.SOURCE,
+                key="options.path",
+                revision=revision or module.REVISION,
+                allow_patterns=_as_list(files or module.FILES),
+            )
         else:
             where = sources.repo_dir(str(path), key="options.path")
         return source_files(module, where.directory, files), where.describe()
@@ -126,17 +140,26 @@ def _sample_key(seed: int, record_id: str) -> int:
 def reads_hub(module: Any, path: str | None) -> bool:
     """Whether the source's rows come from its repository: `path: hub`, or no path where the source
     has neither a bundled demo file nor the seed set to fall back on."""
-    return path == "hub" or (path is None and getattr(module, "DEMO_FILE", None) is None
-                             and not getattr(module, "USE_SEED", False))
+    return path == "hub" or (
+        path is None and getattr(module, "DEMO_FILE", None) is None and not getattr(module, "USE_SEED", False)
+    )
 
 
-def _rows(module: Any, path: str | None, revision: str | None, files: str | list[str] | None,
-          seed_records: Sequence[InstructionRecord]) -> tuple[Iterator[tuple[str, Any]], dict[str, Any]]:
+def _rows(
+    module: Any,
+    path: str | None,
+    revision: str | None,
+    files: str | list[str] | None,
+    seed_records: Sequence[InstructionRecord],
+) -> tuple[Iterator[tuple[str, Any]], dict[str, Any]]:
     """The source's (row id, row) stream and where it comes from (source, commit)."""
     demo = getattr(module, "DEMO_FILE", None)
     if path is None and demo is not None:
-        log.warning("%s: no options.path, so the bundled demo file is used (%s); set path: hub for the real "
-                    "dataset", module.__name__, demo.name)
+        log.warning(
+            "%s: no options.path, so the bundled demo file is used (%s); set path: hub for the real dataset",
+            module.__name__,
+            demo.name,
+        )
     if path is None and demo is None and getattr(module, "USE_SEED", False):
         return ((r.id, r.to_dict()) for r in seed_records), {"source": "seed_data", "commit": None}
     file_list, origin = resolve(module, "hub" if reads_hub(module, path) else path, revision, files)
@@ -184,9 +207,17 @@ class BottomK:
         return [rec for _, rec in sorted(self.kept.values(), key=lambda pr: pr[0])]
 
 
-def load(module: Any, steplog: Any, *, path: str | None, revision: str | None, n: int | None, seed: int,
-         seed_records: Sequence[InstructionRecord] = (), files: str | list[str] | None = None
-         ) -> list[InstructionRecord]:
+def load(
+    module: Any,
+    steplog: Any,
+    *,
+    path: str | None,
+    revision: str | None,
+    n: int | None,
+    seed: int,
+    seed_records: Sequence[InstructionRecord] = (),
+    files: str | list[str] | None = None,
+) -> list[InstructionRecord]:
     """Map, dedup and sample one source's rows (steps load, dedup, sample, each counted)."""
     rows, origin = _rows(module, path, revision, files, seed_records)
     if isinstance(getattr(steplog, "sources", None), list):  # the manifest records where the rows came from
@@ -220,22 +251,31 @@ def load(module: Any, steplog: Any, *, path: str | None, revision: str | None, n
     return out
 
 
-def check_yield(module: Any, origin: dict[str, Any], got: int, n: int | None, mapped: int, drops: Counter[str]
-                ) -> None:
+def check_yield(
+    module: Any, origin: dict[str, Any], got: int, n: int | None, mapped: int, drops: Counter[str]
+) -> None:
     """Fail when a source gives nothing, or less than MIN_SHARE_OF_N of the N asked for."""
     if got > 0 and (n is None or got >= n * MIN_SHARE_OF_N):
         if n is not None and got < n:
-            log.warning("%s: %d records where %d were asked (the source has no more)", module.__name__, got, n)
+            log.warning(
+                "%s: %d records where %d were asked (the source has no more)", module.__name__, got, n
+            )
         return
     total = mapped + sum(drops.values())
-    reasons = ", ".join(f"{k}={v}" for k, v in drops.most_common(4)) or ("no rows at all" if mapped == 0 else "none dropped")
+    reasons = ", ".join(f"{k}={v}" for k, v in drops.most_common(4)) or (
+        "no rows at all" if mapped == 0 else "none dropped"
+    )
     if total == 0:
         cause = "the files hold no rows (wrong file pattern or split?)"
     elif mapped == 0:
         cause = "no row has the fields this loader reads (wrong schema or another release of the dataset?)"
     else:
         cause = "the source is smaller than asked (another split or file?)"
-    raise InputError(f"{module.__name__.split('.')[-1]}: {got} records from {total} rows"
-                     + (f" where {n} were asked" if n else "") + f" ({reasons}): {cause}",
-                     path=origin.get("source"), fix="check options.path / options.files against the dataset's card; "
-                                                    "drops.jsonl lists every dropped row with its reason")
+    raise InputError(
+        f"{module.__name__.split('.')[-1]}: {got} records from {total} rows"
+        + (f" where {n} were asked" if n else "")
+        + f" ({reasons}): {cause}",
+        path=origin.get("source"),
+        fix="check options.path / options.files against the dataset's card; "
+        "drops.jsonl lists every dropped row with its reason",
+    )

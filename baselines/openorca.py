@@ -21,5 +21,10 @@ DEMO_FILE = None
 
 
 def to_record(row):
-    return record("openorca", text(row, "question"), text(row, "response"),
-                  system=text(row, "system_prompt", required=False), row_id=str(row.get("id", "")))
+    return record(
+        "openorca",
+        text(row, "question"),
+        text(row, "response"),
+        system=text(row, "system_prompt", required=False),
+        row_id=str(row.get("id", "")),
+    )

@@ -36,8 +36,9 @@ def builder_module(builder: str) -> Any:
     return lookup(BUILDERS, builder, what="builder")
 
 
-def parse_options(builder: str, options: Mapping[str, Any] | None, *, source: str | None = None,
-                  prefix: str = "options.") -> Any:
+def parse_options(
+    builder: str, options: Mapping[str, Any] | None, *, source: str | None = None, prefix: str = "options."
+) -> Any:
     """The builder's validated Options from the experiment's mapping: types and ranges (unknown keys
     get a did-you-mean, named `<prefix><key>`), then the builder's own checks (a baseline's loader)."""
     module = builder_module(builder)
@@ -59,8 +60,9 @@ def dependencies(builder: str, options: Mapping[str, Any] | None) -> list[str]:
     return list(module.depends_on(parse_options(builder, options)))
 
 
-def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
-                              prompts: Mapping[str, str] | None = None) -> dict[str, Any]:
+def builder_fingerprint_parts(
+    builder: str, options: Mapping[str, Any] | None, prompts: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """What of a builder enters its dataset's fingerprint: version, validated options, the hashes
     of the prompt templates it uses (`prompts`: the experiment's replacements, name -> path)."""
     from datasets_builders.prompts import prompt_hashes
@@ -73,18 +75,29 @@ def builder_fingerprint_parts(builder: str, options: Mapping[str, Any] | None,
     for f in dataclasses.fields(opts):  # options added later stay out at their default (common.late_option)
         if f.metadata.get(OMIT_AT_DEFAULT) and options[f.name] == f.default:
             del options[f.name]
-    parts = {"version": module.VERSION, "options": options,
-             "prompts": prompt_hashes(prompts_used(getattr(module, "PROMPTS", ()), opts), prompts)}
+    parts = {
+        "version": module.VERSION,
+        "options": options,
+        "prompts": prompt_hashes(prompts_used(getattr(module, "PROMPTS", ()), opts), prompts),
+    }
     extra = getattr(module, "fingerprint_extra", None)
     if extra is not None and (more := extra(opts)):  # e.g. a baseline's pinned hub source
         parts["source"] = more
     return parts
 
 
-MODEL_OPTIONS = ("backward_model", "judge", "rewriter", "teacher", "responder")  # builder options that name a model
+MODEL_OPTIONS = (
+    "backward_model",
+    "judge",
+    "rewriter",
+    "teacher",
+    "responder",
+)  # builder options that name a model
 
 
-def validate_options(name: str, builder: str, options: Mapping[str, Any] | None, source: str, check_model) -> None:
+def validate_options(
+    name: str, builder: str, options: Mapping[str, Any] | None, source: str, check_model
+) -> None:
     """A dataset's builder options, when the experiment loads: types, ranges, a baseline's loader, and
     each model they name through `check_model(key, value)` (the experiment's model-reference rule)."""
     opts = parse_options(builder, options, source=source, prefix=f"datasets.{name}.options.")
@@ -95,8 +108,10 @@ def validate_options(name: str, builder: str, options: Mapping[str, Any] | None,
         ref, _, base = value.partition(":")
         if value.startswith("@") and base:  # @seed_model:<spec> / @backward:<spec>: trained from another base
             if ref not in ("@seed_model", "@backward"):
-                raise ConfigError(f"{source}: 'datasets.{name}.options.{key}' is {value!r}",
-                                  fix="only @seed_model:<spec> and @backward:<spec> take a base model")
+                raise ConfigError(
+                    f"{source}: 'datasets.{name}.options.{key}' is {value!r}",
+                    fix="only @seed_model:<spec> and @backward:<spec> take a base model",
+                )
             check_model(f"datasets.{name}.options.{key}", base)
         elif not value.startswith("@"):
             check_model(f"datasets.{name}.options.{key}", value)
@@ -112,16 +127,20 @@ def check_dependencies(datasets: Mapping[str, Any], source: str) -> None:
         for dep in names:
             if dep not in datasets or dep == name:
                 others = [n for n in datasets if n != name]
-                raise ConfigError(f"{source}: 'datasets.{name}' reads dataset {dep!r}, "
-                                  f"{'itself' if dep == name else 'not a dataset of this experiment'}",
-                                  fix=did_you_mean(dep, others, otherwise=f"use one of {', '.join(others)}"))
+                raise ConfigError(
+                    f"{source}: 'datasets.{name}' reads dataset {dep!r}, "
+                    f"{'itself' if dep == name else 'not a dataset of this experiment'}",
+                    fix=did_you_mean(dep, others, otherwise=f"use one of {', '.join(others)}"),
+                )
     for name in deps:
         seen, todo = set(), list(deps[name])
         while todo:
             dep = todo.pop()
             if dep == name:
-                raise ConfigError(f"{source}: 'datasets.{name}' depends on itself through {sorted(seen)}",
-                                  fix="break the cycle of instructions_from")
+                raise ConfigError(
+                    f"{source}: 'datasets.{name}' depends on itself through {sorted(seen)}",
+                    fix="break the cycle of instructions_from",
+                )
             if dep not in seen:
                 seen.add(dep)
                 todo += deps[dep]

@@ -55,7 +55,9 @@ class Options:
     # drop (dropped as `truncated`, rewrites and answers alike) or keep (kept; a cut rewrite keeps what
     # follows [RES]); either way the step counts its truncated outputs (`truncated_outputs`)
     truncated: Literal["by_content", "drop", "keep"] = common.late_option("by_content")
-    instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
+    instruction_max_tokens: int | None = common.at_least_one(
+        None
+    )  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
     rewrite_max_tokens: int | None = common.at_least_one(None)
 
@@ -70,6 +72,12 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
     if o.variant in ("filtering", "filtering+rewriting"):
         pairs = common.curate_with(ctx, o, pairs, model=o.judge)
     if o.variant in ("rewriting", "filtering+rewriting"):
-        pairs = common.rewrite(ctx, pairs, model=o.rewriter, missing_res=o.missing_res, truncated=o.truncated,
-                               params=common.sampling(o, ctx.decoding, max_tokens=o.rewrite_max_tokens))
+        pairs = common.rewrite(
+            ctx,
+            pairs,
+            model=o.rewriter,
+            missing_res=o.missing_res,
+            truncated=o.truncated,
+            params=common.sampling(o, ctx.decoding, max_tokens=o.rewrite_max_tokens),
+        )
     return [common.with_provenance(p, variant=o.variant) for p in pairs]

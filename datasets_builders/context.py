@@ -61,12 +61,20 @@ class BuildContext:
     num_shards: int = 1
     shard_index: int = 0
     count_tokens: Callable[[str], int] | None = None
-    cache_fallback: Path | None = None  # read on a miss: a shard writes cache_path, its own, and reads the experiment's
+    cache_fallback: Path | None = (
+        None  # read on a miss: a shard writes cache_path, its own, and reads the experiment's
+    )
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    prompts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # template replacements: name -> path
-    inputs: Mapping[str, Path] = dataclasses.field(default_factory=dict)  # datasets this one reads: name -> dataset.jsonl
+    prompts: Mapping[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # template replacements: name -> path
+    inputs: Mapping[str, Path] = dataclasses.field(
+        default_factory=dict
+    )  # datasets this one reads: name -> dataset.jsonl
     log: StepLog = dataclasses.field(init=False)
-    trained: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, init=False)  # purpose -> info
+    trained: dict[str, dict[str, Any]] = dataclasses.field(
+        default_factory=dict, init=False
+    )  # purpose -> info
     _generators: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,10 +82,20 @@ class BuildContext:
 
     @classmethod
     def from_experiment(  # noqa: PLR0913 - keyword-only: what only the stage knows
-            cls, exp: Any, name: str, *, workdir: Path, base_spec: str, base_identity: Mapping[str, Any],
-                        seed_records: Sequence[InstructionRecord], cache_path: Path | None, shared_dir: Path,
-                        train_fn: TrainFn | None, recipe_identity: Mapping[str, Any], **placement: Any
-                        ) -> BuildContext:
+        cls,
+        exp: Any,
+        name: str,
+        *,
+        workdir: Path,
+        base_spec: str,
+        base_identity: Mapping[str, Any],
+        seed_records: Sequence[InstructionRecord],
+        cache_path: Path | None,
+        shared_dir: Path,
+        train_fn: TrainFn | None,
+        recipe_identity: Mapping[str, Any],
+        **placement: Any,
+    ) -> BuildContext:
         """The context of dataset `name` of experiment `exp` (a `harness.experiment.Experiment`). What
         only the stage knows comes from it: where things live (work, cache and shared directories),
         the base model's spec and identity, the trainer and the recipe's identity; `placement` holds
@@ -86,14 +104,28 @@ class BuildContext:
         from harness.backends.tiny_model import engine_options
 
         spec = exp.datasets[name]
-        return cls(name=name, builder=spec.builder,
-                   options=parse_options(spec.builder, spec.options, prefix=f"datasets.{name}.options."),
-                   workdir=Path(workdir), seed_records=list(seed_records), corpus_config=exp.corpus,
-                   decoding=exp.decoding, seed=exp.seed, backend=exp.backend, base_spec=base_spec,
-                   base_identity=dict(base_identity), cache_path=cache_path, shared_dir=Path(shared_dir),
-                   train_fn=train_fn, recipe_identity=dict(recipe_identity),
-                   seed_tag=exp.train.seed_tag, web_tag=exp.train.web_tag,
-                   engine=engine_options(exp.base_model, exp.engine), prompts=dict(exp.prompts), **placement)
+        return cls(
+            name=name,
+            builder=spec.builder,
+            options=parse_options(spec.builder, spec.options, prefix=f"datasets.{name}.options."),
+            workdir=Path(workdir),
+            seed_records=list(seed_records),
+            corpus_config=exp.corpus,
+            decoding=exp.decoding,
+            seed=exp.seed,
+            backend=exp.backend,
+            base_spec=base_spec,
+            base_identity=dict(base_identity),
+            cache_path=cache_path,
+            shared_dir=Path(shared_dir),
+            train_fn=train_fn,
+            recipe_identity=dict(recipe_identity),
+            seed_tag=exp.train.seed_tag,
+            web_tag=exp.train.web_tag,
+            engine=engine_options(exp.base_model, exp.engine),
+            prompts=dict(exp.prompts),
+            **placement,
+        )
 
     # ------------------------------------------------------------ corpus
     def documents(self) -> list[Document]:
@@ -101,15 +133,24 @@ class BuildContext:
         from datasets_builders.corpus import iter_documents
 
         with self.log.step("corpus") as s:
-            docs = list(iter_documents(self.corpus_config, s, num_shards=self.num_shards,
-                                       shard_index=self.shard_index, count_tokens=self.count_tokens,
-                                       origins=self.log.sources))
+            docs = list(
+                iter_documents(
+                    self.corpus_config,
+                    s,
+                    num_shards=self.num_shards,
+                    shard_index=self.shard_index,
+                    count_tokens=self.count_tokens,
+                    origins=self.log.sources,
+                )
+            )
         if not docs and not s.extra.get("other_shards"):
             reasons = ", ".join(f"{k}={v}" for k, v in s.dropped.most_common(4)) or "no rows at all"
-            raise InputError(f"the corpus gave no document from {s.seen} rows ({reasons})",
-                             path=self.corpus_config.source,
-                             fix="check corpus.source, data_files / url_list and text_field (no rows: wrong file "
-                                 "pattern; malformed_row: wrong text_field; too_short/too_long: the length bounds)")
+            raise InputError(
+                f"the corpus gave no document from {s.seen} rows ({reasons})",
+                path=self.corpus_config.source,
+                fix="check corpus.source, data_files / url_list and text_field (no rows: wrong file "
+                "pattern; malformed_row: wrong text_field; too_short/too_long: the length bounds)",
+            )
         return docs
 
     def input_records(self, name: str) -> list[InstructionRecord]:
@@ -117,8 +158,10 @@ class BuildContext:
         from harness.core.io import read_records
 
         if name not in self.inputs:
-            raise ConfigError(f"datasets.{self.name}: dataset {name!r} was not handed to this builder",
-                              fix="declare it in the builder's depends_on")
+            raise ConfigError(
+                f"datasets.{self.name}: dataset {name!r} was not handed to this builder",
+                fix="declare it in the builder's depends_on",
+            )
         return read_records(self.inputs[name])
 
     # ------------------------------------------------------------ models
@@ -132,11 +175,14 @@ class BuildContext:
         if purpose == "@seed_model":
             return self.train("seed_model", self.seed_records, base=base or "@base")
         if purpose == "@backward":
-            return self.train("backward", backward_pairs(self.seed_records, self.backtranslation_turn),
-                              base=base or "@base")
+            return self.train(
+                "backward", backward_pairs(self.seed_records, self.backtranslation_turn), base=base or "@base"
+            )
         if ref.startswith("@"):
-            raise ConfigError(f"datasets.{self.name}.options: unknown model reference {ref!r}",
-                              fix="use @base, @seed_model, @backward or a backend spec such as hf:/path")
+            raise ConfigError(
+                f"datasets.{self.name}.options: unknown model reference {ref!r}",
+                fix="use @base, @seed_model, @backward or a backend spec such as hf:/path",
+            )
         return ref
 
     def generator(self, ref: str) -> Any:
@@ -148,7 +194,9 @@ class BuildContext:
             from harness.backends import load_generator
 
             opts: dict[str, Any] = {"seed": self.seed, **self.engine}  # engine: dtype float32 for tiny models
-            self._generators[spec] = load_generator(spec, cache=self.cache_path, cache_fallback=self.cache_fallback, **opts)
+            self._generators[spec] = load_generator(
+                spec, cache=self.cache_path, cache_fallback=self.cache_fallback, **opts
+            )
         return self._generators[spec]
 
     def close_generators(self) -> None:
@@ -159,21 +207,34 @@ class BuildContext:
     def train(self, purpose: str, records: Sequence[InstructionRecord], base: str = "@base") -> str:
         """Train `base` on `records` as a cached shared sub-stage; returns the model's backend spec."""
         if self.train_fn is None:
-            raise ConfigError(f"dataset {self.name} needs a trained model ({purpose}) but no trainer was given")
+            raise ConfigError(
+                f"dataset {self.name} needs a trained model ({purpose}) but no trainer was given"
+            )
         base_spec = self.model_spec(base)
         base_id = self.base_identity if base == "@base" else {"spec": base_spec}
         data_id = content_id(*(r.id for r in records), length=20)
-        fp = fingerprint("build-substage", version=SUBSTAGE_VERSION,
-                         config={"purpose": purpose, "base": base_id, "recipe": self.recipe_identity},
-                         extra=[data_id, len(records)])
+        fp = fingerprint(
+            "build-substage",
+            version=SUBSTAGE_VERSION,
+            config={"purpose": purpose, "base": base_id, "recipe": self.recipe_identity},
+            extra=[data_id, len(records)],
+        )
         directory = self.shared_dir / f"{purpose}-{fp[:12]}"
         from harness.backends.spec import parse_spec
 
         self.close_generators()  # free the inference model's memory before training
-        outcome = self.train_fn(directory, base_model=parse_spec(base_spec).model, records=list(records),
-                                 upstream={"build-substage": fp, "data": data_id})
-        self.trained[purpose if base == "@base" else f"{purpose}:{base_spec}"] = {"directory": str(directory), "fingerprint": outcome.fingerprint,
-                                 "skipped": outcome.skipped, "records": len(records)}
+        outcome = self.train_fn(
+            directory,
+            base_model=parse_spec(base_spec).model,
+            records=list(records),
+            upstream={"build-substage": fp, "data": data_id},
+        )
+        self.trained[purpose if base == "@base" else f"{purpose}:{base_spec}"] = {
+            "directory": str(directory),
+            "fingerprint": outcome.fingerprint,
+            "skipped": outcome.skipped,
+            "records": len(records),
+        }
         log.info("%s model: %s (%s)", purpose, directory, "cached" if outcome.skipped else "trained")
         return f"{self.backend}:{directory / 'model'}"
 
@@ -201,8 +262,16 @@ class BuildContext:
         return int(content_id("sampling", base, *parts)[:8], 16)
 
 
-def backward_pairs(seed: Sequence[InstructionRecord], turn: Callable[[str], str] = str) -> list[InstructionRecord]:
+def backward_pairs(
+    seed: Sequence[InstructionRecord], turn: Callable[[str], str] = str
+) -> list[InstructionRecord]:
     """(response -> instruction) pairs: the backward model M_yx reads an output (as `turn` renders it:
     the text itself, or inside the backtranslation prompt), writes its instruction."""
-    return [InstructionRecord((Message("user", turn(r.response)), Message("assistant", r.instruction)), "seed-backward",
-                              {"origin": "seed", "seed_id": r.id}) for r in seed]
+    return [
+        InstructionRecord(
+            (Message("user", turn(r.response)), Message("assistant", r.instruction)),
+            "seed-backward",
+            {"origin": "seed", "seed_id": r.id},
+        )
+        for r in seed
+    ]

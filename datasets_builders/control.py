@@ -36,7 +36,9 @@ PROMPTS = ()
 class Options:
     task: str = "reverse"
     quality: Literal["clean", "noisy", "shuffled", "seed_only"] = "clean"
-    rate: float = bounded(0.0, low=0, high=1, fix="a corruption rate in [0, 1]")  # noisy: share of answers replaced
+    rate: float = bounded(
+        0.0, low=0, high=1, fix="a corruption rate in [0, 1]"
+    )  # noisy: share of answers replaced
     n: int = bounded(2000, low=1)
     seed: int = 0  # which records are corrupted and how
 
@@ -44,9 +46,13 @@ class Options:
 def validate(opts: Options) -> None:
     tasks.get_task(opts.task, key="task")
     if opts.quality == "noisy" and opts.rate == 0:
-        raise ConfigError("quality 'noisy' with rate 0 is the clean dataset", fix="set rate in (0, 1], or quality: clean")
+        raise ConfigError(
+            "quality 'noisy' with rate 0 is the clean dataset", fix="set rate in (0, 1], or quality: clean"
+        )
     if opts.quality != "noisy" and opts.rate != 0:
-        raise ConfigError(f"rate {opts.rate} is only read by quality 'noisy'", fix="drop rate, or set quality: noisy")
+        raise ConfigError(
+            f"rate {opts.rate} is only read by quality 'noisy'", fix="drop rate, or set quality: noisy"
+        )
 
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:
@@ -56,7 +62,9 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
         if o.quality == "seed_only":
             for _ in ctx.seed_records:
                 s.keep()
-            return [dataclasses.replace(r, provenance={**r.provenance, "origin": "web"}) for r in ctx.seed_records]
+            return [
+                dataclasses.replace(r, provenance={**r.provenance, "origin": "web"}) for r in ctx.seed_records
+            ]
         pairs = tasks.examples(task, "train", o.n)
         rng = random.Random(f"control/{o.quality}/{o.rate}/{o.seed}")
         responses = [a for _, a in pairs]
@@ -69,6 +77,11 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
         out = []
         for (ins, _), resp in zip(pairs, responses, strict=True):
             s.keep()
-            out.append(InstructionRecord((Message("user", ins), Message("assistant", resp)), f"control:{o.quality}",
-                                         {"origin": "web", "task": task.name, "correct": tasks.correct(task, ins, resp)}))
+            out.append(
+                InstructionRecord(
+                    (Message("user", ins), Message("assistant", resp)),
+                    f"control:{o.quality}",
+                    {"origin": "web", "task": task.name, "correct": tasks.correct(task, ins, resp)},
+                )
+            )
         return out

@@ -65,8 +65,10 @@ def normalised_key(text: str) -> bytes:
 # ---------------------------------------------------------------- bounded dedup state
 def lsh_shape(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     """(bands, rows) whose LSH S-curve turns at about `threshold` Jaccard similarity."""
-    best = min(((b, num_perm // b) for b in range(1, num_perm + 1) if num_perm % b == 0),
-               key=lambda br: abs((1 / br[0]) ** (1 / br[1]) - threshold))
+    best = min(
+        ((b, num_perm // b) for b in range(1, num_perm + 1) if num_perm % b == 0),
+        key=lambda br: abs((1 / br[0]) ** (1 / br[1]) - threshold),
+    )
     return best
 
 
@@ -89,14 +91,16 @@ class NearDuplicates:
 
         words = _WORD.findall(text.lower())
         n = max(1, len(words) - SHINGLE + 1)
-        shingles = {" ".join(words[i:i + SHINGLE]) for i in range(n)} or {""}
-        x = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64, count=len(shingles))
+        shingles = {" ".join(words[i : i + SHINGLE]) for i in range(n)} or {""}
+        x = np.fromiter(
+            (zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64, count=len(shingles)
+        )
         # a < 2^31 and x < 2^32, so a * x + b fits in 64 bits
         return ((np.outer(self.a, x) + self.b[:, None]) % self._P).min(axis=1)
 
     def band_keys(self, text: str) -> list[bytes]:
         sig = self.signature(text)
-        return [bytes([i]) + sig[i * self.rows:(i + 1) * self.rows].tobytes() for i in range(self.bands)]
+        return [bytes([i]) + sig[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
 
     def check_and_add(self, text: str) -> bool:
         """True when `text` is a near duplicate of a document added before; else remember it."""
@@ -109,8 +113,14 @@ class NearDuplicates:
 
 
 # ---------------------------------------------------------------- sources
-def iter_source(source: str, text_field: str = "text", *, data_files: str | None = None, url_list: str | None = None,
-                origins: list[dict[str, Any]] | None = None) -> Iterator[tuple[str, str | None, str]]:
+def iter_source(
+    source: str,
+    text_field: str = "text",
+    *,
+    data_files: str | None = None,
+    url_list: str | None = None,
+    origins: list[dict[str, Any]] | None = None,
+) -> Iterator[tuple[str, str | None, str]]:
     """(row id, text or None if malformed, provenance source) for every row of a corpus source;
     `data_files` (a glob; `*` crosses folders) picks the files of a hub repository or a local
     directory, or filters the URLs of `url_list` (a file of the source listing data-file URLs).
@@ -133,33 +143,47 @@ def iter_source(source: str, text_field: str = "text", *, data_files: str | None
         yield from _iter_repository(source, text_field, data_files, url_list, origins)
         return
     if not path.is_file():
-        raise ConfigError(f"corpus.source: file not found: {source}",
-                          fix="use stdlib, a JSONL/Parquet path or folder, or hub:<dataset id>[@commit]")
+        raise ConfigError(
+            f"corpus.source: file not found: {source}",
+            fix="use stdlib, a JSONL/Parquet path or folder, or hub:<dataset id>[@commit]",
+        )
     if origins is not None:
         origins.append({"source": source, "commit": None})
     yield from _iter_file(str(path), text_field)
 
 
-def _iter_repository(source: str, text_field: str, data_files: str | None, url_list: str | None,
-                     origins: list[dict[str, Any]] | None) -> Iterator[tuple[str, str | None, str]]:
+def _iter_repository(
+    source: str,
+    text_field: str,
+    data_files: str | None,
+    url_list: str | None,
+    origins: list[dict[str, Any]] | None,
+) -> Iterator[tuple[str, str | None, str]]:
     """A hub repository (or a local copy of one, or a folder of downloaded files): the files its URL
     list names, streamed, or its data files."""
-    where = sources.repo_dir(source, key="corpus.source", allow_patterns=[url_list] if url_list else
-                             ([data_files] if data_files else None))
+    where = sources.repo_dir(
+        source,
+        key="corpus.source",
+        allow_patterns=[url_list] if url_list else ([data_files] if data_files else None),
+    )
     if origins is not None:
         origins.append(where.describe())
     listing = where.directory / url_list if url_list else None
     if listing is not None and not listing.is_file():
         if sources.is_remote(source):
-            raise ConfigError(f"corpus.url_list: {source} has no file {url_list}",
-                              fix="name one of the repository's URL lists (Dolma: urls/v1.txt, urls/v1_6.txt, ...)")
+            raise ConfigError(
+                f"corpus.url_list: {source} has no file {url_list}",
+                fix="name one of the repository's URL lists (Dolma: urls/v1.txt, urls/v1_6.txt, ...)",
+            )
         log.info("corpus.source: %s has no %s; reading its data files (a downloaded copy)", source, url_list)
         listing = None
     if listing is not None:
         urls = sources.read_url_list(listing, data_files)
         if not urls:
-            raise ConfigError(f"corpus.data_files: no URL in {url_list} matches {data_files!r}",
-                              fix="check the pattern against the list (Dolma v1's Common Crawl head: '*cc_en_head*')")
+            raise ConfigError(
+                f"corpus.data_files: no URL in {url_list} matches {data_files!r}",
+                fix="check the pattern against the list (Dolma v1's Common Crawl head: '*cc_en_head*')",
+            )
         for url in urls:
             yield from _iter_file(url, text_field)
         return
@@ -175,7 +199,9 @@ def _iter_file(location: str, text_field: str) -> Iterator[tuple[str, str | None
     elif name.endswith(sources.JSONL_SUFFIXES):
         yield from _iter_jsonl(location, text_field)
     else:
-        raise ConfigError(f"corpus.source: unsupported file type: {name}", fix="use .jsonl, .jsonl.gz, .json.gz or .parquet")
+        raise ConfigError(
+            f"corpus.source: unsupported file type: {name}", fix="use .jsonl, .jsonl.gz, .json.gz or .parquet"
+        )
 
 
 def _iter_jsonl(location: str, text_field: str) -> Iterator[tuple[str, str | None, str]]:
@@ -183,7 +209,11 @@ def _iter_jsonl(location: str, text_field: str) -> Iterator[tuple[str, str | Non
     for lineno, row in sources.iter_json_lines(location, key="corpus.source"):
         text = row.get(text_field) if isinstance(row, dict) else None
         rid = row.get("id") if isinstance(row, dict) else None
-        yield str(rid) if rid is not None else f"{name}:{lineno}", text if isinstance(text, str) else None, location
+        yield (
+            str(rid) if rid is not None else f"{name}:{lineno}",
+            text if isinstance(text, str) else None,
+            location,
+        )
 
 
 def _iter_parquet(path: Path, text_field: str) -> Iterator[tuple[str, str | None, str]]:
@@ -191,8 +221,11 @@ def _iter_parquet(path: Path, text_field: str) -> Iterator[tuple[str, str | None
 
     pf = pq.ParquetFile(path)
     if text_field not in pf.schema_arrow.names:
-        raise InputError(f"no column '{text_field}'", path=path,
-                         fix=f"set corpus.text_field to one of {', '.join(pf.schema_arrow.names)}")
+        raise InputError(
+            f"no column '{text_field}'",
+            path=path,
+            fix=f"set corpus.text_field to one of {', '.join(pf.schema_arrow.names)}",
+        )
     n = 0
     for batch in pf.iter_batches(columns=[text_field], batch_size=1024):
         for text in batch.column(0).to_pylist():
@@ -201,10 +234,17 @@ def _iter_parquet(path: Path, text_field: str) -> Iterator[tuple[str, str | None
 
 
 # ---------------------------------------------------------------- the pipeline
-def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index: int = 0,
-                   count_tokens: Callable[[str], int] | None = None, capacity: int = DEDUP_CAPACITY,
-                   rows: Iterable[tuple[str, str | None, str]] | None = None,
-                   origins: list[dict[str, Any]] | None = None) -> Iterator[Document]:
+def iter_documents(
+    corpus: Any,
+    stats: Any,
+    *,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    count_tokens: Callable[[str], int] | None = None,
+    capacity: int = DEDUP_CAPACITY,
+    rows: Iterable[tuple[str, str | None, str]] | None = None,
+    origins: list[dict[str, Any]] | None = None,
+) -> Iterator[Document]:
     """Clean, filtered, deduplicated documents of this shard, streamed, counting into `stats`
     (a StepStats: keep / drop(reason, id)). Stops after `corpus.max_documents` kept documents.
     With `corpus.segment: headers` each row is cut into header-led segments first, and each
@@ -215,8 +255,13 @@ def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index:
     near = NearDuplicates(corpus.near_dup_threshold, capacity) if corpus.dedup == "near" else None
     kept = 0
     if rows is None:
-        rows = iter_source(corpus.source, corpus.text_field, data_files=getattr(corpus, "data_files", None),
-                           url_list=getattr(corpus, "url_list", None), origins=origins)
+        rows = iter_source(
+            corpus.source,
+            corpus.text_field,
+            data_files=getattr(corpus, "data_files", None),
+            url_list=getattr(corpus, "url_list", None),
+            origins=origins,
+        )
     for doc, reason in _candidates(rows, corpus):
         if corpus.max_documents is not None and kept >= corpus.max_documents:
             break
@@ -239,7 +284,9 @@ def iter_documents(corpus: Any, stats: Any, *, num_shards: int = 1, shard_index:
         yield doc
 
 
-def _candidates(rows: Iterable[tuple[str, str | None, str]], corpus: Any) -> Iterator[tuple[Document, str | None]]:
+def _candidates(
+    rows: Iterable[tuple[str, str | None, str]], corpus: Any
+) -> Iterator[tuple[Document, str | None]]:
     """(document, drop reason or None) for each cleaned row, or each segment of it when segmenting."""
     mode = getattr(corpus, "segment", "none")
     header_filter = getattr(corpus, "header_filter", False)

@@ -66,8 +66,13 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
             pool = common.curate_with(ctx, o, pool, model=o.judge)
     else:
         pool = read_instructions(ctx, Path(o.instructions_from))
-    return common.answer(ctx, pool, model=o.teacher, truncated=o.truncated,
-                         params=common.sampling(o, ctx.decoding, max_tokens=o.answer_max_tokens))
+    return common.answer(
+        ctx,
+        pool,
+        model=o.teacher,
+        truncated=o.truncated,
+        params=common.sampling(o, ctx.decoding, max_tokens=o.answer_max_tokens),
+    )
 
 
 def read_instructions(ctx: BuildContext, path: Path) -> list[InstructionRecord]:
@@ -75,20 +80,32 @@ def read_instructions(ctx: BuildContext, path: Path) -> list[InstructionRecord]:
     from harness.core.io import iter_jsonl
 
     if not path.is_file():
-        raise ConfigError(f"datasets.{ctx.name}.options.instructions_from: file not found: {path}",
-                          fix="use 'corpus' or a JSONL file of {\"instruction\": ...} rows")
+        raise ConfigError(
+            f"datasets.{ctx.name}.options.instructions_from: file not found: {path}",
+            fix="use 'corpus' or a JSONL file of {\"instruction\": ...} rows",
+        )
     out = []
     with ctx.log.step("instructions") as s:
         for lineno, row in iter_jsonl(path):
             text = row.get("instruction")
             if text is None and isinstance(row.get("messages"), list):
-                text = next((m.get("content") for m in row["messages"] if isinstance(m, dict)
-                             and m.get("role") == "user"), None)
+                text = next(
+                    (
+                        m.get("content")
+                        for m in row["messages"]
+                        if isinstance(m, dict) and m.get("role") == "user"
+                    ),
+                    None,
+                )
             if not isinstance(text, str) or not text.strip():
                 s.drop("no_instruction", f"{path.name}:{lineno}")
                 continue
             s.keep()
-            out.append(InstructionRecord((Message("user", text.strip()), Message("assistant", "")), "distillation",
-                                         {"origin": "web", "instruction": text.strip(), "pool": str(path),
-                                          "pool_line": lineno}))
+            out.append(
+                InstructionRecord(
+                    (Message("user", text.strip()), Message("assistant", "")),
+                    "distillation",
+                    {"origin": "web", "instruction": text.strip(), "pool": str(path), "pool_line": lineno},
+                )
+            )
     return out

@@ -39,7 +39,9 @@ def validate(o: Options) -> None:
     from harness.core.errors import ConfigError
 
     if not o.instructions_from:
-        raise ConfigError("'instructions_from' is not set", fix="name the dataset whose instructions are answered")
+        raise ConfigError(
+            "'instructions_from' is not set", fix="name the dataset whose instructions are answered"
+        )
 
 
 def depends_on(o: Options) -> list[str]:
@@ -49,12 +51,17 @@ def depends_on(o: Options) -> list[str]:
 
 def build(ctx: BuildContext) -> list[InstructionRecord]:
     o: Options = ctx.options
-    pool = instruction_pool(ctx, ctx.input_records(o.instructions_from), source=f"fixed_responder:{o.instructions_from}")
-    return common.answer(ctx, pool, model=o.responder,
-                         params=common.sampling(o, ctx.decoding, max_tokens=o.answer_max_tokens))
+    pool = instruction_pool(
+        ctx, ctx.input_records(o.instructions_from), source=f"fixed_responder:{o.instructions_from}"
+    )
+    return common.answer(
+        ctx, pool, model=o.responder, params=common.sampling(o, ctx.decoding, max_tokens=o.answer_max_tokens)
+    )
 
 
-def instruction_pool(ctx: BuildContext, records: list[InstructionRecord], *, source: str) -> list[InstructionRecord]:
+def instruction_pool(
+    ctx: BuildContext, records: list[InstructionRecord], *, source: str
+) -> list[InstructionRecord]:
     """One unanswered record per distinct instruction (this shard's share), a counted step."""
     seen: set[str] = set()
     out = []
@@ -71,7 +78,16 @@ def instruction_pool(ctx: BuildContext, records: list[InstructionRecord], *, sou
             else:
                 seen.add(key)
                 s.keep()
-                out.append(InstructionRecord((Message("user", text), Message("assistant", "")), source,
-                                             {"origin": "fixed_responder", "instruction": text,
-                                              "instruction_record": r.id, "instruction_source": r.source}))
+                out.append(
+                    InstructionRecord(
+                        (Message("user", text), Message("assistant", "")),
+                        source,
+                        {
+                            "origin": "fixed_responder",
+                            "instruction": text,
+                            "instruction_record": r.id,
+                            "instruction_source": r.source,
+                        },
+                    )
+                )
     return out

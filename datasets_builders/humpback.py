@@ -42,7 +42,9 @@ PROMPTS = ("curation_rubric", "curation_logprob_suffix")
 class Options:
     backward_model: str = "@backward"
     judge: str = "@seed_model"  # M0
-    iterations: int = common.at_least_one(2)  # curation rounds: M0, then M1 trained on seed + the M0-curated data
+    iterations: int = common.at_least_one(
+        2
+    )  # curation rounds: M0, then M1 trained on seed + the M0-curated data
     threshold: float = common.score_threshold(4.5)  # A5; 3.5 for A4
     score_mode: Literal["text", "logprobs"] = "text"
     logprobs_k: int = common.at_least_one(20)
@@ -53,7 +55,9 @@ class Options:
     # what the backward model reads (in training and at use): the raw text as the user turn, or the
     # text inside the backtranslation prompt (harness/prompts/backtranslation.txt, the papers' structure)
     backtranslation_input: Literal["raw", "prompt"] = common.late_option("raw")
-    instruction_max_tokens: int | None = common.at_least_one(None)  # None: the experiment's decoding.max_tokens
+    instruction_max_tokens: int | None = common.at_least_one(
+        None
+    )  # None: the experiment's decoding.max_tokens
     score_max_tokens: int | None = common.at_least_one(None)
 
 
@@ -76,7 +80,9 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
     return iterate(ctx, augmented, curated)
 
 
-def merge(ctx: BuildContext, shard_dirs: Sequence[Path], records: list[InstructionRecord]) -> list[InstructionRecord]:
+def merge(
+    ctx: BuildContext, shard_dirs: Sequence[Path], records: list[InstructionRecord]
+) -> list[InstructionRecord]:
     """The K shards' M0-curated `records` and augmented pairs joined, then the remaining iterations
     exactly as an unsharded build runs them (the same training set, so the same M1)."""
     augmented = []
@@ -85,8 +91,9 @@ def merge(ctx: BuildContext, shard_dirs: Sequence[Path], records: list[Instructi
     return iterate(ctx, in_id_order(dedup_records(augmented)), in_id_order(records))
 
 
-def iterate(ctx: BuildContext, augmented: list[InstructionRecord], curated: list[InstructionRecord]
-            ) -> list[InstructionRecord]:
+def iterate(
+    ctx: BuildContext, augmented: list[InstructionRecord], curated: list[InstructionRecord]
+) -> list[InstructionRecord]:
     """Iterations 1..: M_k = the base trained on seed + the last curated set; M_k re-rates every pair."""
     o: Options = ctx.options
     # M_k is trained from M0's base: the experiment's, or the one `judge: @seed_model:<spec>` names
@@ -97,8 +104,8 @@ def iterate(ctx: BuildContext, augmented: list[InstructionRecord], curated: list
     return [common.with_provenance(r, iteration=o.iterations - 1) for r in curated]
 
 
-
-
 def self_training_set(ctx: BuildContext, curated: list[InstructionRecord]) -> list[InstructionRecord]:
     """Seed + curated data with the paper's two system tags (M_{k+1}'s training set)."""
-    return [with_system_tag(r, ctx.seed_tag) for r in ctx.seed_records] + [with_system_tag(r, ctx.web_tag) for r in curated]
+    return [with_system_tag(r, ctx.seed_tag) for r in ctx.seed_records] + [
+        with_system_tag(r, ctx.web_tag) for r in curated
+    ]

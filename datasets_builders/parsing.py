@@ -81,7 +81,7 @@ def parse_rewrite(text: str, *, missing: str = "drop") -> tuple[str | None, str 
         failure = "missing_res"
         body = text.replace(RES_CLOSE, "") if missing == "keep_output" else None
     else:
-        rest = text[start + len(RES_OPEN):]
+        rest = text[start + len(RES_OPEN) :]
         end = rest.find(RES_CLOSE)
         if end >= 0:
             failure, body = None, rest[:end]

@@ -37,21 +37,27 @@ def load_seed(seed_data: Any) -> list[InstructionRecord]:
         from harness.core import tasks
 
         task = tasks.task_of_source(source, key="seed_data.source")
-        records = [_seed_record(ins, ans, {"task": task.name})
-                   for ins, ans in tasks.examples(task, "seed", tasks.SIZES["seed"])]
+        records = [
+            _seed_record(ins, ans, {"task": task.name})
+            for ins, ans in tasks.examples(task, "seed", tasks.SIZES["seed"])
+        ]
     elif source.startswith("bundled:"):
         key = source.split(":", 1)[1]
         if key not in BUNDLED:
-            raise ConfigError(f"seed_data.source: no bundled seed set '{key}'",
-                              fix=f"bundled sets: {', '.join('bundled:' + k for k in BUNDLED)}")
+            raise ConfigError(
+                f"seed_data.source: no bundled seed set '{key}'",
+                fix=f"bundled sets: {', '.join('bundled:' + k for k in BUNDLED)}",
+            )
         records = read_seed_file(BUNDLED[key])
     elif source.startswith("hub:") or Path(source).expanduser().is_dir():
         records = list(oasst_first_turns(source, language=seed_data.language))
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise ConfigError(f"seed_data.source: file not found: {source}",
-                              fix="use bundled:demo, hub:OpenAssistant/oasst1[@revision] or a JSONL path")
+            raise ConfigError(
+                f"seed_data.source: file not found: {source}",
+                fix="use bundled:demo, hub:OpenAssistant/oasst1[@revision] or a JSONL path",
+            )
         records = read_seed_file(path)
     if not records:
         raise InputError("the seed set is empty", path=source, fix="the seed needs at least one pair")
@@ -66,9 +72,14 @@ def cap(records: list[InstructionRecord], n: int | None, *, seed: int) -> list[I
     return [records[i] for i in keep]
 
 
-def _seed_record(instruction: str, response: str, extra: Mapping[str, Any] | None = None) -> InstructionRecord:
-    return InstructionRecord((Message("user", instruction), Message("assistant", response)), "seed",
-                             {"origin": "seed", **dict(extra or {})})
+def _seed_record(
+    instruction: str, response: str, extra: Mapping[str, Any] | None = None
+) -> InstructionRecord:
+    return InstructionRecord(
+        (Message("user", instruction), Message("assistant", response)),
+        "seed",
+        {"origin": "seed", **dict(extra or {})},
+    )
 
 
 def read_seed_file(path: Path) -> list[InstructionRecord]:
@@ -80,20 +91,34 @@ def read_seed_file(path: Path) -> list[InstructionRecord]:
         try:
             if "messages" in row:
                 msgs = messages_from(row["messages"])
-                rec = InstructionRecord(msgs, row.get("source") or "seed", {"origin": "seed",
-                                                                           **provenance_of(row.get("provenance"))})
+                rec = InstructionRecord(
+                    msgs,
+                    row.get("source") or "seed",
+                    {"origin": "seed", **provenance_of(row.get("provenance"))},
+                )
                 rec.instruction  # noqa: B018 - raises StopIteration without a user turn
                 if not rec.response:
                     raise ValueError("the conversation has no assistant turn")
             else:
                 ins, resp = row.get("instruction"), row.get("response", row.get("output"))
-                if not isinstance(ins, str) or not ins.strip() or not isinstance(resp, str) or not resp.strip():
-                    raise ValueError("needs non-empty string fields 'instruction' and 'response' (or 'output')")
+                if (
+                    not isinstance(ins, str)
+                    or not ins.strip()
+                    or not isinstance(resp, str)
+                    or not resp.strip()
+                ):
+                    raise ValueError(
+                        "needs non-empty string fields 'instruction' and 'response' (or 'output')"
+                    )
                 rec = _seed_record(ins, resp)
         except (ValueError, StopIteration) as e:
-            raise InputError(str(e) or "the conversation has no user turn", path=path, line=lineno,
-                             fix='each line: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} '
-                                 'or {"instruction": ..., "response": ...}') from None
+            raise InputError(
+                str(e) or "the conversation has no user turn",
+                path=path,
+                line=lineno,
+                fix='each line: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} '
+                'or {"instruction": ..., "response": ...}',
+            ) from None
         out.append(rec)
     return out
 
@@ -124,8 +149,9 @@ def oasst_first_turns(ref: str, *, language: str = "en") -> Iterable[Instruction
 _OASST_COLUMNS = ("message_id", "parent_id", "role", "lang", "rank", "text", "deleted")
 
 
-def first_turns(rows: Iterable[Mapping[str, Any]], *, language: str = "en", source: str = OASST_ID
-                ) -> list[InstructionRecord]:
+def first_turns(
+    rows: Iterable[Mapping[str, Any]], *, language: str = "en", source: str = OASST_ID
+) -> list[InstructionRecord]:
     """Pure part of the oasst mapping: message-tree rows -> (root prompt, rank-0 reply) records."""
     prompts: dict[str, Mapping[str, Any]] = {}
     replies: dict[str, Mapping[str, Any]] = {}

@@ -17,9 +17,25 @@ from collections.abc import Iterator
 _MD_HEADING = re.compile(r"^#{1,6}\s+\S")
 _SENTENCE_END = re.compile(r"[.,;:!?]$")
 # words that mark page furniture rather than a content title (lowercase, whole line start)
-_FURNITURE = ("home", "menu", "login", "log in", "sign in", "sign up", "subscribe", "cookie", "privacy",
-              "copyright", "all rights reserved", "share this", "related posts", "comments", "search",
-              "navigation", "skip to")
+_FURNITURE = (
+    "home",
+    "menu",
+    "login",
+    "log in",
+    "sign in",
+    "sign up",
+    "subscribe",
+    "cookie",
+    "privacy",
+    "copyright",
+    "all rights reserved",
+    "share this",
+    "related posts",
+    "comments",
+    "search",
+    "navigation",
+    "skip to",
+)
 MAX_HEADER_WORDS = 12
 MAX_HEADER_CHARS = 100
 
@@ -34,8 +50,13 @@ def is_header_line(line: str, previous: str | None) -> bool:
         return True
     standalone = previous is None or not previous.strip()
     words = s.split()
-    return (standalone and len(words) <= MAX_HEADER_WORDS and len(s) <= MAX_HEADER_CHARS
-            and not _SENTENCE_END.search(s) and (s[0].isupper() or s[0].isdigit()))
+    return (
+        standalone
+        and len(words) <= MAX_HEADER_WORDS
+        and len(s) <= MAX_HEADER_CHARS
+        and not _SENTENCE_END.search(s)
+        and (s[0].isupper() or s[0].isdigit())
+    )
 
 
 def header_problem(header: str | None) -> str | None:
@@ -61,11 +82,11 @@ def segments(text: str) -> Iterator[tuple[str | None, str]]:
     previous: str | None = None
     for line in text.split("\n"):
         if is_header_line(line, previous):
-            if any(b.strip() for b in body[1 if header else 0:]):
+            if any(b.strip() for b in body[1 if header else 0 :]):
                 yield header, "\n".join(body).strip()
             header, body = line.strip(), [line]
         else:
             body.append(line)
         previous = line
-    if any(b.strip() for b in body[1 if header else 0:]):
+    if any(b.strip() for b in body[1 if header else 0 :]):
         yield header, "\n".join(body).strip()

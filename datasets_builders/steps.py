@@ -55,15 +55,23 @@ class StepStats:
         self.extra[key] = self.extra.get(key, 0) + n
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seen": self.seen, "kept": self.kept, "dropped": dict(sorted(self.dropped.items())),
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "wall_s": round(self.wall_s, 3), **self.extra}
+        return {
+            "seen": self.seen,
+            "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "wall_s": round(self.wall_s, 3),
+            **self.extra,
+        }
 
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items())) or "none"
         extra = "".join(f", {k}={v}" for k, v in sorted(self.extra.items()))
-        return (f"{self.name}: seen {self.seen}, kept {self.kept}, dropped {sum(self.dropped.values())} ({drops}), "
-                f"{self.completion_tokens} tokens generated, {self.wall_s:.1f}s{extra}")
+        return (
+            f"{self.name}: seen {self.seen}, kept {self.kept}, dropped {sum(self.dropped.values())} ({drops}), "
+            f"{self.completion_tokens} tokens generated, {self.wall_s:.1f}s{extra}"
+        )
 
 
 class StepLog:
@@ -73,7 +81,9 @@ class StepLog:
         self.steps: list[StepStats] = []
         self._drops_path = drops_path
         self._drops: IO[str] | None = None
-        self.sources: list[dict[str, Any]] = []  # where the inputs were read (source, commit), for the manifest
+        self.sources: list[
+            dict[str, Any]
+        ] = []  # where the inputs were read (source, commit), for the manifest
 
     def _write_drop(self, row: dict[str, Any]) -> None:
         if self._drops is None and self._drops_path is not None:

@@ -18,22 +18,52 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "the whole loop of an experiment: build, train, eval, analyze, report"),
-    "task": ("harness.commands.task", "execute one task of an experiment's stage graph (what a cluster job runs)"),
-    "status": ("harness.commands.status", "where a run stands (stages done, running, remaining; tokens, spend), from another terminal"),
-    "publish": ("harness.commands.publish", "push a built dataset or a trained model with its card to the Hugging Face Hub"),
+    "task": (
+        "harness.commands.task",
+        "execute one task of an experiment's stage graph (what a cluster job runs)",
+    ),
+    "status": (
+        "harness.commands.status",
+        "where a run stands (stages done, running, remaining; tokens, spend), from another terminal",
+    ),
+    "publish": (
+        "harness.commands.publish",
+        "push a built dataset or a trained model with its card to the Hugging Face Hub",
+    ),
     "build": ("harness.commands.build", "build an experiment's datasets (builders and baselines)"),
-    "train": ("harness.commands.train", "fine-tune the base model on each dataset with the shared SFT recipe"),
+    "train": (
+        "harness.commands.train",
+        "fine-tune the base model on each dataset with the shared SFT recipe",
+    ),
     "eval": ("harness.commands.eval", "AlpacaEval: generate, judge against references, score"),
     "report": ("harness.commands.report", "write the leaderboard (Markdown, CSV, JSON, HTML) and print it"),
-    "check": ("harness.commands.check", "compare a leaderboard with a stored baseline; non-zero exit on regressions"),
-    "judge-agreement": ("harness.commands.judge_agreement", "how often a judge agrees with reference judgments"),
+    "check": (
+        "harness.commands.check",
+        "compare a leaderboard with a stored baseline; non-zero exit on regressions",
+    ),
+    "judge-agreement": (
+        "harness.commands.judge_agreement",
+        "how often a judge agrees with reference judgments",
+    ),
     "generate": ("harness.commands.generate", "generate completions for a JSONL file of chat prompts"),
     "tiny-model": ("harness.commands.tiny_model", "write a tiny random Llama with an in-process tokenizer"),
-    "sources": ("harness.commands.sources", "the public datasets an experiment reads: repository, files, pinned revision"),
+    "sources": (
+        "harness.commands.sources",
+        "the public datasets an experiment reads: repository, files, pinned revision",
+    ),
     "config": ("harness.commands.config", "show an experiment file resolved with its overrides"),
-    "analyze": ("harness.commands.analyze", "compare sets of texts: MAUVE, separability, diversity, contamination"),
-    "score": ("harness.commands.score", "AlpacaEval win rate, SE, discrete and length-controlled win rate of annotations"),
-    "compare": ("harness.commands.compare", "paired difference in win rate between two annotation files, with CI and p-value"),
+    "analyze": (
+        "harness.commands.analyze",
+        "compare sets of texts: MAUVE, separability, diversity, contamination",
+    ),
+    "score": (
+        "harness.commands.score",
+        "AlpacaEval win rate, SE, discrete and length-controlled win rate of annotations",
+    ),
+    "compare": (
+        "harness.commands.compare",
+        "paired difference in win rate between two annotation files, with CI and p-value",
+    ),
 }
 
 
@@ -51,7 +81,9 @@ def _setup_logging(verbose: int) -> None:
         from rich.logging import RichHandler
 
         # logs go to stderr so that `--json` output on stdout stays parseable
-        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+        handler: logging.Handler = RichHandler(
+            console=Console(stderr=True), show_path=False, rich_tracebacks=False
+        )
     except ImportError:  # rich is a dependency; this only keeps --help usable in a broken env
         handler = logging.StreamHandler()
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
@@ -82,16 +114,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except HarnessError as e:
-        print(f"harness {name}: error: {_one_line(str(e)) if isinstance(e, ConfigError | InputError) else e}",
-              file=sys.stderr)
+        print(
+            f"harness {name}: error: {_one_line(str(e)) if isinstance(e, ConfigError | InputError) else e}",
+            file=sys.stderr,
+        )
         return e.exit_code
     except OSError as e:
         import errno
 
         if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
             raise
-        print(f"harness {name}: error: disk full: {e.strerror} ({e.filename or 'writing'}); finished work is "
-              "kept and nothing half-written is trusted (free space and rerun)", file=sys.stderr)
+        print(
+            f"harness {name}: error: disk full: {e.strerror} ({e.filename or 'writing'}); finished work is "
+            "kept and nothing half-written is trusted (free space and rerun)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"harness {name}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)

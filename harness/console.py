@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 OUR_LOGGERS = ("harness", "datasets_builders", "baselines")
-QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+QUIET_ENV = {
+    "TQDM_DISABLE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
 
 
 def terminal_stream() -> TextIO:
@@ -38,8 +42,14 @@ def make_console(stream: TextIO | None = None) -> Any:
 
     stream = stream or sys.stdout
     tty = stream.isatty()
-    return Console(file=stream, force_terminal=tty, no_color=not tty, highlight=False,
-                   force_interactive=tty, soft_wrap=False)
+    return Console(
+        file=stream,
+        force_terminal=tty,
+        no_color=not tty,
+        highlight=False,
+        force_interactive=tty,
+        soft_wrap=False,
+    )
 
 
 @contextlib.contextmanager
@@ -136,8 +146,11 @@ class StageDisplay:
         self.width = max((len(x) for x in labels), default=10) + 2
         self.started: dict[str, float] = {}
         self.progress = self._rich_progress() if self.interactive else None
-        self.tasks = {x: self.progress.add_task(x, total=None, state="waiting", note="", start=False)
-                      for x in labels} if self.progress else {}
+        self.tasks = (
+            {x: self.progress.add_task(x, total=None, state="waiting", note="", start=False) for x in labels}
+            if self.progress
+            else {}
+        )
 
     def _rich_progress(self) -> Any:
         from rich.progress import (
@@ -160,10 +173,16 @@ class StageDisplay:
             def render(self, task: Any) -> Any:
                 return self.inner.render(task) if task.fields.get("state") == "running" else Text("")
 
-        return Progress(TextColumn(f"{{task.description:<{self.width}}}"), TextColumn("{task.fields[state]:<8}"),
-                        WhileRunning(BarColumn(bar_width=24)), WhileRunning(MofNCompleteColumn()),
-                        WhileRunning(TimeRemainingColumn()), TextColumn("{task.fields[note]}"),
-                        console=self.console, transient=False)
+        return Progress(
+            TextColumn(f"{{task.description:<{self.width}}}"),
+            TextColumn("{task.fields[state]:<8}"),
+            WhileRunning(BarColumn(bar_width=24)),
+            WhileRunning(MofNCompleteColumn()),
+            WhileRunning(TimeRemainingColumn()),
+            TextColumn("{task.fields[note]}"),
+            console=self.console,
+            transient=False,
+        )
 
     def __enter__(self) -> StageDisplay:
         if self.progress:
@@ -208,9 +227,13 @@ class StageDisplay:
             self.progress.update(task, state=state, note=note, total=total, completed=total)
             self.progress.stop_task(task)
         else:
-            self.console.print(f"{label:<{self.width}}{state:<8}{note}", markup=False, highlight=False, soft_wrap=True)
+            self.console.print(
+                f"{label:<{self.width}}{state:<8}{note}", markup=False, highlight=False, soft_wrap=True
+            )
 
     def _task(self, label: str) -> Any:
         if label not in self.tasks:  # a stage the plan did not list (it cannot happen, but must not crash)
-            self.tasks[label] = self.progress.add_task(label, total=None, state="waiting", note="", start=False)
+            self.tasks[label] = self.progress.add_task(
+                label, total=None, state="waiting", note="", start=False
+            )
         return self.tasks[label]

@@ -143,9 +143,13 @@ class Train:
 @dataclasses.dataclass(frozen=True)
 class Eval:
     protocol: Literal["alpaca_eval_1", "alpaca_eval_2"] = "alpaca_eval_1"
-    eval_set: str = "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, control:<task>, or a local JSON/JSONL path
+    eval_set: str = (
+        "hub"  # hub (tatsu-lab/alpaca_eval), bundled:demo, control:<task>, or a local JSON/JSONL path
+    )
     judge: str = "alpaca_eval:alpaca_eval_gpt4"
-    max_instances: int | None = bounded(None, low=1, fix="at least 1 instruction, or null for the whole eval set")
+    max_instances: int | None = bounded(
+        None, low=1, fix="at least 1 instruction, or null for the whole eval set"
+    )
     decoding: Decoding = Decoding()
     # length-controlled win rate from the annotations: auto = alpaca_eval's official GLM when lc_data
     # (its df_gamed.csv from the hub, or the directory holding it) is given and applies, else its GLM
@@ -237,7 +241,9 @@ class Experiment:
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     helpers: Helpers = Helpers()  # the helper models' own training length
     hardware: Hardware = Hardware()  # the GPUs it runs on: the capacity plan checks every stage against them
-    slurm: SlurmOptions = SlurmOptions()  # `--executor slurm`'s sbatch options (harness/core/slurm.py); no fingerprint
+    slurm: SlurmOptions = (
+        SlurmOptions()
+    )  # `--executor slurm`'s sbatch options (harness/core/slurm.py); no fingerprint
     # Published win rates (%) this experiment reproduces, by dataset name: shown beside ours in the report,
     # on that dataset's row at N = train.n only (a row of another size, `sizes`, shows none: the figure
     # is one table cell, for one N).
@@ -253,8 +259,12 @@ class Experiment:
 def eval_system_prompt(train: Train, tags: str) -> str | None:
     """The system turn an eval prompt carries for `tags` (none, seed, web, both): the training tags'
     own text, so the model sees at inference what it was trained with."""
-    return {"none": None, "seed": train.seed_tag, "web": train.web_tag,
-            "both": f"{train.seed_tag} {train.web_tag}"}[tags]
+    return {
+        "none": None,
+        "seed": train.seed_tag,
+        "web": train.web_tag,
+        "both": f"{train.seed_tag} {train.web_tag}",
+    }[tags]
 
 
 def eval_prompt_parts(exp: Experiment, tags: str) -> tuple[str | None, str | None]:
@@ -285,9 +295,11 @@ def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
     raw = dict(raw)
     if "tag_baselines" in raw:
         where = f"{source}:{lines['train.tag_baselines']}" if "train.tag_baselines" in lines else source
-        raise ConfigError(f"{where}: 'train.tag_baselines' was removed: every row, baselines included, trains on "
-                          "the same assembly (seed mixed in, tagged)",
-                          fix="delete it; for a baseline as published set datasets.<name>.assembly: as_published")
+        raise ConfigError(
+            f"{where}: 'train.tag_baselines' was removed: every row, baselines included, trains on "
+            "the same assembly (seed mixed in, tagged)",
+            fix="delete it; for a baseline as published set datasets.<name>.assembly: as_published",
+        )
     name = raw.pop("recipe", "tiny")
     recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
     recipe_over = {k: v for k, v in raw.items() if k not in _TRAIN_KEYS}
@@ -295,10 +307,14 @@ def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
         if k not in recipe_fields:
             import difflib
 
-            close = difflib.get_close_matches(k, sorted(recipe_fields | _TRAIN_KEYS | {"recipe"}), n=1, cutoff=0.5)
+            close = difflib.get_close_matches(
+                k, sorted(recipe_fields | _TRAIN_KEYS | {"recipe"}), n=1, cutoff=0.5
+            )
             where = f"{source}:{lines[f'train.{k}']}: " if f"train.{k}" in lines else f"{source}: "
-            raise ConfigError(f"{where}unknown key 'train.{k}'",
-                              fix=f"did you mean 'train.{close[0]}'?" if close else "see harness/training/recipe.py")
+            raise ConfigError(
+                f"{where}unknown key 'train.{k}'",
+                fix=f"did you mean 'train.{close[0]}'?" if close else "see harness/training/recipe.py",
+            )
     if not isinstance(name, str):
         raise ConfigError(f"{source}: 'train.recipe' must be a shipped recipe name or a YAML path")
     recipe = load_recipe(name, {**recipe_over, "name": name}, source=source, lines=lines, prefix="train.")
@@ -308,7 +324,9 @@ def _resolve_train(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
 def is_local_source(value: str) -> bool:
     """A seed, corpus or eval-set source that is a local path, not a named one (stdlib, hub,
     hub:<id>, bundled:<name>), which its loader resolves."""
-    return not (value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "github", "bundled", "control"))
+    return not (
+        value in ("stdlib", "hub") or value.split(":", 1)[0] in ("hub", "github", "bundled", "control")
+    )
 
 
 def load_experiment(name_or_path: str, overrides: Sequence[str] = ()) -> Experiment:

@@ -56,14 +56,19 @@ def _validate_names(exp: Experiment, source: str) -> None:
     """The experiment's and the datasets' names are safe directory names, before anything uses them."""
     problem = name_problem(exp.name)
     if problem:
-        raise ConfigError(f"{source}: 'name' is {_shown(exp.name)}, which {problem}; it names the run directory "
-                          "runs/<name>", fix=NAME_FIX.format(chars=". _ + -") + ", e.g. my-experiment")
+        raise ConfigError(
+            f"{source}: 'name' is {_shown(exp.name)}, which {problem}; it names the run directory "
+            "runs/<name>",
+            fix=NAME_FIX.format(chars=". _ + -") + ", e.g. my-experiment",
+        )
     for name in exp.datasets:
         problem = name_problem(name, dots=False)
         if problem:
-            raise ConfigError(f"{source}: dataset name {_shown(name)} (a key of 'datasets') {problem}; it names "
-                              "the directories runs/<experiment>/build/<name>/ and others",
-                              fix="rename it: " + NAME_FIX.format(chars="_ + -") + ", e.g. my_dataset")
+            raise ConfigError(
+                f"{source}: dataset name {_shown(name)} (a key of 'datasets') {problem}; it names "
+                "the directories runs/<experiment>/build/<name>/ and others",
+                fix="rename it: " + NAME_FIX.format(chars="_ + -") + ", e.g. my_dataset",
+            )
 
 
 def validate(exp: Experiment, source: str) -> None:
@@ -83,16 +88,21 @@ def validate(exp: Experiment, source: str) -> None:
     check_dependencies(exp.datasets, source)
     _validate_corpus(exp.corpus, source)
     validate_judge(exp.eval.judge, source, check_model)
-    for key, value in (("seed_data.source", exp.seed_data.source), ("corpus.source", exp.corpus.source),
-                       ("eval.eval_set", exp.eval.eval_set)):
+    for key, value in (
+        ("seed_data.source", exp.seed_data.source),
+        ("corpus.source", exp.corpus.source),
+        ("eval.eval_set", exp.eval.eval_set),
+    ):
         _check_local_source(key, value, source)
     _validate_lc_data(exp.eval.lc_data, source)
     _validate_rows(exp, source)
     _validate_prompts(exp, source)
     for name in exp.paper_results:
         if name not in exp.datasets:
-            raise ConfigError(f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
-                              fix=f"use one of {', '.join(exp.datasets)}")
+            raise ConfigError(
+                f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
+                fix=f"use one of {', '.join(exp.datasets)}",
+            )
     _validate_analysis(exp, source)
     _validate_input_files(exp, source)
 
@@ -101,6 +111,7 @@ def validate(exp: Experiment, source: str) -> None:
 # What the seed and eval-set files hold is knowable now; found by the build or the eval stage, it would
 # stop a run after hours of building and training. Local files and the bundled sets are read (cheap: the
 # 805 AlpacaEval rows are a 1 MB JSON); hub sources are not fetched here.
+
 
 def _validate_input_files(exp: Experiment, source: str) -> None:
     _check_seed_file(exp.seed_data, source)
@@ -130,14 +141,18 @@ def _check_seed_file(seed: SeedData, source: str) -> None:
             return
         require_file(path)
         if not read_seed_file(path):
-            raise ConfigError("holds no seed pairs (the file is empty)",
-                              fix='one pair per line: {"instruction": ..., "response": ...}')
+            raise ConfigError(
+                "holds no seed pairs (the file is empty)",
+                fix='one pair per line: {"instruction": ..., "response": ...}',
+            )
     except HarnessError as e:
         if path.is_dir():
-            raise ConfigError(f"{source}: 'seed_data.source' ({value}) is a directory but not a copy of the Open "
-                              f"Assistant repository: {e.message.removeprefix('seed_data.source: ')}",
-                              fix="pass a JSONL file of pairs, or a local copy of OpenAssistant/oasst1 "
-                                  "(its data/train-*.parquet)") from None
+            raise ConfigError(
+                f"{source}: 'seed_data.source' ({value}) is a directory but not a copy of the Open "
+                f"Assistant repository: {e.message.removeprefix('seed_data.source: ')}",
+                fix="pass a JSONL file of pairs, or a local copy of OpenAssistant/oasst1 "
+                "(its data/train-*.parquet)",
+            ) from None
         raise _reraised("seed_data.source", value, source, e) from None
 
 
@@ -172,30 +187,44 @@ def _check_analysis_minimum(exp: Experiment, n_eval: int | None, source: str) ->
         return
     cut = exp.analysis.max_texts
     if cut is not None and cut < MIN_TEXTS:
-        raise ConfigError(f"{source}: 'analysis.max_texts' is {cut}, below the {MIN_TEXTS} texts per set the "
-                          "analysis needs (MAUVE and the classifier)",
-                          fix=f"set analysis.max_texts >= {MIN_TEXTS}, or null for every text")
+        raise ConfigError(
+            f"{source}: 'analysis.max_texts' is {cut}, below the {MIN_TEXTS} texts per set the "
+            "analysis needs (MAUVE and the classifier)",
+            fix=f"set analysis.max_texts >= {MIN_TEXTS}, or null for every text",
+        )
     if n_eval is not None and n_eval < MIN_TEXTS and len(exp.datasets) >= 2:
-        what = ("'eval.max_instances' is " + str(exp.eval.max_instances) if exp.eval.max_instances == n_eval
-                else f"the eval set '{exp.eval.eval_set}' has {n_eval} instructions")
-        raise ConfigError(f"{source}: {what}, below the {MIN_TEXTS} the analysis of the models' outputs needs "
-                          "(one output per instruction and model)",
-                          fix=f"set eval.max_instances >= {MIN_TEXTS} (or null for the whole eval set), or "
-                              "analysis.enabled=false")
+        what = (
+            "'eval.max_instances' is " + str(exp.eval.max_instances)
+            if exp.eval.max_instances == n_eval
+            else f"the eval set '{exp.eval.eval_set}' has {n_eval} instructions"
+        )
+        raise ConfigError(
+            f"{source}: {what}, below the {MIN_TEXTS} the analysis of the models' outputs needs "
+            "(one output per instruction and model)",
+            fix=f"set eval.max_instances >= {MIN_TEXTS} (or null for the whole eval set), or "
+            "analysis.enabled=false",
+        )
 
 
 def _validate_analysis(exp: Experiment, source: str) -> None:
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
-        raise ConfigError(f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
-                          "this experiment", fix=f"use one of {', '.join(exp.datasets)} or null")
+        raise ConfigError(
+            f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "
+            "this experiment",
+            fix=f"use one of {', '.join(exp.datasets)} or null",
+        )
     for name in exp.analysis.web_text_of:
         if name not in exp.datasets:
-            raise ConfigError(f"{source}: 'analysis.web_text_of' names {name!r}, not a dataset of this experiment",
-                              fix=did_you_mean(name, list(exp.datasets), otherwise=f"use one of {', '.join(exp.datasets)}"))
+            raise ConfigError(
+                f"{source}: 'analysis.web_text_of' names {name!r}, not a dataset of this experiment",
+                fix=did_you_mean(name, list(exp.datasets), otherwise=f"use one of {', '.join(exp.datasets)}"),
+            )
     for name, ref in exp.analysis.curation_reference.items():
         if name not in exp.datasets:
-            raise ConfigError(f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
-                              fix=f"use one of {', '.join(exp.datasets)}")
+            raise ConfigError(
+                f"{source}: 'analysis.curation_reference.{name}' is not a dataset of this experiment",
+                fix=f"use one of {', '.join(exp.datasets)}",
+            )
         _check_local_source(f"analysis.curation_reference.{name}", ref, source)
 
 
@@ -204,53 +233,76 @@ def _validate_rows(exp: Experiment, source: str) -> None:
     for name, ds in exp.datasets.items():
         key = f"datasets.{name}"
         if ds.sizes and (ds.n is not None or len(set(ds.sizes)) != len(ds.sizes) or min(ds.sizes) < 1):
-            raise ConfigError(f"{source}: '{key}.sizes' is {list(ds.sizes)}",
-                              fix=f"distinct positive sizes, and no '{key}.n' beside them")
+            raise ConfigError(
+                f"{source}: '{key}.sizes' is {list(ds.sizes)}",
+                fix=f"distinct positive sizes, and no '{key}.n' beside them",
+            )
         if ds.instructions_from is not None:
             _check_instructions_from(exp, name, source)
     variants = exp.eval.tag_variants
     for v in variants:
         if v not in EVAL_TAGS:
-            raise ConfigError(f"{source}: 'eval.tag_variants' holds {v!r}", fix=f"use values of {', '.join(EVAL_TAGS)}")
+            raise ConfigError(
+                f"{source}: 'eval.tag_variants' holds {v!r}", fix=f"use values of {', '.join(EVAL_TAGS)}"
+            )
     if len(set(variants)) != len(variants):
         raise ConfigError(f"{source}: 'eval.tag_variants' repeats a value", fix="list each variant once")
     steps = exp.train.checkpoints
     if steps and (min(steps) < 1 or len(set(steps)) != len(steps)):
-        raise ConfigError(f"{source}: 'train.checkpoints' is {list(steps)}", fix="distinct optimizer steps >= 1")
+        raise ConfigError(
+            f"{source}: 'train.checkpoints' is {list(steps)}", fix="distinct optimizer steps >= 1"
+        )
     last = exp.train.recipe.max_steps
     if steps and last > 0 and max(steps) >= last:
-        raise ConfigError(f"{source}: 'train.checkpoints' lists step {max(steps)}, but the run ends at max_steps "
-                          f"{last}, whose model is the final one", fix=f"list only steps below {last}")
+        raise ConfigError(
+            f"{source}: 'train.checkpoints' lists step {max(steps)}, but the run ends at max_steps "
+            f"{last}, whose model is the final one",
+            fix=f"list only steps below {last}",
+        )
     if exp.train.select_checkpoint == "best_on_eval" and not steps and len(variants) < 2:
-        raise ConfigError(f"{source}: 'train.select_checkpoint' is best_on_eval but there is nothing to select from "
-                          "('train.checkpoints' is empty, fewer than two eval.tag_variants)",
-                          fix="list the steps to save in train.checkpoints, or select_checkpoint=last")
+        raise ConfigError(
+            f"{source}: 'train.select_checkpoint' is best_on_eval but there is nothing to select from "
+            "('train.checkpoints' is empty, fewer than two eval.tag_variants)",
+            fix="list the steps to save in train.checkpoints, or select_checkpoint=last",
+        )
 
 
 def _check_instructions_from(exp: Experiment, name: str, source: str) -> None:
     """`instructions_from` names another dataset, without a cycle."""
     first = exp.datasets[name].instructions_from
     if first not in exp.datasets or first == name:
-        raise ConfigError(f"{source}: 'datasets.{name}.instructions_from' is {first!r}, "
-                          + ("this dataset itself" if first == name else "not a dataset of this experiment"),
-                          fix=did_you_mean(str(first), [n for n in exp.datasets if n != name],
-                                           otherwise="name another dataset of this experiment"))
+        raise ConfigError(
+            f"{source}: 'datasets.{name}.instructions_from' is {first!r}, "
+            + ("this dataset itself" if first == name else "not a dataset of this experiment"),
+            fix=did_you_mean(
+                str(first),
+                [n for n in exp.datasets if n != name],
+                otherwise="name another dataset of this experiment",
+            ),
+        )
     seen, other = [name], first
     while other is not None:
         if other in seen:
-            raise ConfigError(f"{source}: 'instructions_from' makes a cycle: {' -> '.join([*seen, other])}",
-                              fix="let one dataset of the group name no other")
+            raise ConfigError(
+                f"{source}: 'instructions_from' makes a cycle: {' -> '.join([*seen, other])}",
+                fix="let one dataset of the group name no other",
+            )
         seen.append(other)
         other = exp.datasets[other].instructions_from
 
 
 def _validate_corpus(corpus: Corpus, source: str) -> None:
     if corpus.min_chars > corpus.max_chars:
-        raise ConfigError(f"{source}: 'corpus.min_chars' ({corpus.min_chars}) is above 'corpus.max_chars' "
-                          f"({corpus.max_chars})", fix="set corpus.min_chars <= corpus.max_chars")
+        raise ConfigError(
+            f"{source}: 'corpus.min_chars' ({corpus.min_chars}) is above 'corpus.max_chars' "
+            f"({corpus.max_chars})",
+            fix="set corpus.min_chars <= corpus.max_chars",
+        )
     if corpus.header_filter and corpus.segment == "none":
-        raise ConfigError(f"{source}: 'corpus.header_filter' needs segments to filter",
-                          fix="set corpus.segment: headers (or header_filter: false)")
+        raise ConfigError(
+            f"{source}: 'corpus.header_filter' needs segments to filter",
+            fix="set corpus.segment: headers (or header_filter: false)",
+        )
 
 
 def _validate_prompts(exp: Experiment, source: str) -> None:
@@ -259,7 +311,10 @@ def _validate_prompts(exp: Experiment, source: str) -> None:
 
     for name, path in exp.prompts.items():
         if not isinstance(path, str):
-            raise ConfigError(f"{source}: 'prompts.{name}' must be a file path", fix=f"prompts: {{{name}: path/to/file.txt}}")
+            raise ConfigError(
+                f"{source}: 'prompts.{name}' must be a file path",
+                fix=f"prompts: {{{name}: path/to/file.txt}}",
+            )
         check_override(name, path, where=source)
 
 
@@ -284,5 +339,7 @@ def _check_local_source(key: str, value: str, source: str) -> None:
         except ConfigError as e:
             raise ConfigError(f"{source}: {e.message}", fix=e.fix) from None
     if is_local_source(value) and not Path(value).exists():
-        raise ConfigError(f"{source}: '{key}' is {value!r}, which does not exist",
-                          fix="give an existing file, or hub:<dataset id> / bundled:demo")
+        raise ConfigError(
+            f"{source}: '{key}' is {value!r}, which does not exist",
+            fix="give an existing file, or hub:<dataset id> / bundled:demo",
+        )

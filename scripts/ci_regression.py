@@ -32,7 +32,12 @@ BASELINE = ROOT / "results" / "demo" / "leaderboard.json"
 # the cheapest mutations that still break each layer once: the experiment (a dataset removed), a
 # builder's option, the evaluation's prompt and the judge (about 3 minutes on a cached run, 2 cores);
 # `--mutations all` adds Humpback's option and the loss on all tokens (about 8 more: both retrain)
-CI_MUTATIONS = ("dataset_removed", "builder_option_changed", "eval_tag_dropped", "judge_positions_not_unswapped")
+CI_MUTATIONS = (
+    "dataset_removed",
+    "builder_option_changed",
+    "eval_tag_dropped",
+    "judge_positions_not_unswapped",
+)
 
 
 def indent(text: str) -> str:
@@ -42,25 +47,39 @@ def indent(text: str) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", default=SETTINGS, help="THREADS:KERNELS,... each run from scratch")
-    p.add_argument("--mutations", default=",".join(CI_MUTATIONS),
-                   help=f"comma-separated, 'all' or 'none'; known: {', '.join(MUTATIONS)}")
-    p.add_argument("--runs-dir", help="a new directory for the runs, kept (default: a temporary one, removed)")
+    p.add_argument(
+        "--mutations",
+        default=",".join(CI_MUTATIONS),
+        help=f"comma-separated, 'all' or 'none'; known: {', '.join(MUTATIONS)}",
+    )
+    p.add_argument(
+        "--runs-dir", help="a new directory for the runs, kept (default: a temporary one, removed)"
+    )
     p.add_argument("--details", action="store_true", help="under each line, every figure the check reported")
     args = p.parse_args()
     settings = parse_settings(args.settings)
-    names = {"all": list(MUTATIONS), "none": []}.get(args.mutations, [n for n in args.mutations.split(",") if n])
+    names = {"all": list(MUTATIONS), "none": []}.get(
+        args.mutations, [n for n in args.mutations.split(",") if n]
+    )
     unknown = [n for n in names if n not in MUTATIONS]
     if unknown:
-        print(f"--mutations: unknown mutation '{unknown[0]}'; known: {', '.join(MUTATIONS)}, all, none",
-              file=sys.stderr)
+        print(
+            f"--mutations: unknown mutation '{unknown[0]}'; known: {', '.join(MUTATIONS)}, all, none",
+            file=sys.stderr,
+        )
         return 2
     if names and (1, "default") not in settings:
-        print("--mutations: they run on the 1-thread default-kernel run (the baseline's setting); add 1:default "
-              "to --settings or pass --mutations none", file=sys.stderr)
+        print(
+            "--mutations: they run on the 1-thread default-kernel run (the baseline's setting); add 1:default "
+            "to --settings or pass --mutations none",
+            file=sys.stderr,
+        )
         return 2
     if args.runs_dir and Path(args.runs_dir).exists():
-        print(f"--runs-dir {args.runs_dir}: exists; every setting runs from scratch, so give a new directory",
-              file=sys.stderr)
+        print(
+            f"--runs-dir {args.runs_dir}: exists; every setting runs from scratch, so give a new directory",
+            file=sys.stderr,
+        )
         return 2
     top = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="ci-regression-"))
     bad = 0
@@ -70,13 +89,24 @@ def main() -> int:
             name, env = setting_name(threads, kernels), setting_env(threads, kernels)
             runs = top / name
             t0 = time.perf_counter()
-            r = harness(["run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(runs / "results")],
-                        env, check=False, capture_output=True, text=True)
+            r = harness(
+                ["run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(runs / "results")],
+                env,
+                check=False,
+                capture_output=True,
+                text=True,
+            )
             if r.returncode == 0:
-                r = harness(["check", "--config", "demo", "--runs-dir", str(runs), "--baseline", str(BASELINE)],
-                            {**env, "COLUMNS": "160"}, check=False, capture_output=True, text=True)
+                r = harness(
+                    ["check", "--config", "demo", "--runs-dir", str(runs), "--baseline", str(BASELINE)],
+                    {**env, "COLUMNS": "160"},
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                )
                 verdict = {0: "pass", 1: "FAIL (moved past the measured noise)"}.get(
-                    r.returncode, f"FAIL (harness check exit {r.returncode})")
+                    r.returncode, f"FAIL (harness check exit {r.returncode})"
+                )
             else:
                 verdict = f"FAIL (the demo run exited {r.returncode})"
             print(f"setting  {name:<30} {verdict:<40} {time.perf_counter() - t0:5.0f} s", flush=True)
@@ -97,8 +127,11 @@ def main() -> int:
     finally:
         if not args.runs_dir:
             shutil.rmtree(top, ignore_errors=True)
-    print(f"ci-regression: {len(settings)} settings (each must pass), {len(names)} mutations (each must fail): "
-          f"{'all as expected' if not bad else f'{bad} UNEXPECTED'}; {time.perf_counter() - t_all:.0f} s", flush=True)
+    print(
+        f"ci-regression: {len(settings)} settings (each must pass), {len(names)} mutations (each must fail): "
+        f"{'all as expected' if not bad else f'{bad} UNEXPECTED'}; {time.perf_counter() - t_all:.0f} s",
+        flush=True,
+    )
     return 1 if bad else 0
 
 

@@ -58,8 +58,12 @@ def setting_env(threads: int, kernels: str) -> dict[str, str]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs-dir", default="runs/noise", help="one subdirectory per setting (kept: a rerun is cached)")
-    p.add_argument("--settings", default=SETTINGS, help="THREADS:KERNELS,... (the first one makes the baseline)")
+    p.add_argument(
+        "--runs-dir", default="runs/noise", help="one subdirectory per setting (kept: a rerun is cached)"
+    )
+    p.add_argument(
+        "--settings", default=SETTINGS, help="THREADS:KERNELS,... (the first one makes the baseline)"
+    )
     p.add_argument("--results-dir", default="results", help="where <dir>/demo/ and its noise.json go")
     args = p.parse_args()
     settings = parse_settings(args.settings)
@@ -74,16 +78,33 @@ def main() -> int:
         name, env = setting_name(threads, kernels), setting_env(threads, kernels)
         runs = Path(args.runs_dir) / name
         print(f"demo-results: {name} -> {runs}", flush=True)
-        harness(["run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(runs / "results")], env)
-        boards.append(json.loads((runs / "results" / "demo" / "leaderboard.json").read_text(encoding="utf-8")))
+        harness(
+            ["run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(runs / "results")], env
+        )
+        boards.append(
+            json.loads((runs / "results" / "demo" / "leaderboard.json").read_text(encoding="utf-8"))
+        )
         if len(boards) == 1:  # the baseline: the first setting's leaderboard, report and plots
-            harness(["report", "--config", "demo", "--runs-dir", str(runs), "--results-dir", args.results_dir,
-                     "--force"], env)
+            harness(
+                [
+                    "report",
+                    "--config",
+                    "demo",
+                    "--runs-dir",
+                    str(runs),
+                    "--results-dir",
+                    args.results_dir,
+                    "--force",
+                ],
+                env,
+            )
     names = ", ".join(f"OMP_NUM_THREADS={t} kernels={k}" for t, k in settings)
-    about = (f"max - min of each figure over demo runs, each setting in its own runs directory: {names} "
-             "(the first is the baseline); "
-             f"{platform.processor() or platform.machine()}, {datetime.date.today()}; figures not listed moved "
-             "less than 1e-4; written by scripts/demo_results.py")
+    about = (
+        f"max - min of each figure over demo runs, each setting in its own runs directory: {names} "
+        "(the first is the baseline); "
+        f"{platform.processor() or platform.machine()}, {datetime.date.today()}; figures not listed moved "
+        "less than 1e-4; written by scripts/demo_results.py"
+    )
     noise = measure_noise(boards, about=about)
     path = Path(args.results_dir) / "demo" / "noise.json"
     path.write_text(json.dumps(noise, indent=1) + "\n", encoding="utf-8")

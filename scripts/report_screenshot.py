@@ -18,8 +18,10 @@ def screenshot(page_path: Path, out: Path, *, width: int = WIDTH) -> Path:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         page = browser.new_page(viewport={"width": width, "height": 900})
         page.goto(page_path.resolve().as_uri())
         page.screenshot(path=str(out), full_page=True)

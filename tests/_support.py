@@ -15,8 +15,15 @@ def run_harness(*args: str, timeout: float = 600, env: dict[str, str] | None = N
     import sys
 
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=PROJECT_ROOT, env=full_env, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        **kwargs,
+    )
 
 
 def write_prompts(path: Path, n: int, *, seed: int = 0) -> Path:
@@ -42,19 +49,36 @@ def write_lc_data(out: Path, n: int, seed: int = 0) -> Path:
     gamed = []
     for model in ("baseline_verbose", "baseline_concise"):
         delta = rng.normal(size=n)
-        gamed.append(pd.DataFrame({"model": model, "index": np.arange(n),
-                                   "preference": 1 / (1 + np.exp(-(delta + difficulty))),
-                                   "std_delta_len": delta, "instruction_difficulty": difficulty,
-                                   "not_gamed_baseline": False}))
+        gamed.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "index": np.arange(n),
+                    "preference": 1 / (1 + np.exp(-(delta + difficulty))),
+                    "std_delta_len": delta,
+                    "instruction_difficulty": difficulty,
+                    "not_gamed_baseline": False,
+                }
+            )
+        )
     pd.concat(gamed, ignore_index=True).to_csv(out / "df_gamed.csv", index=False)
     pd.Series(difficulty, index=pd.RangeIndex(n, name="index"), name="instruction_difficulty").to_csv(
-        out / "instruction_difficulty.csv")
+        out / "instruction_difficulty.csv"
+    )
     rows = []
     for i in range(n):
         len_1, len_2 = (int(x) for x in rng.integers(10, 500, size=2))
-        rows.append({"instruction": f"question {i}", "output_1": "a" * len_1, "output_2": "b" * len_2,
-                     "preference": float(1 + 1 / (1 + np.exp(-(len_2 - len_1) / 100 - difficulty[i]))),
-                     "generator_1": "gpt4_1106_preview", "generator_2": "model", "annotator": "synthetic"})
+        rows.append(
+            {
+                "instruction": f"question {i}",
+                "output_1": "a" * len_1,
+                "output_2": "b" * len_2,
+                "preference": float(1 + 1 / (1 + np.exp(-(len_2 - len_1) / 100 - difficulty[i]))),
+                "generator_1": "gpt4_1106_preview",
+                "generator_2": "model",
+                "annotator": "synthetic",
+            }
+        )
     (out / "annotations.json").write_text(json.dumps(rows), encoding="utf-8")
     return out
 
@@ -99,8 +123,9 @@ def recompute_preference(row, *, seed: int = 0, annotator: str = AE2_ANNOTATOR) 
         return 1.5
     if row.get("raw_completion") is None:
         raise ValueError("the annotation has no raw_completion")
-    return weighted_preference(row["raw_completion"], switched=alpaca_eval_switched(row["instruction"], seed),
-                               annotator=annotator)
+    return weighted_preference(
+        row["raw_completion"], switched=alpaca_eval_switched(row["instruction"], seed), annotator=annotator
+    )
 
 
 def engine_starts(build_dir: Path) -> dict[str, int]:

@@ -43,7 +43,9 @@ OFFICIAL_WIN_RATES = {
 @pytest.fixture(scope="session")
 def official_win_rates(alpaca_eval_data: Path) -> dict[Path, tuple[float, float, int]]:
     """Every annotations file in the shared data with its official figures (all files must be listed)."""
-    on_disk = {p.relative_to(alpaca_eval_data).as_posix() for p in alpaca_eval_data.glob("annotations_*/*.json")}
+    on_disk = {
+        p.relative_to(alpaca_eval_data).as_posix() for p in alpaca_eval_data.glob("annotations_*/*.json")
+    }
     assert on_disk == set(OFFICIAL_WIN_RATES), "update OFFICIAL_WIN_RATES from the data's README.md"
     return {alpaca_eval_data / name: figures for name, figures in OFFICIAL_WIN_RATES.items()}
 
@@ -56,7 +58,9 @@ def project_root() -> Path:
 @pytest.fixture(scope="session")
 def alpaca_eval_data() -> Path:
     if not ALPACA_EVAL_DATA.is_dir():
-        pytest.fail(f"real AlpacaEval data not found at {ALPACA_EVAL_DATA}: the tests need ../shared beside the project")
+        pytest.fail(
+            f"real AlpacaEval data not found at {ALPACA_EVAL_DATA}: the tests need ../shared beside the project"
+        )
     return ALPACA_EVAL_DATA.resolve()
 
 

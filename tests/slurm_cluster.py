@@ -40,8 +40,14 @@ def install_packages() -> str | None:
         return f"not root, so cannot run `{INSTALL_HINT}`; run it with sudo"
     if shutil.which("apt-get") is None:
         return f"no apt-get on this machine; install SLURM and munge by hand ({INSTALL_HINT} on Debian)"
-    proc = subprocess.run(["apt-get", "install", "-y", "slurm-wlm", "munge"], capture_output=True, text=True,
-                          check=False, timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    proc = subprocess.run(
+        ["apt-get", "install", "-y", "slurm-wlm", "munge"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     if proc.returncode != 0 or missing_binaries():
         return f"`{INSTALL_HINT}` failed: {proc.stderr.strip()[-300:]}"
     return None
@@ -72,7 +78,9 @@ def write_conf(root: Path) -> Path:
         (root / "spool" / node).mkdir(exist_ok=True)
     nodes = "\n".join(
         f"NodeName={n} NodeAddr=127.0.0.1 NodeHostname={host} Port={p} CPUs={CPUS_PER_NODE} "
-        f"RealMemory=4000 State=UNKNOWN" for n, p in zip(NODES, node_ports))
+        f"RealMemory=4000 State=UNKNOWN"
+        for n, p in zip(NODES, node_ports)
+    )
     conf = f"""# written by tests/slurm_cluster.py: a two-node cluster on 127.0.0.1
 ClusterName=harness-local
 SlurmctldHost={host}(127.0.0.1)
@@ -104,7 +112,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerParameters=sched_interval=1
 {nodes}
-PartitionName=debug Nodes={','.join(NODES)} Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes={",".join(NODES)} Default=YES MaxTime=INFINITE State=UP
 """
     path = root / "slurm.conf"
     path.write_text(conf, encoding="utf-8")
@@ -126,7 +134,9 @@ class Cluster:
         return self.root / "slurm.conf"
 
     def run(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run(list(args), env=self.env, capture_output=True, text=True, check=False, timeout=120)
+        proc = subprocess.run(
+            list(args), env=self.env, capture_output=True, text=True, check=False, timeout=120
+        )
         if check and proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
         return proc.stdout
@@ -143,8 +153,9 @@ def _munge_key(root: Path) -> Path:
 
 def _spawn(cmd: list[str], log: Path, detach: bool) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=detach)
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+        )
 
 
 def _wait(what: str, ok, timeout: float, logs: list[Path]) -> None:
@@ -169,25 +180,43 @@ def start(root: Path, detach: bool = False, timeout: float = 60.0) -> Cluster:
     logs = root / "log"
     sock = root / "munge" / "munge.socket"
     try:
-        munged = _spawn([_bin("munged"), "-F", "-f", f"--socket={sock}", f"--key-file={key}",
-                         f"--pid-file={root}/munge/munged.pid", f"--seed-file={root}/munge/munged.seed",
-                         f"--log-file={logs}/munged.log"], logs / "munged.out", detach)
+        munged = _spawn(
+            [
+                _bin("munged"),
+                "-F",
+                "-f",
+                f"--socket={sock}",
+                f"--key-file={key}",
+                f"--pid-file={root}/munge/munged.pid",
+                f"--seed-file={root}/munge/munged.seed",
+                f"--log-file={logs}/munged.log",
+            ],
+            logs / "munged.out",
+            detach,
+        )
         cluster.pids["munged"] = munged.pid
         _wait("munged", sock.exists, 15, [logs / "munged.out", logs / "munged.log"])
         ctld = _spawn([_bin("slurmctld"), "-D", "-c", "-i", "-f", str(conf)], logs / "slurmctld.out", detach)
         cluster.pids["slurmctld"] = ctld.pid
         for node in NODES:
-            d = _spawn([_bin("slurmd"), "-D", "-N", node, "-f", str(conf)], logs / f"slurmd-{node}.out", detach)
+            d = _spawn(
+                [_bin("slurmd"), "-D", "-N", node, "-f", str(conf)], logs / f"slurmd-{node}.out", detach
+            )
             cluster.pids[f"slurmd-{node}"] = d.pid
 
         def idle() -> bool:
-            out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=env, capture_output=True,
-                                 text=True, check=False).stdout.split()
+            out = subprocess.run(
+                ["sinfo", "-h", "-N", "-o", "%N %t"], env=env, capture_output=True, text=True, check=False
+            ).stdout.split()
             states = dict(zip(out[::2], out[1::2]))
             return all(states.get(n) == "idle" for n in NODES)
 
-        _wait("both nodes idle in sinfo", idle, timeout,
-              [logs / "slurmctld.log", logs / "slurmctld.out", *(logs / f"slurmd-{n}.log" for n in NODES)])
+        _wait(
+            "both nodes idle in sinfo",
+            idle,
+            timeout,
+            [logs / "slurmctld.log", logs / "slurmctld.out", *(logs / f"slurmd-{n}.log" for n in NODES)],
+        )
     except BaseException:
         stop(cluster)
         raise
@@ -236,11 +265,16 @@ def main(argv: list[str]) -> int:
     root = Path(argv[1]).resolve()
     if argv[0] == "start":
         if missing := missing_binaries():
-            print(f"local SLURM: {', '.join(missing)} not found; install them: {INSTALL_HINT}", file=sys.stderr)
+            print(
+                f"local SLURM: {', '.join(missing)} not found; install them: {INSTALL_HINT}", file=sys.stderr
+            )
             return 2
         cluster = start(root, detach=True)
-        print(f"# local SLURM up in {cluster.start_seconds:.1f}s (nodes {', '.join(NODES)}); stop: "
-              f"scripts/local_slurm.sh stop {root}", file=sys.stderr)
+        print(
+            f"# local SLURM up in {cluster.start_seconds:.1f}s (nodes {', '.join(NODES)}); stop: "
+            f"scripts/local_slurm.sh stop {root}",
+            file=sys.stderr,
+        )
         print(f"export SLURM_CONF={cluster.conf}")
         return 0
     pids_file = root / "pids.json"

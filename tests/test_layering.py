@@ -61,7 +61,9 @@ def _imports(path: Path, module: str) -> set[str]:
 def _names_a_module(text: str) -> bool:
     """A string that is a dotted module name of ours ("baselines", "datasets_builders.humpback")."""
     parts = text.split(".")
-    if text == "harness":  # also a word the code uses ("chat_template: harness"); the package is never imported bare
+    if (
+        text == "harness"
+    ):  # also a word the code uses ("chat_template: harness"); the package is never imported bare
         return False
     return parts[0] in OURS and all(part.isidentifier() for part in parts)
 

@@ -19,10 +19,18 @@ def _wait_done(cluster, job_id: str, timeout: float = 60) -> str:
 
 
 def test_afterok_dependency_runs_after_its_parent(local_slurm, tmp_path: Path):
-    first = local_slurm.run("sbatch", "--parsable", "-o", str(tmp_path / "a.out"),
-                            "--wrap", "sleep 2; date +%s.%N").strip()
-    second = local_slurm.run("sbatch", "--parsable", "-o", str(tmp_path / "b.out"),
-                             f"--dependency=afterok:{first}", "--wrap", "date +%s.%N").strip()
+    first = local_slurm.run(
+        "sbatch", "--parsable", "-o", str(tmp_path / "a.out"), "--wrap", "sleep 2; date +%s.%N"
+    ).strip()
+    second = local_slurm.run(
+        "sbatch",
+        "--parsable",
+        "-o",
+        str(tmp_path / "b.out"),
+        f"--dependency=afterok:{first}",
+        "--wrap",
+        "date +%s.%N",
+    ).strip()
     assert "Dependency" in local_slurm.run("squeue", "-h", "-j", second, "-o", "%r")
     assert _wait_done(local_slurm, second) == "COMPLETED"
     assert _wait_done(local_slurm, first) == "COMPLETED"
@@ -32,5 +40,7 @@ def test_afterok_dependency_runs_after_its_parent(local_slurm, tmp_path: Path):
 
 
 def test_one_job_runs_on_both_nodes(local_slurm):
-    out = local_slurm.run("srun", "-N2", "--ntasks-per-node=1", "bash", "-c", 'echo "$SLURMD_NODENAME $SLURM_NODEID"')
+    out = local_slurm.run(
+        "srun", "-N2", "--ntasks-per-node=1", "bash", "-c", 'echo "$SLURMD_NODENAME $SLURM_NODEID"'
+    )
     assert sorted(out.split("\n")[:2]) == ["node1 0", "node2 1"], out

@@ -12,11 +12,24 @@ from typing import Any
 from harness.backends.base import ChatRequest, Generator, SamplingParams
 from harness.backends.spec import BACKENDS, ModelSpec, backend_class, parse_spec
 
-__all__ = ["ChatRequest", "Generator", "SamplingParams", "ModelSpec", "parse_spec", "load_generator", "BACKENDS"]
+__all__ = [
+    "ChatRequest",
+    "Generator",
+    "SamplingParams",
+    "ModelSpec",
+    "parse_spec",
+    "load_generator",
+    "BACKENDS",
+]
 
 
-def load_generator(spec: str | ModelSpec, *, cache: str | Path | None = None, cache_fallback: str | Path | None = None,
-                   **options: Any) -> Generator:
+def load_generator(
+    spec: str | ModelSpec,
+    *,
+    cache: str | Path | None = None,
+    cache_fallback: str | Path | None = None,
+    **options: Any,
+) -> Generator:
     """Create the backend a spec names (looked up in `BACKENDS`); options a backend lacks are ignored.
     `cache` wraps it in the request cache; `cache_fallback` is a cache only read on a miss (a shard's
     cache writes its own file and reads the experiment's).

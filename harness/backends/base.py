@@ -71,14 +71,16 @@ class Generator(Protocol):
         revision, plus the chat template hash): the request cache's model key."""
         ...
 
-    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
-        ...
+    def generate(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[Generation]: ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
-def group_by_params(requests: Sequence[ChatRequest], *, ignore_seed: bool = True) -> dict[SamplingParams, list[int]]:
+def group_by_params(
+    requests: Sequence[ChatRequest], *, ignore_seed: bool = True
+) -> dict[SamplingParams, list[int]]:
     """Indices of requests sharing sampling settings (seed ignored: backends seed per request)."""
     groups: dict[SamplingParams, list[int]] = {}
     for i, r in enumerate(requests):

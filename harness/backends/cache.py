@@ -53,15 +53,23 @@ class _Keys:
         if params is None:
             params = self._params[p] = canonical_json(p.to_dict())
         messages = canonical_json([{"content": m.content, "role": m.role} for m in request.messages])
-        return hashlib.sha256(f'{{"messages":{messages},"model":{self._model},"params":{params}}}'.encode()).hexdigest()
+        return hashlib.sha256(
+            f'{{"messages":{messages},"model":{self._model},"params":{params}}}'.encode()
+        ).hexdigest()
 
 
 class _Store:
     """The callback the wrapped backend reports to: stores each result (several that finish together
     in one transaction) before passing it on, so a kill loses nothing that was reported."""
 
-    def __init__(self, cache: CachedGenerator, todo: list[int], keys: list[str | None],
-                 results: list[Generation | None], on_result: ResultCallback | None):
+    def __init__(
+        self,
+        cache: CachedGenerator,
+        todo: list[int],
+        keys: list[str | None],
+        results: list[Generation | None],
+        on_result: ResultCallback | None,
+    ):
         self.cache, self.todo, self.keys, self.results, self.on_result = cache, todo, keys, results, on_result
 
     def __call__(self, j: int, gen: Generation) -> None:
@@ -83,13 +91,17 @@ class _Store:
 def check_cache_file(path: Path) -> None:
     """A request cache path must be a new file or an SQLite database (never, say, a results file)."""
     if path.is_dir():
-        raise ConfigError(f"request cache {path} is a directory", fix="pass a file path, e.g. runs/cache/requests.sqlite")
+        raise ConfigError(
+            f"request cache {path} is a directory", fix="pass a file path, e.g. runs/cache/requests.sqlite"
+        )
     if path.is_file() and path.stat().st_size > 0:
         with open(path, "rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
-                raise ConfigError(f"request cache {path} is not an SQLite database",
-                                  fix=f"pass a new path or an existing request cache (nothing was written to it); "
-                                      f"if it is a damaged cache, {RECOVER}")
+                raise ConfigError(
+                    f"request cache {path} is not an SQLite database",
+                    fix=f"pass a new path or an existing request cache (nothing was written to it); "
+                    f"if it is a damaged cache, {RECOVER}",
+                )
 
 
 RECOVER = "delete it: only cached model requests are lost, and they are recomputed on the next run"
@@ -108,9 +120,30 @@ def is_damage(error: sqlite3.DatabaseError) -> bool:
 
 JOURNAL_ENV = "HARNESS_CACHE_JOURNAL"  # auto (default), wal or delete
 # filesystem types (the third field of /proc/mounts) that several hosts mount at once
-NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "lustre", "gpfs", "cifs", "smb3", "smbfs", "beegfs", "ceph",
-                                 "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs", "panfs", "afs", "ocfs2",
-                                 "gfs2", "fuse.juicefs", "fuse.weka", "wekafs"})
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "lustre",
+        "gpfs",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "beegfs",
+        "ceph",
+        "glusterfs",
+        "fuse.glusterfs",
+        "fuse.sshfs",
+        "fuse.s3fs",
+        "panfs",
+        "afs",
+        "ocfs2",
+        "gfs2",
+        "fuse.juicefs",
+        "fuse.weka",
+        "wekafs",
+    }
+)
 BUSY_TIMEOUT_S = 600.0  # rollback journal: a writer waits for another host's transaction, never fails at once
 
 
@@ -135,7 +168,7 @@ def filesystem_type(path: Path, mounts: str | None = None) -> str:
 
 
 def journal_mode(path: Path, mounts: str | None = None, env: dict[str, str] | None = None) -> str:
-    """"wal" on a local filesystem, "delete" (a rollback journal) on a network one or when
+    """ "wal" on a local filesystem, "delete" (a rollback journal) on a network one or when
     HARNESS_CACHE_JOURNAL=delete says so."""
     forced = (os.environ if env is None else env).get(JOURNAL_ENV, "auto").strip().lower()
     if forced in ("wal", "delete"):
@@ -148,8 +181,12 @@ def journal_mode(path: Path, mounts: str | None = None, env: dict[str, str] | No
 def _open_db(path: Path) -> sqlite3.Connection:
     """The cache's database, checked (`PRAGMA quick_check`: the pages and b-trees) before it is used."""
     mode = journal_mode(path)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                         timeout=BUSY_TIMEOUT_S if mode == "delete" else 5.0)
+    db = sqlite3.connect(
+        path,
+        check_same_thread=False,
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_S if mode == "delete" else 5.0,
+    )
     try:
         problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
@@ -174,7 +211,7 @@ def _select(db: sqlite3.Connection, path: Path, keys: Sequence[str]) -> dict[str
     """Stored values of those keys that are in `db` (looked up a few hundred at a time)."""
     found: dict[str, str] = {}
     for start in range(0, len(keys), 500):
-        part = keys[start:start + 500]
+        part = keys[start : start + 500]
         sql = f"SELECT key, value FROM generations WHERE key IN ({','.join('?' * len(part))})"
         try:
             found.update(db.execute(sql, part).fetchall())
@@ -199,7 +236,9 @@ def merge_caches(dest: Path, sources: Sequence[Path]) -> int:
             db.execute("ATTACH DATABASE ? AS src", (str(src),))
             try:
                 db.execute("BEGIN")
-                db.execute("INSERT OR IGNORE INTO main.generations (key, value) SELECT key, value FROM src.generations")
+                db.execute(
+                    "INSERT OR IGNORE INTO main.generations (key, value) SELECT key, value FROM src.generations"
+                )
                 db.execute("COMMIT")
             except sqlite3.DatabaseError as e:
                 if db.in_transaction:
@@ -227,7 +266,11 @@ class CachedGenerator:
         self._db = _open_db(self.path)
         # a cache read on a miss and never written (a shard's own cache sits over the experiment's)
         self._fallback = None
-        if fallback is not None and Path(fallback).is_file() and Path(fallback).resolve() != self.path.resolve():
+        if (
+            fallback is not None
+            and Path(fallback).is_file()
+            and Path(fallback).resolve() != self.path.resolve()
+        ):
             check_cache_file(Path(fallback))
             self._fallback = _open_db(Path(fallback))
             self._fallback_path = Path(fallback)
@@ -283,7 +326,9 @@ class CachedGenerator:
                 raise
             self._db.execute("COMMIT")
 
-    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+    def generate(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[Generation]:
         if self._keys is None:
             self._keys = _Keys(self.identity())
         keys = [self._keys(r) for r in requests]
@@ -304,10 +349,14 @@ class CachedGenerator:
         self.misses += len(todo)
         if todo:
             log.info("cache: %d hit(s), %d to generate", len(requests) - len(todo), len(todo))
-            self.inner.generate([requests[i] for i in todo], on_result=_Store(self, todo, keys, results, on_result))
+            self.inner.generate(
+                [requests[i] for i in todo], on_result=_Store(self, todo, keys, results, on_result)
+            )
         missing = [requests[i].id for i, r in enumerate(results) if r is None]
         if missing:
-            raise RuntimeError(f"backend {self.name} returned no result for {len(missing)} request(s), e.g. {missing[:3]}")
+            raise RuntimeError(
+                f"backend {self.name} returned no result for {len(missing)} request(s), e.g. {missing[:3]}"
+            )
         return results  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -48,8 +48,15 @@ class EnginePool:
         self._lock = threading.RLock()
         self._starts: dict[str, dict[str, float]] = {}  # label -> {"starts": n, "start_s": seconds}
 
-    def acquire(self, key: Hashable, start: Callable[[], Any], *, label: str, on_gpu: bool = False,
-                shutdown: Callable[[Any], None] | None = None) -> Any:
+    def acquire(
+        self,
+        key: Hashable,
+        start: Callable[[], Any],
+        *,
+        label: str,
+        on_gpu: bool = False,
+        shutdown: Callable[[Any], None] | None = None,
+    ) -> Any:
         """The engine under `key`, started by `start()` if the pool has none; hold it until `release(key)`."""
         with self._lock:
             entry = self._entries.get(key)
@@ -87,8 +94,10 @@ class EnginePool:
     def stats(self) -> dict[str, Any]:
         """Engine starts and their seconds so far in this process: totals and per model."""
         with self._lock:
-            per = {label: {"starts": int(c["starts"]), "start_s": round(c["start_s"], 3)}
-                   for label, c in self._starts.items()}
+            per = {
+                label: {"starts": int(c["starts"]), "start_s": round(c["start_s"], 3)}
+                for label, c in self._starts.items()
+            }
         return _with_totals(per)
 
     def _shut_idle(self, which: Callable[[_Entry], bool]) -> None:
@@ -114,14 +123,20 @@ def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     for label, c in after["engines"].items():
         b = before["engines"].get(label, {"starts": 0, "start_s": 0.0})
         if c["starts"] > b["starts"]:
-            per[label] = {"starts": c["starts"] - b["starts"], "start_s": round(c["start_s"] - b["start_s"], 3)}
+            per[label] = {
+                "starts": c["starts"] - b["starts"],
+                "start_s": round(c["start_s"] - b["start_s"], 3),
+            }
     return _with_totals(per)
 
 
 def _with_totals(per: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per-model engine starts with their totals, as manifests record them."""
-    return {"engine_starts": sum(c["starts"] for c in per.values()),
-            "engine_start_s": round(sum(c["start_s"] for c in per.values()), 3), "engines": per}
+    return {
+        "engine_starts": sum(c["starts"] for c in per.values()),
+        "engine_start_s": round(sum(c["start_s"] for c in per.values()), 3),
+        "engines": per,
+    }
 
 
 def release_idle(*, gpu_only: bool = False) -> None:

@@ -36,12 +36,24 @@ class _Retryable(Exception):
 
 
 class OpenAIGenerator:
-    def __init__(self, spec: ModelSpec, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0,
-                 max_backoff: float = 30.0, **_: Any):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout: float = 120.0,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        **_: Any,
+    ):
         self.spec = spec
         self.name = str(spec)
-        self.base_url = (spec.base_url or base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (
+            spec.base_url or base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
         self.api_key_env = api_key_env
         self.concurrency = max(1, concurrency)
         self.max_retries = max_retries
@@ -59,8 +71,14 @@ class OpenAIGenerator:
 
     def _body(self, r: ChatRequest) -> dict[str, Any]:
         p = r.params
-        body: dict[str, Any] = {"model": self.spec.model, "messages": [m.to_dict() for m in r.messages],
-                                "temperature": p.temperature, "top_p": p.top_p, "max_tokens": p.max_tokens, "n": 1}
+        body: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": [m.to_dict() for m in r.messages],
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "max_tokens": p.max_tokens,
+            "n": 1,
+        }
         if p.seed is not None:
             body["seed"] = p.seed
         if p.stop:
@@ -70,12 +88,16 @@ class OpenAIGenerator:
             body["top_logprobs"] = p.logprobs
         return body
 
-    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+    def generate(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[Generation]:
         if not requests:
             return []
         return asyncio.run(self._generate_all(requests, on_result))
 
-    async def _generate_all(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None) -> list[Generation]:
+    async def _generate_all(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None
+    ) -> list[Generation]:
         import httpx
 
         results: list[Generation | None] = [None] * len(requests)
@@ -116,10 +138,16 @@ class OpenAIGenerator:
                 resp = await client.post("/chat/completions", json=self._body(req), headers=self._headers())
                 if resp.status_code in RETRY_STATUS:
                     ra = resp.headers.get("retry-after")
-                    raise _Retryable(f"HTTP {resp.status_code}", float(ra) if ra and ra.replace(".", "").isdigit() else None)
+                    raise _Retryable(
+                        f"HTTP {resp.status_code}",
+                        float(ra) if ra and ra.replace(".", "").isdigit() else None,
+                    )
                 if resp.status_code >= 400:
-                    raise BackendError(f"openai: {self.base_url} answered HTTP {resp.status_code} for request "
-                                       f"{req.id}: {self._redact(resp.text[:300])}", fix=self._fix(resp.status_code))
+                    raise BackendError(
+                        f"openai: {self.base_url} answered HTTP {resp.status_code} for request "
+                        f"{req.id}: {self._redact(resp.text[:300])}",
+                        fix=self._fix(resp.status_code),
+                    )
                 try:
                     data = resp.json()
                 except ValueError:  # a reply cut off mid-body: a server hiccup, retried
@@ -134,10 +162,20 @@ class OpenAIGenerator:
             self.retries += 1
             if delay is None:
                 delay = min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
-            log.warning("openai: request %s: %s; retry %d/%d in %.1fs", req.id, last, attempt + 1, self.max_retries, delay)
+            log.warning(
+                "openai: request %s: %s; retry %d/%d in %.1fs",
+                req.id,
+                last,
+                attempt + 1,
+                self.max_retries,
+                delay,
+            )
             await asyncio.sleep(delay)
-        raise BackendError(f"openai: request {req.id} to {self.base_url} failed after {self.max_retries + 1} attempts "
-                           f"(last: {last})", fix="check that the server is up, or raise --max-retries/--timeout")
+        raise BackendError(
+            f"openai: request {req.id} to {self.base_url} failed after {self.max_retries + 1} attempts "
+            f"(last: {last})",
+            fix="check that the server is up, or raise --max-retries/--timeout",
+        )
 
     def _redact(self, text: str) -> str:
         """A server may echo the request's headers: the configured key never reaches a message or a log."""
@@ -164,12 +202,21 @@ class OpenAIGenerator:
                 first = lp["content"][0].get("top_logprobs") or []
                 first = sorted(first, key=lambda t: -float(t["logprob"]))[: req.params.logprobs]
                 top = tuple((t["token"], round(float(t["logprob"]), 6)) for t in first)
-            return Generation(req.id, text, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens", 0)),
-                              int(usage.get("completion_tokens", 0)), top, model=self.name)
+            return Generation(
+                req.id,
+                text,
+                choice.get("finish_reason") or "stop",
+                int(usage.get("prompt_tokens", 0)),
+                int(usage.get("completion_tokens", 0)),
+                top,
+                model=self.name,
+            )
         except (KeyError, IndexError, TypeError, ValueError) as e:
             body = self._redact(json.dumps(data)[:200]) if isinstance(data, dict) else repr(data)[:200]
-            raise BackendError(f"openai: the reply to request {req.id} is not a chat completion (missing {e}): {body}",
-                               fix="check that the base URL is an OpenAI-compatible /v1 endpoint") from None
+            raise BackendError(
+                f"openai: the reply to request {req.id} is not a chat completion (missing {e}): {body}",
+                fix="check that the base URL is an OpenAI-compatible /v1 endpoint",
+            ) from None
 
     def close(self) -> None:
         pass

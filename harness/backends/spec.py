@@ -39,8 +39,10 @@ class ModelSpec:
 def parse_spec(spec: str) -> ModelSpec:
     backend, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise BackendError(f"model spec '{spec}' is not BACKEND:MODEL",
-                           fix=f"for example hf:/path/to/model; backends: {', '.join(BACKENDS)}")
+        raise BackendError(
+            f"model spec '{spec}' is not BACKEND:MODEL",
+            fix=f"for example hf:/path/to/model; backends: {', '.join(BACKENDS)}",
+        )
     check_backend(backend, where=f" in model spec '{spec}'")
     model, revision, base_url = rest, None, None
     if backend == "openai" and "@" in rest:
@@ -57,16 +59,20 @@ def resolve_base_model(base_model: str) -> str:
         return base_model
     spec = parse_spec(base_model)
     if spec.backend == "openai":
-        raise ConfigError(f"cannot fine-tune '{base_model}': an openai: model is served, not loadable",
-                          fix="name the model's weights: a local directory, a hub id, or hf:/path")
+        raise ConfigError(
+            f"cannot fine-tune '{base_model}': an openai: model is served, not loadable",
+            fix="name the model's weights: a local directory, a hub id, or hf:/path",
+        )
     return spec.model
 
 
 def check_backend(name: str, *, where: str = "") -> str:
     """`name` if the registry has it, else an error with the closest registered name."""
     if name not in BACKENDS:
-        raise BackendError(f"unknown backend '{name}'{where}",
-                           fix=did_you_mean(name, BACKENDS, otherwise=f"use one of {', '.join(BACKENDS)}"))
+        raise BackendError(
+            f"unknown backend '{name}'{where}",
+            fix=did_you_mean(name, BACKENDS, otherwise=f"use one of {', '.join(BACKENDS)}"),
+        )
     return name
 
 
@@ -85,8 +91,10 @@ def resolve_local_model(model: str) -> Path:
     """A local model directory, or a clear error when the path is wrong."""
     p = Path(model).expanduser()
     if not p.exists():
-        raise BackendError(f"model path does not exist: {model}",
-                           fix="pass a directory with config.json and weights, or a hub id when online")
+        raise BackendError(
+            f"model path does not exist: {model}",
+            fix="pass a directory with config.json and weights, or a hub id when online",
+        )
     if not (p / "config.json").is_file():
         raise BackendError(f"{model} has no config.json; it is not a transformers model directory")
     return p.resolve()
@@ -97,7 +105,9 @@ def weights_hash(directory: Path) -> str:
     tells fine-tuned checkpoints apart without reading hundreds of GB."""
     h = hashlib.sha256()
     for p in sorted(directory.iterdir()):
-        if not p.is_file() or not (p.suffix in WEIGHT_SUFFIXES or p.name in ("config.json", "tokenizer.json")):
+        if not p.is_file() or not (
+            p.suffix in WEIGHT_SUFFIXES or p.name in ("config.json", "tokenizer.json")
+        ):
             continue
         size = p.stat().st_size
         h.update(f"{p.name}:{size}\n".encode())
@@ -118,7 +128,11 @@ def model_identity(spec: ModelSpec) -> dict[str, Any]:
     if spec.backend != "openai" and is_local(spec.model):
         p = resolve_local_model(spec.model)
         return {"backend": spec.backend, "path": str(p), "weights": weights_hash(p)}
-    ident: dict[str, Any] = {"backend": spec.backend, "model": spec.model, "revision": spec.revision or "main"}
+    ident: dict[str, Any] = {
+        "backend": spec.backend,
+        "model": spec.model,
+        "revision": spec.revision or "main",
+    }
     if spec.base_url:
         ident["base_url"] = spec.base_url
     return ident
@@ -132,15 +146,23 @@ def model_checker(source: str):
     def check_model(key: str, value: str) -> None:
         if value.startswith("@") or value.startswith("tiny:"):
             if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small", "tiny:learner"):
-                raise ConfigError(f"{source}: '{key}' is {value!r}",
-                                  fix="use @base, @seed_model, tiny:tiny, tiny:small, tiny:learner or a backend spec")
+                raise ConfigError(
+                    f"{source}: '{key}' is {value!r}",
+                    fix="use @base, @seed_model, tiny:tiny, tiny:small, tiny:learner or a backend spec",
+                )
             return
         try:
             spec = parse_spec(value)
         except HarnessError as e:  # BackendError: not BACKEND:MODEL, or an unknown backend
             raise ConfigError(f"{source}: '{key}': {e.message}", fix=e.fix) from None
-        if spec.backend in ("hf", "vllm") and is_local(spec.model) and not Path(spec.model).expanduser().exists():
-            raise ConfigError(f"{source}: '{key}' is {value!r}, whose model directory does not exist",
-                              fix="give an existing local model directory, or a hub id such as meta-llama/Llama-2-7b-hf")
+        if (
+            spec.backend in ("hf", "vllm")
+            and is_local(spec.model)
+            and not Path(spec.model).expanduser().exists()
+        ):
+            raise ConfigError(
+                f"{source}: '{key}' is {value!r}, whose model directory does not exist",
+                fix="give an existing local model directory, or a hub id such as meta-llama/Llama-2-7b-hf",
+            )
 
     return check_model

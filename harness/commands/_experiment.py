@@ -11,10 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def add_experiment_arguments(p: argparse.ArgumentParser, *, required: bool = True, overrides: bool = True) -> None:
-    p.add_argument("--config", required=required, metavar="PATH_OR_NAME",
-                   help="experiment YAML path or shipped name (demo, paper-7b, paper-70b)")
-    p.add_argument("--runs-dir", default=None, metavar="DIR", help="runs root (default: $HARNESS_RUNS_DIR or ./runs)")
+def add_experiment_arguments(
+    p: argparse.ArgumentParser, *, required: bool = True, overrides: bool = True
+) -> None:
+    p.add_argument(
+        "--config",
+        required=required,
+        metavar="PATH_OR_NAME",
+        help="experiment YAML path or shipped name (demo, paper-7b, paper-70b)",
+    )
+    p.add_argument(
+        "--runs-dir", default=None, metavar="DIR", help="runs root (default: $HARNESS_RUNS_DIR or ./runs)"
+    )
     if overrides:
         p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.n=64")
 
@@ -41,8 +49,10 @@ def one_runner(exp, args: argparse.Namespace, *, shard: tuple[int, int] | None =
             yield
         return
     index, count = shard
-    with runner_lock(directory, command, shared=True), \
-            runner_lock(directory, command, name=f"runner.shard-{index:05d}-of-{count:05d}.lock"):
+    with (
+        runner_lock(directory, command, shared=True),
+        runner_lock(directory, command, name=f"runner.shard-{index:05d}-of-{count:05d}.lock"),
+    ):
         yield
 
 
@@ -93,8 +103,14 @@ def require_runs_and_results(args: argparse.Namespace, *, results: bool) -> None
     report, `--results-dir` can be written: checked before any work (and by `--dry-run`)."""
     from harness.core.runs import runs_root
 
-    require_place_for(runs_root(args.runs_dir), what="runs directory",
-                      fix="point --runs-dir (or $HARNESS_RUNS_DIR) at a directory you can write to")
+    require_place_for(
+        runs_root(args.runs_dir),
+        what="runs directory",
+        fix="point --runs-dir (or $HARNESS_RUNS_DIR) at a directory you can write to",
+    )
     if results:
-        require_place_for(Path(args.results_dir), what="--results-dir",
-                          fix="pass --results-dir a directory you can write to")
+        require_place_for(
+            Path(args.results_dir),
+            what="--results-dir",
+            fix="pass --results-dir a directory you can write to",
+        )

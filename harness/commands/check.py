@@ -16,9 +16,16 @@ from harness.commands._experiment import add_experiment_arguments, load
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p)
-    p.add_argument("--baseline", required=True, metavar="LEADERBOARD.json", help="the stored leaderboard to compare with")
-    p.add_argument("--tolerance", action="append", default=[], metavar="KEY=VALUE",
-                   help="absolute tolerance of one metric, e.g. win_rate=3 (repeatable)")
+    p.add_argument(
+        "--baseline", required=True, metavar="LEADERBOARD.json", help="the stored leaderboard to compare with"
+    )
+    p.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="absolute tolerance of one metric, e.g. win_rate=3 (repeatable)",
+    )
     p.add_argument("--update", action="store_true", help="rewrite the baseline with the current leaderboard")
 
 
@@ -43,11 +50,14 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"check: baseline updated: {baseline_path.parent}")
         return 0
     if board["missing_eval"]:
-        raise InputError(f"datasets not evaluated yet: {', '.join(board['missing_eval'])}",
-                         fix=f"run `{shlex.join(['harness', 'run', '--config', args.config])}` first")
+        raise InputError(
+            f"datasets not evaluated yet: {', '.join(board['missing_eval'])}",
+            fix=f"run `{shlex.join(['harness', 'run', '--config', args.config])}` first",
+        )
     if not baseline_path.is_file():
-        raise InputError("baseline leaderboard not found", path=baseline_path,
-                         fix="run with --update to create it")
+        raise InputError(
+            "baseline leaderboard not found", path=baseline_path, fix="run with --update to create it"
+        )
     baseline = read_json(baseline_path)
     if not isinstance(baseline, dict) or "rows" not in baseline:
         raise InputError("not a leaderboard.json (no 'rows')", path=baseline_path)
@@ -64,10 +74,17 @@ def run(args: argparse.Namespace) -> int:
         move = ""
         if c.kind == "moved":
             move = f"{float(c.current) - float(c.baseline):+g}"
-        t.add_row(c.dataset, c.key, str(c.baseline), str(c.current), move,
-                  "" if c.tolerance is None else str(c.tolerance), "" if c.noise is None else str(c.noise), c.kind)
+        t.add_row(
+            c.dataset,
+            c.key,
+            str(c.baseline),
+            str(c.current),
+            move,
+            "" if c.tolerance is None else str(c.tolerance),
+            "" if c.noise is None else str(c.noise),
+            c.kind,
+        )
     from harness.report.terminal import print_table
 
     print_table(console, t)
     return 1
-

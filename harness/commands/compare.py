@@ -14,8 +14,13 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("a", type=Path, help="annotations JSON of model A")
     parser.add_argument("b", type=Path, help="annotations JSON of model B (judged on the same instructions)")
-    parser.add_argument("--n-bootstrap", type=int, default=10_000, metavar="N",
-                        help="bootstrap resamples, also used for the permutation test (default 10000)")
+    parser.add_argument(
+        "--n-bootstrap",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="bootstrap resamples, also used for the permutation test (default 10000)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -34,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     fields = ("preference", "instruction")
     rows_a = metrics.load_annotations(args.a, fields)
     rows_b = metrics.load_annotations(args.b, fields)
-    result = metrics.compare(rows_a, rows_b, n_bootstrap=args.n_bootstrap, seed=args.seed, paths=(args.a, args.b))
+    result = metrics.compare(
+        rows_a, rows_b, n_bootstrap=args.n_bootstrap, seed=args.seed, paths=(args.a, args.b)
+    )
     if args.json:
         print(json.dumps({"a": str(args.a), "b": str(args.b), **result.to_dict()}))
         return 0
@@ -57,9 +64,17 @@ def run(args: argparse.Namespace) -> int:
     from harness.report.terminal import print_table
 
     print_table(console, table)
-    console.print(f"p-value: {result.test}, {result.n_bootstrap} resamples, seed {result.seed}; "
-                  f"CI: percentile bootstrap over instructions.", highlight=False, soft_wrap=True)
+    console.print(
+        f"p-value: {result.test}, {result.n_bootstrap} resamples, seed {result.seed}; "
+        f"CI: percentile bootstrap over instructions.",
+        highlight=False,
+        soft_wrap=True,
+    )
     if not result.same_reference:
-        console.print("warning: the two files were judged against different reference outputs (generator_1); "
-                      "the difference mixes models and references.", style="yellow", soft_wrap=True)
+        console.print(
+            "warning: the two files were judged against different reference outputs (generator_1); "
+            "the difference mixes models and references.",
+            style="yellow",
+            soft_wrap=True,
+        )
     return 0

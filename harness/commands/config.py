@@ -8,7 +8,9 @@ import json
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="experiment YAML path or shipped name")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. decoding.top_p=0.95")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. decoding.top_p=0.95"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

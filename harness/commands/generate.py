@@ -20,19 +20,27 @@ from harness.commands._experiment import DTYPES, positive_int, require_writable_
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="model spec: hf:PATH, vllm:PATH_OR_ID, openai:MODEL[@BASE_URL]")
+    p.add_argument(
+        "--model", required=True, help="model spec: hf:PATH, vllm:PATH_OR_ID, openai:MODEL[@BASE_URL]"
+    )
     p.add_argument("--input", required=True, type=Path, help="JSONL of prompts")
     p.add_argument("--output", required=True, type=Path, help="JSONL to write")
     g = p.add_argument_group("decoding")
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--max-tokens", type=int, default=256)
-    g.add_argument("--seed", type=int, default=None, help="per-request seed; sampled requests without one are not cached")
-    g.add_argument("--logprobs", type=int, default=0, metavar="K", help="top-K logprobs of the first generated token")
+    g.add_argument(
+        "--seed", type=int, default=None, help="per-request seed; sampled requests without one are not cached"
+    )
+    g.add_argument(
+        "--logprobs", type=int, default=0, metavar="K", help="top-K logprobs of the first generated token"
+    )
     g.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     c = p.add_argument_group("cache and run")
     c.add_argument("--runs-dir", default=None, help="runs root (default $HARNESS_RUNS_DIR or ./runs)")
-    c.add_argument("--cache", type=Path, default=None, help="request cache file (default RUNS_DIR/cache/requests.sqlite)")
+    c.add_argument(
+        "--cache", type=Path, default=None, help="request cache file (default RUNS_DIR/cache/requests.sqlite)"
+    )
     c.add_argument("--no-cache", action="store_true", help="do not read or write the request cache")
     c.add_argument("--summary-json", type=Path, default=None, help="also write the run's counts as JSON here")
     b = p.add_argument_group("backend")
@@ -44,7 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--concurrency", type=positive_int, default=8, help="openai: requests in flight")
     b.add_argument("--max-retries", type=int, default=5, help="openai: retries on 429/5xx/timeouts")
     b.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
-    b.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
+    b.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key"
+    )
 
 
 def check_paths(input_path: Path, output: Path) -> None:
@@ -55,8 +65,9 @@ def check_paths(input_path: Path, output: Path) -> None:
         raise ConfigError(f"--output {output} is the input file", fix="write the outputs to another file")
     if output.is_dir():
         raise ConfigError(f"--output {output} is a directory", fix="pass a file path, e.g. outputs.jsonl")
-    require_writable_dir(output.resolve().parent, what=f"--output {output}",
-                         fix="pass a path in a directory you can write to")
+    require_writable_dir(
+        output.resolve().parent, what=f"--output {output}", fix="pass a path in a directory you can write to"
+    )
 
 
 WINDOW = 16384  # requests per generate call: far more than any engine batches at once, little memory
@@ -73,8 +84,12 @@ def check_prompts(path: Path) -> int:
         rid, _ = prompt_messages(obj, path=path, line=lineno)
         if rid in seen:
             first = next(n for n, (r, _) in _iter_prompts(path) if r == rid)
-            raise InputError(f"duplicate id '{rid}' (first on line {first})", path=path, line=lineno,
-                             fix="give every prompt a unique id")
+            raise InputError(
+                f"duplicate id '{rid}' (first on line {first})",
+                path=path,
+                line=lineno,
+                fix="give every prompt a unique id",
+            )
         seen.add(rid)
     if not seen:
         raise InputError("no prompts in the file", path=path)
@@ -99,15 +114,28 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args.input, args.output)
     n_prompts = check_prompts(args.input)
     try:
-        params = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                                seed=args.seed, logprobs=args.logprobs, stop=tuple(args.stop))
+        params = SamplingParams(
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            logprobs=args.logprobs,
+            stop=tuple(args.stop),
+        )
     except ValueError as e:
         raise ConfigError(f"bad decoding option: {e}") from None
     cache = None if args.no_cache else (args.cache or request_cache_path(runs_root(args.runs_dir)))
-    options = dict(batch_size=args.batch_size, dtype=args.dtype, max_model_len=args.max_model_len,
-                   tensor_parallel_size=args.tensor_parallel_size, enforce_eager=args.enforce_eager,
-                   concurrency=args.concurrency, max_retries=args.max_retries, timeout=args.timeout,
-                   api_key_env=args.api_key_env)
+    options = dict(
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        max_model_len=args.max_model_len,
+        tensor_parallel_size=args.tensor_parallel_size,
+        enforce_eager=args.enforce_eager,
+        concurrency=args.concurrency,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        api_key_env=args.api_key_env,
+    )
 
     if cache is not None:
         from harness.backends.cache import check_cache_file
@@ -129,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_file(gen, args: argparse.Namespace, params, n_prompts: int) -> tuple[dict[str, int], dict[str, int], float]:
+def _generate_file(
+    gen, args: argparse.Namespace, params, n_prompts: int
+) -> tuple[dict[str, int], dict[str, int], float]:
     """Every prompt of the input through `gen`, window by window, into the output file (atomic)."""
     from harness.backends.base import ChatRequest
     from harness.core.io import atomic_open
@@ -139,7 +169,9 @@ def _generate_file(gen, args: argparse.Namespace, params, n_prompts: int) -> tup
     gen_s = 0.0
     with atomic_open(args.output) as out, _progress(n_prompts) as tick:
         prompts = _iter_prompts(args.input)
-        while window := [ChatRequest(rid, msgs, params) for _, (rid, msgs) in itertools.islice(prompts, WINDOW)]:
+        while window := [
+            ChatRequest(rid, msgs, params) for _, (rid, msgs) in itertools.islice(prompts, WINDOW)
+        ]:
             t0 = time.perf_counter()
             results = gen.generate(window, on_result=tick)
             gen_s += time.perf_counter() - t0
@@ -153,8 +185,16 @@ def _generate_file(gen, args: argparse.Namespace, params, n_prompts: int) -> tup
     return counts, finish, gen_s
 
 
-def _summarise(args: argparse.Namespace, spec, gen, params, counts: dict[str, int],  # noqa: PLR0913 - one print
-               finish: dict[str, int], load_s: float, gen_s: float) -> None:
+def _summarise(  # noqa: PLR0913 - one print
+    args: argparse.Namespace,
+    spec,
+    gen,
+    params,
+    counts: dict[str, int],
+    finish: dict[str, int],
+    load_s: float,
+    gen_s: float,
+) -> None:
     completion = counts["completion"]
     summary = {
         "model": str(spec),
@@ -174,9 +214,11 @@ def _summarise(args: argparse.Namespace, spec, gen, params, counts: dict[str, in
         from harness.core.io import write_json
 
         write_json(args.summary_json, summary)
-    print(f"generate: {summary['prompts']} prompts -> {args.output} | {summary['cache_hits']} from cache, "
-          f"{summary['generated']} generated | {completion} tokens in {gen_s:.1f}s "
-          f"({summary['tokens_per_s']} tok/s) | finish {json.dumps(summary['finish_reasons'])}")
+    print(
+        f"generate: {summary['prompts']} prompts -> {args.output} | {summary['cache_hits']} from cache, "
+        f"{summary['generated']} generated | {completion} tokens in {gen_s:.1f}s "
+        f"({summary['tokens_per_s']} tok/s) | finish {json.dumps(summary['finish_reasons'])}"
+    )
 
 
 @contextlib.contextmanager
@@ -191,7 +233,13 @@ def _progress(total: int):
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task("generate", total=total)
         yield lambda i, g: progress.advance(task)

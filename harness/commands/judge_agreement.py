@@ -15,13 +15,28 @@ from harness.commands._experiment import DTYPES, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--judge", required=True, help="alpaca_eval:<annotator> or local:<annotator>[,top_logprobs=K]:<model spec>")
-    p.add_argument("--annotations", required=True, type=Path, help="reference annotations (alpaca_eval format)")
-    p.add_argument("--max-instances", type=int, default=None, metavar="N", help="alpaca_eval's fixed-seed subset")
-    p.add_argument("--output", type=Path, default=None, metavar="DIR",
-                   help="write the candidate's annotations.json and agreement.json here")
+    p.add_argument(
+        "--judge",
+        required=True,
+        help="alpaca_eval:<annotator> or local:<annotator>[,top_logprobs=K]:<model spec>",
+    )
+    p.add_argument(
+        "--annotations", required=True, type=Path, help="reference annotations (alpaca_eval format)"
+    )
+    p.add_argument(
+        "--max-instances", type=int, default=None, metavar="N", help="alpaca_eval's fixed-seed subset"
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the candidate's annotations.json and agreement.json here",
+    )
     p.add_argument("--runs-dir", default=None, help="runs root (default $HARNESS_RUNS_DIR or ./runs)")
-    p.add_argument("--cache", type=Path, default=None, help="request cache (default RUNS_DIR/cache/requests.sqlite)")
+    p.add_argument(
+        "--cache", type=Path, default=None, help="request cache (default RUNS_DIR/cache/requests.sqlite)"
+    )
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--batch-size", type=positive_int, default=None, help="hf: prompts per generate call")
     p.add_argument("--dtype", default=None, choices=DTYPES, help="hf/vllm: auto (bf16 on GPU, fp32 on CPU)")
@@ -44,12 +59,23 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"annotation [{i}] has a non-string {', '.join(bad)}", path=args.annotations)
     rows = select_instances(rows, args.max_instances)
     if not any(metrics.normalize_preference(r["preference"]) is not None for r in rows):
-        raise InputError(f"{len(rows)} reference annotation(s), none with a preference in [1, 2]: there is "
-                         "nothing to agree with", path=args.annotations,
-                         fix="pass alpaca_eval annotations that carry the reference judge's preferences")
-    pairs = [{"instruction": r["instruction"], "output_1": r["output_1"], "output_2": r["output_2"],
-              "generator_1": r.get("generator_1", "reference"), "generator_2": r.get("generator_2", "model"),
-              "dataset": r.get("dataset", "")} for r in rows]
+        raise InputError(
+            f"{len(rows)} reference annotation(s), none with a preference in [1, 2]: there is "
+            "nothing to agree with",
+            path=args.annotations,
+            fix="pass alpaca_eval annotations that carry the reference judge's preferences",
+        )
+    pairs = [
+        {
+            "instruction": r["instruction"],
+            "output_1": r["output_1"],
+            "output_2": r["output_2"],
+            "generator_1": r.get("generator_1", "reference"),
+            "generator_2": r.get("generator_2", "model"),
+            "dataset": r.get("dataset", ""),
+        }
+        for r in rows
+    ]
     cache = None if args.no_cache else (args.cache or request_cache_path(runs_root(args.runs_dir)))
     options = {k: v for k, v in (("batch_size", args.batch_size), ("dtype", args.dtype)) if v is not None}
 
@@ -60,17 +86,24 @@ def run(args: argparse.Namespace) -> int:
     judge.check()
     cost = judge.estimate_cost(pairs)
     if cost is not None:
-        err.print(f"judge cost estimate: {cost['n_judgments']} judgments, ~{cost['total_tokens']:,} tokens, "
-                  + ("price unknown" if cost["usd"] is None else f"~${cost['usd']:.4f}"), highlight=False)
+        err.print(
+            f"judge cost estimate: {cost['n_judgments']} judgments, ~{cost['total_tokens']:,} tokens, "
+            + ("price unknown" if cost["usd"] is None else f"~${cost['usd']:.4f}"),
+            highlight=False,
+        )
     else:
         err.print(f"no cost estimate: {spec.kind} judge", highlight=False)
     try:
         run_ = judge.judge(pairs)
     finally:
         judge.close()
-    report = {"judge": str(spec), "reference": str(args.annotations),
-              "reference_annotator": rows[0].get("annotator") if rows else None,
-              **agreement(rows, run_.annotations), "judge_stats": run_.stats}
+    report = {
+        "judge": str(spec),
+        "reference": str(args.annotations),
+        "reference_annotator": rows[0].get("annotator") if rows else None,
+        **agreement(rows, run_.annotations),
+        "judge_stats": run_.stats,
+    }
     if args.output:
         write_json(args.output / "annotations.json", run_.annotations)
         write_json(args.output / "agreement.json", report)
@@ -100,7 +133,10 @@ def _print_report(report: dict, title: str) -> None:
     def fmt(x):
         return "n/a" if x is None else f"{x:.3f}"
 
-    console.print(f"agreement {fmt(report['agreement'])} on {report['n_compared']} pair(s); candidate failures "
-                  f"{report['n_candidate_failures']}; reference rows without preference "
-                  f"{report['n_reference_without_preference']}; Pearson {fmt(report['pearson'])}, "
-                  f"Spearman {fmt(report['spearman'])}", highlight=False)
+    console.print(
+        f"agreement {fmt(report['agreement'])} on {report['n_compared']} pair(s); candidate failures "
+        f"{report['n_candidate_failures']}; reference rows without preference "
+        f"{report['n_reference_without_preference']}; Pearson {fmt(report['pearson'])}, "
+        f"Spearman {fmt(report['spearman'])}",
+        highlight=False,
+    )

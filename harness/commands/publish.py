@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p, overrides=False)
     p.add_argument("--only", required=True, metavar="NAME", help="the dataset (or the model trained on it)")
     p.add_argument("--to", required=True, metavar="ORG/NAME", help="the Hub repository to create or update")
-    p.add_argument("--model", action="store_true", help="push the model trained on the dataset, not the dataset")
+    p.add_argument(
+        "--model", action="store_true", help="push the model trained on the dataset, not the dataset"
+    )
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--dry-run", action="store_true", help="list what would be pushed; push nothing")
 
@@ -41,15 +43,25 @@ def prepare(exp, name: str, *, model: bool, runs_dir=None) -> tuple[Path, str, l
         metrics = paths.eval_dir(exp, name, runs_dir) / "metrics.json"
         from harness.core.io import read_json
 
-        card = cards.write_model_card(exp, name, runs_dir, metrics=read_json(metrics) if metrics.is_file() else None)
+        card = cards.write_model_card(
+            exp, name, runs_dir, metrics=read_json(metrics) if metrics.is_file() else None
+        )
         if card is None:
-            raise StageError(f"no trained model for '{name}' ({folder})",
-                             fix=f"run `{shlex.join(['harness', 'train', '--config', exp.name, '--only', name])}` first")
-        return folder, "model", sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+            raise StageError(
+                f"no trained model for '{name}' ({folder})",
+                fix=f"run `{shlex.join(['harness', 'train', '--config', exp.name, '--only', name])}` first",
+            )
+        return (
+            folder,
+            "model",
+            sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
+        )
     folder = paths.build_dir(exp, name, runs_dir)
     if cards.write_dataset_card(exp, name, runs_dir) is None:
-        raise StageError(f"dataset '{name}' is not built ({folder})",
-                         fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name, '--only', name])}` first")
+        raise StageError(
+            f"dataset '{name}' is not built ({folder})",
+            fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name, '--only', name])}` first",
+        )
     return folder, "dataset", [f for f in DATASET_FILES if (folder / f).is_file()]
 
 
@@ -63,14 +75,23 @@ def push(folder: Path, repo_type: str, files: list[str], repo_id: str, *, privat
     api = HfApi()
     try:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, allow_patterns=files,
-                          commit_message=f"harness publish: {folder.name}")
+        api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type=repo_type,
+            allow_patterns=files,
+            commit_message=f"harness publish: {folder.name}",
+        )
     except OfflineModeIsEnabled:
-        raise StageError(f"cannot push to {repo_id}: huggingface_hub is in offline mode (HF_HUB_OFFLINE)",
-                         fix="unset HF_HUB_OFFLINE on a machine with network access") from None
+        raise StageError(
+            f"cannot push to {repo_id}: huggingface_hub is in offline mode (HF_HUB_OFFLINE)",
+            fix="unset HF_HUB_OFFLINE on a machine with network access",
+        ) from None
     except (HfHubHTTPError, OSError) as e:
-        raise StageError(f"push to {repo_id} failed: {str(e).splitlines()[0]}",
-                         fix="check the network and your token (huggingface-cli login or HF_TOKEN)") from None
+        raise StageError(
+            f"push to {repo_id} failed: {str(e).splitlines()[0]}",
+            fix="check the network and your token (huggingface-cli login or HF_TOKEN)",
+        ) from None
     return str(url)
 
 
@@ -78,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.errors import ConfigError
 
     if not REPO_ID.match(args.to):
-        raise ConfigError(f"--to {args.to!r} is not a Hub repository id", fix="use ORG/NAME, e.g. my-lab/demo-humpback")
+        raise ConfigError(
+            f"--to {args.to!r} is not a Hub repository id", fix="use ORG/NAME, e.g. my-lab/demo-humpback"
+        )
     exp = load(args)
     folder, repo_type, files = prepare(exp, args.only, model=args.model, runs_dir=args.runs_dir)
     print(f"publish: {repo_type} {folder} -> {args.to}: {', '.join(files)}")

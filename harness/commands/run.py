@@ -27,20 +27,45 @@ from harness.commands._experiment import (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p)
-    p.add_argument("--only", action="append", metavar="DATASET", help="run the chain of this dataset only (repeatable)")
-    p.add_argument("--force", nargs="+", default=[], choices=("build", "train", "eval", "analysis", "report"),
-                   metavar="STAGE", help="rerun these stages even when cached (build, train, eval, analysis); "
-                                         "report: replace a stored leaderboard even when it loses figures")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, the capacity plan and the cost estimate; run nothing")
-    p.add_argument("--json", action="store_true", help="with --dry-run: the plan and the capacity plan as JSON")
+    p.add_argument(
+        "--only", action="append", metavar="DATASET", help="run the chain of this dataset only (repeatable)"
+    )
+    p.add_argument(
+        "--force",
+        nargs="+",
+        default=[],
+        choices=("build", "train", "eval", "analysis", "report"),
+        metavar="STAGE",
+        help="rerun these stages even when cached (build, train, eval, analysis); "
+        "report: replace a stored leaderboard even when it loses figures",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan, the capacity plan and the cost estimate; run nothing",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="with --dry-run: the plan and the capacity plan as JSON"
+    )
     p.add_argument("--results-dir", default="results", metavar="DIR", help="where results/<experiment>/ goes")
     p.add_argument("--no-report", action="store_true", help="stop after the analysis stage")
-    p.add_argument("--executor", choices=("local", "slurm"), default="local",
-                   help="local: every stage in this process; slurm: one job per stage through submitit, "
-                        "each after the jobs it needs (slurm.* keys: partition, account, time, ...)")
-    p.add_argument("--wait", action="store_true", help="with --executor slurm: wait for the jobs and report them")
-    p.add_argument("--num-shards", type=positive_int, default=1, metavar="K",
-                   help="build each dataset as K shard tasks and a merge task (equal to the unsharded build)")
+    p.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default="local",
+        help="local: every stage in this process; slurm: one job per stage through submitit, "
+        "each after the jobs it needs (slurm.* keys: partition, account, time, ...)",
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="with --executor slurm: wait for the jobs and report them"
+    )
+    p.add_argument(
+        "--num-shards",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="build each dataset as K shard tasks and a merge task (equal to the unsharded build)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
         raise ConfigError("--json goes with --dry-run", fix="harness run --config ... --dry-run --json")
     if args.dry_run:
-        _check_api_judge(exp, steps, reach=False)  # a missing key is said by the dry run, not after the training
+        _check_api_judge(
+            exp, steps, reach=False
+        )  # a missing key is said by the dry run, not after the training
         capacities = capacity.stage_plans(exp, steps)
         if args.json:
             return _dry_run_json(exp, tasks, capacities, cost)
@@ -74,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     if args.wait:
         from harness.core.errors import ConfigError
 
-        raise ConfigError("--wait goes with --executor slurm", fix="harness run --config ... --executor slurm --wait")
+        raise ConfigError(
+            "--wait goes with --executor slurm", fix="harness run --config ... --executor slurm --wait"
+        )
     with one_runner(exp, args):
         if cost:
             console.print(_cost_line(exp, cost))
@@ -89,15 +118,21 @@ def _submit(run_, args: argparse.Namespace, tasks, console) -> int:
     from harness.stages import executor
 
     config = str(Path(args.config).resolve()) if Path(args.config).is_file() else args.config
-    with runner_lock(run_.exp_dir, args.command_line, shared=True), \
-            runner_lock(run_.exp_dir, args.command_line, name="runner.submit.lock"):
+    with (
+        runner_lock(run_.exp_dir, args.command_line, shared=True),
+        runner_lock(run_.exp_dir, args.command_line, name="runner.submit.lock"),
+    ):
         submitted = executor.submit(run_, tasks, config=config, overrides=args.overrides, force=args.force)
     for line in executor.describe(submitted):
         console.print(f"  {line}", highlight=False, markup=False)
     logs = executor.slurm_dir(run_) / "logs"
-    console.print(f"submitted {sum(not s.reused for s in submitted)} job(s) of {len(tasks)} stages "
-                  f"({len(tasks) - len(submitted)} cached); logs in {logs}; `harness status --config {args.config}` "
-                  "shows them", highlight=False, soft_wrap=True)
+    console.print(
+        f"submitted {sum(not s.reused for s in submitted)} job(s) of {len(tasks)} stages "
+        f"({len(tasks) - len(submitted)} cached); logs in {logs}; `harness status --config {args.config}` "
+        "shows them",
+        highlight=False,
+        soft_wrap=True,
+    )
     if not args.wait or not submitted:
         return 0
     from harness.core import slurm
@@ -106,8 +141,11 @@ def _submit(run_, args: argparse.Namespace, tasks, console) -> int:
     bad = {k: v for k, v in infos.items() if v.status != "ok"}
     for info in bad.values():
         console.print(f"  {info.describe()}", highlight=False, markup=False, soft_wrap=True)
-    console.print(f"run: {len(infos) - len(bad)} of {len(infos)} job(s) completed"
-                  + (f", {len(bad)} did not" if bad else ""), highlight=False)
+    console.print(
+        f"run: {len(infos) - len(bad)} of {len(infos)} job(s) completed"
+        + (f", {len(bad)} did not" if bad else ""),
+        highlight=False,
+    )
     return 1 if bad else 0
 
 
@@ -135,11 +173,22 @@ def _dry_run_json(exp, steps, capacities, cost) -> int:
 
     from harness.stages import capacity
 
-    out = {"experiment": exp.name,
-           "stages": [{"stage": s.label, "cached": s.cached, "fingerprint": s.fingerprint,
-                       "directory": str(s.directory), "needs": list(s.needs), "writes": list(s.writes)}
-                      for s in steps],
-           "capacity": capacity.to_json(exp, capacities), "judge_cost": cost or None}
+    out = {
+        "experiment": exp.name,
+        "stages": [
+            {
+                "stage": s.label,
+                "cached": s.cached,
+                "fingerprint": s.fingerprint,
+                "directory": str(s.directory),
+                "needs": list(s.needs),
+                "writes": list(s.writes),
+            }
+            for s in steps
+        ],
+        "capacity": capacity.to_json(exp, capacities),
+        "judge_cost": cost or None,
+    }
     print(json.dumps(out, indent=2, default=str))
     return 2 if out["capacity"]["problems"] else 0
 
@@ -167,8 +216,11 @@ def _dry_run(exp, steps, cost, console, only, capacities) -> int:  # noqa: PLR09
     console.print(f"dry run: {todo} of {n} stages to run, {n - todo} cached; nothing was run")
     lines = capacity.problems(exp, capacities)
     if lines:
-        console.print(f"capacity: {len(lines)} stage(s) do not fit the declared hardware (hardware.*); "
-                      "harness run refuses them:", soft_wrap=True)
+        console.print(
+            f"capacity: {len(lines)} stage(s) do not fit the declared hardware (hardware.*); "
+            "harness run refuses them:",
+            soft_wrap=True,
+        )
         for line in lines:
             console.print(f"  {line}", soft_wrap=True, markup=False)
         return 2
@@ -197,8 +249,11 @@ def _run(run_, args: argparse.Namespace, tasks, console) -> int:
     log_path = run_.exp_dir / "logs" / f"run-{stamp}.log"
     quiet = not args.verbose
     done: list = []
-    with library_output_to(log_path, enabled=quiet), logging_to(log_path, console, verbose=not quiet), \
-            StageDisplay(console, [t.label for t in tasks]) as display:
+    with (
+        library_output_to(log_path, enabled=quiet),
+        logging_to(log_path, console, verbose=not quiet),
+        StageDisplay(console, [t.label for t in tasks]) as display,
+    ):
         try:
             done = graph.execute(run_, tasks, force=args.force, listener=_listener(display))
         finally:
@@ -210,8 +265,11 @@ def _run(run_, args: argparse.Namespace, tasks, console) -> int:
 
         print_leaderboard(console, board)
     where = f"; leaderboard in {tasks[-1].directory}/" if board is not None else ""
-    console.print(f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s{where}"
-                  + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""), soft_wrap=True)
+    console.print(
+        f"run: {len(ran)} stages ran, {time.perf_counter() - t0:.0f} s{where}"
+        + (f"; library output in {log_path}" if quiet and log_path.is_file() else ""),
+        soft_wrap=True,
+    )
     return 0
 
 
@@ -265,10 +323,20 @@ def rows_table(exp, only):
         t.add_column(col)
     for r in listed:
         step = "selected" if r.selected else f"step {r.step}" if r.step is not None else "final"
-        stages = ("report only: the best of its training's rows" if r.selected
-                  else f"train/{r.training.key}, eval/{r.eval_key}")
-        t.add_row(escape(r.name), r.dataset, r.training.assembly, "all" if r.n is None else f"{r.n:,}", step,
-                  "-" if r.selected else r.eval_tags, stages)
+        stages = (
+            "report only: the best of its training's rows"
+            if r.selected
+            else f"train/{r.training.key}, eval/{r.eval_key}"
+        )
+        t.add_row(
+            escape(r.name),
+            r.dataset,
+            r.training.assembly,
+            "all" if r.n is None else f"{r.n:,}",
+            step,
+            "-" if r.selected else r.eval_tags,
+            stages,
+        )
     return t
 
 
@@ -278,7 +346,10 @@ def _log_run(exp_dir, ran: list[str], seconds: float) -> None:
     import json
 
     exp_dir.mkdir(parents=True, exist_ok=True)
-    entry = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "ran": ran,
-             "wall_time_s": round(seconds, 2)}
+    entry = {
+        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "ran": ran,
+        "wall_time_s": round(seconds, 2),
+    }
     with open(exp_dir / "run-log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")

@@ -19,8 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_lc_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--generator", default=None, metavar="NAME",
-                        help="score the rows of this generator (generator_2) only; needed when the file holds several")
+    parser.add_argument(
+        "--generator",
+        default=None,
+        metavar="NAME",
+        help="score the rows of this generator (generator_2) only; needed when the file holds several",
+    )
 
 
 def _clean(value: Any) -> Any:
@@ -36,17 +40,24 @@ def _one_generator(rows: list[dict[str, Any]], args: argparse.Namespace) -> list
     from harness.core.errors import InputError
 
     counts = Counter(str(r.get("generator_2", "")) for r in rows)
-    listed = ", ".join(f"{g or '(unnamed)'}: {n}" for g, n in counts.most_common(6)) + (", ..." if len(counts) > 6 else "")
+    listed = ", ".join(f"{g or '(unnamed)'}: {n}" for g, n in counts.most_common(6)) + (
+        ", ..." if len(counts) > 6 else ""
+    )
     if args.generator is not None:
         if args.generator not in counts:
-            raise InputError(f"no row has generator_2 {args.generator!r} (rows per generator: {listed})",
-                             path=args.annotations, fix=did_you_mean(args.generator, counts,
-                                                                     otherwise="pass one of the generators listed"))
+            raise InputError(
+                f"no row has generator_2 {args.generator!r} (rows per generator: {listed})",
+                path=args.annotations,
+                fix=did_you_mean(args.generator, counts, otherwise="pass one of the generators listed"),
+            )
         return [r for r in rows if str(r.get("generator_2", "")) == args.generator]
     if len(counts) > 1:
-        raise InputError(f"the annotations judge {len(counts)} generators (rows per generator_2: {listed}); one win "
-                         "rate over them would blend the models", path=args.annotations,
-                         fix=f"pass --generator NAME to score one, e.g. --generator {counts.most_common(1)[0][0]}")
+        raise InputError(
+            f"the annotations judge {len(counts)} generators (rows per generator_2: {listed}); one win "
+            "rate over them would blend the models",
+            path=args.annotations,
+            fix=f"pass --generator NAME to score one, e.g. --generator {counts.most_common(1)[0][0]}",
+        )
     return rows
 
 
@@ -60,20 +71,28 @@ def run(args: argparse.Namespace) -> int:
     if wr.n_total == 0:
         from harness.core.errors import InputError
 
-        raise InputError("no annotation has a preference in [1, 2]; there is nothing to score",
-                         path=args.annotations)
+        raise InputError(
+            "no annotation has a preference in [1, 2]; there is nothing to score", path=args.annotations
+        )
     not_counted = metrics.uncounted_preferences([r["preference"] for r in rows])
     if not_counted:
         import sys
 
-        print(f"harness score: warning: {sum(not_counted.values())} of {len(rows)} row(s) not counted "
-              f"({', '.join(f'{k}: {v}' for k, v in not_counted.items())}); alpaca_eval ignores them too",
-              file=sys.stderr)
+        print(
+            f"harness score: warning: {sum(not_counted.values())} of {len(rows)} row(s) not counted "
+            f"({', '.join(f'{k}: {v}' for k, v in not_counted.items())}); alpaca_eval ignores them too",
+            file=sys.stderr,
+        )
     # the eval stage's computation; rows in the AlpacaEval set's order, as alpaca_eval assumes
     lc = metrics.length_controlled_win_rate(rows, args.lc_data, mode=args.lc)
-    result = {"file": str(args.annotations), "n_rows": len(rows), "generator": rows[0].get("generator_2") if rows else None,
-              **wr.to_dict(), **lc.to_metrics(),
-              "not_counted": not_counted}
+    result = {
+        "file": str(args.annotations),
+        "n_rows": len(rows),
+        "generator": rows[0].get("generator_2") if rows else None,
+        **wr.to_dict(),
+        **lc.to_metrics(),
+        "not_counted": not_counted,
+    }
     result = {k: _clean(v) for k, v in result.items()}
     if args.json:
         print(json.dumps(result))

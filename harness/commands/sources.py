@@ -33,8 +33,15 @@ def experiment_sources(exp) -> list[dict[str, Any]]:
 
     def add(key: str, source: str, revision: str | None, files: Any) -> None:
         ref = sources.parse_ref(source, key=key, revision=revision)
-        out.append({"key": key, "source": f"{ref.kind}:{ref.repo}" if ref.kind != "local" else ref.repo,
-                    "revision": ref.revision, "pinned": ref.pinned or ref.kind == "local", "files": files})
+        out.append(
+            {
+                "key": key,
+                "source": f"{ref.kind}:{ref.repo}" if ref.kind != "local" else ref.repo,
+                "revision": ref.revision,
+                "pinned": ref.pinned or ref.kind == "local",
+                "files": files,
+            }
+        )
 
     seed = exp.seed_data.source
     if seed.startswith("hub:") or _is_dir(seed):
@@ -43,9 +50,14 @@ def experiment_sources(exp) -> list[dict[str, Any]]:
         add("seed_data.source", seed, None, OASST_FILES)
     corpus = exp.corpus
     if sources.is_remote(corpus.source) or _is_dir(corpus.source):
-        add("corpus.source", corpus.source, None,
+        add(
+            "corpus.source",
+            corpus.source,
+            None,
             [f"{corpus.url_list} (URLs{' matching ' + corpus.data_files if corpus.data_files else ''})"]
-            if corpus.url_list else [corpus.data_files or "*"])
+            if corpus.url_list
+            else [corpus.data_files or "*"],
+        )
     import baselines
 
     for name, spec in exp.datasets.items():
@@ -60,8 +72,12 @@ def experiment_sources(exp) -> list[dict[str, Any]]:
     ev = exp.eval.eval_set
     if eval_set.is_hub_source(ev):
         proto = eval_set.get_protocol(exp.eval.protocol)
-        add("eval.eval_set", eval_set.HUB_SOURCE if ev == "hub" else ev,
-            eval_set.HUB_REVISION if ev == "hub" else None, [proto.hub_file])
+        add(
+            "eval.eval_set",
+            eval_set.HUB_SOURCE if ev == "hub" else ev,
+            eval_set.HUB_REVISION if ev == "hub" else None,
+            [proto.hub_file],
+        )
     for row in out:
         row["read_from"] = _read_from(row)
     return out
@@ -112,14 +128,24 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
         return 1 if failed else 0
     for row in rows:
-        pin = row["revision"] if row["pinned"] and row["revision"] else ("local" if row["pinned"] else "NOT PINNED")
-        line = f"{row['key']:<28} {row['source']}  files: {', '.join(map(str, row['files']))}  revision: {pin}  " \
-               f"read from: {row['read_from']}"
+        pin = (
+            row["revision"]
+            if row["pinned"] and row["revision"]
+            else ("local" if row["pinned"] else "NOT PINNED")
+        )
+        line = (
+            f"{row['key']:<28} {row['source']}  files: {', '.join(map(str, row['files']))}  revision: {pin}  "
+            f"read from: {row['read_from']}"
+        )
         if args.resolve:
-            line += f"  now: {row['resolved']}" if row.get("resolved") else f"  cannot resolve ({row['error']})"
+            line += (
+                f"  now: {row['resolved']}" if row.get("resolved") else f"  cannot resolve ({row['error']})"
+            )
         print(line)
     unpinned = [r["key"] for r in rows if not r["pinned"]]
     if unpinned:
-        print(f"{len(unpinned)} source(s) not pinned: {', '.join(unpinned)}; pin with @<commit> "
-              "(`--resolve` prints the current commit)")
+        print(
+            f"{len(unpinned)} source(s) not pinned: {', '.join(unpinned)}; pin with @<commit> "
+            "(`--resolve` prints the current commit)"
+        )
     return 1 if failed else 0

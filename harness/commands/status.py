@@ -17,8 +17,13 @@ from harness.commands._experiment import add_experiment_arguments, load, positiv
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p)
     p.add_argument("--json", action="store_true", help="print the status as one JSON object")
-    p.add_argument("--num-shards", type=positive_int, default=None, metavar="K",
-                   help="the run's build shards (default: as its SLURM submission recorded, else none)")
+    p.add_argument(
+        "--num-shards",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="the run's build shards (default: as its SLURM submission recorded, else none)",
+    )
 
 
 def stage_rows(exp, runs_dir=None, *, num_shards: int | None = None) -> list[dict[str, Any]]:
@@ -48,9 +53,16 @@ def stage_rows(exp, runs_dir=None, *, num_shards: int | None = None) -> list[dic
         job = jobs.get(s.label)
         if job is not None and state not in ("done", "running"):
             state, note = _with_job(state, note, job)
-        rows.append({"stage": s.label, "state": state, "note": note, "job": job.describe() if job else None,
-                     "tokens": _tokens(s.stage, m) if m and m.ok and s.cached else 0,
-                     "judge_usd": _stat(m, "api_usd") if m and s.stage == "eval" else 0.0})
+        rows.append(
+            {
+                "stage": s.label,
+                "state": state,
+                "note": note,
+                "job": job.describe() if job else None,
+                "tokens": _tokens(s.stage, m) if m and m.ok and s.cached else 0,
+                "judge_usd": _stat(m, "api_usd") if m and s.stage == "eval" else 0.0,
+            }
+        )
     return rows
 
 
@@ -118,9 +130,16 @@ def status(exp, runs_dir=None, *, num_shards: int | None = None) -> dict[str, An
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     cost = estimate_cost(exp) or {}
-    return {"experiment": exp.name, "runners": runners(paths.exp_dir(exp, runs_dir)), "stages": rows,
-            "counts": counts, "tokens": sum(r["tokens"] for r in rows), "requests": cached_requests(exp, runs_dir),
-            "judge_usd": round(sum(r["judge_usd"] for r in rows), 4), "judge_usd_estimate": cost.get("usd")}
+    return {
+        "experiment": exp.name,
+        "runners": runners(paths.exp_dir(exp, runs_dir)),
+        "stages": rows,
+        "counts": counts,
+        "tokens": sum(r["tokens"] for r in rows),
+        "requests": cached_requests(exp, runs_dir),
+        "judge_usd": round(sum(r["judge_usd"] for r in rows), 4),
+        "judge_usd_estimate": cost.get("usd"),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,8 +155,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = make_console()
     for h in st["runners"]:
-        console.print(f"running: pid {h.get('pid')} on {h.get('host')} since {h.get('started_at')}, "
-                      f"command {h.get('command')}", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"running: pid {h.get('pid')} on {h.get('host')} since {h.get('started_at')}, "
+            f"command {h.get('command')}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     t = Table(title=f"status of experiment '{exp.name}'")
     for col in ("stage", "state", "tokens", "note"):
         t.add_column(col, justify="right" if col == "tokens" else "left")
@@ -146,8 +170,11 @@ def run(args: argparse.Namespace) -> int:
     print_table(console, t)
     order = ("done", "running", "queued", "interrupted", "failed", "stale", "to run")
     console.print("stages: " + ", ".join(f"{st['counts'][k]} {k}" for k in order if st["counts"].get(k)))
-    spend = f"judge spend ${st['judge_usd']:.2f}" + (f" of ~${st['judge_usd_estimate']:.2f} estimated"
-                                                      if st["judge_usd_estimate"] else "")
-    requests = "no request cache yet" if st["requests"] is None else f"{st['requests']:,} model requests cached"
+    spend = f"judge spend ${st['judge_usd']:.2f}" + (
+        f" of ~${st['judge_usd_estimate']:.2f} estimated" if st["judge_usd_estimate"] else ""
+    )
+    requests = (
+        "no request cache yet" if st["requests"] is None else f"{st['requests']:,} model requests cached"
+    )
     console.print(f"tokens so far {st['tokens']:,} (finished stages); {requests}; {spend}")
     return 0

@@ -18,11 +18,27 @@ from harness.commands._experiment import add_experiment_arguments, load, positiv
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_experiment_arguments(p, overrides=False)
-    p.add_argument("task", metavar="TASK", help="a task id, as `harness run --dry-run` lists them (e.g. train/humpback)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="the experiment's overrides, as given to harness run")
-    p.add_argument("--only", action="append", metavar="DATASET", help="the --only of the run the task belongs to")
-    p.add_argument("--num-shards", type=positive_int, default=1, metavar="K", help="the build shards of the run's graph")
-    p.add_argument("--results-dir", default="results", metavar="DIR", help="where the report task writes results/<experiment>/")
+    p.add_argument(
+        "task", metavar="TASK", help="a task id, as `harness run --dry-run` lists them (e.g. train/humpback)"
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="the experiment's overrides, as given to harness run",
+    )
+    p.add_argument(
+        "--only", action="append", metavar="DATASET", help="the --only of the run the task belongs to"
+    )
+    p.add_argument(
+        "--num-shards", type=positive_int, default=1, metavar="K", help="the build shards of the run's graph"
+    )
+    p.add_argument(
+        "--results-dir",
+        default="results",
+        metavar="DIR",
+        help="where the report task writes results/<experiment>/",
+    )
     p.add_argument("--force", action="store_true", help="rerun the task even when it is cached")
 
 
@@ -38,11 +54,15 @@ def run(args: argparse.Namespace) -> int:
     task = graph.find(graph.graph(run_), args.task)
     waiting = graph.unfinished_needs(run_, task)
     if waiting:
-        raise StageError(f"task {task.id} needs {', '.join(waiting)}, not finished",
-                         fix=f"run those tasks first (harness task --config {args.config} {waiting[0]} ...)")
+        raise StageError(
+            f"task {task.id} needs {', '.join(waiting)}, not finished",
+            fix=f"run those tasks first (harness task --config {args.config} {waiting[0]} ...)",
+        )
     lock = "runner.task-" + re.sub(r"[^A-Za-z0-9_.@-]+", "_", task.id) + ".lock"
-    with runner_lock(run_.exp_dir, args.command_line, shared=True), \
-            runner_lock(run_.exp_dir, args.command_line, name=lock):
+    with (
+        runner_lock(run_.exp_dir, args.command_line, shared=True),
+        runner_lock(run_.exp_dir, args.command_line, name=lock),
+    ):
         outcome = task.execute(run_, force=args.force)
     line = graph.module(task.stage).summary(outcome)
     if task.stage == "report":
@@ -51,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         make_console().print(f"task report: {line}", soft_wrap=True, highlight=False, markup=False)
         return 0
     state = "cached" if outcome.skipped else "done"
-    make_console().print(f"task {task.id}: {state} ({line}) in {outcome.directory}", soft_wrap=True,
-                         highlight=False, markup=False)
+    make_console().print(
+        f"task {task.id}: {state} ({line}) in {outcome.directory}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
     return 0

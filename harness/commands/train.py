@@ -22,18 +22,31 @@ from typing import Any
 def add_arguments(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("experiment form")
     e.add_argument("--config", metavar="PATH_OR_NAME", help="experiment YAML path or shipped name")
-    e.add_argument("--only", action="append", metavar="DATASET", help="train on this dataset only (repeatable)")
-    e.add_argument("--runs-dir", default=None, metavar="DIR", help="runs root (default: $HARNESS_RUNS_DIR or ./runs)")
+    e.add_argument(
+        "--only", action="append", metavar="DATASET", help="train on this dataset only (repeatable)"
+    )
+    e.add_argument(
+        "--runs-dir", default=None, metavar="DIR", help="runs root (default: $HARNESS_RUNS_DIR or ./runs)"
+    )
     s = p.add_argument_group("single-run form")
     s.add_argument("--model", metavar="SPEC_OR_PATH", help="base model: a directory, a hub id, or hf:/path")
     s.add_argument("--data", type=Path, metavar="JSONL", help="training records (InstructionRecord lines)")
     s.add_argument("--output", type=Path, metavar="DIR", help="run directory (model/ goes inside)")
     s.add_argument("--recipe", default="tiny", help="shipped recipe name or YAML path (default: tiny)")
-    p.add_argument("--num-processes", type=int, default=None, metavar="N",
-                   help="processes for accelerate launch (same as the override num_processes=N)")
+    p.add_argument(
+        "--num-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes for accelerate launch (same as the override num_processes=N)",
+    )
     p.add_argument("--force", action="store_true", help="retrain even when cached (discards checkpoints)")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="experiment overrides (--config) or recipe overrides (--model)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="experiment overrides (--config) or recipe overrides (--model)",
+    )
 
 
 def _summary(name: str, outcome: Any) -> str:
@@ -43,9 +56,11 @@ def _summary(name: str, outcome: Any) -> str:
         return "?" if x is None else x
 
     state = "cached" if outcome.skipped else "trained"
-    return (f"train {name}: {state}; {q(s.records_kept)} records ({s.dropped} dropped, {s.truncated} truncated), "
-            f"{q(s.tokens_seen)} tokens, {q(s.steps)} steps, final loss {q(s.final_loss)}, "
-            f"{q(s.tokens_per_s)} tokens/s, {q(s.wall_time_s)} s -> {outcome.directory / 'model'}")
+    return (
+        f"train {name}: {state}; {q(s.records_kept)} records ({s.dropped} dropped, {s.truncated} truncated), "
+        f"{q(s.tokens_seen)} tokens, {q(s.steps)} steps, final loss {q(s.final_loss)}, "
+        f"{q(s.tokens_per_s)} tokens/s, {q(s.wall_time_s)} s -> {outcome.directory / 'model'}"
+    )
 
 
 def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
@@ -57,7 +72,9 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from harness.training.sft import train_fingerprint, train_stage
 
     if not (args.data and args.output):
-        raise ConfigError("--model needs --data and --output", fix="harness train --model M --data D.jsonl --output DIR")
+        raise ConfigError(
+            "--model needs --data and --output", fix="harness train --model M --data D.jsonl --output DIR"
+        )
     path = recipe_path(args.recipe)
     overrides = list(args.overrides)
     if args.num_processes:
@@ -67,8 +84,11 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
     recipe = check_recipe(from_dict(Recipe, data, source=str(path), lines=lines), str(path))
     base = resolve_base_model(args.model)
     if is_local(base) and not Path(base).expanduser().is_dir():
-        raise InputError("base model directory not found", path=base,
-                         fix="pass a local model directory (hf:/path) or a hub id")
+        raise InputError(
+            "base model directory not found",
+            path=base,
+            fix="pass a local model directory (hf:/path) or a hub id",
+        )
     if not args.data.is_file():
         raise InputError("training data not found", path=args.data, fix="pass a JSONL of InstructionRecords")
     records = []
@@ -80,9 +100,16 @@ def _single(args: argparse.Namespace) -> list[tuple[str, Any]]:
         raise InputError("--data holds no records: nothing to train on", path=args.data, fix=_RECORD_FIX)
     # the stand-alone run's records come from one file: its content hash is the upstream
     upstream = {"data": file_sha256(args.data)}
-    outcome = train_stage(args.output, base_model=base, model_name=args.model, records=records, recipe=recipe,
-                          fingerprint=train_fingerprint(recipe, base=args.model, upstream=upstream),
-                          upstream=upstream, force=args.force)
+    outcome = train_stage(
+        args.output,
+        base_model=base,
+        model_name=args.model,
+        records=records,
+        recipe=recipe,
+        fingerprint=train_fingerprint(recipe, base=args.model, upstream=upstream),
+        upstream=upstream,
+        force=args.force,
+    )
     return [(args.output.name, outcome)]
 
 
@@ -120,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.errors import ConfigError
 
     if bool(args.config) == bool(args.model):
-        raise ConfigError("give either --config EXPERIMENT or --model/--data/--output",
-                          fix="harness train --config demo, or harness train --model hf:DIR --data D.jsonl --output OUT")
+        raise ConfigError(
+            "give either --config EXPERIMENT or --model/--data/--output",
+            fix="harness train --config demo, or harness train --model hf:DIR --data D.jsonl --output OUT",
+        )
     results = _experiment(args) if args.config else _single(args)
     console = Console(width=200)
     for name, outcome in results:

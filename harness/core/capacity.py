@@ -67,10 +67,17 @@ class ModelShape:
 
 def shape_from_config(cfg: dict[str, Any], name: str) -> ModelShape:
     heads = cfg["num_attention_heads"]
-    return ModelShape(name=name, layers=cfg["num_hidden_layers"], hidden=cfg["hidden_size"], heads=heads,
-                      kv_heads=cfg.get("num_key_value_heads") or heads, intermediate=cfg["intermediate_size"],
-                      vocab=cfg["vocab_size"], tied=bool(cfg.get("tie_word_embeddings", False)),
-                      max_positions=cfg.get("max_position_embeddings", 4096))
+    return ModelShape(
+        name=name,
+        layers=cfg["num_hidden_layers"],
+        hidden=cfg["hidden_size"],
+        heads=heads,
+        kv_heads=cfg.get("num_key_value_heads") or heads,
+        intermediate=cfg["intermediate_size"],
+        vocab=cfg["vocab_size"],
+        tied=bool(cfg.get("tie_word_embeddings", False)),
+        max_positions=cfg.get("max_position_embeddings", 4096),
+    )
 
 
 def config_path(model: str) -> Path | None:
@@ -145,7 +152,12 @@ def state_memory(shape: ModelShape, st: Strategy) -> dict[str, int]:
         a = lora_params(shape, st.lora_r, st.lora_modules)
         frozen = p // 2 if st.qlora else 2 * p
         div = st.gpus if st.sharded else 1
-        return {"weights": (frozen + 2 * a) // div, "gradients": 2 * a // div, "optimizer": 12 * a // div, "cpu": 0}
+        return {
+            "weights": (frozen + 2 * a) // div,
+            "gradients": 2 * a // div,
+            "optimizer": 12 * a // div,
+            "cpu": 0,
+        }
     div = st.gpus if st.sharded else 1
     gather = 2 * shape.layer_params() if st.sharded else 0
     optimizer, cpu = 12 * p // div, 0

@@ -69,14 +69,22 @@ def template_hash(tokenizer: Any) -> str:
     return text_hash(template)
 
 
-def render_chat(tokenizer: Any, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> list[int]:
+def render_chat(
+    tokenizer: Any, messages: Sequence[Message], *, add_generation_prompt: bool = True
+) -> list[int]:
     """Token ids of `messages` under the tokenizer's chat template, ready for generation."""
     if not getattr(tokenizer, "chat_template", None):
-        raise BackendError(f"the tokenizer of {getattr(tokenizer, 'name_or_path', '?')} has no chat template",
-                           fix="use a chat model, or a base model directory whose tokenizer_config.json "
-                               "sets chat_template (harness tiny-model writes one)")
-    out = tokenizer.apply_chat_template([m.to_dict() for m in messages], add_generation_prompt=add_generation_prompt,
-                                        tokenize=True, return_dict=False)
+        raise BackendError(
+            f"the tokenizer of {getattr(tokenizer, 'name_or_path', '?')} has no chat template",
+            fix="use a chat model, or a base model directory whose tokenizer_config.json "
+            "sets chat_template (harness tiny-model writes one)",
+        )
+    out = tokenizer.apply_chat_template(
+        [m.to_dict() for m in messages],
+        add_generation_prompt=add_generation_prompt,
+        tokenize=True,
+        return_dict=False,
+    )
     if isinstance(out, dict) or hasattr(out, "input_ids") and not isinstance(out, list):
         out = out["input_ids"]
     return list(out)

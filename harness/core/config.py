@@ -33,8 +33,10 @@ def _yaml_loader():
             key = loader.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise ConfigError(f"{loader.name}:{line}: duplicate key '{key}' (first at line {seen[key]})",
-                                  fix="keep one of them")
+                raise ConfigError(
+                    f"{loader.name}:{line}: duplicate key '{key}' (first at line {seen[key]})",
+                    fix="keep one of them",
+                )
             seen[key] = line
         return loader.construct_mapping(node, deep=deep)
 
@@ -67,14 +69,18 @@ def read_utf8(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as e:  # unreadable (permissions), a directory, an I/O error
-        raise ConfigError(f"{path} cannot be read ({e.strerror or e})",
-                          fix="check the file's permissions, or pass a readable copy") from None
+        raise ConfigError(
+            f"{path} cannot be read ({e.strerror or e})",
+            fix="check the file's permissions, or pass a readable copy",
+        ) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})",
-                          fix="save the file as UTF-8") from None
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})",
+            fix="save the file as UTF-8",
+        ) from None
 
 
 def _refuse_aliases(text: str, path: Path) -> None:
@@ -84,8 +90,11 @@ def _refuse_aliases(text: str, path: Path) -> None:
 
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(f"{path}:{event.start_mark.line + 1}: YAML alias '*{event.anchor}' is not allowed "
-                              "in an experiment file", fix="write the value out where it is used")
+            raise ConfigError(
+                f"{path}:{event.start_mark.line + 1}: YAML alias '*{event.anchor}' is not allowed "
+                "in an experiment file",
+                fix="write the value out where it is used",
+            )
 
 
 def load_yaml(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
@@ -94,7 +103,9 @@ def load_yaml(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}", fix="pass an existing YAML path or a shipped name")
+        raise ConfigError(
+            f"config file not found: {path}", fix="pass an existing YAML path or a shipped name"
+        )
     text = read_utf8(path)
     try:
         _refuse_aliases(text, path)
@@ -154,8 +165,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 
 # ---------------------------------------------------------------- dataclass conversion
-def did_you_mean(word: str, options: Iterable[str], *, otherwise: str | None = None, cutoff: float = 0.6,
-                 prefix: str = "", suffix: str = "") -> str:
+def did_you_mean(
+    word: str,
+    options: Iterable[str],
+    *,
+    otherwise: str | None = None,
+    cutoff: float = 0.6,
+    prefix: str = "",
+    suffix: str = "",
+) -> str:
     """The fix for an unknown name: the closest option, else `otherwise` (default: every option).
     `prefix` (a section's dotted path, `eval.`) and `suffix` (the rest of a dotted override, `.n`) go
     around what is suggested, so the hint is a key that can be typed as it is (`eval.judge`, not
@@ -164,11 +182,21 @@ def did_you_mean(word: str, options: Iterable[str], *, otherwise: str | None = N
     close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
     if close:
         return f"did you mean '{prefix}{close[0]}{suffix}'?"
-    return otherwise if otherwise is not None else f"valid keys: {', '.join(prefix + o for o in sorted(options))}"
+    return (
+        otherwise
+        if otherwise is not None
+        else f"valid keys: {', '.join(prefix + o for o in sorted(options))}"
+    )
 
 
-def find_named_file(name_or_path: str, directory: Path, *, what: str, key: str | None = None,
-                    suffixes: Sequence[str] = (".yaml", ".yml")) -> Path:
+def find_named_file(
+    name_or_path: str,
+    directory: Path,
+    *,
+    what: str,
+    key: str | None = None,
+    suffixes: Sequence[str] = (".yaml", ".yml"),
+) -> Path:
     """A shipped `<directory>/<name>.yaml` when a bare name is given (a file or folder of that name in
     the current directory does not hide it), else a file path (by its suffix or a directory part).
     Experiments, recipes and accelerate configs are all named this way."""
@@ -179,19 +207,32 @@ def find_named_file(name_or_path: str, directory: Path, *, what: str, key: str |
         return shipped
     if not bare or p.exists():
         if not p.is_file():
-            raise ConfigError(f"{what} file not found: {p}", fix=f"pass an existing file or a shipped {what} name")
+            raise ConfigError(
+                f"{what} file not found: {p}", fix=f"pass an existing file or a shipped {what} name"
+            )
         return p
     names = sorted(q.stem for q in directory.glob("*.yaml"))
     where = f" (key '{key}')" if key else ""
-    raise ConfigError(f"no {what} '{name_or_path}'{where}",
-                      fix=did_you_mean(name_or_path, names, otherwise=f"shipped: {', '.join(names) or 'none'}"))
+    raise ConfigError(
+        f"no {what} '{name_or_path}'{where}",
+        fix=did_you_mean(name_or_path, names, otherwise=f"shipped: {', '.join(names) or 'none'}"),
+    )
 
 
-def bounded(default: Any, *, low: float | None = None, high: float | None = None, low_open: bool = False,
-            high_open: bool = False, fix: str | None = None) -> Any:
+def bounded(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    fix: str | None = None,
+) -> Any:
     """A dataclass field whose value must lie in a range; `from_dict` checks it when the config loads,
     naming the key, the value and the range (None, for optional fields, always passes)."""
-    return dataclasses.field(default=default, metadata={"range": (low, high, low_open, high_open), "fix": fix})
+    return dataclasses.field(
+        default=default, metadata={"range": (low, high, low_open, high_open), "fix": fix}
+    )
 
 
 def temperature_field(default: float) -> Any:
@@ -224,8 +265,10 @@ def check_range(value: Any, key: str, bounds: tuple, *, where: str = "", fix: st
         ok = ok and (value < high if high_open else value <= high)
     if not ok:
         finite = "" if math.isfinite(value) else "a finite number "
-        raise ConfigError(f"{where}'{key}' is {value!r}; it must be {finite}{range_text(*bounds)}",
-                          fix=fix or f"set {key} to a value {range_text(*bounds)}")
+        raise ConfigError(
+            f"{where}'{key}' is {value!r}; it must be {finite}{range_text(*bounds)}",
+            fix=fix or f"set {key} to a value {range_text(*bounds)}",
+        )
 
 
 def _leaf_path(value: Any) -> str:
@@ -243,31 +286,51 @@ def _where(source: str | None, lines: Mapping[str, int] | None, key: str) -> str
     return f"{source}: " if source else ""
 
 
-def from_dict(cls: type[T], data: Any, *, source: str | None = None, lines: Mapping[str, int] | None = None,
-              prefix: str = "") -> T:
+def from_dict(
+    cls: type[T],
+    data: Any,
+    *,
+    source: str | None = None,
+    lines: Mapping[str, int] | None = None,
+    prefix: str = "",
+) -> T:
     """Build a (nested) frozen dataclass from plain data, strictly: unknown keys, missing required
     keys and wrong types are ConfigErrors naming the dotted key, the file and the line."""
     if isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{_where(source, lines, prefix.rstrip('.'))}'{prefix.rstrip('.') or '<top>'}' must be a mapping")
+        raise ConfigError(
+            f"{_where(source, lines, prefix.rstrip('.'))}'{prefix.rstrip('.') or '<top>'}' must be a mapping"
+        )
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
             dotted = f"{prefix}{key}"
-            raise ConfigError(f"{_where(source, lines, dotted)}unknown key '{dotted}'",
-                              fix=did_you_mean(str(key), fields, cutoff=0.5, prefix=prefix,
-                                               # an override's rest (a key from the file has its line)
-                                               suffix="" if lines and dotted in lines else _leaf_path(data[key])))
+            raise ConfigError(
+                f"{_where(source, lines, dotted)}unknown key '{dotted}'",
+                fix=did_you_mean(
+                    str(key),
+                    fields,
+                    cutoff=0.5,
+                    prefix=prefix,
+                    # an override's rest (a key from the file has its line)
+                    suffix="" if lines and dotted in lines else _leaf_path(data[key]),
+                ),
+            )
     kwargs = {}
     for name, f in fields.items():
         dotted = f"{prefix}{name}"
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], dotted, source, lines)
             if "range" in f.metadata:
-                check_range(kwargs[name], dotted, f.metadata["range"], where=_where(source, lines, dotted),
-                            fix=f.metadata.get("fix"))
+                check_range(
+                    kwargs[name],
+                    dotted,
+                    f.metadata["range"],
+                    where=_where(source, lines, dotted),
+                    fix=f.metadata.get("fix"),
+                )
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{_where(source, lines, prefix.rstrip('.'))}missing required key '{dotted}'")
     return cls(**kwargs)
@@ -277,8 +340,10 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
     """`value` as type `tp` (the field's annotation), or a ConfigError naming the key and the type."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    bad = ConfigError(f"{_where(source, lines, key)}'{key}' must be {_type_name(tp)}, got {value!r}",
-                      fix=_quote_hint(tp, args, value, key))
+    bad = ConfigError(
+        f"{_where(source, lines, key)}'{key}' must be {_type_name(tp)}, got {value!r}",
+        fix=_quote_hint(tp, args, value, key),
+    )
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
@@ -293,7 +358,9 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
     if origin is typing.Literal:
         if value in args:
             return value
-        raise ConfigError(f"{_where(source, lines, key)}'{key}' is {value!r}; use one of {', '.join(map(repr, args))}")
+        raise ConfigError(
+            f"{_where(source, lines, key)}'{key}' is {value!r}; use one of {', '.join(map(repr, args))}"
+        )
     if value is None and (dataclasses.is_dataclass(tp) or origin in (dict, Mapping) or tp is dict):
         raise null_section(key, source, lines)
     if dataclasses.is_dataclass(tp):
@@ -309,9 +376,11 @@ def _convert(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[s
 def null_section(key: str, source: str | None, lines: Mapping[str, int] | None) -> ConfigError:
     """A section (a mapping of keys) set to null, by an override `train=null` or an empty `train:` in the
     file: refused, since taking it as "all defaults" would silently drop every key the file set."""
-    return ConfigError(f"{_where(source, lines, key)}'{key}' is null, but it is a section of keys: null would "
-                       "reset all of it to the defaults",
-                       fix=f"set the keys you mean one by one ({key}.<key>=value) instead")
+    return ConfigError(
+        f"{_where(source, lines, key)}'{key}' is null, but it is a section of keys: null would "
+        "reset all of it to the defaults",
+        fix=f"set the keys you mean one by one ({key}.<key>=value) instead",
+    )
 
 
 def _quote_hint(tp: Any, args: tuple[Any, ...], value: Any, key: str) -> str | None:
@@ -319,20 +388,25 @@ def _quote_hint(tp: Any, args: tuple[Any, ...], value: Any, key: str) -> str | N
     if typing.get_origin(tp) in (dict, Mapping, list, tuple, Sequence):
         return None
     if (tp is str or str in args) and (value is None or isinstance(value, (bool, int, float))):
-        return (f"YAML reads unquoted yes/no/on/off, numbers and null as other types; quote it to mean the text, "
-                f"e.g. {key}='\"...\"' on the command line or {key.rsplit('.', 1)[-1]}: \"...\" in the file")
+        return (
+            f"YAML reads unquoted yes/no/on/off, numbers and null as other types; quote it to mean the text, "
+            f'e.g. {key}=\'"..."\' on the command line or {key.rsplit(".", 1)[-1]}: "..." in the file'
+        )
     return None
 
 
-def _container(tp: Any, value: Any, key: str, source: str | None, lines: Mapping[str, int] | None,
-               bad: ConfigError) -> Any:
+def _container(
+    tp: Any, value: Any, key: str, source: str | None, lines: Mapping[str, int] | None, bad: ConfigError
+) -> Any:
     """A sequence field as a tuple, a mapping field as a read-only mapping, items converted."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
             raise bad
         vt = args[1] if len(args) == 2 else Any
-        return types.MappingProxyType({str(k): _convert(vt, v, f"{key}.{k}", source, lines) for k, v in value.items()})
+        return types.MappingProxyType(
+            {str(k): _convert(vt, v, f"{key}.{k}", source, lines) for k, v in value.items()}
+        )
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise bad
     item_tp = args[0] if args else Any
@@ -353,7 +427,9 @@ def _scalar(tp: Any, value: Any) -> Any:
         if number:
             return float(value)
         try:
-            return float(value) if isinstance(value, str) else _NOT_CONVERTED  # YAML 1.1 reads "1e-5" as a string
+            return (
+                float(value) if isinstance(value, str) else _NOT_CONVERTED
+            )  # YAML 1.1 reads "1e-5" as a string
         except ValueError:
             return _NOT_CONVERTED
     if tp is str:
@@ -382,7 +458,9 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def read_with_overrides(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, int]]:
+def read_with_overrides(
+    path: str | Path, overrides: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, int]]:
     """A YAML file's data with dotted `key=value` overrides applied, and the line of each key the file
     still decides (an overridden key's error names the override, not the file's line)."""
     data, lines = load_yaml(path)

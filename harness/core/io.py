@@ -50,8 +50,10 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
         os.replace(tmp_path, path)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            raise StageError(f"cannot write {path}: {e.strerror}; the previous file, if any, is unchanged",
-                             fix="free disk space and rerun: finished stages are kept") from None
+            raise StageError(
+                f"cannot write {path}: {e.strerror}; the previous file, if any, is unchanged",
+                fix="free disk space and rerun: finished stages are kept",
+            ) from None
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -99,19 +101,28 @@ def require_file(path: Path) -> None:
         st = path.stat()
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise InputError("is a symlink loop (a link that points back at itself)", path=path,
-                             fix="point the link at a real file") from None
+            raise InputError(
+                "is a symlink loop (a link that points back at itself)",
+                path=path,
+                fix="point the link at a real file",
+            ) from None
         if e.errno in (errno.EACCES, errno.EPERM):
             raise _unreadable(path, e.strerror) from None
         if path.is_symlink():
-            raise InputError(f"is a broken symlink to {os.readlink(path)}", path=path,
-                             fix="point the link at an existing file") from None
+            raise InputError(
+                f"is a broken symlink to {os.readlink(path)}",
+                path=path,
+                fix="point the link at an existing file",
+            ) from None
         raise InputError("file not found", path=path, fix="check the path") from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError("is a directory, expected a file", path=path, fix="name a file inside it")
     if stat.S_ISFIFO(st.st_mode):
-        raise InputError("is a named pipe (FIFO), not a regular file", path=path,
-                         fix="write its contents to a regular file and pass that")
+        raise InputError(
+            "is a named pipe (FIFO), not a regular file",
+            path=path,
+            fix="write its contents to a regular file and pass that",
+        )
     if not stat.S_ISREG(st.st_mode):
         raise InputError("is not a regular file (a device or socket)", path=path, fix="pass a regular file")
     if not os.access(path, os.R_OK):
@@ -119,7 +130,9 @@ def require_file(path: Path) -> None:
 
 
 def _unreadable(path: Path, reason: str | None) -> InputError:
-    return InputError(f"cannot be read ({reason})", path=path, fix="make it readable (chmod) or copy it somewhere readable")
+    return InputError(
+        f"cannot be read ({reason})", path=path, fix="make it readable (chmod) or copy it somewhere readable"
+    )
 
 
 def _open_checked(path: Path, opener: Any) -> Any:
@@ -154,8 +167,12 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(f"malformed JSON ({e.msg} at column {e.colno})", path=path, line=lineno,
-                                 fix="each line must hold one JSON object") from None
+                raise InputError(
+                    f"malformed JSON ({e.msg} at column {e.colno})",
+                    path=path,
+                    line=lineno,
+                    fix="each line must hold one JSON object",
+                ) from None
             if not isinstance(obj, dict):
                 raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
             yield lineno, obj
@@ -173,8 +190,12 @@ def _numbered_lines(f: IO[bytes], path: Path) -> Iterator[tuple[int, str]]:
         except UnicodeDecodeError as e:
             if lineno == 1 and _is_gzip(path):
                 raise InputError("is gzip-compressed, not plain text", path=path, fix=_GZIP_FIX) from None
-            raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path, line=lineno,
-                             fix="save the file as UTF-8") from None
+            raise InputError(
+                f"not UTF-8 text ({e.reason} at byte {e.start})",
+                path=path,
+                line=lineno,
+                fix="save the file as UTF-8",
+            ) from None
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -189,14 +210,19 @@ def read_json(path: str | os.PathLike[str]) -> Any:
             return json.load(f)
         except json.JSONDecodeError as e:
             if e.msg == "Extra data" and _looks_like_json_lines(path):
-                raise InputError(f"looks like JSON Lines (one object per line), but one JSON document is "
-                                 f"expected (extra data at line {e.lineno})", path=path,
-                                 fix="wrap the objects in a list: [obj1, obj2, ...]") from None
+                raise InputError(
+                    f"looks like JSON Lines (one object per line), but one JSON document is "
+                    f"expected (extra data at line {e.lineno})",
+                    path=path,
+                    fix="wrap the objects in a list: [obj1, obj2, ...]",
+                ) from None
             raise InputError(f"malformed JSON ({e.msg})", path=path, line=e.lineno) from None
         except UnicodeDecodeError as e:
             if _is_gzip(path):
                 raise InputError("is gzip-compressed, not plain JSON", path=path, fix=_GZIP_FIX) from None
-            raise InputError(f"not UTF-8 text ({e.reason})", path=path, fix="save the file as UTF-8") from None
+            raise InputError(
+                f"not UTF-8 text ({e.reason})", path=path, fix="save the file as UTF-8"
+            ) from None
 
 
 def _looks_like_json_lines(path: Path) -> bool:

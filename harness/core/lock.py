@@ -79,8 +79,10 @@ def is_alive(holder: dict[str, Any]) -> bool | None:
 def describe(holder: dict[str, Any] | None) -> str:
     if not holder:
         return "another runner (a shard build, or one that is just starting)"
-    return (f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started_at')}, "
-            f"command: {holder.get('command')}")
+    return (
+        f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('started_at')}, "
+        f"command: {holder.get('command')}"
+    )
 
 
 def holder_of(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -105,30 +107,41 @@ def _open(path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:  # a runs root that is a file, or read-only
-        raise ConfigError(f"the lock file {path} cannot be created ({e.strerror})",
-                          fix="point --runs-dir (or $HARNESS_RUNS_DIR) at a directory you can write to") from None
+        raise ConfigError(
+            f"the lock file {path} cannot be created ({e.strerror})",
+            fix="point --runs-dir (or $HARNESS_RUNS_DIR) at a directory you can write to",
+        ) from None
 
 
 def _take(fd: int, path: Path, shared: bool) -> None:
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise BusyError(f"{path.parent} is in use by {describe(_read(fd))}; lock file {path}",
-                        fix="wait for it to finish, or give this run another --runs-dir") from None
+        raise BusyError(
+            f"{path.parent} is in use by {describe(_read(fd))}; lock file {path}",
+            fix="wait for it to finish, or give this run another --runs-dir",
+        ) from None
 
 
 def _take_over(fd: int, path: Path) -> None:
     """A holder recorded in a lock file that this process could take did not release it: say so."""
     stale = _read(fd)
     if stale and stale.get("pid") != os.getpid():
-        state = {False: "no longer runs", None: "ran on another host", True: "no longer holds it"}[is_alive(stale)]
-        log.warning("%s: taking over the lock of %s: that runner %s and did not release it", path,
-                    describe(stale), state)
+        state = {False: "no longer runs", None: "ran on another host", True: "no longer holds it"}[
+            is_alive(stale)
+        ]
+        log.warning(
+            "%s: taking over the lock of %s: that runner %s and did not release it",
+            path,
+            describe(stale),
+            state,
+        )
 
 
 @contextlib.contextmanager
-def runner_lock(directory: str | os.PathLike[str], command: str, *, shared: bool = False,
-                name: str = LOCK) -> Iterator[Path]:
+def runner_lock(
+    directory: str | os.PathLike[str], command: str, *, shared: bool = False, name: str = LOCK
+) -> Iterator[Path]:
     """Hold `directory/name` for the block, or raise BusyError naming its holder. `shared`: held beside
     other shared holders (build shards), recording no holder."""
     path = Path(directory) / name
@@ -141,8 +154,12 @@ def runner_lock(directory: str | os.PathLike[str], command: str, *, shared: bool
     _HELD.add(fd)
     try:
         _take_over(fd, path)
-        holder = {"pid": os.getpid(), "host": platform.node(), "command": command,
-                  "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        holder = {
+            "pid": os.getpid(),
+            "host": platform.node(),
+            "command": command,
+            "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
         _write(fd, None if shared else holder)
         yield path
     finally:  # a failed or interrupted run releases it too; only a killed one leaves its record behind
@@ -168,9 +185,15 @@ def stage_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
             log.warning("%s: waiting for %s, which runs this stage now", d, describe(_read(fd)))
             fcntl.flock(fd, fcntl.LOCK_EX)
         _HELD.add(fd)
-        _write(fd, {"pid": os.getpid(), "host": platform.node(),
-                    "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                    "command": "stage " + d.name})
+        _write(
+            fd,
+            {
+                "pid": os.getpid(),
+                "host": platform.node(),
+                "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "command": "stage " + d.name,
+            },
+        )
         yield
     finally:
         _HELD.discard(fd)

@@ -40,12 +40,18 @@ class BuildStats(_Stats):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     parse_failures: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    steps: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per step: seen, kept, dropped
+    steps: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=dict
+    )  # per step: seen, kept, dropped
     summary: Sequence[str] = dataclasses.field(default_factory=list)
-    substages: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # models trained on the way
+    substages: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=dict
+    )  # models trained on the way
     engine_starts: int = 0  # model engines started by this build's process, and their seconds
     engine_start_s: float = 0.0
-    engines: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per model: starts, seconds
+    engines: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=dict
+    )  # per model: starts, seconds
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -83,7 +89,9 @@ class EvalMetrics(_Stats):
     n_total: int | None = None
     discrete_win_rate: float | None = None
     lc_win_rate: float | None = None
-    lc_variant: str | None = None  # "official" or "offline" (alpaca_eval's GLM without instruction difficulty)
+    lc_variant: str | None = (
+        None  # "official" or "offline" (alpaca_eval's GLM without instruction difficulty)
+    )
     lc_reason: str | None = None  # why LC is missing, or why it is not the official variant
     n_parse_failures: int | None = None
     avg_output_length: float | None = None
@@ -100,7 +108,9 @@ class OutputFile:
     sha256: str
     bytes: int
     records: int | None = None  # JSONL files: the number of lines
-    mtime_ns: int | None = None  # when the stage finished: a file with this size and mtime is taken as unchanged
+    mtime_ns: int | None = (
+        None  # when the stage finished: a file with this size and mtime is taken as unchanged
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

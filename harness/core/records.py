@@ -133,10 +133,20 @@ class Generation:
 
     def to_dict(self) -> dict[str, Any]:
         # written out by hand: dataclasses.asdict was most of the cost of writing 100K outputs
-        top = None if self.top_logprobs is None else [{"token": t, "logprob": lp} for t, lp in self.top_logprobs]
-        return {"id": self.id, "text": self.text, "finish_reason": self.finish_reason,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "top_logprobs": top, "model": self.model}
+        top = (
+            None
+            if self.top_logprobs is None
+            else [{"token": t, "logprob": lp} for t, lp in self.top_logprobs]
+        )
+        return {
+            "id": self.id,
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "top_logprobs": top,
+            "model": self.model,
+        }
 
     @functools.cached_property
     def json(self) -> str:
@@ -145,7 +155,9 @@ class Generation:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
-def prompt_messages(row: Mapping[str, Any], *, path: object = None, line: int | None = None) -> tuple[str, tuple[Message, ...]]:
+def prompt_messages(
+    row: Mapping[str, Any], *, path: object = None, line: int | None = None
+) -> tuple[str, tuple[Message, ...]]:
     """Read one prompt row, `{"id", "messages"}` or `{"id", "instruction"}`, into (id, messages).
 
     A row without an id gets the content id of its messages, so reruns agree.
@@ -160,17 +172,22 @@ def prompt_messages(row: Mapping[str, Any], *, path: object = None, line: int | 
         else:
             raise ValueError("the row has neither 'messages' nor 'instruction'")
     except ValueError as e:
-        raise InputError(str(e), path=path, line=line,
-                         fix='each line must be {"id": ..., "messages": [{"role": "user", "content": ...}]} '
-                             'or {"id": ..., "instruction": ...}') from None
+        raise InputError(
+            str(e),
+            path=path,
+            line=line,
+            fix='each line must be {"id": ..., "messages": [{"role": "user", "content": ...}]} '
+            'or {"id": ..., "instruction": ...}',
+        ) from None
     rid = row.get("id")
     if rid is None:
         rid = content_id("prompt", _msgs_json(msgs))
     return str(rid), msgs
 
 
-def dedup_records(records: Sequence[InstructionRecord], step: Any = None, reason: str = "duplicate"
-                  ) -> list[InstructionRecord]:
+def dedup_records(
+    records: Sequence[InstructionRecord], step: Any = None, reason: str = "duplicate"
+) -> list[InstructionRecord]:
     """Keep the first record of each content id, in order; `step` (a builder step log with keep()
     and drop(reason, id)), when given, counts every keep and drop."""
     seen: set[str] = set()

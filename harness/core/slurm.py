@@ -32,15 +32,38 @@ from harness.core.config import bounded
 from harness.core.errors import ConfigError, HarnessError
 
 # SLURM job states (sbatch(1), squeue(1) "JOB STATE CODES") by the stage status they mean
-PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING",
-                            "SUSPENDED", "STOPPED"})
+PENDING_STATES = frozenset(
+    {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED", "STOPPED"}
+)
 RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "SPECIAL_EXIT"})
-FAILED_STATES = frozenset({"FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
-                           "BOOT_FAIL", "DEADLINE", "REVOKED"})
+FAILED_STATES = frozenset(
+    {
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "PREEMPTED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "REVOKED",
+    }
+)
 DEPENDENCY_FAILED = "DependencyNeverSatisfied"
 # sbatch options the executor sets itself: an extra argument may not override them
-_MANAGED = {"dependency", "array", "output", "error", "job-name", "kill-on-invalid-dep", "nodes",
-            "ntasks-per-node", "open-mode", "signal", "wckey"}
+_MANAGED = {
+    "dependency",
+    "array",
+    "output",
+    "error",
+    "job-name",
+    "kill-on-invalid-dep",
+    "nodes",
+    "ntasks-per-node",
+    "open-mode",
+    "signal",
+    "wckey",
+}
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 _MEM = re.compile(r"^\d+(?:\.\d+)?[KMGT]?B?$", re.IGNORECASE)
 
@@ -51,19 +74,25 @@ class SlurmOptions:
 
     partition: str | None = None
     account: str | None = None
-    gpus_per_node: int | None = bounded(None, low=0)  # a task's plan (tensor parallel, training processes) wins
+    gpus_per_node: int | None = bounded(
+        None, low=0
+    )  # a task's plan (tensor parallel, training processes) wins
     cpus_per_task: int | None = bounded(None, low=1)
     # sbatch --time; unset: the partition's default. Text in sbatch's formats ("90" minutes, "12:00:00",
     # "2-00:00:00"); an unquoted number is seconds, since YAML reads an unquoted 12:00:00 as 43200
     time: int | str | None = None
     mem: str | None = None  # sbatch --mem per node, e.g. 64G
-    sbatch_args: tuple[str, ...] = ()  # more sbatch options, e.g. ["--qos=high", "--constraint=a100", "--exclusive"]
+    sbatch_args: tuple[
+        str, ...
+    ] = ()  # more sbatch options, e.g. ["--qos=high", "--constraint=a100", "--exclusive"]
 
     def __post_init__(self) -> None:
         if self.time is not None:
             time_minutes(self.time)
         if self.mem is not None and not _MEM.match(str(self.mem)):
-            raise ConfigError(f"'slurm.mem' is {self.mem!r}", fix="memory per node as sbatch takes it, e.g. 64G or 500M")
+            raise ConfigError(
+                f"'slurm.mem' is {self.mem!r}", fix="memory per node as sbatch takes it, e.g. 64G or 500M"
+            )
         extra_parameters(self.sbatch_args)
 
 
@@ -73,12 +102,16 @@ def time_minutes(text: str | int) -> int:
     meant as minutes is an error rather than a 2-minute limit."""
     if isinstance(text, int) and not isinstance(text, bool):
         if text < 600:
-            raise ConfigError(f"'slurm.time' is {text}, read as {text} seconds (an unquoted number is seconds)",
-                              fix=f"quote it for minutes as sbatch reads it (time: \"{text}\") or write H:MM:SS")
+            raise ConfigError(
+                f"'slurm.time' is {text}, read as {text} seconds (an unquoted number is seconds)",
+                fix=f'quote it for minutes as sbatch reads it (time: "{text}") or write H:MM:SS',
+            )
         return -(-text // 60)
     m = _TIME.match(str(text).strip())
     if not m:
-        raise ConfigError(f"'slurm.time' is {text!r}", fix="use minutes (90), HH:MM:SS (12:00:00) or D-HH:MM:SS")
+        raise ConfigError(
+            f"'slurm.time' is {text!r}", fix="use minutes (90), HH:MM:SS (12:00:00) or D-HH:MM:SS"
+        )
     days, a, b, c = m.groups()
     nums = [int(x) for x in (a, b, c) if x is not None]
     if days is not None:  # D-HH[:MM[:SS]]
@@ -98,25 +131,40 @@ def extra_parameters(args: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for arg in args:
         if not isinstance(arg, str) or not arg.startswith("--") or len(arg) < 3:
-            raise ConfigError(f"'slurm.sbatch_args' has {arg!r}", fix="long sbatch options only: '--qos=high', '--exclusive'")
+            raise ConfigError(
+                f"'slurm.sbatch_args' has {arg!r}",
+                fix="long sbatch options only: '--qos=high', '--exclusive'",
+            )
         key, eq, value = arg[2:].partition("=")
         if key in _MANAGED:
-            raise ConfigError(f"'slurm.sbatch_args' sets --{key}, which the executor sets itself",
-                              fix=f"remove {arg!r}")
+            raise ConfigError(
+                f"'slurm.sbatch_args' sets --{key}, which the executor sets itself", fix=f"remove {arg!r}"
+            )
         out[key] = value if eq else True
     return out
 
 
-def sbatch_parameters(opts: SlurmOptions, *, name: str, nodes: int = 1, tasks_per_node: int = 1,  # noqa: PLR0913 - one sbatch line each
-                      gpus_per_node: int | None = None, cpus_per_task: int | None = None,
-                      dependencies: Sequence[str] = ()) -> dict[str, Any]:
+def sbatch_parameters(  # noqa: PLR0913 - one sbatch line each
+    opts: SlurmOptions,
+    *,
+    name: str,
+    nodes: int = 1,
+    tasks_per_node: int = 1,
+    gpus_per_node: int | None = None,
+    cpus_per_task: int | None = None,
+    dependencies: Sequence[str] = (),
+) -> dict[str, Any]:
     """submitit SlurmExecutor.update_parameters(**this) for one task. `gpus_per_node` (the task's plan)
     overrides `opts.gpus_per_node`; `dependencies` are job ids this one runs after (afterok)."""
     gpus = gpus_per_node if gpus_per_node is not None else opts.gpus_per_node
     params: dict[str, Any] = {
-        "job_name": name, "nodes": nodes, "ntasks_per_node": tasks_per_node,
-        "partition": opts.partition, "account": opts.account,
-        "gpus_per_node": gpus or None, "cpus_per_task": cpus_per_task or opts.cpus_per_task,
+        "job_name": name,
+        "nodes": nodes,
+        "ntasks_per_node": tasks_per_node,
+        "partition": opts.partition,
+        "account": opts.account,
+        "gpus_per_node": gpus or None,
+        "cpus_per_task": cpus_per_task or opts.cpus_per_task,
     }
     extra = extra_parameters(opts.sbatch_args)
     if opts.mem is not None:  # as sbatch takes it (submitit's own `mem` wants a float of GB)
@@ -133,8 +181,10 @@ def sbatch_parameters(opts: SlurmOptions, *, name: str, nodes: int = 1, tasks_pe
 
 def _executor(folder: Path, opts: SlurmOptions, **resources: Any):
     if shutil.which("sbatch") is None:
-        raise HarnessError("sbatch not found: the slurm executor needs a SLURM client on this machine",
-                           fix="run on a SLURM login node, or use --executor local")
+        raise HarnessError(
+            "sbatch not found: the slurm executor needs a SLURM client on this machine",
+            fix="run on a SLURM login node, or use --executor local",
+        )
     import submitit
 
     ex = submitit.SlurmExecutor(folder=str(folder), max_num_timeout=0)
@@ -142,16 +192,34 @@ def _executor(folder: Path, opts: SlurmOptions, **resources: Any):
     return ex
 
 
-def submit(fn: Callable[..., Any], *args: Any, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - resources of one job
-           dependencies: Sequence[str] = (), nodes: int = 1, tasks_per_node: int = 1,
-           gpus_per_node: int | None = None, cpus_per_task: int | None = None, in_batch_script: bool = False,
-           **kwargs: Any):
+def submit(  # noqa: PLR0913 - resources of one job
+    fn: Callable[..., Any],
+    *args: Any,
+    folder: Path,
+    opts: SlurmOptions,
+    name: str,
+    dependencies: Sequence[str] = (),
+    nodes: int = 1,
+    tasks_per_node: int = 1,
+    gpus_per_node: int | None = None,
+    cpus_per_task: int | None = None,
+    in_batch_script: bool = False,
+    **kwargs: Any,
+):
     """Submit `fn(*args, **kwargs)` as one job; it starts after every job in `dependencies` completed.
     By default fn runs under srun on each of the nodes * tasks_per_node tasks; `in_batch_script`
     runs it once, in the batch script on the first node, free to start its own srun steps (as
     multi-node training does: nodes=train.num_machines, in_batch_script=True). Returns the submitit Job."""
-    ex = _executor(folder, opts, name=name, nodes=1 if in_batch_script else nodes, tasks_per_node=tasks_per_node,
-                   gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, dependencies=dependencies)
+    ex = _executor(
+        folder,
+        opts,
+        name=name,
+        nodes=1 if in_batch_script else nodes,
+        tasks_per_node=tasks_per_node,
+        gpus_per_node=gpus_per_node,
+        cpus_per_task=cpus_per_task,
+        dependencies=dependencies,
+    )
     if in_batch_script:
         # submitit counts nodes x tasks results to wait for: ask for the nodes behind its back, so that
         # it waits for the one result of the batch script
@@ -160,26 +228,60 @@ def submit(fn: Callable[..., Any], *args: Any, folder: Path, opts: SlurmOptions,
     return ex.submit(fn, *args, **kwargs)
 
 
-def submit_command(command: Sequence[str], *, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - as submit
-                   dependencies: Sequence[str] = (), nodes: int = 1, tasks_per_node: int = 1,
-                   gpus_per_node: int | None = None, cpus_per_task: int | None = None,
-                   env: Mapping[str, str] | None = None, in_batch_script: bool = False):
+def submit_command(  # noqa: PLR0913 - as submit
+    command: Sequence[str],
+    *,
+    folder: Path,
+    opts: SlurmOptions,
+    name: str,
+    dependencies: Sequence[str] = (),
+    nodes: int = 1,
+    tasks_per_node: int = 1,
+    gpus_per_node: int | None = None,
+    cpus_per_task: int | None = None,
+    env: Mapping[str, str] | None = None,
+    in_batch_script: bool = False,
+):
     """Submit an argv (e.g. `python -m harness run-task ...`) as one job; its output goes to the job's log."""
     import submitit
 
     fn = submitit.helpers.CommandFunction(list(command), env=dict(env) if env else None, verbose=True)
-    return submit(fn, folder=folder, opts=opts, name=name, dependencies=dependencies, nodes=nodes,
-                  tasks_per_node=tasks_per_node, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task,
-                  in_batch_script=in_batch_script)
+    return submit(
+        fn,
+        folder=folder,
+        opts=opts,
+        name=name,
+        dependencies=dependencies,
+        nodes=nodes,
+        tasks_per_node=tasks_per_node,
+        gpus_per_node=gpus_per_node,
+        cpus_per_task=cpus_per_task,
+        in_batch_script=in_batch_script,
+    )
 
 
-def submit_array(fn: Callable[..., Any], args_per_task: Sequence[Sequence[Any]], *, folder: Path,  # noqa: PLR0913 - as submit
-                 opts: SlurmOptions, name: str, dependencies: Sequence[str] = (), gpus_per_node: int | None = None,
-                 cpus_per_task: int | None = None, parallelism: int | None = None) -> list:
+def submit_array(  # noqa: PLR0913 - as submit
+    fn: Callable[..., Any],
+    args_per_task: Sequence[Sequence[Any]],
+    *,
+    folder: Path,
+    opts: SlurmOptions,
+    name: str,
+    dependencies: Sequence[str] = (),
+    gpus_per_node: int | None = None,
+    cpus_per_task: int | None = None,
+    parallelism: int | None = None,
+) -> list:
     """One array job of len(args_per_task) tasks, task i running fn(*args_per_task[i]). Returns one
     submitit Job per task ("<array id>_<i>"); `array_id(jobs)` is what a job waiting for all of them names."""
-    ex = _executor(folder, opts, name=name, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task,
-                   dependencies=dependencies)
+    ex = _executor(
+        folder,
+        opts,
+        name=name,
+        gpus_per_node=gpus_per_node,
+        cpus_per_task=cpus_per_task,
+        dependencies=dependencies,
+    )
     if parallelism:
         ex.update_parameters(array_parallelism=parallelism)
     with ex.batch():
@@ -187,16 +289,36 @@ def submit_array(fn: Callable[..., Any], args_per_task: Sequence[Sequence[Any]],
     return jobs
 
 
-def submit_command_array(commands: Sequence[Sequence[str]], *, folder: Path, opts: SlurmOptions, name: str,  # noqa: PLR0913 - as submit
-                         dependencies: Sequence[str] = (), gpus_per_node: int | None = None,
-                         cpus_per_task: int | None = None, env: Mapping[str, str] | None = None,
-                         parallelism: int | None = None) -> list:
+def submit_command_array(  # noqa: PLR0913 - as submit
+    commands: Sequence[Sequence[str]],
+    *,
+    folder: Path,
+    opts: SlurmOptions,
+    name: str,
+    dependencies: Sequence[str] = (),
+    gpus_per_node: int | None = None,
+    cpus_per_task: int | None = None,
+    env: Mapping[str, str] | None = None,
+    parallelism: int | None = None,
+) -> list:
     """One array job, task i running the argv commands[i] (the K shards of a build)."""
     import submitit
 
-    fns = [(submitit.helpers.CommandFunction(list(c), env=dict(env) if env else None, verbose=True),) for c in commands]
-    return submit_array(_call, fns, folder=folder, opts=opts, name=name, dependencies=dependencies,
-                        gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, parallelism=parallelism)
+    fns = [
+        (submitit.helpers.CommandFunction(list(c), env=dict(env) if env else None, verbose=True),)
+        for c in commands
+    ]
+    return submit_array(
+        _call,
+        fns,
+        folder=folder,
+        opts=opts,
+        name=name,
+        dependencies=dependencies,
+        gpus_per_node=gpus_per_node,
+        cpus_per_task=cpus_per_task,
+        parallelism=parallelism,
+    )
 
 
 def _call(fn: Callable[[], Any]) -> Any:
@@ -292,11 +414,15 @@ def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
     for line in proc.stdout.splitlines():
         jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
         if jid and "[" not in jid:  # "123_[2-3]": tasks not started yet, listed again once they are
-            out[jid] = JobInfo(job_id=jid, state=state.split()[0] if state else "UNKNOWN", reason=reason, exit_code=code)
+            out[jid] = JobInfo(
+                job_id=jid, state=state.split()[0] if state else "UNKNOWN", reason=reason, exit_code=code
+            )
         elif "[" in jid:
             base, rng = jid.split("_[", 1)
             for i in _expand(rng.split("%")[0].rstrip("]")):
-                out.setdefault(f"{base}_{i}", JobInfo(job_id=f"{base}_{i}", state=state.split()[0], reason=reason))
+                out.setdefault(
+                    f"{base}_{i}", JobInfo(job_id=f"{base}_{i}", state=state.split()[0], reason=reason)
+                )
     return out
 
 
@@ -323,17 +449,23 @@ def _from_scontrol(ids: list[str]) -> dict[str, JobInfo]:
                 task = fields["ArrayTaskId"]
                 if not task.isdigit():  # pending tasks, "2-3" or "2-3%4": one record for several
                     for i in _expand(task.split("%")[0]):
-                        out[f"{fields['ArrayJobId']}_{i}"] = JobInfo(f"{fields['ArrayJobId']}_{i}", fields["JobState"],
-                                                                     fields.get("Reason", ""))
+                        out[f"{fields['ArrayJobId']}_{i}"] = JobInfo(
+                            f"{fields['ArrayJobId']}_{i}", fields["JobState"], fields.get("Reason", "")
+                        )
                     continue
                 own = f"{fields['ArrayJobId']}_{task}"
-            out[own] = JobInfo(job_id=own, state=fields["JobState"], reason=fields.get("Reason", ""),
-                               exit_code=fields.get("ExitCode", ""))
+            out[own] = JobInfo(
+                job_id=own,
+                state=fields["JobState"],
+                reason=fields.get("Reason", ""),
+                exit_code=fields.get("ExitCode", ""),
+            )
     return out
 
 
-def wait(job_ids: Sequence[str], *, folder: Path | None = None, timeout: float | None = None,
-         poll: float = 2.0) -> dict[str, JobInfo]:
+def wait(
+    job_ids: Sequence[str], *, folder: Path | None = None, timeout: float | None = None, poll: float = 2.0
+) -> dict[str, JobInfo]:
     """Poll `query` until no job is pending or running (or `timeout` seconds pass); the last states."""
     deadline = None if timeout is None else _time.monotonic() + timeout
     while True:

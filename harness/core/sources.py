@@ -72,11 +72,15 @@ def parse_ref(source: str, *, key: str, revision: str | None = None) -> SourceRe
     repo, _, at = rest.partition("@")
     rev = revision or at or None
     if not _REPO.match(repo):
-        raise ConfigError(f"{key}: {source!r} is not {kind}:<owner>/<name>[@<revision>]",
-                          fix=f"for example {kind}:allenai/dolma@<40-hex commit>")
+        raise ConfigError(
+            f"{key}: {source!r} is not {kind}:<owner>/<name>[@<revision>]",
+            fix=f"for example {kind}:allenai/dolma@<40-hex commit>",
+        )
     if kind == "github" and not (rev and _SHA.match(rev)):
-        raise ConfigError(f"{key}: {source!r} names no commit; a GitHub source must be pinned",
-                          fix=f"append @<40-hex commit> to {source}")
+        raise ConfigError(
+            f"{key}: {source!r} names no commit; a GitHub source must be pinned",
+            fix=f"append @<40-hex commit> to {source}",
+        )
     return SourceRef(kind, repo, rev)
 
 
@@ -85,8 +89,12 @@ def warn_if_unpinned(ref: SourceRef, key: str) -> None:
     if ref.kind == "local" or ref.pinned or str(ref) in _warned:
         return
     _warned.add(str(ref))
-    log.warning("%s: %s names no commit, so a change upstream would change results unseen; pin it with "
-                "@<commit> (`harness sources --resolve` prints the current commit of every source)", key, ref)
+    log.warning(
+        "%s: %s names no commit, so a change upstream would change results unseen; pin it with "
+        "@<commit> (`harness sources --resolve` prints the current commit of every source)",
+        key,
+        ref,
+    )
 
 
 def mirror_dir(ref: SourceRef) -> Path | None:
@@ -122,25 +130,30 @@ class Resolved:
         return {"source": str(self.ref), "commit": self.commit, "directory": str(self.directory)}
 
 
-def repo_dir(source: str, *, key: str, revision: str | None = None, allow_patterns: list[str] | None = None
-             ) -> Resolved:
+def repo_dir(
+    source: str, *, key: str, revision: str | None = None, allow_patterns: list[str] | None = None
+) -> Resolved:
     """The source as a local directory: a local copy as it is, the mirror's copy, or a download
     of the files matching `allow_patterns` at the pinned revision (cached by huggingface_hub)."""
     ref = parse_ref(source, key=key, revision=revision)
     if ref.kind == "local":
         path = Path(ref.repo)
         if not path.is_dir():
-            raise ConfigError(f"{key}: {source} is not a directory laid out like the hub repository",
-                              fix="download it with `huggingface-cli download <id> --repo-type dataset --local-dir DIR`")
+            raise ConfigError(
+                f"{key}: {source} is not a directory laid out like the hub repository",
+                fix="download it with `huggingface-cli download <id> --repo-type dataset --local-dir DIR`",
+            )
         return Resolved(ref, path, recorded_commit(path))
     warn_if_unpinned(ref, key)
     local = mirror_dir(ref)
     if local is not None:
         commit = recorded_commit(local)
         if ref.pinned and commit is not None and commit != ref.revision:
-            raise ConfigError(f"{key}: the copy of {ref.repo} in {local} is commit {commit[:12]}, the config pins "
-                              f"{ref.revision[:12]}",
-                              fix=f"download the pinned commit (--revision {ref.revision}) into {local}")
+            raise ConfigError(
+                f"{key}: the copy of {ref.repo} in {local} is commit {commit[:12]}, the config pins "
+                f"{ref.revision[:12]}",
+                fix=f"download the pinned commit (--revision {ref.revision}) into {local}",
+            )
         return Resolved(ref, local, commit or (ref.revision if ref.pinned else None))
     if ref.kind == "github":
         return Resolved(ref, _github_files(ref, allow_patterns or [], key=key), ref.revision)
@@ -148,20 +161,28 @@ def repo_dir(source: str, *, key: str, revision: str | None = None, allow_patter
 
 
 def _hub_snapshot(ref: SourceRef, allow_patterns: list[str] | None, *, key: str) -> Resolved:
-    offline_fix = (f"set {MIRROR_ENV} to a folder holding {ref.repo}/ (huggingface-cli download {ref.repo} "
-                   f"--repo-type dataset --local-dir $HARNESS_HUB_MIRROR/{ref.repo}), or point {key} at a local copy")
+    offline_fix = (
+        f"set {MIRROR_ENV} to a folder holding {ref.repo}/ (huggingface-cli download {ref.repo} "
+        f"--repo-type dataset --local-dir $HARNESS_HUB_MIRROR/{ref.repo}), or point {key} at a local copy"
+    )
     try:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
     except ImportError as e:  # a declared dependency; only a broken environment lands here
         raise ConfigError(f"{key}: cannot import huggingface_hub ({e})") from None
     try:
-        path = snapshot_download(ref.repo, repo_type="dataset", revision=ref.revision, allow_patterns=allow_patterns)
+        path = snapshot_download(
+            ref.repo, repo_type="dataset", revision=ref.revision, allow_patterns=allow_patterns
+        )
     except LocalEntryNotFoundError:
-        raise ConfigError(f"{key}: {ref} is not reachable (offline) and not in the local cache", fix=offline_fix) from None
+        raise ConfigError(
+            f"{key}: {ref} is not reachable (offline) and not in the local cache", fix=offline_fix
+        ) from None
     except Exception as e:  # network, gated repository, unknown revision: one line
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"{key}: cannot download {ref} ({type(e).__name__}: {first})", fix=offline_fix) from None
+        raise ConfigError(
+            f"{key}: cannot download {ref} ({type(e).__name__}: {first})", fix=offline_fix
+        ) from None
     directory = Path(path)
     # the snapshot folder is named after the commit it holds
     commit = directory.name if _SHA.match(directory.name) else ref.revision
@@ -170,7 +191,12 @@ def _hub_snapshot(ref: SourceRef, allow_patterns: list[str] | None, *, key: str)
 
 def _github_files(ref: SourceRef, patterns: list[str], *, key: str) -> Path:
     """Download the named files of a pinned GitHub commit into the user cache (once)."""
-    cache = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness")) / "github" / ref.repo / str(ref.revision)
+    cache = (
+        Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+        / "github"
+        / ref.repo
+        / str(ref.revision)
+    )
     for name in patterns:
         if any(c in name for c in "*?["):
             raise ConfigError(f"{key}: a GitHub source needs exact file paths, got the pattern {name!r}")
@@ -186,8 +212,10 @@ def _github_files(ref: SourceRef, patterns: list[str], *, key: str) -> Path:
                     f.write(chunk)
         except OSError as e:
             tmp.unlink(missing_ok=True)
-            raise ConfigError(f"{key}: cannot download {url} ({e})",
-                              fix=f"set {MIRROR_ENV} to a folder holding {ref.repo}/{name}") from None
+            raise ConfigError(
+                f"{key}: cannot download {url} ({e})",
+                fix=f"set {MIRROR_ENV} to a folder holding {ref.repo}/{name}",
+            ) from None
         tmp.replace(target)
     return cache
 
@@ -196,23 +224,42 @@ def match_files(directory: Path, patterns: str | list[str], *, key: str) -> list
     """Files under `directory` whose path relative to it matches one of the glob patterns (`*`
     crosses folders, so `*cc_en_head*` finds `cc_en_head/cc_en_head-0000.json.gz`), sorted."""
     pats = [patterns] if isinstance(patterns, str) else list(patterns)
-    hits = sorted({p for p in directory.rglob("*") if p.is_file() and ".cache" not in p.relative_to(directory).parts
-                   and any(fnmatch.fnmatchcase(p.relative_to(directory).as_posix(), pat) for pat in pats)})
+    hits = sorted(
+        {
+            p
+            for p in directory.rglob("*")
+            if p.is_file()
+            and ".cache" not in p.relative_to(directory).parts
+            and any(fnmatch.fnmatchcase(p.relative_to(directory).as_posix(), pat) for pat in pats)
+        }
+    )
     if not hits:
-        have = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*")
-                      if p.is_file() and ".cache" not in p.relative_to(directory).parts)[:6]
-        raise ConfigError(f"{key}: no file in {directory} matches {', '.join(pats)}",
-                          fix=f"files there: {', '.join(have) or 'none'}")
+        have = sorted(
+            p.relative_to(directory).as_posix()
+            for p in directory.rglob("*")
+            if p.is_file() and ".cache" not in p.relative_to(directory).parts
+        )[:6]
+        raise ConfigError(
+            f"{key}: no file in {directory} matches {', '.join(pats)}",
+            fix=f"files there: {', '.join(have) or 'none'}",
+        )
     return hits
 
 
 def read_url_list(path: Path, pattern: str | None) -> list[str]:
     """The URLs of a URL-list file (one per line, `#` comments), those matching `pattern` (a glob
     over the URL's path) when given."""
-    urls = [u.strip() for u in path.read_text(encoding="utf-8").splitlines() if u.strip() and not u.startswith("#")]
+    urls = [
+        u.strip()
+        for u in path.read_text(encoding="utf-8").splitlines()
+        if u.strip() and not u.startswith("#")
+    ]
     if pattern:
-        urls = [u for u in urls if fnmatch.fnmatchcase(urllib.parse.urlparse(u).path, pattern)
-                or fnmatch.fnmatchcase(u, pattern)]
+        urls = [
+            u
+            for u in urls
+            if fnmatch.fnmatchcase(urllib.parse.urlparse(u).path, pattern) or fnmatch.fnmatchcase(u, pattern)
+        ]
     return urls
 
 
@@ -227,13 +274,21 @@ def open_stream(location: str, *, key: str, timeout: float = 120) -> IO[str]:
         else:
             raw = open(location, "rb")
     except OSError as e:
-        raise InputError(f"cannot open ({e})", path=location,
-                         fix=f"check the URL or download the file and point {key} at a local folder") from None
+        raise InputError(
+            f"cannot open ({e})",
+            path=location,
+            fix=f"check the URL or download the file and point {key} at a local folder",
+        ) from None
     stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if name.endswith(".gz") else raw  # type: ignore[assignment]
     return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
 
 
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")  # one JSON value a line (Dolma's .json.gz too)
+JSONL_SUFFIXES = (
+    ".jsonl",
+    ".jsonl.gz",
+    ".json.gz",
+    ".ndjson",
+)  # one JSON value a line (Dolma's .json.gz too)
 
 
 def iter_jsonl_lines(location: str, *, key: str) -> Iterator[tuple[int, str]]:
@@ -245,8 +300,9 @@ def iter_jsonl_lines(location: str, *, key: str) -> Iterator[tuple[int, str]]:
                 if line.strip():
                     yield lineno, line
         except (EOFError, OSError, gzip.BadGzipFile) as e:
-            raise InputError(f"the file ends early or is not valid gzip ({e})", path=location,
-                             fix="download it again") from None
+            raise InputError(
+                f"the file ends early or is not valid gzip ({e})", path=location, fix="download it again"
+            ) from None
 
 
 def iter_json_lines(location: str, *, key: str) -> Iterator[tuple[int, Any]]:

@@ -12,8 +12,20 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-_SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "turtledemo", "__pycache__",
-              "ensurepip", "pydoc_data", "tkinter", "unittest"}
+_SKIP_DIRS = {
+    "test",
+    "tests",
+    "idlelib",
+    "site-packages",
+    "dist-packages",
+    "lib2to3",
+    "turtledemo",
+    "__pycache__",
+    "ensurepip",
+    "pydoc_data",
+    "tkinter",
+    "unittest",
+}
 
 
 def stdlib_dir() -> Path:
@@ -36,8 +48,11 @@ def iter_stdlib_docstrings(min_chars: int = 1) -> Iterator[tuple[str, str]]:
 
 
 def _walk(node: ast.AST, qualname: str, min_chars: int) -> Iterator[tuple[str, str]]:
-    doc = ast.get_docstring(node, clean=True) if isinstance(
-        node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) else None
+    doc = (
+        ast.get_docstring(node, clean=True)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        else None
+    )
     if doc and len(doc) >= min_chars:
         yield qualname, doc
     for child in ast.iter_child_nodes(node):

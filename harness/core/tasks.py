@@ -31,9 +31,38 @@ PREFIX = "control:"
 # Short English words that the tiny model's tokenizer (a BPE trained on the standard library's
 # docstrings) keeps as one token, with and without a leading space: the task is then a copy of
 # tokens, which a 2-layer model learns in a few hundred steps.
-VOCAB = ("back", "base", "call", "code", "data", "file", "flag", "form", "hand", "host", "item", "key",
-         "line", "list", "lock", "log", "main", "name", "open", "pack", "part", "path", "point", "port",
-         "queue", "read", "round", "run", "size", "word")
+VOCAB = (
+    "back",
+    "base",
+    "call",
+    "code",
+    "data",
+    "file",
+    "flag",
+    "form",
+    "hand",
+    "host",
+    "item",
+    "key",
+    "line",
+    "list",
+    "lock",
+    "log",
+    "main",
+    "name",
+    "open",
+    "pack",
+    "part",
+    "path",
+    "point",
+    "port",
+    "queue",
+    "read",
+    "round",
+    "run",
+    "size",
+    "word",
+)
 MIN_WORDS, MAX_WORDS = 3, 6
 SPLITS = {"eval": (0, 2), "seed": (2, 3), "train": (3, 7), "corpus": (7, 10)}  # hash buckets out of 10
 REFERENCE_NOISE = 0.5
@@ -58,8 +87,10 @@ TASKS: dict[str, Task] = {
 
 def get_task(name: str, *, key: str = "task") -> Task:
     if name not in TASKS:
-        raise ConfigError(f"'{key}': unknown control task {name!r}",
-                          fix=did_you_mean(name, TASKS, otherwise=f"tasks: {', '.join(TASKS)}"))
+        raise ConfigError(
+            f"'{key}': unknown control task {name!r}",
+            fix=did_you_mean(name, TASKS, otherwise=f"tasks: {', '.join(TASKS)}"),
+        )
     return TASKS[name]
 
 
@@ -67,8 +98,10 @@ def task_of_source(source: str, *, key: str, invertible: bool = False) -> Task:
     """The task a `control:<task>` source names (an invertible one where the answer alone must do)."""
     task = get_task(source.removeprefix(PREFIX), key=key)
     if invertible and not task.invertible:
-        raise ConfigError(f"'{key}' is {source!r}, whose answers do not determine their instructions",
-                          fix=f"use an invertible task: {', '.join(n for n, t in TASKS.items() if t.invertible)}")
+        raise ConfigError(
+            f"'{key}' is {source!r}, whose answers do not determine their instructions",
+            fix=f"use an invertible task: {', '.join(n for n, t in TASKS.items() if t.invertible)}",
+        )
     return task
 
 
@@ -81,7 +114,7 @@ def inputs_of(task: Task, text: str) -> list[str] | None:
     text = text.strip()
     if not text.startswith(task.prompt):
         return None
-    words = text[len(task.prompt):].split()
+    words = text[len(task.prompt) :].split()
     return words if words and all(w in VOCAB for w in words) else None
 
 
@@ -140,8 +173,15 @@ def reference_answer(task: Task, text: str) -> str:
 
 def eval_rows(task: Task, n: int = SIZES["eval"]) -> list[dict[str, str]]:
     """The eval set in alpaca_eval's format, with the fixed weaker model's outputs as references."""
-    return [{"instruction": ins, "output": reference_answer(task, ins), "generator": f"control-reference-{task.name}",
-             "dataset": f"control:{task.name}"} for ins, _ in examples(task, "eval", n)]
+    return [
+        {
+            "instruction": ins,
+            "output": reference_answer(task, ins),
+            "generator": f"control-reference-{task.name}",
+            "dataset": f"control:{task.name}",
+        }
+        for ins, _ in examples(task, "eval", n)
+    ]
 
 
 def corpus_texts(task: Task, n: int = SIZES["corpus"]) -> Iterator[tuple[str, str]]:

@@ -25,7 +25,9 @@ def label(preference: float | None) -> str | None:
     return "draw" if p == 1.5 else ("output_1" if p < 1.5 else "output_2")
 
 
-def agreement(reference: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def agreement(
+    reference: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """Compare two annotation lists row by row (same order, same pairs)."""
     if len(reference) != len(candidate):
         raise ValueError(f"{len(reference)} reference rows but {len(candidate)} candidate rows")
@@ -45,10 +47,15 @@ def agreement(reference: Sequence[Mapping[str, Any]], candidate: Sequence[Mappin
     n = len(both)
     agree = sum(confusion[k][k] for k in LABELS)
     out: dict[str, Any] = {
-        "n_rows": len(reference), "n_compared": n, "n_reference_without_preference": n_ref_missing,
-        "n_candidate_failures": n_cand_missing, "agreement": agree / n if n else None,
-        "confusion": confusion, "confusion_layout": "confusion[reference choice][candidate choice]",
-        "pearson": None, "spearman": None,
+        "n_rows": len(reference),
+        "n_compared": n,
+        "n_reference_without_preference": n_ref_missing,
+        "n_candidate_failures": n_cand_missing,
+        "agreement": agree / n if n else None,
+        "confusion": confusion,
+        "confusion_layout": "confusion[reference choice][candidate choice]",
+        "pearson": None,
+        "spearman": None,
     }
     if n >= 3:
         import numpy as np

@@ -29,10 +29,13 @@ log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data"
 HUB_SOURCE = "hub:tatsu-lab/alpaca_eval"
-HUB_REVISION: str | None = None  # not pinned: no commit of this repository could be checked from here (README)
+HUB_REVISION: str | None = (
+    None  # not pinned: no commit of this repository could be checked from here (README)
+)
 # alpaca_eval.main.evaluate shuffles with this seed before it keeps the first max_instances rows
 MAX_INSTANCES_SEED = 123
 ALPACA_EVAL_SIZE = 805  # instructions in the hub set (both protocols' files)
+
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
@@ -44,15 +47,21 @@ class Protocol:
 
 PROTOCOLS = {
     "alpaca_eval_1": Protocol("alpaca_eval_1", "text_davinci_003", "alpaca_eval.json", "alpaca_eval_gpt4"),
-    "alpaca_eval_2": Protocol("alpaca_eval_2", "gpt4_1106_preview", "alpaca_eval_gpt4_baseline.json",
-                              "weighted_alpaca_eval_gpt4_turbo"),
+    "alpaca_eval_2": Protocol(
+        "alpaca_eval_2",
+        "gpt4_1106_preview",
+        "alpaca_eval_gpt4_baseline.json",
+        "weighted_alpaca_eval_gpt4_turbo",
+    ),
 }
 
 
 def get_protocol(name: str) -> Protocol:
     if name not in PROTOCOLS:
-        raise ConfigError(f"unknown eval protocol {name!r}",
-                          fix=did_you_mean(name, PROTOCOLS, otherwise=f"use one of {', '.join(PROTOCOLS)}"))
+        raise ConfigError(
+            f"unknown eval protocol {name!r}",
+            fix=did_you_mean(name, PROTOCOLS, otherwise=f"use one of {', '.join(PROTOCOLS)}"),
+        )
     return PROTOCOLS[name]
 
 
@@ -64,8 +73,11 @@ def _read_rows(path: Path) -> list[tuple[int | None, Any]]:
         return list(iter_jsonl(path))
     data = read_json(path)
     if not isinstance(data, list):
-        raise InputError(f"expected a JSON list of objects, got {type(data).__name__}", path=path,
-                         fix="use alpaca_eval's format: [{\"instruction\": ..., \"output\": ...}, ...]")
+        raise InputError(
+            f"expected a JSON list of objects, got {type(data).__name__}",
+            path=path,
+            fix='use alpaca_eval\'s format: [{"instruction": ..., "output": ...}, ...]',
+        )
     lines = _list_item_lines(path, len(data))
     return [(None if lines is None else lines[i], row) for i, row in enumerate(data)]
 
@@ -92,8 +104,9 @@ def _list_item_lines(path: Path, n: int) -> list[int] | None:
         return None
 
 
-def validate_rows(rows: Sequence[tuple[int | None, Any]], path: object, *, need_output: bool = True
-                  ) -> list[dict[str, Any]]:
+def validate_rows(
+    rows: Sequence[tuple[int | None, Any]], path: object, *, need_output: bool = True
+) -> list[dict[str, Any]]:
     """Check alpaca_eval's fields; an instruction may appear once (outputs are matched on it)."""
     out: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
@@ -104,14 +117,22 @@ def validate_rows(rows: Sequence[tuple[int | None, Any]], path: object, *, need_
         fields = ("instruction", "output") if need_output else ("instruction",)
         for f in fields:
             if not isinstance(row.get(f), str):
-                raise InputError(f"row {where} has no string '{f}'", path=path, line=line,
-                                 fix="every row needs 'instruction' and 'output' strings (alpaca_eval's format)")
+                raise InputError(
+                    f"row {where} has no string '{f}'",
+                    path=path,
+                    line=line,
+                    fix="every row needs 'instruction' and 'output' strings (alpaca_eval's format)",
+                )
         if not row["instruction"].strip():
             raise InputError(f"row {where} has an empty instruction", path=path, line=line)
         if row["instruction"] in seen:
-            raise InputError(f"row {where} repeats the instruction of row {seen[row['instruction']]}", path=path,
-                             line=line, fix="instructions must be unique (outputs are matched to them): delete or "
-                                            "reword one of the two")
+            raise InputError(
+                f"row {where} repeats the instruction of row {seen[row['instruction']]}",
+                path=path,
+                line=line,
+                fix="instructions must be unique (outputs are matched to them): delete or "
+                "reword one of the two",
+            )
         seen[row["instruction"]] = where if line is None else f"{where} (line {line})"
         out.append(dict(row))
     if not out:
@@ -128,12 +149,18 @@ def _from_hub(source: str, protocol: Protocol) -> tuple[list[dict[str, Any]], di
     from harness.core import sources
 
     ref = HUB_SOURCE if source == "hub" else source
-    where = sources.repo_dir(ref, key="eval.eval_set", revision=HUB_REVISION if source == "hub" else None,
-                             allow_patterns=[protocol.hub_file])
+    where = sources.repo_dir(
+        ref,
+        key="eval.eval_set",
+        revision=HUB_REVISION if source == "hub" else None,
+        allow_patterns=[protocol.hub_file],
+    )
     path = where.directory / protocol.hub_file
     if not path.is_file():
-        raise ConfigError(f"eval.eval_set: {where.directory} has no {protocol.hub_file} (the {protocol.name} "
-                          "references)", fix="download the repository's JSON files, or pass the file itself")
+        raise ConfigError(
+            f"eval.eval_set: {where.directory} has no {protocol.hub_file} (the {protocol.name} references)",
+            fix="download the repository's JSON files, or pass the file itself",
+        )
     return validate_rows(_read_rows(path), path), where.describe()
 
 
@@ -155,13 +182,17 @@ def load_eval_set(source: str, protocol: str = "alpaca_eval_1") -> list[dict[str
         path = BUNDLED_DIR / f"{name}_eval.json"
         if not path.is_file():
             names = sorted(p.name.removesuffix("_eval.json") for p in BUNDLED_DIR.glob("*_eval.json"))
-            raise ConfigError(f"no bundled eval set {source!r}", fix=f"bundled sets: {', '.join(names) or 'none'}")
+            raise ConfigError(
+                f"no bundled eval set {source!r}", fix=f"bundled sets: {', '.join(names) or 'none'}"
+            )
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise ConfigError(f"eval set not found: {source}",
-                              fix="use hub, hub:tatsu-lab/alpaca_eval@<commit>, bundled:demo, a JSON/JSONL path or "
-                                  "a local copy of the hub repository")
+            raise ConfigError(
+                f"eval set not found: {source}",
+                fix="use hub, hub:tatsu-lab/alpaca_eval@<commit>, bundled:demo, a JSON/JSONL path or "
+                "a local copy of the hub repository",
+            )
     rows = validate_rows(_read_rows(path), path)
     for row in rows:
         row.setdefault("generator", path.stem)
@@ -183,9 +214,14 @@ def select_instances(rows: Sequence[Mapping[str, Any]], max_instances: int | Non
     return [rows[i] for i in order[:max_instances]]
 
 
-def check_outputs_match(outputs: Sequence[Mapping[str, Any]], eval_rows: Sequence[Mapping[str, Any]],
-                        path: object = None, *, full_set: Sequence[Mapping[str, Any]] | None = None,
-                        show: int = 5) -> None:
+def check_outputs_match(
+    outputs: Sequence[Mapping[str, Any]],
+    eval_rows: Sequence[Mapping[str, Any]],
+    path: object = None,
+    *,
+    full_set: Sequence[Mapping[str, Any]] | None = None,
+    show: int = 5,
+) -> None:
     """Model outputs must answer every instruction of `eval_rows` (in any order) and nothing outside
     the eval set; outputs for the whole set (`full_set`) are fine for a max_instances subset."""
     expected = {r["instruction"] for r in eval_rows}
@@ -202,12 +238,19 @@ def check_outputs_match(outputs: Sequence[Mapping[str, Any]], eval_rows: Sequenc
 
     parts = []
     if extra:
-        parts.append(f"{len(extra)} output instruction(s) not in the eval set, first: "
-                     + "; ".join(short(s) for s in extra[:show]))
+        parts.append(
+            f"{len(extra)} output instruction(s) not in the eval set, first: "
+            + "; ".join(short(s) for s in extra[:show])
+        )
     if missing:
-        parts.append(f"{len(missing)} eval instruction(s) without an output, first: "
-                     + "; ".join(short(s) for s in missing[:show]))
+        parts.append(
+            f"{len(missing)} eval instruction(s) without an output, first: "
+            + "; ".join(short(s) for s in missing[:show])
+        )
     if not parts:
         parts.append(f"{len(got) - len(set(got))} repeated instruction(s)")
-    raise InputError("model outputs do not match the eval set: " + " | ".join(parts), path=path,
-                     fix="generate the outputs on the same eval set (same source, protocol and max_instances)")
+    raise InputError(
+        "model outputs do not match the eval set: " + " | ".join(parts),
+        path=path,
+        fix="generate the outputs on the same eval set (same source, protocol and max_instances)",
+    )

@@ -32,9 +32,18 @@ from harness.core.io import read_json
 log = logging.getLogger(__name__)
 
 # df_gamed.csv is the one hub file alpaca_eval's GLM reads when it is not asked to re-baseline.
-GAMED_COLUMNS = ("model", "index", "preference", "std_delta_len", "instruction_difficulty", "not_gamed_baseline")
-LC_HINT = ("download df_gamed.csv from the tatsu-lab/alpaca_eval dataset on the Hugging Face hub and give its "
-           "path (or its directory) as eval.lc_data, or --lc-data")
+GAMED_COLUMNS = (
+    "model",
+    "index",
+    "preference",
+    "std_delta_len",
+    "instruction_difficulty",
+    "not_gamed_baseline",
+)
+LC_HINT = (
+    "download df_gamed.csv from the tatsu-lab/alpaca_eval dataset on the Hugging Face hub and give its "
+    "path (or its directory) as eval.lc_data, or --lc-data"
+)
 
 
 def _alpaca_eval(module: str) -> Any:
@@ -51,15 +60,20 @@ def _alpaca_eval(module: str) -> Any:
 
 
 # ---------------------------------------------------------------- loading
-def load_annotations(path: str | os.PathLike[str], fields: Sequence[str] = ("preference",)) -> list[dict[str, Any]]:
+def load_annotations(
+    path: str | os.PathLike[str], fields: Sequence[str] = ("preference",)
+) -> list[dict[str, Any]]:
     """Read an alpaca_eval annotations file; every row must be an object with `fields`.
 
     `preference` must be a number or null (null rows are kept and later not counted).
     """
     rows = read_json(path)
     if not isinstance(rows, list):
-        raise InputError(f"expected a JSON list of annotation objects, got {type(rows).__name__}", path=path,
-                         fix="pass an alpaca_eval annotations.json")
+        raise InputError(
+            f"expected a JSON list of annotation objects, got {type(rows).__name__}",
+            path=path,
+            fix="pass an alpaca_eval annotations.json",
+        )
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InputError(f"annotation [{i}] is a {type(row).__name__}, not an object", path=path)
@@ -68,7 +82,9 @@ def load_annotations(path: str | os.PathLike[str], fields: Sequence[str] = ("pre
             raise InputError(f"annotation [{i}] has no {', '.join(map(repr, missing))}", path=path)
         pref = row.get("preference")
         if pref is not None and (isinstance(pref, bool) or not isinstance(pref, (int, float))):
-            raise InputError(f"annotation [{i}] has preference {pref!r}; expected a number or null", path=path)
+            raise InputError(
+                f"annotation [{i}] has preference {pref!r}; expected a number or null", path=path
+            )
     return rows
 
 
@@ -91,8 +107,9 @@ def uncounted_preferences(preferences: Sequence[Any]) -> dict[str, int]:
     for p in preferences:
         if normalize_preference(p) is not None:
             continue
-        reason = ("null" if p is None else "NaN" if isinstance(p, float) and math.isnan(p)
-                  else "outside [1, 2]")
+        reason = (
+            "null" if p is None else "NaN" if isinstance(p, float) and math.isnan(p) else "outside [1, 2]"
+        )
         out[reason] = out.get(reason, 0) + 1
     return out
 
@@ -173,8 +190,13 @@ class LengthControlled:
 
     def to_metrics(self) -> dict[str, Any]:
         """metrics.json's LC fields."""
-        return {"lc_win_rate": self.length_controlled_winrate, "lc_standard_error": self.lc_standard_error,
-                "lc_variant": self.variant, "lc_label": LC_LABELS.get(self.variant or ""), "lc_reason": self.reason}
+        return {
+            "lc_win_rate": self.length_controlled_winrate,
+            "lc_standard_error": self.lc_standard_error,
+            "lc_variant": self.variant,
+            "lc_label": LC_LABELS.get(self.variant or ""),
+            "lc_reason": self.reason,
+        }
 
 
 def gamed_file(lc_data: str | os.PathLike[str]) -> Path:
@@ -192,8 +214,11 @@ def check_lc_data(lc_data: str | os.PathLike[str], *, key: str = "--lc-data") ->
         header = [c.strip().strip('"') for c in f.readline().split(",")]
     lacking = [c for c in GAMED_COLUMNS if c not in header]
     if lacking:
-        raise InputError(f"{key}: lacks the column(s) {', '.join(lacking)}", path=path,
-                         fix="use alpaca_eval's df_gamed.csv from the hub")
+        raise InputError(
+            f"{key}: lacks the column(s) {', '.join(lacking)}",
+            path=path,
+            fix="use alpaca_eval's df_gamed.csv from the hub",
+        )
     return path
 
 
@@ -214,7 +239,9 @@ def _lc_unusable(rows: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def _official_unusable(rows: Sequence[Mapping[str, Any]], gamed_path: Path, positions: Sequence[int]) -> str | None:
+def _official_unusable(
+    rows: Sequence[Mapping[str, Any]], gamed_path: Path, positions: Sequence[int]
+) -> str | None:
     """Why the official GLM does not apply (None when it does): its data is for one baseline and
     looks instruction difficulty up by the instruction's position in the AlpacaEval set."""
     import pandas as pd
@@ -229,13 +256,20 @@ def _official_unusable(rows: Sequence[Mapping[str, Any]], gamed_path: Path, posi
     covered = set(gamed.drop_duplicates("index").index.tolist())  # the labels alpaca_eval's lookup uses
     outside = [p for p in positions if p not in covered]
     if outside:
-        return (f"{gamed_path.name} covers {len(covered)} instructions but {len(outside)} annotation(s) sit at "
-                f"positions outside them (LC needs the AlpacaEval set, in its order)")
+        return (
+            f"{gamed_path.name} covers {len(covered)} instructions but {len(outside)} annotation(s) sit at "
+            f"positions outside them (LC needs the AlpacaEval set, in its order)"
+        )
     return None
 
 
-def length_controlled_win_rate(rows: Sequence[Mapping[str, Any]], lc_data: str | os.PathLike[str] | None = None,
-                               *, mode: str = "auto", positions: Sequence[int] | None = None) -> LengthControlled:
+def length_controlled_win_rate(
+    rows: Sequence[Mapping[str, Any]],
+    lc_data: str | os.PathLike[str] | None = None,
+    *,
+    mode: str = "auto",
+    positions: Sequence[int] | None = None,
+) -> LengthControlled:
     """The one LC computation (`harness eval`, `harness run`, `harness score`): alpaca_eval's
     `get_length_controlled_winrate`, run offline.
 
@@ -275,13 +309,26 @@ def _no_difficulty_file(directory: Path, positions: Sequence[int]) -> Path:
 
     n = max(positions) + 1
     path = directory / "df_gamed.csv"
-    pd.DataFrame({"model": "none", "index": range(n), "preference": 0.5, "std_delta_len": 0.0,
-                  "instruction_difficulty": 0.0, "not_gamed_baseline": False}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "model": "none",
+            "index": range(n),
+            "preference": 0.5,
+            "std_delta_len": 0.0,
+            "instruction_difficulty": 0.0,
+            "not_gamed_baseline": False,
+        }
+    ).to_csv(path, index=False)
     return path
 
 
-def _run_glm(rows: Sequence[Mapping[str, Any]], positions: Sequence[int], variant: str, data_dir: Path,
-             gamed_path: Path) -> LengthControlled:
+def _run_glm(
+    rows: Sequence[Mapping[str, Any]],
+    positions: Sequence[int],
+    variant: str,
+    data_dir: Path,
+    gamed_path: Path,
+) -> LengthControlled:
     """alpaca_eval's `get_length_controlled_winrate` with its hub download served from `data_dir`
     (nothing is written into site-packages); the rows' DataFrame index is their position."""
     from unittest import mock
@@ -294,7 +341,9 @@ def _run_glm(rows: Sequence[Mapping[str, Any]], positions: Sequence[int], varian
     def local_file(repo_id: str, filename: str, **_: Any) -> str:
         path = gamed_path if filename == gamed_path.name else data_dir / filename
         if not path.is_file():
-            raise InputError(f"alpaca_eval's GLM needs {filename}, which is not there", path=data_dir, fix=LC_HINT)
+            raise InputError(
+                f"alpaca_eval's GLM needs {filename}, which is not there", path=data_dir, fix=LC_HINT
+            )
         return str(path)
 
     log.info("length-controlled win rate: alpaca_eval GLM %s (%s)", glm_name, variant)
@@ -304,20 +353,30 @@ def _run_glm(rows: Sequence[Mapping[str, Any]], positions: Sequence[int], varian
     with mock.patch.object(glm_winrate, "hf_hub_download", local_file), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # sklearn deprecations inside alpaca_eval's GLM
         try:
-            out = glm_winrate.get_length_controlled_winrate(df, glm_name=glm_name, save_weights_dir=None,
-                                                            is_add_glm_preference_inplace=False,
-                                                            is_warn_extreme_changes=False)
+            out = glm_winrate.get_length_controlled_winrate(
+                df,
+                glm_name=glm_name,
+                save_weights_dir=None,
+                is_add_glm_preference_inplace=False,
+                is_warn_extreme_changes=False,
+            )
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
-            return LengthControlled(None, None, f"length-controlled win rate not computed: alpaca_eval's GLM "
-                                                f"{glm_name} failed ({type(e).__name__}: {str(e)[:200]})")
+            return LengthControlled(
+                None,
+                None,
+                f"length-controlled win rate not computed: alpaca_eval's GLM "
+                f"{glm_name} failed ({type(e).__name__}: {str(e)[:200]})",
+            )
     lc = float(out["length_controlled_winrate"])
     # without instruction difficulty every row gets the same prediction: alpaca_eval's SE over the
     # rows is 0 by construction and says nothing, so none is reported
     se = float(out["lc_standard_error"]) if variant == "official" else None
     note = None
     if glm_winrate.get_is_extreme_changes(float(out["win_rate"]), lc):
-        note = (f"LC {lc:.1f}% is far from the raw win rate {float(out['win_rate']):.1f}% "
-                "(alpaca_eval's warning: possibly a failure of the GLM)")
+        note = (
+            f"LC {lc:.1f}% is far from the raw win rate {float(out['win_rate']):.1f}% "
+            "(alpaca_eval's warning: possibly a failure of the GLM)"
+        )
     return LengthControlled(lc, se, note, variant)
 
 
@@ -350,15 +409,23 @@ def scores_by_instruction(rows: Sequence[Mapping[str, Any]], path: object = None
     out: dict[str, float] = {}
     for i, (row, s) in enumerate(zip(rows, scores, strict=True)):
         if row["instruction"] in out:
-            raise InputError(f"annotation [{i}] repeats an earlier instruction; pairing needs unique instructions",
-                             path=path)
+            raise InputError(
+                f"annotation [{i}] repeats an earlier instruction; pairing needs unique instructions",
+                path=path,
+            )
         out[row["instruction"]] = float(s)
     return out
 
 
-def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]], *,
-            n_bootstrap: int = 10_000, seed: int = 0, confidence: float = 0.95,
-            paths: tuple[object, object] = ("A", "B")) -> Comparison:
+def compare(
+    rows_a: Sequence[Mapping[str, Any]],
+    rows_b: Sequence[Mapping[str, Any]],
+    *,
+    n_bootstrap: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    paths: tuple[object, object] = ("A", "B"),
+) -> Comparison:
     """Paired difference in win rate, B - A, with a percentile bootstrap CI and a permutation p-value.
 
     Rows are paired by instruction; a pair counts when both preferences count. The p-value is a
@@ -371,25 +438,37 @@ def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
     b = scores_by_instruction(rows_b, paths[1])
     shared = [k for k in a if k in b]
     if not shared:
-        raise InputError(f"{paths[0]} and {paths[1]} share no instruction", fix="compare annotations of the same eval set")
-    pairs = np.array([(a[k], b[k]) for k in shared if not (math.isnan(a[k]) or math.isnan(b[k]))]).reshape(-1, 2)
+        raise InputError(
+            f"{paths[0]} and {paths[1]} share no instruction", fix="compare annotations of the same eval set"
+        )
+    pairs = np.array([(a[k], b[k]) for k in shared if not (math.isnan(a[k]) or math.isnan(b[k]))]).reshape(
+        -1, 2
+    )
     if len(pairs) == 0:
-        raise InputError(f"{paths[0]} and {paths[1]} share {len(shared)} instructions but none with both preferences")
+        raise InputError(
+            f"{paths[0]} and {paths[1]} share {len(shared)} instructions but none with both preferences"
+        )
     diffs = pairs[:, 1] - pairs[:, 0]
 
     rng = np.random.default_rng(seed)
     boot = np.empty(n_bootstrap)
     for start in range(0, n_bootstrap, 1000):  # in chunks, so memory stays small for any n_bootstrap
         idx = rng.integers(0, len(diffs), size=(min(1000, n_bootstrap - start), len(diffs)))
-        boot[start:start + len(idx)] = diffs[idx].mean(axis=1)
+        boot[start : start + len(idx)] = diffs[idx].mean(axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha]) * 100
 
     def mean_diff(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
         return np.mean(y - x, axis=axis)
 
-    test = stats.permutation_test((pairs[:, 0], pairs[:, 1]), mean_diff, permutation_type="samples",
-                                  n_resamples=n_bootstrap, vectorized=True, random_state=seed)
+    test = stats.permutation_test(
+        (pairs[:, 0], pairs[:, 1]),
+        mean_diff,
+        permutation_type="samples",
+        n_resamples=n_bootstrap,
+        vectorized=True,
+        random_state=seed,
+    )
     refs = {r.get("generator_1") for r in [*rows_a, *rows_b]}
     return Comparison(
         n_shared=len(shared),
@@ -415,4 +494,6 @@ def alpaca_eval_switched(instruction: str, seed: int = 0) -> bool:
     alpaca_eval seeds the choice on the switch column's name, the instruction and the seed.
     """
     random_seeded_choice = _alpaca_eval("utils").random_seeded_choice
-    return bool(random_seeded_choice(seed="is_switched_outputs" + instruction + str(seed), choices=[False, True]))
+    return bool(
+        random_seeded_choice(seed="is_switched_outputs" + instruction + str(seed), choices=[False, True])
+    )

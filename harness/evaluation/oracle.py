@@ -30,8 +30,15 @@ class OracleJudge:
 
     model = None  # nothing runs locally
 
-    def __init__(self, spec: JudgeSpec, *, seed: int = 0, cache: Any = None, generator_options: Any = None,
-                 output_dir: Any = None):
+    def __init__(
+        self,
+        spec: JudgeSpec,
+        *,
+        seed: int = 0,
+        cache: Any = None,
+        generator_options: Any = None,
+        output_dir: Any = None,
+    ):
         self.spec = spec
         self.task = tasks.get_task(spec.annotator, key="eval.judge")
         self.seed = seed
@@ -78,21 +85,37 @@ class OracleJudge:
             if on_progress:
                 on_progress(i + 1, len(pairs))
         n = max(1, len(pairs))
-        stats = {"judge": str(self.spec), "annotator": str(self.spec), "n_pairs": len(pairs), "n_parse_failures": 0,
-                 "n_not_task": not_task,
-                 "oracle_accuracy": 100 * sum(s == 1.0 for s in scores) / n, "oracle_score": 100 * sum(scores) / n,
-                 "oracle_reference_accuracy": 100 * sum(s == 1.0 for s in ref_scores) / n,
-                 "oracle_reference_score": 100 * sum(ref_scores) / n}
+        stats = {
+            "judge": str(self.spec),
+            "annotator": str(self.spec),
+            "n_pairs": len(pairs),
+            "n_parse_failures": 0,
+            "n_not_task": not_task,
+            "oracle_accuracy": 100 * sum(s == 1.0 for s in scores) / n,
+            "oracle_score": 100 * sum(scores) / n,
+            "oracle_reference_accuracy": 100 * sum(s == 1.0 for s in ref_scores) / n,
+            "oracle_reference_score": 100 * sum(ref_scores) / n,
+        }
         return JudgeRun(rows, stats)
 
     def close(self) -> None:
         """Nothing is held."""
 
 
-def _annotation(pair: Mapping[str, Any], judge: str, preference: float | None, score: float, ref_score: float
-                ) -> dict[str, Any]:
-    return {"instruction": pair["instruction"], "output_1": pair["output_1"],
-            "generator_1": pair.get("generator_1", "reference"), "dataset": pair.get("dataset", ""),
-            "output_2": pair["output_2"], "generator_2": pair.get("generator_2", "model"), "annotator": judge,
-            "preference": preference, "raw_completion": None, "judge": judge,
-            "oracle_score_1": ref_score, "oracle_score_2": score}
+def _annotation(
+    pair: Mapping[str, Any], judge: str, preference: float | None, score: float, ref_score: float
+) -> dict[str, Any]:
+    return {
+        "instruction": pair["instruction"],
+        "output_1": pair["output_1"],
+        "generator_1": pair.get("generator_1", "reference"),
+        "dataset": pair.get("dataset", ""),
+        "output_2": pair["output_2"],
+        "generator_2": pair.get("generator_2", "model"),
+        "annotator": judge,
+        "preference": preference,
+        "raw_completion": None,
+        "judge": judge,
+        "oracle_score_1": ref_score,
+        "oracle_score_2": score,
+    }

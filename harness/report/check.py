@@ -62,10 +62,16 @@ def parse_tolerances(items: Sequence[str]) -> dict[str, float]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--tolerance '{item}' is not KEY=VALUE", fix="for example --tolerance win_rate=3")
+            raise ConfigError(
+                f"--tolerance '{item}' is not KEY=VALUE", fix="for example --tolerance win_rate=3"
+            )
         if key not in DEFAULT_TOLERANCES:
-            raise ConfigError(f"--tolerance: unknown metric '{key}'",
-                              fix=did_you_mean(key, DEFAULT_TOLERANCES, otherwise=f"metrics: {', '.join(DEFAULT_TOLERANCES)}"))
+            raise ConfigError(
+                f"--tolerance: unknown metric '{key}'",
+                fix=did_you_mean(
+                    key, DEFAULT_TOLERANCES, otherwise=f"metrics: {', '.join(DEFAULT_TOLERANCES)}"
+                ),
+            )
         try:
             out[key] = float(value)
         except ValueError:
@@ -80,23 +86,38 @@ def _missing(v: Any) -> bool:
 def parse_noise(data: Any, source: str) -> dict[str, dict[str, float]]:
     """`noise.json`'s rows: {dataset: {metric: spread >= 0}}; bad input names the key."""
     if not isinstance(data, dict) or not isinstance(data.get("rows"), dict):
-        raise ConfigError(f"{source}: no 'rows' mapping", fix='write {"rows": {"<dataset>": {"<metric>": <spread>}}}')
+        raise ConfigError(
+            f"{source}: no 'rows' mapping", fix='write {"rows": {"<dataset>": {"<metric>": <spread>}}}'
+        )
     out: dict[str, dict[str, float]] = {}
     for name, metrics in data["rows"].items():
         if not isinstance(metrics, dict):
             raise ConfigError(f"{source}: rows.{name} is not a mapping of metric to spread")
         for key, value in metrics.items():
             if key not in DEFAULT_TOLERANCES:
-                raise ConfigError(f"{source}: rows.{name}.{key}: unknown metric",
-                                  fix=did_you_mean(key, DEFAULT_TOLERANCES, otherwise=f"metrics: {', '.join(DEFAULT_TOLERANCES)}"))
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or math.isnan(value):
+                raise ConfigError(
+                    f"{source}: rows.{name}.{key}: unknown metric",
+                    fix=did_you_mean(
+                        key, DEFAULT_TOLERANCES, otherwise=f"metrics: {', '.join(DEFAULT_TOLERANCES)}"
+                    ),
+                )
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < 0
+                or math.isnan(value)
+            ):
                 raise ConfigError(f"{source}: rows.{name}.{key}: {value!r} is not a spread >= 0")
             out.setdefault(name, {})[key] = float(value)
     return out
 
 
-def compare(current: Mapping[str, Any], baseline: Mapping[str, Any], tolerances: Mapping[str, float],
-            noise: Mapping[str, Mapping[str, float]] | None = None) -> list[Change]:
+def compare(
+    current: Mapping[str, Any],
+    baseline: Mapping[str, Any],
+    tolerances: Mapping[str, float],
+    noise: Mapping[str, Mapping[str, float]] | None = None,
+) -> list[Change]:
     cur = {r["dataset"]: r for r in current["rows"]}
     base = {r["dataset"]: r for r in baseline["rows"]}
     changes: list[Change] = []
@@ -133,7 +154,9 @@ def measure_noise(boards: Sequence[Mapping[str, Any]], about: str = "") -> dict[
         raise ConfigError(f"noise needs at least two leaderboards, got {len(boards)}")
     sets = [sorted(r["dataset"] for r in b["rows"]) for b in boards]
     if any(s != sets[0] for s in sets):
-        raise ConfigError(f"the leaderboards' row sets differ: {sets}", fix="rerun the settings that lack rows")
+        raise ConfigError(
+            f"the leaderboards' row sets differ: {sets}", fix="rerun the settings that lack rows"
+        )
     rows: dict[str, dict[str, float]] = {}
     for name in sets[0]:
         vals = [next(r for r in b["rows"] if r["dataset"] == name) for b in boards]

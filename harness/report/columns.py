@@ -57,18 +57,22 @@ HEADER_ONLY = ("base_model", "judge", "protocol")  # the same on every row: said
 def shown_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
     """The columns a table shows: not the header-only ones, nor one empty on every row (the
     dataset and its win rate always)."""
-    return [c for c in COLUMNS if c[0] not in HEADER_ONLY
-            and (any(r.get(c[0]) is not None for r in rows) or c[0] in ("dataset", "win_rate"))]
+    return [
+        c
+        for c in COLUMNS
+        if c[0] not in HEADER_ONLY
+        and (any(r.get(c[0]) is not None for r in rows) or c[0] in ("dataset", "win_rate"))
+    ]
 
 
 # what each LC variant is (the leaderboard's notes under the table)
 LC_VARIANTS = {
     "official": "alpaca_eval's leaderboard GLM (length_controlled_v1) with the hub's df_gamed.csv given as "
-                "eval.lc_data: comparable with published LC win rates",
+    "eval.lc_data: comparable with published LC win rates",
     "offline": "alpaca_eval's GLM without instruction difficulty (length_controlled_minimal) "
-               "fit on the row's own annotations; not comparable with published LC win rates "
-               "(on three real AlpacaEval 2.0 models it was 5-14 points above the official "
-               "figure and ordered two of them differently)",
+    "fit on the row's own annotations; not comparable with published LC win rates "
+    "(on three real AlpacaEval 2.0 models it was 5-14 points above the official "
+    "figure and ordered two of them differently)",
     "none": "no LC figure for the row; the row's note below says why",
 }
 

@@ -24,9 +24,15 @@ def training_curve(train_dir: Path, manifest: Any = None) -> list[dict[str, floa
     """[{step, loss, learning_rate?}] of one training run."""
     path = Path(train_dir) / "log_history.json"
     if path.is_file():
-        return [{"step": h["step"], "loss": h["loss"], **({"learning_rate": h["learning_rate"]}
-                                                           if "learning_rate" in h else {})}
-                for h in read_json(path) if "loss" in h and "step" in h]
+        return [
+            {
+                "step": h["step"],
+                "loss": h["loss"],
+                **({"learning_rate": h["learning_rate"]} if "learning_rate" in h else {}),
+            }
+            for h in read_json(path)
+            if "loss" in h and "step" in h
+        ]
     if manifest is not None and manifest.ok:
         return [dict(p) for p in manifest.stats.loss_curve]
     return []
@@ -67,13 +73,20 @@ def judge_diagnostics(eval_dir: Path) -> dict[str, Any] | None:
         return None
     randomized = _randomized(rows[0].get("annotator"))
     first = [x for x in (_shown_first(r, randomized) for r in rows) if x is not None]
-    parsed = [(len(r.get("output_2") or ""), float(r["preference"]) - 1) for r in rows
-              if isinstance(r.get("preference"), (int, float)) and not isinstance(r.get("preference"), bool)
-              and not math.isnan(r["preference"])]
-    return {"n": len(rows), "n_parsed": len(parsed),
-            "unparseable_share": round(1 - len(parsed) / len(rows), 4),
-            "first_slot_rate": round(sum(first) / len(first), 4) if first else None,
-            "length_bins": _length_bins(parsed)}
+    parsed = [
+        (len(r.get("output_2") or ""), float(r["preference"]) - 1)
+        for r in rows
+        if isinstance(r.get("preference"), (int, float))
+        and not isinstance(r.get("preference"), bool)
+        and not math.isnan(r["preference"])
+    ]
+    return {
+        "n": len(rows),
+        "n_parsed": len(parsed),
+        "unparseable_share": round(1 - len(parsed) / len(rows), 4),
+        "first_slot_rate": round(sum(first) / len(first), 4) if first else None,
+        "length_bins": _length_bins(parsed),
+    }
 
 
 def _length_bins(points: list[tuple[int, float]]) -> list[dict[str, float]]:
@@ -84,8 +97,13 @@ def _length_bins(points: list[tuple[int, float]]) -> list[dict[str, float]]:
     size = len(points) / LENGTH_BINS
     out = []
     for i in range(LENGTH_BINS):
-        part = points[round(i * size):round((i + 1) * size)]
+        part = points[round(i * size) : round((i + 1) * size)]
         if part:
-            out.append({"length": sum(p[0] for p in part) / len(part),
-                        "win_rate": 100 * sum(p[1] for p in part) / len(part), "n": len(part)})
+            out.append(
+                {
+                    "length": sum(p[0] for p in part) / len(part),
+                    "win_rate": 100 * sum(p[1] for p in part) / len(part),
+                    "n": len(part),
+                }
+            )
     return out

@@ -81,12 +81,22 @@ def scaling_curves(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     data scaling curve (one curve per dataset and eval-tag variant)."""
     curves: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r.get("win_rate") is None or r.get("n_target") is None or r.get("step") is not None or r.get("selection"):
+        if (
+            r.get("win_rate") is None
+            or r.get("n_target") is None
+            or r.get("step") is not None
+            or r.get("selection")
+        ):
             continue
-        label = r.get("built_from", r["dataset"]) + (f" [tags={r['eval_tags']}]" if "[tags=" in r["dataset"] else "")
+        label = r.get("built_from", r["dataset"]) + (
+            f" [tags={r['eval_tags']}]" if "[tags=" in r["dataset"] else ""
+        )
         curves.setdefault(label, []).append(r)
-    return {k: sorted(v, key=lambda r: r["n_target"]) for k, v in curves.items()
-            if len({r["n_target"] for r in v}) > 1}
+    return {
+        k: sorted(v, key=lambda r: r["n_target"])
+        for k, v in curves.items()
+        if len({r["n_target"] for r in v}) > 1
+    }
 
 
 def _scaling_plot(rows: list[dict[str, Any]]) -> str | None:
@@ -100,8 +110,14 @@ def _scaling_plot(rows: list[dict[str, Any]]) -> str | None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, points in curves.items():
-        ax.errorbar([p["n_target"] for p in points], [p["win_rate"] for p in points],
-                    yerr=[1.96 * (p.get("standard_error") or 0) for p in points], fmt="o-", capsize=3, label=label)
+        ax.errorbar(
+            [p["n_target"] for p in points],
+            [p["win_rate"] for p in points],
+            yerr=[1.96 * (p.get("standard_error") or 0) for p in points],
+            fmt="o-",
+            capsize=3,
+            label=label,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("N (dataset records trained on)")
     ax.set_ylabel("win rate %")
@@ -116,8 +132,10 @@ WIDE = ("plot-training-curves", "plot-judge-bias")  # two panels side by side: s
 def _figure(b64: str, caption: str, fig_id: str = "") -> str:
     ident = f' id="{html.escape(fig_id)}"' if fig_id else ""
     ident += ' class="wide"' if fig_id in WIDE else ""
-    return (f'<figure{ident}><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure{ident}><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _pyplot():
@@ -159,11 +177,18 @@ def _judge_plot(diags: dict[str, dict[str, Any]]) -> str | None:
     bars = a.barh(names, [100 * (diags[n].get("first_slot_rate") or 0) for n in names], color="#55a868")
     a.bar_label(bars, fmt="%.0f%%", padding=3, fontsize=8)
     a.axvline(50, color="k", linestyle="--", linewidth=1)
-    a.set(xlim=(0, 100), xlabel="judgments preferring the output shown first, % (dashed: unbiased)",
-          title="position bias")
+    a.set(
+        xlim=(0, 100),
+        xlabel="judgments preferring the output shown first, % (dashed: unbiased)",
+        title="position bias",
+    )
     bars = b.barh(names, [100 * diags[n]["unparseable_share"] for n in names], color="#c44e52")
-    b.bar_label(bars, labels=[f"{100 * diags[n]['unparseable_share']:.0f}% of {diags[n]['n']}" for n in names],
-                padding=3, fontsize=8)
+    b.bar_label(
+        bars,
+        labels=[f"{100 * diags[n]['unparseable_share']:.0f}% of {diags[n]['n']}" for n in names],
+        padding=3,
+        fontsize=8,
+    )
     b.set(xlim=(0, 100), xlabel="judgments the parser could not read, %", title="unparseable judgments")
     fig.tight_layout()
     return _png(fig)
@@ -179,13 +204,24 @@ def _length_plot(rows: list[dict[str, Any]], diags: dict[str, dict[str, Any]]) -
     for name, d in diags.items():
         bins = d.get("length_bins") or []
         if bins:
-            ax.plot([x["length"] for x in bins], [x["win_rate"] for x in bins], marker="o", alpha=0.6, label=name)
+            ax.plot(
+                [x["length"] for x in bins], [x["win_rate"] for x in bins], marker="o", alpha=0.6, label=name
+            )
     for r in rows:
         ax.scatter(r["avg_output_length"], r["win_rate"], color="k", marker="x", zorder=3)
-        ax.annotate(r["dataset"], (r["avg_output_length"], r["win_rate"]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
-    ax.set(xlabel="output length (characters)", ylabel="win rate %", ylim=(0, 100),
-           title="win rate by output length (lines: quantile bins; x: each model's mean)")
+        ax.annotate(
+            r["dataset"],
+            (r["avg_output_length"], r["win_rate"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
+    ax.set(
+        xlabel="output length (characters)",
+        ylabel="win rate %",
+        ylim=(0, 100),
+        title="win rate by output length (lines: quantile bins; x: each model's mean)",
+    )
     if any(d.get("length_bins") for d in diags.values()):
         ax.legend(fontsize=8)
     return _png(fig)
@@ -209,23 +245,31 @@ def _analysis_table(report: dict[str, Any] | None, what: str, title: str) -> lis
     rows = []
     for p in report["pairs"]:
         cut = p.get("truncated") or {}
-        cut_text = "; ".join(f"{k}: {v.get(p['a'], 0)}+{v.get(p['b'], 0)} over {v.get('window')}"
-                             for k, v in cut.items()) or "-"
+        cut_text = (
+            "; ".join(
+                f"{k}: {v.get(p['a'], 0)}+{v.get(p['b'], 0)} over {v.get('window')}" for k, v in cut.items()
+            )
+            or "-"
+        )
         feats = p.get("features") or {}
-        rows.append(f"<tr><td>{html.escape(p['a'])}</td><td>{html.escape(p['b'])}</td>"
-                    f"<td class='num'>{p.get('n_per_set', '-')}</td>{_measure(p.get('mauve'))}"
-                    f"{_measure(p.get('classifier_accuracy'))}{_measure(p.get('classifier_auc'))}"
-                    f"{_measure(p.get('paired_accuracy'))}"
-                    f"<td>{html.escape((p.get('cv') or {}).get('kind', '-'))}</td>"
-                    f"<td>{html.escape((feats.get('mauve') or {}).get('name', '-'))}</td>"
-                    f"<td>{html.escape(cut_text)}</td></tr>")
+        rows.append(
+            f"<tr><td>{html.escape(p['a'])}</td><td>{html.escape(p['b'])}</td>"
+            f"<td class='num'>{p.get('n_per_set', '-')}</td>{_measure(p.get('mauve'))}"
+            f"{_measure(p.get('classifier_accuracy'))}{_measure(p.get('classifier_auc'))}"
+            f"{_measure(p.get('paired_accuracy'))}"
+            f"<td>{html.escape((p.get('cv') or {}).get('kind', '-'))}</td>"
+            f"<td>{html.escape((feats.get('mauve') or {}).get('name', '-'))}</td>"
+            f"<td>{html.escape(cut_text)}</td></tr>"
+        )
     kind = ((report["pairs"][0].get("features") or {}).get("mauve") or {}).get("kind", "")
-    out = [f"<h2>MAUVE and separability of {html.escape(title)}</h2>",
-           f"<p>Value [95% interval]; below it the noise floor (the same measure on two random halves of one set) "
-           f"and the verdict. MAUVE features: {html.escape(kind)}.</p>",
-           f"<table id='{what}-pairs'><thead><tr><th>A</th><th>B</th><th>n per set</th><th>MAUVE</th>"
-           "<th>classifier accuracy</th><th>classifier AUC</th><th>paired accuracy</th><th>CV</th>"
-           f"<th>MAUVE features</th><th>texts cut (A+B)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"]
+    out = [
+        f"<h2>MAUVE and separability of {html.escape(title)}</h2>",
+        f"<p>Value [95% interval]; below it the noise floor (the same measure on two random halves of one set) "
+        f"and the verdict. MAUVE features: {html.escape(kind)}.</p>",
+        f"<table id='{what}-pairs'><thead><tr><th>A</th><th>B</th><th>n per set</th><th>MAUVE</th>"
+        "<th>classifier accuracy</th><th>classifier AUC</th><th>paired accuracy</th><th>CV</th>"
+        f"<th>MAUVE features</th><th>texts cut (A+B)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>",
+    ]
     if report.get("verdict_rule"):
         out.append(f"<p><small>Verdicts: {html.escape(report['verdict_rule'])}</small></p>")
     from harness.evaluation.analysis.render import distinct_warnings
@@ -238,28 +282,52 @@ def _plots(board: dict[str, Any], analysis_dir: Path | None) -> list[str]:
     """The plot sections: results, training curves, judge diagnostics, then the analysis stage's plots."""
     rows, diags = board["rows"], board.get("judge_diagnostics") or {}
     sections = [
-        ("results", "Results", [(_win_rate_plot(rows), "Win rate per dataset with 95% intervals", "plot-win-rate"),
-                                (_size_plot(rows), "Data size vs win rate", "plot-size"),
-                                (_scaling_plot(rows), "Data scaling: win rate against N (95% intervals)",
-                                 "plot-scaling")]),
-        ("training", "Training curves", [(_curves_plot(board.get("training_curves") or {}),
-                                          "Training loss and learning rate against step, from the trainer's log",
-                                          "plot-training-curves")]),
-        ("judging", "Judge diagnostics", [(_judge_plot(diags), "Position bias and unparseable judgments",
-                                           "plot-judge-bias"),
-                                          (_length_plot(rows, diags), "Output length vs win rate",
-                                           "plot-length-vs-win-rate")]),
+        (
+            "results",
+            "Results",
+            [
+                (_win_rate_plot(rows), "Win rate per dataset with 95% intervals", "plot-win-rate"),
+                (_size_plot(rows), "Data size vs win rate", "plot-size"),
+                (_scaling_plot(rows), "Data scaling: win rate against N (95% intervals)", "plot-scaling"),
+            ],
+        ),
+        (
+            "training",
+            "Training curves",
+            [
+                (
+                    _curves_plot(board.get("training_curves") or {}),
+                    "Training loss and learning rate against step, from the trainer's log",
+                    "plot-training-curves",
+                )
+            ],
+        ),
+        (
+            "judging",
+            "Judge diagnostics",
+            [
+                (_judge_plot(diags), "Position bias and unparseable judgments", "plot-judge-bias"),
+                (_length_plot(rows, diags), "Output length vs win rate", "plot-length-vs-win-rate"),
+            ],
+        ),
     ]
     analysis = []
     if analysis_dir is not None:
-        for name, cap in (("responses.png", "Embedding map of the datasets' responses (PCA)"),
-                          ("responses.mauve.png", "MAUVE between the datasets' responses"),
-                          ("responses.lengths.png", "Response length distributions (tokens)"),
-                          ("outputs.png", "Embedding map of the models' AlpacaEval outputs (PCA)")):
+        for name, cap in (
+            ("responses.png", "Embedding map of the datasets' responses (PCA)"),
+            ("responses.mauve.png", "MAUVE between the datasets' responses"),
+            ("responses.lengths.png", "Response length distributions (tokens)"),
+            ("outputs.png", "Embedding map of the models' AlpacaEval outputs (PCA)"),
+        ):
             p = Path(analysis_dir) / name
             if p.is_file():
-                analysis.append((base64.b64encode(p.read_bytes()).decode("ascii"), cap,
-                                 "plot-" + name.removesuffix(".png").replace(".", "-")))
+                analysis.append(
+                    (
+                        base64.b64encode(p.read_bytes()).decode("ascii"),
+                        cap,
+                        "plot-" + name.removesuffix(".png").replace(".", "-"),
+                    )
+                )
     sections.append(("analysis", "The data", analysis))
     out = []
     for sid, title, figs in sections:
@@ -273,29 +341,43 @@ def html_page(board: dict[str, Any], *, analysis_dir: Path | None = None) -> str
     rows = board["rows"]
     cols = shown_columns(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
-    body = "".join("<tr>" + "".join(f'<td class="{"num" if f else ""}">{html.escape(cell(r, k, f))}</td>'
-                                    for k, _, f in cols) + "</tr>" for r in rows)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(board['experiment'])} "
-             f"leaderboard</title><style>{CSS}</style></head><body>",
-             f"<h1>Leaderboard: {html.escape(board['experiment'])}</h1>",
-             f"<p>{html.escape(board.get('description') or '')}</p>",
-             f"<p>Base model <code>{html.escape(board['base_model'])}</code>, judge "
-             f"<code>{html.escape(board['judge'])}</code>, protocol <code>{html.escape(board['protocol'])}</code>. "
-             f"Experiment fingerprint <code>{board['experiment_fingerprint']}</code>, harness commit "
-             f"<code>{html.escape(str(board['git_commit']))}</code>.</p>",
-             f"<p>Train-time tags: {html.escape(str(board.get('train_tags', '-')))}. Eval-time tags (system turn "
-             f"before each instruction): {html.escape(str(board.get('eval_tags', '-')))}. Checkpoints: "
-             f"{html.escape(str(board.get('checkpoints', '-')))}.</p>",
-             *[f"<p class='warn'>Warning: {html.escape(w)}</p>" for w in board.get("warnings", [])],
-             f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>']
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"num" if f else ""}">{html.escape(cell(r, k, f))}</td>' for k, _, f in cols)
+        + "</tr>"
+        for r in rows
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(board['experiment'])} "
+        f"leaderboard</title><style>{CSS}</style></head><body>",
+        f"<h1>Leaderboard: {html.escape(board['experiment'])}</h1>",
+        f"<p>{html.escape(board.get('description') or '')}</p>",
+        f"<p>Base model <code>{html.escape(board['base_model'])}</code>, judge "
+        f"<code>{html.escape(board['judge'])}</code>, protocol <code>{html.escape(board['protocol'])}</code>. "
+        f"Experiment fingerprint <code>{board['experiment_fingerprint']}</code>, harness commit "
+        f"<code>{html.escape(str(board['git_commit']))}</code>.</p>",
+        f"<p>Train-time tags: {html.escape(str(board.get('train_tags', '-')))}. Eval-time tags (system turn "
+        f"before each instruction): {html.escape(str(board.get('eval_tags', '-')))}. Checkpoints: "
+        f"{html.escape(str(board.get('checkpoints', '-')))}.</p>",
+        *[f"<p class='warn'>Warning: {html.escape(w)}</p>" for w in board.get("warnings", [])],
+        f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
+    ]
     notes = lc_notes(rows)
     if notes:
-        parts.append("<p id='lc-notes'>Length-controlled win rate (LC):</p><ul>"
-                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+        parts.append(
+            "<p id='lc-notes'>Length-controlled win rate (LC):</p><ul>"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            + "</ul>"
+        )
     if board.get("missing_eval"):
-        parts.append(f"<p class='warn'>Not evaluated yet: {html.escape(', '.join(board['missing_eval']))}</p>")
+        parts.append(
+            f"<p class='warn'>Not evaluated yet: {html.escape(', '.join(board['missing_eval']))}</p>"
+        )
     parts += _plots(board, analysis_dir)
-    for what, title in (("responses", "the datasets' responses"), ("outputs", "the models' AlpacaEval outputs")):
+    for what, title in (
+        ("responses", "the datasets' responses"),
+        ("outputs", "the models' AlpacaEval outputs"),
+    ):
         parts += _analysis_table(board.get("analysis", {}).get(what), what, title)
     parts.append("<p>Generated by <code>harness report</code>.</p></body></html>")
     return "\n".join(parts)

@@ -39,8 +39,11 @@ def experiment_fingerprint(exp: Experiment) -> str:
 
 def missing_evals(exp: Experiment, runs_dir=None) -> list[str]:
     """The rows without an eval's metrics.json."""
-    return [r.name for r in rows_of.evaluated(exp)
-            if not (paths.eval_dir(exp, r.eval_key, runs_dir) / "metrics.json").is_file()]
+    return [
+        r.name
+        for r in rows_of.evaluated(exp)
+        if not (paths.eval_dir(exp, r.eval_key, runs_dir) / "metrics.json").is_file()
+    ]
 
 
 def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
@@ -80,10 +83,16 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "training_curves": {k: v for k, v in curves.items() if v},
         "judge_diagnostics": {k: v for k, v in judging.items() if v},
         # each measure carries its noise floor; the per-set controls behind them stay in the analysis files
-        "analysis": {k: {"pairs": [{x: y for x, y in p.items() if x != "noise_floors"} for p in v.get("pairs", [])],
-                         "embedder": v.get("embedder"), "warnings": v.get("warnings", []),
-                         "verdict_rule": v.get("verdict_rule")}
-                     for k, v in analyses.items() if k != "curation"},
+        "analysis": {
+            k: {
+                "pairs": [{x: y for x, y in p.items() if x != "noise_floors"} for p in v.get("pairs", [])],
+                "embedder": v.get("embedder"),
+                "warnings": v.get("warnings", []),
+                "verdict_rule": v.get("verdict_rule"),
+            }
+            for k, v in analyses.items()
+            if k != "curation"
+        },
     }
 
 
@@ -91,15 +100,23 @@ def protocol_notes(exp: Experiment) -> dict[str, Any]:
     """What every row shares and the header states: the train-time and eval-time tags and the
     checkpoint rule."""
     t = exp.train
-    train_tags = (f"seed records: {t.seed_tag!r}; dataset records: {t.web_tag!r}"
-                  + ("" if t.mix_seed else "; seed set not mixed in")) if t.tags else "none"
+    train_tags = (
+        (
+            f"seed records: {t.seed_tag!r}; dataset records: {t.web_tag!r}"
+            + ("" if t.mix_seed else "; seed set not mixed in")
+        )
+        if t.tags
+        else "none"
+    )
     variants = exp.eval.tag_variants
-    eval_tags = (f"one row per variant: {', '.join(variants)}" if variants else exp.eval.tags)
+    eval_tags = f"one row per variant: {', '.join(variants)}" if variants else exp.eval.tags
     steps = ", ".join(str(k) for k in t.checkpoints)
     rule = (f"rows @step<k> for steps {steps} and the final model; " if steps else "the final model; ") + (
-        "the reported model is the final one" if t.select_checkpoint == "last" else
-        "the @selected row is the model (checkpoint and eval tags) with the best win rate on the eval set "
-        "itself, i.e. selected on the test set, as the back-and-forth paper did (an optimistic figure)")
+        "the reported model is the final one"
+        if t.select_checkpoint == "last"
+        else "the @selected row is the model (checkpoint and eval tags) with the best win rate on the eval set "
+        "itself, i.e. selected on the test set, as the back-and-forth paper did (an optimistic figure)"
+    )
     return {"train_tags": train_tags, "eval_tags": eval_tags, "checkpoints": rule}
 
 
@@ -110,12 +127,16 @@ def n_warnings(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         target, got = r.get("n_target"), r.get("n_trained")
         if target is not None and got is not None and got < target and r.get("step") is None:
-            out.append(f"{r['dataset']} trained on {got:,} dataset records, not N={target:,}: the dataset has only "
-                       f"{r.get('n_available', got):,} after dedup and screening (overlong records dropped)")
+            out.append(
+                f"{r['dataset']} trained on {got:,} dataset records, not N={target:,}: the dataset has only "
+                f"{r.get('n_available', got):,} after dedup and screening (overlong records dropped)"
+            )
     sizes = {r["n_trained"] for r in rows if r.get("n_trained") is not None and r.get("step") is None}
     if len(sizes) > 1 and out:
-        out.append(f"rows trained on different N ({', '.join(f'{n:,}' for n in sorted(sizes))}): "
-                   "their win rates are not compared at equal data")
+        out.append(
+            f"rows trained on different N ({', '.join(f'{n:,}' for n in sorted(sizes))}): "
+            "their win rates are not compared at equal data"
+        )
     return out
 
 
@@ -169,13 +190,17 @@ def _row(exp: Experiment, r: rows_of.Row, runs_dir=None) -> dict[str, Any]:
         # the judge as the experiment names it: the resolved spec holds machine-specific paths
         "judge": exp.eval.judge,
         "protocol": metrics.get("protocol") or exp.eval.protocol,
-        "fingerprints": {"build": build.fingerprint if build else None, "train": train.fingerprint if train else None,
-                         "eval": fingerprints.eval_fingerprint(exp, r.eval_key, runs_dir)},
+        "fingerprints": {
+            "build": build.fingerprint if build else None,
+            "train": train.fingerprint if train else None,
+            "eval": fingerprints.eval_fingerprint(exp, r.eval_key, runs_dir),
+        },
     }
 
 
-def _add_diagnostics(row: dict[str, Any], exp: Experiment, r: rows_of.Row, runs_dir=None
-                     ) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
+def _add_diagnostics(
+    row: dict[str, Any], exp: Experiment, r: rows_of.Row, runs_dir=None
+) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
     """The row's loss-token share and judge diagnostics; returns its training curve and the diagnostics."""
     from harness.report.diagnostics import judge_diagnostics, training_curve
 
@@ -192,7 +217,7 @@ def _add_diagnostics(row: dict[str, Any], exp: Experiment, r: rows_of.Row, runs_
 
 
 def _lc_variant(metrics: dict[str, Any]) -> str | None:
-    """"official" or "offline" (the notes under the table say what each is); "none" when LC is missing."""
+    """ "official" or "offline" (the notes under the table say what each is); "none" when LC is missing."""
     from harness.evaluation.metrics import LC_LABELS
 
     variant = {label: key for key, label in LC_LABELS.items()}.get(metrics.get("lc_label") or "")
@@ -207,17 +232,28 @@ def _selected_row(exp: Experiment, r: rows_of.Row, done: list[dict[str, Any]]) -
     names = {c.name for c in rows_of.candidates(exp, r)}
     scored = [d for d in done if d["dataset"] in names and d["win_rate"] is not None]
     best = max(scored, key=lambda d: d["win_rate"]) if scored else None
-    step = ("none evaluated" if best is None else ("final" if best["step"] is None else f"step {best['step']}")
-            + f", tags={best['eval_tags']}")
+    step = (
+        "none evaluated"
+        if best is None
+        else ("final" if best["step"] is None else f"step {best['step']}") + f", tags={best['eval_tags']}"
+    )
     base = dict(best) if best else {k: None for k in ("win_rate", "standard_error", "lc_win_rate", "n_eval")}
-    return {**base, "dataset": r.name, "built_from": r.dataset, "assembly": r.training.assembly,
-            "eval_tags": best["eval_tags"] if best else None, "n_target": r.n,
-            "paper_win_rate": exp.paper_results.get(r.dataset) if r.n == exp.train.n else None,
-            "step": best["step"] if best else None, "selection": f"best_on_eval: {step}"}
+    return {
+        **base,
+        "dataset": r.name,
+        "built_from": r.dataset,
+        "assembly": r.training.assembly,
+        "eval_tags": best["eval_tags"] if best else None,
+        "n_target": r.n,
+        "paper_win_rate": exp.paper_results.get(r.dataset) if r.n == exp.train.n else None,
+        "step": best["step"] if best else None,
+        "selection": f"best_on_eval: {step}",
+    }
 
 
-def _add_analysis(row: dict[str, Any], name: str, ref: str | None, responses: dict[str, Any],
-                  instructions: dict[str, Any]) -> None:
+def _add_analysis(
+    row: dict[str, Any], name: str, ref: str | None, responses: dict[str, Any], instructions: dict[str, Any]
+) -> None:
     """The analysis stage's figures for a row of dataset `name`: diversity, contamination, MAUVE vs the reference."""
     sets = responses.get("sets", {})
     if name in sets:
@@ -235,41 +271,58 @@ def _add_analysis(row: dict[str, Any], name: str, ref: str | None, responses: di
 
 def markdown(board: dict[str, Any]) -> str:
     cols = shown_columns(board["rows"])
-    out = [f"# Leaderboard: {board['experiment']}", "",
-           f"{board['description']}".strip(), "",
-           f"Base model `{board['base_model']}`, judge `{board['judge']}`, protocol `{board['protocol']}`; "
-           f"win rates in % against the reference outputs, ± one standard error. "
-           f"Experiment fingerprint `{board['experiment_fingerprint']}`, harness commit `{board['git_commit']}`.",
-           f"Train-time tags: {board.get('train_tags', '-')}. Eval-time tags (system turn before each "
-           f"instruction): {board.get('eval_tags', '-')}. Checkpoints: {board.get('checkpoints', '-')}.",
-           "Generated by `harness report`; do not edit by hand.", "",
-           *[f"**Warning:** {w}" for w in board.get("warnings", [])], *([""] if board.get("warnings") else []),
-           "| " + " | ".join(h for _, h, _ in cols) + " |",
-           "|" + "|".join("---:" if f else "---" for _, _, f in cols) + "|"]
+    out = [
+        f"# Leaderboard: {board['experiment']}",
+        "",
+        f"{board['description']}".strip(),
+        "",
+        f"Base model `{board['base_model']}`, judge `{board['judge']}`, protocol `{board['protocol']}`; "
+        f"win rates in % against the reference outputs, ± one standard error. "
+        f"Experiment fingerprint `{board['experiment_fingerprint']}`, harness commit `{board['git_commit']}`.",
+        f"Train-time tags: {board.get('train_tags', '-')}. Eval-time tags (system turn before each "
+        f"instruction): {board.get('eval_tags', '-')}. Checkpoints: {board.get('checkpoints', '-')}.",
+        "Generated by `harness report`; do not edit by hand.",
+        "",
+        *[f"**Warning:** {w}" for w in board.get("warnings", [])],
+        *([""] if board.get("warnings") else []),
+        "| " + " | ".join(h for _, h, _ in cols) + " |",
+        "|" + "|".join("---:" if f else "---" for _, _, f in cols) + "|",
+    ]
     for r in board["rows"]:
         out.append("| " + " | ".join(cell(r, k, f) for k, _, f in cols) + " |")
     notes = lc_notes(board["rows"])
     if notes:
         out += ["", "Length-controlled win rate (LC):", ""] + [f"- {n}" for n in notes]
     if board.get("deviations"):
-        out += ["", "Deviations from the papers (README, \"Paper vs harness\": reasons and overrides):", ""] + [
-            f"- {d}" for d in board["deviations"]]
+        out += ["", 'Deviations from the papers (README, "Paper vs harness": reasons and overrides):', ""] + [
+            f"- {d}" for d in board["deviations"]
+        ]
     if board["missing_eval"]:
         out += ["", f"Not evaluated yet: {', '.join(board['missing_eval'])}."]
     resp = board["analysis"].get("responses")
     if resp and resp["pairs"]:
         feats = (resp["pairs"][0].get("features") or {}).get("mauve") or resp.get("embedder") or {}
-        out += ["", f"## MAUVE between the datasets' responses ({feats.get('name', '?')} features)", "",
-                "Value [95% interval]; then the noise floor (two random halves of one set) and the verdict.", "",
-                "| A | B | MAUVE | classifier acc | CV | n per set |", "|---|---|---:|---:|---|---:|"]
+        out += [
+            "",
+            f"## MAUVE between the datasets' responses ({feats.get('name', '?')} features)",
+            "",
+            "Value [95% interval]; then the noise floor (two random halves of one set) and the verdict.",
+            "",
+            "| A | B | MAUVE | classifier acc | CV | n per set |",
+            "|---|---|---:|---:|---|---:|",
+        ]
         for p in resp["pairs"]:
-            out.append(f"| {p['a']} | {p['b']} | {_pair_cell(p.get('mauve'))} | "
-                       f"{_pair_cell(p.get('classifier_accuracy'))} | {(p.get('cv') or {}).get('kind', '-')} | "
-                       f"{p.get('n_per_set', '-')} |")
+            out.append(
+                f"| {p['a']} | {p['b']} | {_pair_cell(p.get('mauve'))} | "
+                f"{_pair_cell(p.get('classifier_accuracy'))} | {(p.get('cv') or {}).get('kind', '-')} | "
+                f"{p.get('n_per_set', '-')} |"
+            )
         if resp["warnings"]:
             from harness.evaluation.analysis.render import distinct_warnings
 
-            out += ["", "Warnings from the analysis:", ""] + [f"- {w}" for w in distinct_warnings(resp["warnings"])]
+            out += ["", "Warnings from the analysis:", ""] + [
+                f"- {w}" for w in distinct_warnings(resp["warnings"])
+            ]
     return "\n".join(out) + "\n"
 
 
@@ -284,12 +337,21 @@ CSV_KEYS = [k for k, _, _ in COLUMNS] + ["discrete_win_rate"]
 
 def csv_text(board: dict[str, Any]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_KEYS + ["experiment_fingerprint", "git_commit"], extrasaction="ignore",
-                       lineterminator="\n")
+    w = csv.DictWriter(
+        buf,
+        fieldnames=CSV_KEYS + ["experiment_fingerprint", "git_commit"],
+        extrasaction="ignore",
+        lineterminator="\n",
+    )
     w.writeheader()
     for r in board["rows"]:
-        w.writerow({**{k: ("" if r.get(k) is None else r.get(k)) for k in CSV_KEYS},
-                    "experiment_fingerprint": board["experiment_fingerprint"], "git_commit": board["git_commit"]})
+        w.writerow(
+            {
+                **{k: ("" if r.get(k) is None else r.get(k)) for k in CSV_KEYS},
+                "experiment_fingerprint": board["experiment_fingerprint"],
+                "git_commit": board["git_commit"],
+            }
+        )
     return buf.getvalue()
 
 
@@ -312,6 +374,7 @@ def write(board: dict[str, Any], out_dir: str | Path, *, exp: Experiment, runs_d
 
 def rich_table(board: dict[str, Any]):
     from rich.markup import escape
+
     """The leaderboard as a rich table, for `print_table` to fit to the terminal: the columns
     `shown_columns` keeps, the most important first (`columns.PRIORITY`), win rate and its SE in one cell."""
     from rich import box
@@ -323,10 +386,13 @@ def rich_table(board: dict[str, Any]):
     cols.sort(key=lambda c: (rank.get(c[0], len(rank)), COLUMNS.index(c)))
     errors = {k for k, e in WITH_ERROR.items() if any(r.get(e) is not None for r in board["rows"])}
     for key, header, fmt in cols:
-        t.add_column(f"{header} ± SE" if key in errors else header,
-                     justify="right" if fmt or key == "rank" else "left")
+        t.add_column(
+            f"{header} ± SE" if key in errors else header, justify="right" if fmt or key == "rank" else "left"
+        )
     for r in board["rows"]:
-        t.add_row(*(escape(_terminal_cell(r, k, f, k in errors)) for k, _, f in cols))  # row names hold [tags=...]
+        t.add_row(
+            *(escape(_terminal_cell(r, k, f, k in errors)) for k, _, f in cols)
+        )  # row names hold [tags=...]
     return t
 
 

@@ -33,8 +33,10 @@ KEEP_WHOLE = 24  # a cell up to this long (a number with its error, a short name
 def _measure(header: str, cells: Sequence[str]) -> tuple[int, int]:
     """(narrowest width without splitting a word or wrapping a short cell, natural one-line width)."""
     texts = [header, *cells]
-    shortest = max([len(w) for w in _words(header)]
-                   + [len(c) if len(c) <= KEEP_WHOLE else max(map(len, _words(c))) for c in cells])
+    shortest = max(
+        [len(w) for w in _words(header)]
+        + [len(c) if len(c) <= KEEP_WHOLE else max(map(len, _words(c))) for c in cells]
+    )
     natural = max((len(line) for t in texts for line in t.splitlines() or [""]), default=0)
     return shortest, max(natural, shortest)
 
@@ -86,7 +88,9 @@ def print_table(console: Any, table: Any, *, priority: Sequence[str] = (), note:
     console.print(table)
     hidden = f"hidden at {console.width} columns: {', '.join(dropped)}" if dropped else ""
     if note or hidden:
-        console.print("; ".join(x for x in (note, hidden) if x), markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            "; ".join(x for x in (note, hidden) if x), markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def show(console: Any, item: Any) -> None:

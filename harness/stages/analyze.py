@@ -46,32 +46,52 @@ ANALYSIS_VERSION = 2  # 2: grouped CV on shared instructions, noise floors, inte
 EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
 
 
-def analysis_fingerprint(exp: Experiment, *, with_outputs: bool, runs_dir: Any = fingerprints.CONFIG_ONLY) -> str:
+def analysis_fingerprint(
+    exp: Experiment, *, with_outputs: bool, runs_dir: Any = fingerprints.CONFIG_ONLY
+) -> str:
     upstream = {f"build/{n}": fingerprints.build_fingerprint(exp, n) for n in exp.datasets}
-    if runs_dir is not fingerprints.CONFIG_ONLY:  # the datasets as built: a rebuild with other records reruns the analysis
+    if (
+        runs_dir is not fingerprints.CONFIG_ONLY
+    ):  # the datasets as built: a rebuild with other records reruns the analysis
         upstream |= {f"dataset/{n}": fingerprints.dataset_hash(exp, n, runs_dir) for n in exp.datasets}
     if with_outputs:
-        upstream |= {f"eval/{n}": fingerprints.eval_judged_fingerprint(exp, r.eval_key, runs_dir) for n, r in rows.primary(exp).items()}
+        upstream |= {
+            f"eval/{n}": fingerprints.eval_judged_fingerprint(exp, r.eval_key, runs_dir)
+            for n, r in rows.primary(exp).items()
+        }
     analysis = to_dict(exp.analysis)
-    if analysis.get("length_tokenizer") is None:  # added later: out at its default, analyses from before keep theirs
+    if (
+        analysis.get("length_tokenizer") is None
+    ):  # added later: out at its default, analyses from before keep theirs
         analysis.pop("length_tokenizer", None)
-    return fingerprint("analysis", version=ANALYSIS_VERSION,
-                       config={"analysis": analysis, "seed": exp.seed}, upstream=upstream)
+    return fingerprint(
+        "analysis",
+        version=ANALYSIS_VERSION,
+        config={"analysis": analysis, "seed": exp.seed},
+        upstream=upstream,
+    )
 
 
 def _eval_outputs(exp: Experiment, runs_dir) -> dict[str, Path]:
-    found = {n: paths.eval_dir(exp, r.eval_key, runs_dir) / "model_outputs.json" for n, r in rows.primary(exp).items()}
+    found = {
+        n: paths.eval_dir(exp, r.eval_key, runs_dir) / "model_outputs.json"
+        for n, r in rows.primary(exp).items()
+    }
     return {n: p for n, p in found.items() if p.is_file()}
 
 
-def run(exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bool | None = None) -> StageOutcome:
+def run(
+    exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bool | None = None
+) -> StageOutcome:
     """Analyse the built datasets (and the models' eval outputs when they exist)."""
     if not exp.analysis.enabled:
         raise StageError(f"analysis is disabled in experiment '{exp.name}'", fix="set analysis.enabled=true")
     missing = [n for n in exp.datasets if not (paths.build_dir(exp, n, runs_dir) / "dataset.jsonl").is_file()]
     if missing:
-        raise StageError(f"datasets not built yet: {', '.join(missing)}",
-                         fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name])}` first")
+        raise StageError(
+            f"datasets not built yet: {', '.join(missing)}",
+            fix=f"run `{shlex.join(['harness', 'build', '--config', exp.name])}` first",
+        )
     outputs = _eval_outputs(exp, runs_dir)
     if with_outputs is None:
         with_outputs = len(outputs) == len(exp.datasets)
@@ -81,8 +101,9 @@ def run(exp: Experiment, runs_dir=None, *, force: bool = False, with_outputs: bo
     def body(d: Path) -> StageResult:
         return _analyse(exp, runs_dir, d, outputs if with_outputs else {})
 
-    return run_stage(directory, stage="analysis", fingerprint=fp, body=body, config=to_dict(exp.analysis),
-                     force=force)
+    return run_stage(
+        directory, stage="analysis", fingerprint=fp, body=body, config=to_dict(exp.analysis), force=force
+    )
 
 
 analyse = run  # the name the graph's execute calls (its own `run` argument is the Run)
@@ -108,8 +129,12 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
     written: list[str] = []
     stats: dict[str, Any] = {}
     jobs: list[tuple[str, list[TextSet], TextSet | None]] = [
-        ("responses", [load_text_set(p, "output", name=n) for n, p in built.items()]
-         + [web_text_set(built[n], n) for n in cfg.web_text_of], None),
+        (
+            "responses",
+            [load_text_set(p, "output", name=n) for n, p in built.items()]
+            + [web_text_set(built[n], n) for n in cfg.web_text_of],
+            None,
+        ),
         ("instructions", [load_text_set(p, "instruction", name=n) for n, p in built.items()], eval_prompts),
     ]
     if outputs:
@@ -119,14 +144,19 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
             log.info("analysis: %s needs two sets, the experiment has %d; skipped", what, len(sets))
             stats[what] = {"skipped": "fewer than two sets"}
             continue
-        settings = AnalysisSettings(seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, folds=_folds(sets),
-                                    model_tokens=model_tokens)
+        settings = AnalysisSettings(
+            seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, folds=_folds(sets), model_tokens=model_tokens
+        )
         result = analyze(sets, embedder, settings, mauve_embedder=features, eval_prompts=prompts)
         plots = write_plots(result, d / f"{what}.png", seed=exp.seed)
         result.report["plots"] = [p.name for p in plots]
         write_json(d / f"{what}.json", result.report)
         written += [f"{what}.json", *(p.name for p in plots)]
-        stats[what] = {"sets": len(sets), "pairs": len(result.report["pairs"]), "warnings": len(result.report["warnings"])}
+        stats[what] = {
+            "sets": len(sets),
+            "pairs": len(result.report["pairs"]),
+            "warnings": len(result.report["warnings"]),
+        }
     if cfg.curation_reference:
         from harness.evaluation.analysis.curation import curation_report
 
@@ -156,7 +186,10 @@ def _model_token_counter(exp: Experiment, runs_dir) -> tuple[str, Any]:
     def count(texts):
         return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
-    return exp.analysis.length_tokenizer if exp.analysis.length_tokenizer != "base" else f"base ({name})", count
+    return (
+        exp.analysis.length_tokenizer if exp.analysis.length_tokenizer != "base" else f"base ({name})",
+        count,
+    )
 
 
 def web_text_set(directory: Path, name: str):
@@ -173,10 +206,17 @@ def web_text_set(directory: Path, name: str):
         if isinstance(web, str) and web.strip():
             pairs.append((user, web))
     if not pairs:
-        raise StageError(f"analysis.web_text_of: {name}'s records carry no web_text provenance",
-                         fix="name a dataset built from the corpus (back_and_forth, humpback, distillation)")
-    return TextSet(name=f"{name}:web_text", texts=tuple(t for _, t in pairs), instructions=tuple(i for i, _ in pairs),
-                   path=str(directory / "dataset.jsonl"), field="web_text")
+        raise StageError(
+            f"analysis.web_text_of: {name}'s records carry no web_text provenance",
+            fix="name a dataset built from the corpus (back_and_forth, humpback, distillation)",
+        )
+    return TextSet(
+        name=f"{name}:web_text",
+        texts=tuple(t for _, t in pairs),
+        instructions=tuple(i for i, _ in pairs),
+        path=str(directory / "dataset.jsonl"),
+        field="web_text",
+    )
 
 
 def _folds(sets: Sequence[Any]) -> int:
@@ -190,7 +230,11 @@ def load(exp: Experiment, runs_dir=None) -> dict[str, dict[str, Any]]:
     from harness.core.io import read_json
 
     d = paths.analysis_dir(exp, runs_dir)
-    return {p.stem: read_json(p) for p in sorted(d.glob("*.json")) if p.name not in ("manifest.json", "running.json")}
+    return {
+        p.stem: read_json(p)
+        for p in sorted(d.glob("*.json"))
+        if p.name not in ("manifest.json", "running.json")
+    }
 
 
 # the stage graph (harness.stages.graph)
@@ -212,7 +256,10 @@ def tasks(run: Run) -> list[Task]:
 
     d = paths.analysis_dir(run.exp, run.runs_dir)
     fp = analysis_fingerprint(run.exp, with_outputs=True, runs_dir=run.runs_dir)
-    needs = (*(f"build/{n}" for n in run.names), *(f"eval/{r.eval_key}" for r in rows.evaluated(run.exp, run.names)))
+    needs = (
+        *(f"build/{n}" for n in run.names),
+        *(f"eval/{r.eval_key}" for r in rows.evaluated(run.exp, run.names)),
+    )
     return [Task("analysis", None, d, fp, is_done(d, fp), needs=needs, writes=("analysis.json",))]
 
 
@@ -223,4 +270,6 @@ def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) 
 def summary(outcome: StageOutcome) -> str:
     """The pairs each comparison measured."""
     s = outcome.manifest.stats
-    return ", ".join(f"{k}: {v.get('pairs')} pairs" for k, v in s.items() if isinstance(v, dict) and "pairs" in v)
+    return ", ".join(
+        f"{k}: {v.get('pairs')} pairs" for k, v in s.items() if isinstance(v, dict) and "pairs" in v
+    )

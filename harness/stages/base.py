@@ -60,8 +60,14 @@ def make_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) -> S
         return StageResult(outputs=list(OUTPUTS), stats={"size": size})
 
     directory = paths.base_model_dir(exp, runs_dir)
-    outcome = run_stage(directory, stage="base-model", fingerprint=base_fingerprint(exp), body=body,
-                        config={"base_model": exp.base_model}, force=force)
+    outcome = run_stage(
+        directory,
+        stage="base-model",
+        fingerprint=base_fingerprint(exp),
+        body=body,
+        config={"base_model": exp.base_model},
+        force=force,
+    )
     _MADE.add((str(directory.resolve()), base_fingerprint(exp)))
     return outcome
 

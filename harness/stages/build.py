@@ -45,8 +45,16 @@ SHARD_VERSION = 2  # 2: shards partition the filtered corpus; Humpback iterates 
 PARSE_FAILURE_KEYS = ("text_parse_failures", "logprob_failures", "missing_res", "unclosed_res")
 
 
-def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
-        num_shards: int = 1, shard_index: int = 0, merge: bool = False) -> list[StageOutcome]:
+def run(
+    exp: Experiment,
+    runs_dir=None,
+    *,
+    only: Sequence[str] | None = None,
+    force: bool = False,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    merge: bool = False,
+) -> list[StageOutcome]:
     """Build the selected datasets (all by default); returns one StageOutcome per dataset."""
     from harness.stages.plan import select
 
@@ -57,8 +65,19 @@ def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, fo
         return [merge_shards(exp, name, runs_dir, num_shards=num_shards, force=force) for name in names]
     base_spec = ensure_base_model(exp, runs_dir)
     seed = seed_records(exp)
-    return [build_one(exp, name, runs_dir, base_spec=base_spec, seed=seed, force=force, num_shards=num_shards,
-                      shard_index=shard_index) for name in names]
+    return [
+        build_one(
+            exp,
+            name,
+            runs_dir,
+            base_spec=base_spec,
+            seed=seed,
+            force=force,
+            num_shards=num_shards,
+            shard_index=shard_index,
+        )
+        for name in names
+    ]
 
 
 def with_inputs(exp: Experiment, names: Sequence[str]) -> list[str]:
@@ -83,8 +102,10 @@ def _inputs(exp: Experiment, name: str, runs_dir) -> dict[str, Path]:
         d = paths.build_dir(exp, dep, runs_dir)
         m = read_manifest(d)
         if m is None or not m.ok or m.fingerprint != fingerprints.build_stage_fingerprint(exp, dep, runs_dir):
-            raise StageError(f"{name} reads dataset {dep}, which is not built (or is out of date) in {d}",
-                             fix=f"build {dep} first (with --num-shards: build and --merge it first)")
+            raise StageError(
+                f"{name} reads dataset {dep}, which is not built (or is out of date) in {d}",
+                fix=f"build {dep} first (with --num-shards: build and --merge it first)",
+            )
         out[dep] = d / "dataset.jsonl"
     return out
 
@@ -97,16 +118,33 @@ def shard_cache(exp: Experiment, name: str, runs_dir, shard_index: int, num_shar
     """A shard's own request cache (one writer per file, however the shards are scheduled): beside the
     experiment's, outside the shard's directory so that a rerun of a failed shard resumes from it;
     the merge folds it into the experiment's cache. Where, not what: in no fingerprint."""
-    return paths.request_cache(exp, runs_dir).parent / "shards" / f"{name}-{shard_index:05d}-of-{num_shards:05d}.sqlite"
+    return (
+        paths.request_cache(exp, runs_dir).parent
+        / "shards"
+        / f"{name}-{shard_index:05d}-of-{num_shards:05d}.sqlite"
+    )
 
 
 def shard_fingerprint(exp: Experiment, name: str, shard_index: int, num_shards: int, runs_dir=None) -> str:
-    return fingerprint("build-shard", version=SHARD_VERSION, config={"shard": shard_index, "of": num_shards},
-                       upstream={"build": fingerprints.build_stage_fingerprint(exp, name, runs_dir)})
+    return fingerprint(
+        "build-shard",
+        version=SHARD_VERSION,
+        config={"shard": shard_index, "of": num_shards},
+        upstream={"build": fingerprints.build_stage_fingerprint(exp, name, runs_dir)},
+    )
 
 
-def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_spec: str,
-                 seed: Sequence[InstructionRecord], num_shards: int = 1, shard_index: int = 0):
+def make_context(
+    exp: Experiment,
+    name: str,
+    workdir: Path,
+    runs_dir,
+    *,
+    base_spec: str,
+    seed: Sequence[InstructionRecord],
+    num_shards: int = 1,
+    shard_index: int = 0,
+):
     """The BuildContext of one dataset: everything a builder may use, resolved from the experiment."""
     from datasets_builders.context import BuildContext
     from harness.experiment import helper_recipe
@@ -115,11 +153,22 @@ def make_context(exp: Experiment, name: str, workdir: Path, runs_dir, *, base_sp
     cache = paths.request_cache(exp, runs_dir)
     own = shard_cache(exp, name, runs_dir, shard_index, num_shards) if num_shards > 1 else cache
     return BuildContext.from_experiment(
-        exp, name, workdir=workdir, base_spec=base_spec, base_identity=base_identity(exp), seed_records=seed,
-        cache_path=own, cache_fallback=cache if own != cache else None, shared_dir=paths.shared_dir(exp, runs_dir),
-        train_fn=_trainer(exp), recipe_identity=semantic_dict(helper_recipe(exp)),
-        num_shards=num_shards, shard_index=shard_index, inputs=_inputs(exp, name, runs_dir),
-        count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None)
+        exp,
+        name,
+        workdir=workdir,
+        base_spec=base_spec,
+        base_identity=base_identity(exp),
+        seed_records=seed,
+        cache_path=own,
+        cache_fallback=cache if own != cache else None,
+        shared_dir=paths.shared_dir(exp, runs_dir),
+        train_fn=_trainer(exp),
+        recipe_identity=semantic_dict(helper_recipe(exp)),
+        num_shards=num_shards,
+        shard_index=shard_index,
+        inputs=_inputs(exp, name, runs_dir),
+        count_tokens=_token_counter(exp, base_spec) if exp.corpus.max_tokens else None,
+    )
 
 
 def _trainer(exp: Experiment):
@@ -136,8 +185,15 @@ def _trainer(exp: Experiment):
         # the sub-stage key in `upstream` already names the base model and the records;
         # `base_model` is the weights' path (the build context resolves the spec)
         fp = train_fingerprint(recipe, upstream=upstream)
-        return train_stage(directory, base_model=base_model, records=records, recipe=recipe,
-                           fingerprint=fp, upstream=upstream, before_fit=lambda: release_idle(gpu_only=True))
+        return train_stage(
+            directory,
+            base_model=base_model,
+            records=records,
+            recipe=recipe,
+            fingerprint=fp,
+            upstream=upstream,
+            before_fit=lambda: release_idle(gpu_only=True),
+        )
 
     return train_fn
 
@@ -151,8 +207,17 @@ def _token_counter(exp: Experiment, base_spec: str):
     return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
 
 
-def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed: Sequence[InstructionRecord],
-              force: bool = False, num_shards: int = 1, shard_index: int = 0) -> StageOutcome:
+def build_one(
+    exp: Experiment,
+    name: str,
+    runs_dir=None,
+    *,
+    base_spec: str,
+    seed: Sequence[InstructionRecord],
+    force: bool = False,
+    num_shards: int = 1,
+    shard_index: int = 0,
+) -> StageOutcome:
     spec = exp.datasets[name]
     fp = fingerprints.build_stage_fingerprint(exp, name, runs_dir)
     directory = paths.build_dir(exp, name, runs_dir)
@@ -164,8 +229,16 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
         from harness.backends.engines import POOL, stats_delta
 
         engines0 = POOL.stats()
-        ctx = make_context(exp, name, d, runs_dir, base_spec=base_spec, seed=seed, num_shards=num_shards,
-                           shard_index=shard_index)
+        ctx = make_context(
+            exp,
+            name,
+            d,
+            runs_dir,
+            base_spec=base_spec,
+            seed=seed,
+            num_shards=num_shards,
+            shard_index=shard_index,
+        )
         from datasets_builders import builder_module
 
         try:
@@ -184,8 +257,12 @@ def build_one(exp: Experiment, name: str, runs_dir=None, *, base_spec: str, seed
         stats = {**_stats(ctx.log, records, ctx.trained), **stats_delta(engines0, POOL.stats())}
         return StageResult(outputs=["dataset.jsonl", "drops.jsonl"], stats=stats)
 
-    config = {"builder": spec.builder, "options": dict(spec.options), "shard": [shard_index, num_shards],
-              "prompts": _prompts_used(exp, name)}
+    config = {
+        "builder": spec.builder,
+        "options": dict(spec.options),
+        "shard": [shard_index, num_shards],
+        "prompts": _prompts_used(exp, name),
+    }
     outcome = run_stage(directory, stage="build", fingerprint=fp, body=body, config=config, force=force)
     if num_shards == 1:
         write_dataset_card(exp, name, runs_dir)
@@ -199,8 +276,12 @@ def _prompts_used(exp: Experiment, name: str) -> dict[str, dict[str, str]]:
     from datasets_builders.prompts import prompt_record
 
     spec = exp.datasets[name]
-    return prompt_record(prompts_used(getattr(builder_module(spec.builder), "PROMPTS", ()),
-                                      parse_options(spec.builder, spec.options)), exp.prompts)
+    return prompt_record(
+        prompts_used(
+            getattr(builder_module(spec.builder), "PROMPTS", ()), parse_options(spec.builder, spec.options)
+        ),
+        exp.prompts,
+    )
 
 
 def _finish_drops(d: Path) -> None:
@@ -225,17 +306,24 @@ def _stats(steplog, records: Sequence[InstructionRecord], trained: dict[str, Any
     }
 
 
-def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, force: bool = False) -> StageOutcome:
+def merge_shards(
+    exp: Experiment, name: str, runs_dir=None, *, num_shards: int, force: bool = False
+) -> StageOutcome:
     """Join the K finished shards of one dataset into its build directory (fingerprint as unsharded)."""
     if num_shards < 2:
         raise StageError("--merge needs --num-shards K (the K the shards were built with)")
     shards = [shard_dir(exp, name, runs_dir, i, num_shards) for i in range(num_shards)]
     manifests = [read_manifest(s) for s in shards]
-    missing = [str(s) for i, (s, m) in enumerate(zip(shards, manifests))
-               if m is None or not m.ok or m.fingerprint != shard_fingerprint(exp, name, i, num_shards, runs_dir)]
+    missing = [
+        str(s)
+        for i, (s, m) in enumerate(zip(shards, manifests))
+        if m is None or not m.ok or m.fingerprint != shard_fingerprint(exp, name, i, num_shards, runs_dir)
+    ]
     if missing:
-        raise StageError(f"{name}: {len(missing)} of {num_shards} shards are not finished: {', '.join(missing[:3])}",
-                         fix="build them with --num-shards K --shard-index i before --merge")
+        raise StageError(
+            f"{name}: {len(missing)} of {num_shards} shards are not finished: {', '.join(missing[:3])}",
+            fix="build them with --num-shards K --shard-index i before --merge",
+        )
 
     from harness.backends.cache import merge_caches
 
@@ -245,8 +333,9 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
         merged: list[InstructionRecord] = []
         for s in shards:
             merged += read_records(s / "dataset.jsonl")
-        ctx = make_context(exp, name, d, runs_dir, base_spec=ensure_base_model(exp, runs_dir),
-                           seed=seed_records(exp))
+        ctx = make_context(
+            exp, name, d, runs_dir, base_spec=ensure_base_model(exp, runs_dir), seed=seed_records(exp)
+        )
         try:
             with ctx.log.step("merge_dedup") as st:
                 merged = dedup_records(merged, st, "duplicate_record")
@@ -261,13 +350,23 @@ def merge_shards(exp: Experiment, name: str, runs_dir=None, *, num_shards: int, 
         _join_drops(d, [s / "drops.jsonl" for s in shards])
         merged = in_id_order(merged)
         write_jsonl(d / "dataset.jsonl", merged)
-        merge_caches(paths.request_cache(exp, runs_dir), shard_caches)  # the merge is the file's one writer here
-        return StageResult(outputs=["dataset.jsonl", "drops.jsonl"],
-                           stats=_merged_stats(ctx, merged, [m.stats for m in manifests], [s.name for s in shards]))
+        merge_caches(
+            paths.request_cache(exp, runs_dir), shard_caches
+        )  # the merge is the file's one writer here
+        return StageResult(
+            outputs=["dataset.jsonl", "drops.jsonl"],
+            stats=_merged_stats(ctx, merged, [m.stats for m in manifests], [s.name for s in shards]),
+        )
 
-    outcome = run_stage(paths.build_dir(exp, name, runs_dir), stage="build", body=body, force=force,
-                        fingerprint=fingerprints.build_stage_fingerprint(exp, name, runs_dir), config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
-                        upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)})
+    outcome = run_stage(
+        paths.build_dir(exp, name, runs_dir),
+        stage="build",
+        body=body,
+        force=force,
+        fingerprint=fingerprints.build_stage_fingerprint(exp, name, runs_dir),
+        config={"merged_shards": num_shards, "prompts": _prompts_used(exp, name)},
+        upstream={s.name: m.fingerprint for s, m in zip(shards, manifests)},
+    )
     if not outcome.skipped:  # folded into the experiment's cache
         for c in shard_caches:
             c.unlink(missing_ok=True)
@@ -286,21 +385,24 @@ def _join_drops(d: Path, shard_drops: Sequence[Path]) -> None:
     own.unlink(missing_ok=True)
 
 
-def _merged_stats(ctx, merged: Sequence[InstructionRecord], shard_stats: Sequence[Any], shard_names: Sequence[str]
-                  ) -> dict[str, Any]:
+def _merged_stats(
+    ctx, merged: Sequence[InstructionRecord], shard_stats: Sequence[Any], shard_names: Sequence[str]
+) -> dict[str, Any]:
     """The merge's stats: every step's counts added over the shards, then the merge's own steps."""
     stats = _stats(ctx.log, merged, ctx.trained)
     stats["shards"] = {k: dict(v.steps) for k, v in zip(shard_names, shard_stats)}
     stats["steps"] = {**_sum_steps([dict(v.steps) for v in shard_stats]), **stats["steps"]}
     stats["completion_tokens"] += sum(v.completion_tokens for v in shard_stats)
     stats["prompt_tokens"] += sum(v.prompt_tokens for v in shard_stats)
-    stats["parse_failures"] = {k: stats["parse_failures"].get(k, 0) + sum(v.parse_failures.get(k, 0) for v in shard_stats)
-                               for k in PARSE_FAILURE_KEYS}
-    stats["summary"] = [f"{k} (all shards): seen {v['seen']}, kept {v['kept']}, dropped {sum(v['dropped'].values())}"
-                        for k, v in stats["steps"].items()]
+    stats["parse_failures"] = {
+        k: stats["parse_failures"].get(k, 0) + sum(v.parse_failures.get(k, 0) for v in shard_stats)
+        for k in PARSE_FAILURE_KEYS
+    }
+    stats["summary"] = [
+        f"{k} (all shards): seen {v['seen']}, kept {v['kept']}, dropped {sum(v['dropped'].values())}"
+        for k, v in stats["steps"].items()
+    ]
     return stats
-
-
 
 
 def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -308,8 +410,17 @@ def _sum_steps(step_dicts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]
     total: dict[str, dict[str, Any]] = {}
     for steps in step_dicts:
         for name, s in steps.items():
-            t = total.setdefault(name, {"seen": 0, "kept": 0, "dropped": {}, "prompt_tokens": 0,
-                                        "completion_tokens": 0, "wall_s": 0.0})
+            t = total.setdefault(
+                name,
+                {
+                    "seen": 0,
+                    "kept": 0,
+                    "dropped": {},
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "wall_s": 0.0,
+                },
+            )
             for k in ("seen", "kept", "prompt_tokens", "completion_tokens", "wall_s"):
                 t[k] += s.get(k, 0)
             for reason, n in s.get("dropped", {}).items():
@@ -322,11 +433,11 @@ def summary_lines(name: str, outcome: StageOutcome) -> list[str]:
     stats = outcome.manifest.stats
     state = "cached" if outcome.skipped else "built"
     pf_text = ", ".join(f"{k}={v}" for k, v in stats.parse_failures.items() if v) or "none"
-    head = (f"build {name}: {state}; {stats.records} records, {stats.completion_tokens} tokens generated, "
-            f"parse failures: {pf_text} -> {outcome.directory / 'dataset.jsonl'}")
+    head = (
+        f"build {name}: {state}; {stats.records} records, {stats.completion_tokens} tokens generated, "
+        f"parse failures: {pf_text} -> {outcome.directory / 'dataset.jsonl'}"
+    )
     return [head, *(f"  {line}" for line in stats.summary)]
-
-
 
 
 # the stage graph (harness.stages.graph)
@@ -339,7 +450,9 @@ def tasks(run: Run) -> list[Task]:
     from harness.stages.rows import instruction_group
 
     out, k = [], run.num_shards
-    grouped = {g for n in run.names for g in instruction_group(run.exp, n)}  # a training reads its group's builds
+    grouped = {
+        g for n in run.names for g in instruction_group(run.exp, n)
+    }  # a training reads its group's builds
     for name in with_inputs(run.exp, sorted(grouped)):
         run.build_fingerprint(name)  # a builder's options error here, before any work
         fp, d = fingerprints.build_stage_fingerprint(run.exp, name, run.runs_dir), run.build_dir(name)
@@ -348,13 +461,37 @@ def tasks(run: Run) -> list[Task]:
         if k > 1:
             shards = []
             for i in range(k):
-                sd, sfp = shard_dir(run.exp, name, run.runs_dir, i, k), shard_fingerprint(run.exp, name, i, k, run.runs_dir)
-                shards.append(Task("build", name, sd, sfp, is_done(sd, sfp), needs=needs, writes=writes,
-                                   part=shard_part(i, k), item=(i, k)))
+                sd, sfp = (
+                    shard_dir(run.exp, name, run.runs_dir, i, k),
+                    shard_fingerprint(run.exp, name, i, k, run.runs_dir),
+                )
+                shards.append(
+                    Task(
+                        "build",
+                        name,
+                        sd,
+                        sfp,
+                        is_done(sd, sfp),
+                        needs=needs,
+                        writes=writes,
+                        part=shard_part(i, k),
+                        item=(i, k),
+                    )
+                )
             out += shards
             needs = tuple(s.id for s in shards)
-        out.append(Task("build", name, d, fp, is_done(d, fp), needs=needs, writes=writes,
-                        item=("merge", k) if k > 1 else None))
+        out.append(
+            Task(
+                "build",
+                name,
+                d,
+                fp,
+                is_done(d, fp),
+                needs=needs,
+                writes=writes,
+                item=("merge", k) if k > 1 else None,
+            )
+        )
     return out
 
 
@@ -367,8 +504,16 @@ def execute(run: Run, task: Task, *, force: bool = False, progress=None) -> Stag
     if isinstance(task.item, tuple) and task.item[0] == "merge":
         return merge_shards(run.exp, name, run.runs_dir, num_shards=task.item[1], force=force)
     index, count = task.item or (0, 1)
-    return build_one(run.exp, name, run.runs_dir, base_spec=run.base_spec, seed=run.seed, force=force,
-                     num_shards=count, shard_index=index)
+    return build_one(
+        run.exp,
+        name,
+        run.runs_dir,
+        base_spec=run.base_spec,
+        seed=run.seed,
+        force=force,
+        num_shards=count,
+        shard_index=index,
+    )
 
 
 def summary(outcome: StageOutcome) -> str:

@@ -31,10 +31,17 @@ from harness.core.errors import HarnessError
 from harness.evaluation.eval_set import ALPACA_EVAL_SIZE
 
 PEAK_FLOPS = 312e12  # A100 bf16 dense, per GPU
-ASSUMPTIONS = {"peak_tflops_per_gpu": 312, "training_utilisation": 0.4, "generation_utilisation": 0.2,
-               "training_flops_per_token": "6 x params", "generation_flops_per_token": "2 x params",
-               "tokens_per_training_example": 512, "prompt_tokens_per_request": "half of corpus.max_tokens (512 if unset)",
-               "generated_tokens_per_request": "half of decoding.max_tokens", "eval_prompt_tokens": 64}
+ASSUMPTIONS = {
+    "peak_tflops_per_gpu": 312,
+    "training_utilisation": 0.4,
+    "generation_utilisation": 0.2,
+    "training_flops_per_token": "6 x params",
+    "generation_flops_per_token": "2 x params",
+    "tokens_per_training_example": 512,
+    "prompt_tokens_per_request": "half of corpus.max_tokens (512 if unset)",
+    "generated_tokens_per_request": "half of decoding.max_tokens",
+    "eval_prompt_tokens": 64,
+}
 
 
 class CapacityError(HarnessError):
@@ -62,7 +69,11 @@ class Load:
         return None if self.need is None else sum(self.need.values())
 
     def gpu_hours(self) -> float:
-        util = ASSUMPTIONS["training_utilisation"] if self.mode == "train" else ASSUMPTIONS["generation_utilisation"]
+        util = (
+            ASSUMPTIONS["training_utilisation"]
+            if self.mode == "train"
+            else ASSUMPTIONS["generation_utilisation"]
+        )
         return self.flops_per_token * self.tokens / (PEAK_FLOPS * util) / 3600
 
 
@@ -76,7 +87,11 @@ class StagePlan:
 
 def _engine(exp) -> tuple[int, int | None, float]:
     e = exp.engine
-    return (int(e.get("tensor_parallel_size", 1)), e.get("max_model_len"), float(e.get("gpu_memory_utilization", 0.9)))
+    return (
+        int(e.get("tensor_parallel_size", 1)),
+        e.get("max_model_len"),
+        float(e.get("gpu_memory_utilization", 0.9)),
+    )
 
 
 def _model_of(spec: str) -> str:
@@ -104,7 +119,9 @@ def serve_load(exp, role: str, spec: str, *, requests: int | None, prompt: int, 
         return Load(role, name, "serve", how, tp, None)
     need = serving_memory(shape, tp=tp, max_len=max_len or shape.max_positions)
     tokens = (requests or 0) * (prompt + generated)
-    return Load(role, name, "serve", how, tp, need, tokens=tokens, flops_per_token=2 * shape.params(), shape=shape)
+    return Load(
+        role, name, "serve", how, tp, need, tokens=tokens, flops_per_token=2 * shape.params(), shape=shape
+    )
 
 
 def strategy_of(exp) -> Strategy:
@@ -122,9 +139,15 @@ def strategy_of(exp) -> Strategy:
         elif cfg.get("distributed_type") == "DEEPSPEED" and int(ds.get("zero_stage", 0)) == 3:
             kind, offload = "zero3", ds.get("offload_optimizer_device", "none") not in ("none", None)
     lora = r.lora
-    return Strategy(kind=kind, gpus=r.num_processes, offload=offload, lora_r=lora.r if lora else None,
-                    lora_modules=len(lora.target_modules) if lora else 4, qlora=bool(lora and lora.load_in_4bit),
-                    checkpointing=r.gradient_checkpointing)
+    return Strategy(
+        kind=kind,
+        gpus=r.num_processes,
+        offload=offload,
+        lora_r=lora.r if lora else None,
+        lora_modules=len(lora.target_modules) if lora else 4,
+        qlora=bool(lora and lora.load_in_4bit),
+        checkpointing=r.gradient_checkpointing,
+    )
 
 
 def train_steps(exp, examples: int | None, *, helper: bool = False) -> int | None:
@@ -137,7 +160,9 @@ def train_steps(exp, examples: int | None, *, helper: bool = False) -> int | Non
         return r.max_steps
     if examples is None:
         return None
-    return int(r.num_epochs * examples / (r.per_device_batch_size * r.gradient_accumulation_steps * r.num_processes))
+    return int(
+        r.num_epochs * examples / (r.per_device_batch_size * r.gradient_accumulation_steps * r.num_processes)
+    )
 
 
 def train_need(exp, shape: ModelShape, st: Strategy) -> tuple[dict[str, int], int]:
@@ -145,8 +170,9 @@ def train_need(exp, shape: ModelShape, st: Strategy) -> tuple[dict[str, int], in
     r = exp.train.recipe
     need = state_memory(shape, st)
     cpu = need.pop("cpu")
-    need["activations"] = activation_memory(shape, micro_batch=r.per_device_batch_size, max_len=r.max_length,
-                                            checkpointing=st.checkpointing)
+    need["activations"] = activation_memory(
+        shape, micro_batch=r.per_device_batch_size, max_len=r.max_length, checkpointing=st.checkpointing
+    )
     return need, cpu
 
 
@@ -165,20 +191,36 @@ def train_load(exp, role: str, spec: str, *, examples: int | None, key: str = ""
         return Load(role, name, "train", st.describe(), st.gpus, None, key=key)
     need, cpu = train_need(exp, shape, st)
     tokens = steps * batch * min(ASSUMPTIONS["tokens_per_training_example"], r.max_length)
-    return Load(role, name, "train", st.describe(), st.gpus, need, cpu=cpu, tokens=tokens,
-                flops_per_token=6 * shape.params(), key=key, shape=shape)
+    return Load(
+        role,
+        name,
+        "train",
+        st.describe(),
+        st.gpus,
+        need,
+        cpu=cpu,
+        tokens=tokens,
+        flops_per_token=6 * shape.params(),
+        key=key,
+        shape=shape,
+    )
 
 
 def _roles(builder: str, o: Any) -> list[str]:
     """The options naming the models a builder runs (the steps its options switch on)."""
     if builder == "back_and_forth":
-        return ["backward_model"] + (["judge"] if o.variant != "rewriting" else []) + \
-            (["rewriter"] if o.variant != "filtering" else [])
+        return (
+            ["backward_model"]
+            + (["judge"] if o.variant != "rewriting" else [])
+            + (["rewriter"] if o.variant != "filtering" else [])
+        )
     if builder == "humpback":
         return ["backward_model", "judge"]
     if builder == "distillation":
         corpus = getattr(o, "instructions_from", "corpus") == "corpus"
-        return (["backward_model"] + (["judge"] if getattr(o, "filter", True) else []) if corpus else []) + ["teacher"]
+        return (["backward_model"] + (["judge"] if getattr(o, "filter", True) else []) if corpus else []) + [
+            "teacher"
+        ]
     from datasets_builders import MODEL_OPTIONS
 
     return [k for k in MODEL_OPTIONS if isinstance(getattr(o, k, None), str)]
@@ -191,8 +233,17 @@ def _resolve(exp, role: str, ref: str, requests: int | None, sizes: tuple[int, i
         base = base or exp.base_model
         seed = exp.seed_data.n  # None (the whole seed set): its size is unknown before it loads
         trained = train_load(exp, f"train {purpose[1:]} helper", base, examples=seed, key=f"{purpose}:{base}")
-        return [trained, serve_load(exp, role, f"{exp.backend}:{_model_of(base)}", requests=requests,
-                                    prompt=sizes[0], generated=sizes[1])]
+        return [
+            trained,
+            serve_load(
+                exp,
+                role,
+                f"{exp.backend}:{_model_of(base)}",
+                requests=requests,
+                prompt=sizes[0],
+                generated=sizes[1],
+            ),
+        ]
     spec = exp.base_model if ref == "@base" else ref
     return [serve_load(exp, role, spec, requests=requests, prompt=sizes[0], generated=sizes[1])]
 
@@ -212,11 +263,24 @@ def build_loads(exp, name: str) -> tuple[list[Load], str]:
     if ds.builder == "humpback":
         base = o.judge.partition(":")[2] if o.judge.startswith("@seed_model:") else exp.base_model
         for k in range(1, o.iterations):
-            loads.append(train_load(exp, f"train humpback M{k}", base, examples=None, key=f"m{k}:{base}:{name}"))
-            loads.append(serve_load(exp, f"judge M{k}", f"{exp.backend}:{_model_of(base)}", requests=docs,
-                                    prompt=sizes[0], generated=sizes[1]))
-    work = (f"up to {docs:,} documents, one request per document per model" if docs
-            else "requests: as many as the source dataset's instructions (unknown here)")
+            loads.append(
+                train_load(exp, f"train humpback M{k}", base, examples=None, key=f"m{k}:{base}:{name}")
+            )
+            loads.append(
+                serve_load(
+                    exp,
+                    f"judge M{k}",
+                    f"{exp.backend}:{_model_of(base)}",
+                    requests=docs,
+                    prompt=sizes[0],
+                    generated=sizes[1],
+                )
+            )
+    work = (
+        f"up to {docs:,} documents, one request per document per model"
+        if docs
+        else "requests: as many as the source dataset's instructions (unknown here)"
+    )
     return loads, work
 
 
@@ -238,8 +302,14 @@ def stage_plans(exp, steps) -> list[StagePlan]:
             out.append(StagePlan(s.label, t.dataset, (load,), f"{train_steps(exp, n or None) or '?'} steps"))
         elif s.stage == "eval":
             n = exp.eval.max_instances or ALPACA_EVAL_SIZE
-            load = serve_load(exp, "generate", exp.base_model, requests=n, prompt=ASSUMPTIONS["eval_prompt_tokens"],
-                              generated=exp.eval.decoding.max_tokens // 2)
+            load = serve_load(
+                exp,
+                "generate",
+                exp.base_model,
+                requests=n,
+                prompt=ASSUMPTIONS["eval_prompt_tokens"],
+                generated=exp.eval.decoding.max_tokens // 2,
+            )
             out.append(StagePlan(s.label, by_eval[s.dataset].training.dataset, (load,), f"{n} eval prompts"))
         else:
             out.append(StagePlan(s.label, None, (), "small models only"))
@@ -256,27 +326,40 @@ def _gib(n: float) -> str:
 def _serve_problem(exp, label: str, load: Load) -> str | None:
     hw, util = exp.hardware, _engine(exp)[2]
     if load.gpus > hw.gpus_per_node:
-        return (f"{label}: {load.model} is served over {load.gpus} GPUs, one node has {hw.gpus_per_node}: "
-                f"set engine.tensor_parallel_size={hw.gpus_per_node} or less")
+        return (
+            f"{label}: {load.model} is served over {load.gpus} GPUs, one node has {hw.gpus_per_node}: "
+            f"set engine.tensor_parallel_size={hw.gpus_per_node} or less"
+        )
     room = hw.gpu_memory_gib * util * GIB
     if load.per_gpu <= room:
         return None
     shape = load.shape
     total = load.per_gpu * load.gpus
-    fits = [t for t in range(1, hw.gpus_per_node + 1) if shape.heads % t == 0 and total / t <= room] 
-    fix = (f"set engine.tensor_parallel_size={fits[0]} or more" if fits else
-           f"no tensor_parallel_size up to {hw.gpus_per_node} fits: larger GPUs, or a smaller engine.max_model_len")
-    return (f"{label}: {load.model} needs {_gib(load.need['weights'])} GiB of weights + "
-            f"{_gib(load.need['kv_cache'])} GiB of KV cache for one sequence per GPU of a vLLM engine with "
-            f"tensor_parallel_size={load.gpus}, one GPU has {hw.gpu_memory_gib:g} ({_gib(room)} at "
-            f"gpu_memory_utilization {util:g}), {_gib(load.per_gpu - room)} GiB short: {fix}")
+    fits = [t for t in range(1, hw.gpus_per_node + 1) if shape.heads % t == 0 and total / t <= room]
+    fix = (
+        f"set engine.tensor_parallel_size={fits[0]} or more"
+        if fits
+        else f"no tensor_parallel_size up to {hw.gpus_per_node} fits: larger GPUs, or a smaller engine.max_model_len"
+    )
+    return (
+        f"{label}: {load.model} needs {_gib(load.need['weights'])} GiB of weights + "
+        f"{_gib(load.need['kv_cache'])} GiB of KV cache for one sequence per GPU of a vLLM engine with "
+        f"tensor_parallel_size={load.gpus}, one GPU has {hw.gpu_memory_gib:g} ({_gib(room)} at "
+        f"gpu_memory_utilization {util:g}), {_gib(load.per_gpu - room)} GiB short: {fix}"
+    )
 
 
-_ALTERNATIVES = (("train.accelerate_config=fsdp", dict(kind="fsdp", offload=False)),
-                 ("train.accelerate_config=deepspeed-zero3 (ZeRO-3, optimizer offloaded to CPU)",
-                  dict(kind="zero3", offload=True)),
-                 ("train.lora={r: 64, load_in_4bit: true} (QLoRA, a deviation from full fine-tuning)",
-                  dict(lora_r=64, qlora=True)))
+_ALTERNATIVES = (
+    ("train.accelerate_config=fsdp", dict(kind="fsdp", offload=False)),
+    (
+        "train.accelerate_config=deepspeed-zero3 (ZeRO-3, optimizer offloaded to CPU)",
+        dict(kind="zero3", offload=True),
+    ),
+    (
+        "train.lora={r: 64, load_in_4bit: true} (QLoRA, a deviation from full fine-tuning)",
+        dict(lora_r=64, qlora=True),
+    ),
+)
 
 
 def _train_fix(exp, load: Load, gpus: int, room: float) -> str:
@@ -293,18 +376,29 @@ def _train_problem(exp, label: str, load: Load) -> str | None:
     hw = exp.hardware
     total, room = hw.nodes * hw.gpus_per_node, hw.gpu_memory_gib * GIB
     gpus = min(total, load.gpus)
-    count = (f"uses train.num_processes={load.gpus} GPUs, the hardware has {total}; on {total} it "
-             if gpus < load.gpus else "")
+    count = (
+        f"uses train.num_processes={load.gpus} GPUs, the hardware has {total}; on {total} it "
+        if gpus < load.gpus
+        else ""
+    )
     st = dataclasses.replace(strategy_of(exp), gpus=gpus)
     need, _ = train_need(exp, load.shape, st)
     per_gpu = sum(need.values())
     if per_gpu <= room:
-        return None if not count else (f"{label}: {load.role} {load.model} {count}fits: set train.num_processes="
-                                       f"{total} (and gradient_accumulation_steps to keep the batch)")
+        return (
+            None
+            if not count
+            else (
+                f"{label}: {load.role} {load.model} {count}fits: set train.num_processes="
+                f"{total} (and gradient_accumulation_steps to keep the batch)"
+            )
+        )
     parts = ", ".join(f"{k} {_gib(v)}" for k, v in need.items())
-    return (f"{label}: {load.role} {load.model} {count}needs {_gib(per_gpu)} GiB per GPU ({st.describe()}: {parts}), "
-            f"one GPU has {hw.gpu_memory_gib:g}, {_gib(per_gpu - room)} GiB short: "
-            + _train_fix(exp, load, gpus, room))
+    return (
+        f"{label}: {load.role} {load.model} {count}needs {_gib(per_gpu)} GiB per GPU ({st.describe()}: {parts}), "
+        f"one GPU has {hw.gpu_memory_gib:g}, {_gib(per_gpu - room)} GiB short: "
+        + _train_fix(exp, load, gpus, room)
+    )
 
 
 def problems(exp, plans: list[StagePlan]) -> list[str]:
@@ -322,7 +416,9 @@ def problems(exp, plans: list[StagePlan]) -> list[str]:
                 found.append(line)
         if found:
             more = len(found) - 1
-            out.append(found[0] + (f" (and {more} more model(s) of this stage that do not fit)" if more else ""))
+            out.append(
+                found[0] + (f" (and {more} more model(s) of this stage that do not fit)" if more else "")
+            )
     return out
 
 
@@ -345,15 +441,39 @@ def totals(plans: list[StagePlan]) -> dict[str, Any]:
 
 def to_json(exp, plans: list[StagePlan]) -> dict[str, Any]:
     hw = exp.hardware
-    stages = [{"stage": p.label, "dataset": p.dataset, "work": p.work,
-               "loads": [{"role": x.role, "model": x.model, "mode": x.mode, "how": x.how, "gpus": x.gpus,
-                          "params": x.shape.params() if x.shape else None,
-                          "per_gpu_gib": None if x.need is None else round(x.per_gpu / GIB, 2),
-                          "parts_gib": None if x.need is None else {k: round(v / GIB, 2) for k, v in x.need.items()},
-                          "cpu_gib": round(x.cpu / GIB, 1), "tokens": x.tokens,
-                          "gpu_hours": round(x.gpu_hours(), 2)} for x in p.loads]} for p in plans]
-    return {"hardware": dataclasses.asdict(hw) | {"declared": hw.declared}, "stages": stages,
-            "totals": totals(plans), "assumptions": ASSUMPTIONS, "problems": problems(exp, plans)}
+    stages = [
+        {
+            "stage": p.label,
+            "dataset": p.dataset,
+            "work": p.work,
+            "loads": [
+                {
+                    "role": x.role,
+                    "model": x.model,
+                    "mode": x.mode,
+                    "how": x.how,
+                    "gpus": x.gpus,
+                    "params": x.shape.params() if x.shape else None,
+                    "per_gpu_gib": None if x.need is None else round(x.per_gpu / GIB, 2),
+                    "parts_gib": None
+                    if x.need is None
+                    else {k: round(v / GIB, 2) for k, v in x.need.items()},
+                    "cpu_gib": round(x.cpu / GIB, 1),
+                    "tokens": x.tokens,
+                    "gpu_hours": round(x.gpu_hours(), 2),
+                }
+                for x in p.loads
+            ],
+        }
+        for p in plans
+    ]
+    return {
+        "hardware": dataclasses.asdict(hw) | {"declared": hw.declared},
+        "stages": stages,
+        "totals": totals(plans),
+        "assumptions": ASSUMPTIONS,
+        "problems": problems(exp, plans),
+    }
 
 
 def table(exp, plans: list[StagePlan]):
@@ -362,28 +482,41 @@ def table(exp, plans: list[StagePlan]):
     from rich.table import Table
 
     hw = exp.hardware
-    have = (f"{hw.nodes} x {hw.gpus_per_node} GPUs of {hw.gpu_memory_gib:g} GiB" if hw.declared
-            else "no hardware declared: nothing refused")
+    have = (
+        f"{hw.nodes} x {hw.gpus_per_node} GPUs of {hw.gpu_memory_gib:g} GiB"
+        if hw.declared
+        else "no hardware declared: nothing refused"
+    )
     t = Table(title=f"capacity plan ({have})")
     for col in ("stage", "model", "how", "GPUs", "GiB per GPU", "GPU-h"):
         t.add_column(col)
     for p in plans:
         for x in p.loads:
-            parts = "?" if x.need is None else f"{_gib(x.per_gpu)} (" + ", ".join(
-                f"{k} {_gib(v)}" for k, v in x.need.items()) + ")" + (f", host {_gib(x.cpu)}" if x.cpu else "")
-            t.add_row(p.label, f"{x.role}: {x.model}", x.how, str(x.gpus), escape(parts), f"{x.gpu_hours():,.1f}")
+            parts = (
+                "?"
+                if x.need is None
+                else f"{_gib(x.per_gpu)} ("
+                + ", ".join(f"{k} {_gib(v)}" for k, v in x.need.items())
+                + ")"
+                + (f", host {_gib(x.cpu)}" if x.cpu else "")
+            )
+            t.add_row(
+                p.label, f"{x.role}: {x.model}", x.how, str(x.gpus), escape(parts), f"{x.gpu_hours():,.1f}"
+            )
     return t
 
 
 def summary_lines(exp, plans: list[StagePlan]) -> list[str]:
     tot, a = totals(plans), ASSUMPTIONS
     per = ", ".join(f"{k} {v:,.0f}" for k, v in tot["per_dataset"].items())
-    return [f"estimated GPU-hours: {tot['gpu_hours']:,.0f} in all ({per})",
-            f"assumptions: {a['peak_tflops_per_gpu']} TFLOP/s peak per GPU (A100 bf16), utilisation "
-            f"{a['training_utilisation']:.0%} training / {a['generation_utilisation']:.0%} generation; "
-            f"FLOPs {a['training_flops_per_token']} per training token, {a['generation_flops_per_token']} per "
-            f"generated or prompt token; {a['tokens_per_training_example']} tokens per training example, "
-            f"prompts {a['prompt_tokens_per_request']}, outputs {a['generated_tokens_per_request']}"]
+    return [
+        f"estimated GPU-hours: {tot['gpu_hours']:,.0f} in all ({per})",
+        f"assumptions: {a['peak_tflops_per_gpu']} TFLOP/s peak per GPU (A100 bf16), utilisation "
+        f"{a['training_utilisation']:.0%} training / {a['generation_utilisation']:.0%} generation; "
+        f"FLOPs {a['training_flops_per_token']} per training token, {a['generation_flops_per_token']} per "
+        f"generated or prompt token; {a['tokens_per_training_example']} tokens per training example, "
+        f"prompts {a['prompt_tokens_per_request']}, outputs {a['generated_tokens_per_request']}",
+    ]
 
 
 def check(exp, steps) -> list[StagePlan]:
@@ -392,6 +525,7 @@ def check(exp, steps) -> list[StagePlan]:
     plans = stage_plans(exp, steps)
     lines = problems(exp, plans)
     if lines:
-        raise CapacityError(f"{len(lines)} stage(s) do not fit the declared hardware (hardware.*):\n  "
-                            + "\n  ".join(lines))
+        raise CapacityError(
+            f"{len(lines)} stage(s) do not fit the declared hardware (hardware.*):\n  " + "\n  ".join(lines)
+        )
     return plans

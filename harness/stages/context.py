@@ -23,9 +23,15 @@ if TYPE_CHECKING:
 
 
 class Run:
-    def __init__(self, exp: Experiment, runs_dir: str | os.PathLike[str] | None = None, *,
-                 only: Sequence[str] | None = None, results_dir: str | os.PathLike[str] = "results",
-                 num_shards: int = 1) -> None:
+    def __init__(
+        self,
+        exp: Experiment,
+        runs_dir: str | os.PathLike[str] | None = None,
+        *,
+        only: Sequence[str] | None = None,
+        results_dir: str | os.PathLike[str] = "results",
+        num_shards: int = 1,
+    ) -> None:
         from harness.stages.plan import select
 
         self.exp, self.runs_dir, self.results_dir = exp, runs_dir, results_dir

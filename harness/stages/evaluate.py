@@ -36,8 +36,18 @@ log = logging.getLogger(__name__)
 
 OUTPUTS = ["model_outputs.json", "annotations.json", "metrics.json"]
 # what of metrics.json the manifest keeps (the whole file sits beside it)
-STATS_KEYS = ("win_rate", "standard_error", "n_total", "discrete_win_rate", "lc_win_rate", "lc_variant",
-              "lc_reason", "n_parse_failures", "avg_output_length", "tokens")
+STATS_KEYS = (
+    "win_rate",
+    "standard_error",
+    "n_total",
+    "discrete_win_rate",
+    "lc_win_rate",
+    "lc_variant",
+    "lc_reason",
+    "n_parse_failures",
+    "avg_output_length",
+    "tokens",
+)
 
 
 def eval_stats(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,8 +58,17 @@ def eval_stats(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return stats
 
 
-def evaluate(directory: Path, job: EvalJob, *, fingerprint: str, config: Any, upstream: Mapping[str, str] | None = None,
-             force: bool = False, progress: Any = None, on_cost: Any = None) -> StageOutcome:
+def evaluate(
+    directory: Path,
+    job: EvalJob,
+    *,
+    fingerprint: str,
+    config: Any,
+    upstream: Mapping[str, str] | None = None,
+    force: bool = False,
+    progress: Any = None,
+    on_cost: Any = None,
+) -> StageOutcome:
     """The eval stage for one model: generate, judge, score. `fingerprint` covers the generation and
     judging; the stage is cached on it with the LC settings, and new LC settings only rescore."""
     from harness.evaluation.alpaca import evaluate_model
@@ -57,14 +76,28 @@ def evaluate(directory: Path, job: EvalJob, *, fingerprint: str, config: Any, up
     stage_fp = fingerprints.eval_stage_fingerprint(fingerprint, job.lc, job.lc_data)
 
     def body(d: Path) -> StageResult:
-        metrics = evaluate_model(job, d, progress=progress, on_cost=on_cost, judged=None if force else fingerprint)
-        log.info("eval %s: win rate %s ± %s (n=%s, %s parse failure(s))", metrics.get("generator"),
-                 metrics.get("win_rate"), metrics.get("standard_error"), metrics.get("n_total"),
-                 metrics.get("n_parse_failures"))
+        metrics = evaluate_model(
+            job, d, progress=progress, on_cost=on_cost, judged=None if force else fingerprint
+        )
+        log.info(
+            "eval %s: win rate %s ± %s (n=%s, %s parse failure(s))",
+            metrics.get("generator"),
+            metrics.get("win_rate"),
+            metrics.get("standard_error"),
+            metrics.get("n_total"),
+            metrics.get("n_parse_failures"),
+        )
         return StageResult(outputs=list(OUTPUTS), stats=eval_stats(metrics))
 
-    return run_stage(directory, stage="eval", fingerprint=stage_fp, body=body, config=config,
-                     upstream={**(upstream or {}), "judged": fingerprint}, force=force)
+    return run_stage(
+        directory,
+        stage="eval",
+        fingerprint=stage_fp,
+        body=body,
+        config=config,
+        upstream={**(upstream or {}), "judged": fingerprint},
+        force=force,
+    )
 
 
 def resolve_judge_model(exp: Experiment, runs_dir=None) -> str:
@@ -79,8 +112,10 @@ def resolve_judge_model(exp: Experiment, runs_dir=None) -> str:
 
         return f"local:{head}:{ensure_base_model(exp, runs_dir)}"
     if model.startswith("@"):
-        raise ConfigError(f"'eval.judge' uses {model}, which the eval stage cannot resolve",
-                          fix="judge with @base or a backend spec")
+        raise ConfigError(
+            f"'eval.judge' uses {model}, which the eval stage cannot resolve",
+            fix="judge with @base or a backend spec",
+        )
     return judge
 
 
@@ -90,8 +125,14 @@ def backend_options(exp: Experiment) -> dict[str, Any]:
     return engine_options(exp.base_model, exp.engine)
 
 
-def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
-        progress: Any = None) -> list[StageOutcome]:
+def run(
+    exp: Experiment,
+    runs_dir=None,
+    *,
+    only: Sequence[str] | None = None,
+    force: bool = False,
+    progress: Any = None,
+) -> list[StageOutcome]:
     """Evaluate every row of the selected datasets (`rows.evaluated`: per training, checkpoint and
     eval-tag variant), each with its system prompt, cached by fingerprint; `progress(what, done,
     total)` hears each batch's progress."""
@@ -108,8 +149,10 @@ def require_models(run: Run, rows: Sequence[Row]) -> None:
     """Every row to evaluate has its trained model; else one error naming them, before any eval."""
     missing = [r for r in rows if not (run.model_dir(r) / "config.json").is_file()]
     if missing:
-        raise StageError(f"no trained model for {', '.join(r.name for r in missing)} ({run.model_dir(missing[0])})",
-                         fix=f"run harness train first: {shlex.join(['harness', 'train', '--config', run.exp.name])}")
+        raise StageError(
+            f"no trained model for {', '.join(r.name for r in missing)} ({run.model_dir(missing[0])})",
+            fix=f"run harness train first: {shlex.join(['harness', 'train', '--config', run.exp.name])}",
+        )
 
 
 def eval_one(run: Run, r: Row, *, force: bool = False, progress: Any = None) -> StageOutcome:
@@ -124,15 +167,38 @@ def eval_one(run: Run, r: Row, *, force: bool = False, progress: Any = None) -> 
     judge = run.memo("judge", lambda: resolve_judge_model(exp, runs_dir)) if todo else exp.eval.judge
     model = f"{exp.backend}:{run.model_dir(r)}"
     system, suffix = eval_prompt_parts(exp, r.eval_tags)
-    job = EvalJob(question_suffix=suffix, judge=judge, protocol=exp.eval.protocol, eval_set=exp.eval.eval_set, decoding=exp.eval.decoding,
-                  max_instances=exp.eval.max_instances, model=model, name=r.name,
-                  cache=paths.request_cache(exp, runs_dir), generator_options=backend_options(exp), system=system,
-                  lc=exp.eval.lc, lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None)
-    outcome = evaluate(run.eval_dir(r), job, fingerprint=fingerprints.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
-                       config={"eval": to_dict(exp.eval), "model": model, "judge": judge,
-                               "row": r.name, "eval_tags": r.eval_tags, "system_prompt": system,
-                               **({"question_suffix": suffix} if suffix else {})},
-                       upstream={"train": run.train_fingerprint(r.training)}, force=force, progress=progress)
+    job = EvalJob(
+        question_suffix=suffix,
+        judge=judge,
+        protocol=exp.eval.protocol,
+        eval_set=exp.eval.eval_set,
+        decoding=exp.eval.decoding,
+        max_instances=exp.eval.max_instances,
+        model=model,
+        name=r.name,
+        cache=paths.request_cache(exp, runs_dir),
+        generator_options=backend_options(exp),
+        system=system,
+        lc=exp.eval.lc,
+        lc_data=Path(exp.eval.lc_data) if exp.eval.lc_data else None,
+    )
+    outcome = evaluate(
+        run.eval_dir(r),
+        job,
+        fingerprint=fingerprints.eval_judged_fingerprint(exp, r.eval_key, runs_dir),
+        config={
+            "eval": to_dict(exp.eval),
+            "model": model,
+            "judge": judge,
+            "row": r.name,
+            "eval_tags": r.eval_tags,
+            "system_prompt": system,
+            **({"question_suffix": suffix} if suffix else {}),
+        },
+        upstream={"train": run.train_fingerprint(r.training)},
+        force=force,
+        progress=progress,
+    )
     _after_eval(exp, r, outcome, runs_dir)
     return outcome
 
@@ -146,8 +212,18 @@ def tasks(run: Run) -> list[Task]:
     out = []
     for r in evaluated(run.exp, run.names):
         d, fp = run.eval_dir(r), run.eval_fingerprint(r)
-        out.append(Task("eval", r.eval_key, d, fp, is_done(d, fp), needs=(*base.needs(run), f"train/{r.training.key}"),
-                        writes=tuple(OUTPUTS), item=r))
+        out.append(
+            Task(
+                "eval",
+                r.eval_key,
+                d,
+                fp,
+                is_done(d, fp),
+                needs=(*base.needs(run), f"train/{r.training.key}"),
+                writes=tuple(OUTPUTS),
+                item=r,
+            )
+        )
     return out
 
 
@@ -167,8 +243,13 @@ def _after_eval(exp: Experiment, r: Row, outcome: StageOutcome, runs_dir=None) -
     if exp.train.recipe.report_to and not outcome.skipped:
         from harness.training.tracking import log_eval
 
-        log_eval(exp.train.recipe.report_to, project=exp.name, run_name=r.name,
-                 train_dir=paths.train_dir(exp, r.training.key, runs_dir), metrics=metrics)
+        log_eval(
+            exp.train.recipe.report_to,
+            project=exp.name,
+            run_name=r.name,
+            train_dir=paths.train_dir(exp, r.training.key, runs_dir),
+            metrics=metrics,
+        )
     if r.step is None:
         from harness.stages.cards import write_model_card
 
@@ -186,23 +267,34 @@ def estimate_cost(exp: Experiment) -> dict[str, Any] | None:
     if not exp.eval.judge.startswith("alpaca_eval:"):
         return None
     try:
-        rows = eval_set.select_instances(eval_set.load_eval_set(exp.eval.eval_set, exp.eval.protocol),
-                                         exp.eval.max_instances)
+        rows = eval_set.select_instances(
+            eval_set.load_eval_set(exp.eval.eval_set, exp.eval.protocol), exp.eval.max_instances
+        )
     except ConfigError as e:
         return {"summary": f"no estimate: {e}"}
-    one = alpaca.estimate_judge_cost(exp.eval.judge, exp.eval.protocol, rows, exp.eval.decoding.max_tokens * 4)
+    one = alpaca.estimate_judge_cost(
+        exp.eval.judge, exp.eval.protocol, rows, exp.eval.decoding.max_tokens * 4
+    )
     if one is None:
         return None
     from harness.stages.rows import evaluated
 
     n = len(evaluated(exp))
-    total = {k: (v * n if isinstance(v, (int, float)) and k not in ("price_per_token",) else v) for k, v in one.items()}
+    total = {
+        k: (v * n if isinstance(v, (int, float)) and k not in ("price_per_token",) else v)
+        for k, v in one.items()
+    }
     usd = total.get("usd")
-    total["summary"] = (f"{total['n_judgments']} judgments by {one['annotator']} ({one['model']}) for {n} model(s): "
-                        f"~{total['total_tokens']:,} tokens, "
-                        + (f"~${usd:.2f}" if usd is not None else "price unknown")
-                        + (f" (alpaca_eval's evaluator leaderboard: ~${total['usd_leaderboard']:.2f})"
-                           if total.get("usd_leaderboard") is not None else ""))
+    total["summary"] = (
+        f"{total['n_judgments']} judgments by {one['annotator']} ({one['model']}) for {n} model(s): "
+        f"~{total['total_tokens']:,} tokens, "
+        + (f"~${usd:.2f}" if usd is not None else "price unknown")
+        + (
+            f" (alpaca_eval's evaluator leaderboard: ~${total['usd_leaderboard']:.2f})"
+            if total.get("usd_leaderboard") is not None
+            else ""
+        )
+    )
     return total
 
 
@@ -211,5 +303,6 @@ def summary(outcome: StageOutcome) -> str:
     s = outcome.manifest.stats
     if s.win_rate is None:
         return f"n={s.n_total}, no win rate"
-    return (f"win rate {s.win_rate:.1f} ± {s.standard_error or 0:.1f} % (n={s.n_total}"
-            + (f", {s.n_parse_failures} unparseable)" if s.n_parse_failures else ")"))
+    return f"win rate {s.win_rate:.1f} ± {s.standard_error or 0:.1f} % (n={s.n_total}" + (
+        f", {s.n_parse_failures} unparseable)" if s.n_parse_failures else ")"
+    )

@@ -60,9 +60,22 @@ class Submitted:
 
 def task_command(config: str, overrides: Sequence[str], run: Run, task: Task, *, force: bool) -> list[str]:
     """The argv of the job that executes `task`: `python -m harness.cli task ...` with the run's settings."""
-    cmd = [sys.executable, "-m", "harness.cli", "task", "--config", config, task.id, *overrides,
-           "--runs-dir", str(Path(run.runs_dir or os.environ.get("HARNESS_RUNS_DIR") or "runs").resolve()),
-           "--results-dir", str(Path(run.results_dir).resolve()), "--num-shards", str(run.num_shards)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "task",
+        "--config",
+        config,
+        task.id,
+        *overrides,
+        "--runs-dir",
+        str(Path(run.runs_dir or os.environ.get("HARNESS_RUNS_DIR") or "runs").resolve()),
+        "--results-dir",
+        str(Path(run.results_dir).resolve()),
+        "--num-shards",
+        str(run.num_shards),
+    ]
     for name in run.only or ():
         cmd += ["--only", name]
     return cmd + (["--force"] if force else [])
@@ -89,8 +102,9 @@ def resources(run: Run, tasks: Sequence[Task]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def submit(run: Run, tasks: Sequence[Task], *, config: str, overrides: Sequence[str], force: Sequence[str] = ()
-           ) -> list[Submitted]:
+def submit(
+    run: Run, tasks: Sequence[Task], *, config: str, overrides: Sequence[str], force: Sequence[str] = ()
+) -> list[Submitted]:
     """Submit every task that is to run, in graph order, each after the jobs of its needs."""
     from harness.core import slurm
 
@@ -114,9 +128,18 @@ def submit(run: Run, tasks: Sequence[Task], *, config: str, overrides: Sequence[
         return r["job_id"] if info is not None and info.status in ("pending", "running") else None
 
     for t in tasks:
-        if t.part is None and t.dataset in pending_shards and t.stage == "build":  # the merge: its shards first
-            out += _submit_shards(run, pending_shards.pop(t.dataset), job_of, config=config, overrides=overrides,
-                                  force=force, folder=folder)
+        if (
+            t.part is None and t.dataset in pending_shards and t.stage == "build"
+        ):  # the merge: its shards first
+            out += _submit_shards(
+                run,
+                pending_shards.pop(t.dataset),
+                job_of,
+                config=config,
+                overrides=overrides,
+                force=force,
+                folder=folder,
+            )
         if not to_run(t):
             continue
         if (queued := still_queued(t)) is not None:
@@ -129,18 +152,32 @@ def submit(run: Run, tasks: Sequence[Task], *, config: str, overrides: Sequence[
         # an array task's dependant waits for the whole array (afterok on the array id)
         deps = sorted({job_of[n].split("_")[0] for n in t.needs if n in job_of})
         r = res[t.id]
-        job = slurm.submit_command(task_command(config, overrides, run, t, force=t.stage in force), folder=folder,
-                                   opts=run.exp.slurm, name=f"{run.exp.name}:{t.id}", dependencies=deps,
-                                   nodes=r["nodes"], gpus_per_node=r["gpus_per_node"],
-                                   in_batch_script=r["in_batch_script"])
+        job = slurm.submit_command(
+            task_command(config, overrides, run, t, force=t.stage in force),
+            folder=folder,
+            opts=run.exp.slurm,
+            name=f"{run.exp.name}:{t.id}",
+            dependencies=deps,
+            nodes=r["nodes"],
+            gpus_per_node=r["gpus_per_node"],
+            in_batch_script=r["in_batch_script"],
+        )
         job_of[t.id] = str(job.job_id)
         out.append(Submitted(t.id, str(job.job_id)))
     _record(run, tasks, out)
     return out
 
 
-def _submit_shards(run: Run, shards: list[Task], job_of: dict[str, str], *, config: str,  # noqa: PLR0913
-                   overrides: Sequence[str], force: Sequence[str], folder: Path) -> list[Submitted]:
+def _submit_shards(  # noqa: PLR0913
+    run: Run,
+    shards: list[Task],
+    job_of: dict[str, str],
+    *,
+    config: str,
+    overrides: Sequence[str],
+    force: Sequence[str],
+    folder: Path,
+) -> list[Submitted]:
     from harness.core import slurm
 
     needs = {n for s in shards for n in s.needs}
@@ -150,9 +187,15 @@ def _submit_shards(run: Run, shards: list[Task], job_of: dict[str, str], *, conf
     import submitit
 
     calls = [(submitit.helpers.CommandFunction(c, verbose=True),) for c in cmds]
-    jobs = slurm.submit_array(_call, calls, folder=folder, opts=run.exp.slurm,
-                              name=f"{run.exp.name}:build/{shards[0].dataset}/shards", dependencies=deps,
-                              gpus_per_node=gpus)
+    jobs = slurm.submit_array(
+        _call,
+        calls,
+        folder=folder,
+        opts=run.exp.slurm,
+        name=f"{run.exp.name}:build/{shards[0].dataset}/shards",
+        dependencies=deps,
+        gpus_per_node=gpus,
+    )
     out = []
     for s, job in zip(shards, jobs, strict=True):
         job_of[s.id] = str(job.job_id)

@@ -55,7 +55,9 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
     from datasets_builders import builder_fingerprint_parts
 
     spec = exp.datasets[name]
-    parts = builder_fingerprint_parts(spec.builder, spec.options, exp.prompts)  # version, validated options, prompt hashes
+    parts = builder_fingerprint_parts(
+        spec.builder, spec.options, exp.prompts
+    )  # version, validated options, prompt hashes
     config = {
         "builder": spec.builder,
         "parts": parts,
@@ -63,8 +65,11 @@ def build_fingerprint(exp: Experiment, name: str) -> str:
         "backend": exp.backend,
         "seed": exp.seed,
         "seed_data": {**to_dict(exp.seed_data), "source": source_identity(exp.seed_data.source)},
-        "corpus": ({**to_dict(exp.corpus), "source": source_identity(exp.corpus.source)}
-                   if spec.builder != "baseline" else None),
+        "corpus": (
+            {**to_dict(exp.corpus), "source": source_identity(exp.corpus.source)}
+            if spec.builder != "baseline"
+            else None
+        ),
         "decoding": to_dict(exp.decoding) if spec.builder != "baseline" else None,
     }
     if exp.helpers != type(exp.helpers)():  # the helpers' own length (unset: the recipe's, as before)
@@ -101,15 +106,18 @@ def local_model_identities(spec: Any) -> dict[str, Any]:
 
 
 UNBUILT = "to-be-built"  # an upstream output with no intact finished stage behind it yet
-CONFIG_ONLY: Any = type("ConfigOnly", (), {"__repr__": lambda self: "CONFIG_ONLY"})()  # a fingerprint that reads no disk
+CONFIG_ONLY: Any = type(
+    "ConfigOnly", (), {"__repr__": lambda self: "CONFIG_ONLY"}
+)()  # a fingerprint that reads no disk
 
 
 def dataset_hash(exp: Experiment, name: str, runs_dir: Any = CONFIG_ONLY) -> str:
     """The sha256 the finished, intact build of `name` recorded for its dataset.jsonl, else UNBUILT."""
     if runs_dir is CONFIG_ONLY:
         return UNBUILT
-    hashes = recorded_hashes(build_dir(exp, name, runs_dir), build_stage_fingerprint(exp, name, runs_dir),
-                             "dataset.jsonl")
+    hashes = recorded_hashes(
+        build_dir(exp, name, runs_dir), build_stage_fingerprint(exp, name, runs_dir), "dataset.jsonl"
+    )
     return (hashes or {}).get("dataset.jsonl", UNBUILT)
 
 
@@ -121,9 +129,12 @@ def build_stage_fingerprint(exp: Experiment, name: str, runs_dir: Any = CONFIG_O
     deps = dataset_inputs(exp, name)
     if not deps:
         return fp
-    return fingerprint("build", version=BUILD_VERSION, config={"datasets_read": {d: dataset_hash(exp, d, runs_dir)
-                                                                                 for d in deps}},
-                       upstream={"build": fp})
+    return fingerprint(
+        "build",
+        version=BUILD_VERSION,
+        config={"datasets_read": {d: dataset_hash(exp, d, runs_dir) for d in deps}},
+        upstream={"build": fp},
+    )
 
 
 NOT_THE_MODEL = ("training_args.bin",)
@@ -164,16 +175,24 @@ def train_fingerprint(exp: Experiment, key: str, runs_dir: Any = CONFIG_ONLY) ->
     from harness.training.sft import train_fingerprint as trained_model_fingerprint
 
     t = training(exp, key)
-    data = {k: v for k, v in to_dict(exp.train).items() if k not in TRAIN_KEYS_NOT_LEARNED}  # seed mixing, tags
+    data = {
+        k: v for k, v in to_dict(exp.train).items() if k not in TRAIN_KEYS_NOT_LEARNED
+    }  # seed mixing, tags
     data |= {"n": t.n, "assembly": t.assembly, "version": ASSEMBLY_VERSION}
     group = instruction_group(exp, t.dataset)
     if len(group) > 1:
         data["same_instructions_as"] = {n: build_fingerprint(exp, n) for n in group if n != t.dataset}
     if t.steps:
         data["checkpoints"] = list(t.steps)
-    return trained_model_fingerprint(row_recipe(exp, t.dataset), base=base_identity(exp), data=data,
-                                     upstream={"build": build_fingerprint(exp, t.dataset),
-                                               "dataset": dataset_hash(exp, t.dataset, runs_dir)})
+    return trained_model_fingerprint(
+        row_recipe(exp, t.dataset),
+        base=base_identity(exp),
+        data=data,
+        upstream={
+            "build": build_fingerprint(exp, t.dataset),
+            "dataset": dataset_hash(exp, t.dataset, runs_dir),
+        },
+    )
 
 
 def row_recipe(exp: Experiment, name: str) -> Any:
@@ -212,8 +231,9 @@ def lc_identity(mode: str, lc_data: str | os.PathLike[str] | None) -> dict[str, 
 def eval_stage_fingerprint(judged: str, lc: str, lc_data: str | os.PathLike[str] | None) -> str:
     """An eval stage's fingerprint: its generation and judging (`judged`) and the LC settings, so that
     new LC settings rescore finished judgments without redoing them."""
-    return fingerprint("eval", version=EVAL_VERSION, config={"lc": lc_identity(lc, lc_data)},
-                       upstream={"judged": judged})
+    return fingerprint(
+        "eval", version=EVAL_VERSION, config={"lc": lc_identity(lc, lc_data)}, upstream={"judged": judged}
+    )
 
 
 EVAL_KEYS_PER_ROW = ("tags", "tag_variants")  # the row's own tags enter as its system prompt
@@ -228,14 +248,21 @@ def eval_judged_fingerprint(exp: Experiment, key: str, runs_dir: Any = CONFIG_ON
 
     r = find_row(exp, key)
     ev = {k: v for k, v in to_dict(exp.eval).items() if k not in LC_KEYS + EVAL_KEYS_PER_ROW}
-    ev |= {"eval_set": source_identity(exp.eval.eval_set), "system_prompt": eval_system_prompt(exp.train, r.eval_tags)}
-    if ev.get("tag_placement") == "system":  # added later: out at its default, so evals from before keep theirs
+    ev |= {
+        "eval_set": source_identity(exp.eval.eval_set),
+        "system_prompt": eval_system_prompt(exp.train, r.eval_tags),
+    }
+    if (
+        ev.get("tag_placement") == "system"
+    ):  # added later: out at its default, so evals from before keep theirs
         del ev["tag_placement"]
     if r.step is not None:
         ev["step"] = r.step
     train_fp = train_fingerprint(exp, r.training.key, runs_dir)
-    return eval_fingerprint_of({"eval": ev, "backend": exp.backend, "base": base_identity(exp)},
-                               {"train": train_fp, "model": model_hash(exp, r, train_fp, runs_dir)})
+    return eval_fingerprint_of(
+        {"eval": ev, "backend": exp.backend, "base": base_identity(exp)},
+        {"train": train_fp, "model": model_hash(exp, r, train_fp, runs_dir)},
+    )
 
 
 def eval_fingerprint(exp: Experiment, key: str, runs_dir: Any = CONFIG_ONLY) -> str:

@@ -29,9 +29,14 @@ if TYPE_CHECKING:
     from harness.stages.context import Run
 
 # (kind, module providing tasks() and execute()) in execution order
-KINDS = (("base-model", "harness.stages.base"), ("build", "harness.stages.build"),
-         ("train", "harness.stages.train"), ("eval", "harness.stages.evaluate"),
-         ("analysis", "harness.stages.analyze"), ("report", "harness.stages.report"))
+KINDS = (
+    ("base-model", "harness.stages.base"),
+    ("build", "harness.stages.build"),
+    ("train", "harness.stages.train"),
+    ("eval", "harness.stages.evaluate"),
+    ("analysis", "harness.stages.analyze"),
+    ("report", "harness.stages.report"),
+)
 STAGES = tuple(k for k, _ in KINDS)
 
 
@@ -54,8 +59,9 @@ class Task:
 
     id = label
 
-    def execute(self, run: Run, *, force: bool = False, progress: Callable[[str, int, int], None] | None = None
-                ) -> StageOutcome | None:
+    def execute(
+        self, run: Run, *, force: bool = False, progress: Callable[[str, int, int], None] | None = None
+    ) -> StageOutcome | None:
         return module(self.stage).execute(run, self, force=force, progress=progress)
 
 
@@ -87,8 +93,10 @@ def find(tasks: Sequence[Task], task_id: str) -> Task:
     for t in tasks:
         if t.id == task_id:
             return t
-    raise ConfigError(f"no task '{task_id}' in this experiment's graph",
-                      fix=did_you_mean(task_id, [t.id for t in tasks], otherwise="harness run --dry-run lists them"))
+    raise ConfigError(
+        f"no task '{task_id}' in this experiment's graph",
+        fix=did_you_mean(task_id, [t.id for t in tasks], otherwise="harness run --dry-run lists them"),
+    )
 
 
 def unfinished_needs(run: Run, task: Task) -> list[str]:
@@ -107,8 +115,9 @@ class Listener:
     progress: Callable[[Task], Callable[[str, int, int], None] | None] = lambda task: None
 
 
-def execute(run: Run, tasks: Sequence[Task], *, force: Sequence[str] = (), listener: Listener | None = None
-            ) -> list[tuple[Task, Any]]:
+def execute(
+    run: Run, tasks: Sequence[Task], *, force: Sequence[str] = (), listener: Listener | None = None
+) -> list[tuple[Task, Any]]:
     """Execute `tasks` in order in this process; `force`: the stage kinds to rerun even when cached.
     Returns each task with its outcome."""
     listener = listener or Listener()

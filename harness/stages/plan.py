@@ -34,6 +34,8 @@ def select(exp: Experiment, only: Sequence[str] | None) -> list[str]:
 
     for n in only:
         if n not in exp.datasets:
-            raise ConfigError(f"--only: '{n}' is not a dataset of experiment '{exp.name}'",
-                              fix=did_you_mean(n, list(exp.datasets), otherwise=f"datasets: {', '.join(exp.datasets)}"))
+            raise ConfigError(
+                f"--only: '{n}' is not a dataset of experiment '{exp.name}'",
+                fix=did_you_mean(n, list(exp.datasets), otherwise=f"datasets: {', '.join(exp.datasets)}"),
+            )
     return [n for n in exp.datasets if n in only]

@@ -28,7 +28,9 @@ class Report:
     not_written: str | None = None  # why the leaderboard was left as it is (a --only run's missing rows)
 
 
-def run(exp: Experiment, runs_dir=None, *, results_dir: str | Path = "results", force: bool = False) -> Report:
+def run(
+    exp: Experiment, runs_dir=None, *, results_dir: str | Path = "results", force: bool = False
+) -> Report:
     """Collect and write the leaderboard. Refused (nothing written) when a dataset has no evaluation,
     or when the stored leaderboard has rows or figures the new one lacks, unless `force`."""
     from harness.core.io import read_json
@@ -37,17 +39,21 @@ def run(exp: Experiment, runs_dir=None, *, results_dir: str | Path = "results", 
     board = leaderboard.collect(exp, runs_dir)
     out = paths.results_dir(exp, results_dir)
     if board["missing_eval"] and not force:
-        raise StageError(f"no evaluation for {', '.join(board['missing_eval'])} under "
-                         f"{paths.exp_dir(exp, runs_dir)}; the report would have empty rows",
-                         fix=f"run `{shlex.join(['harness', 'run', '--config', exp.name])}` (or point --runs-dir at the runs), "
-                             "or pass --force to write a partial leaderboard")
+        raise StageError(
+            f"no evaluation for {', '.join(board['missing_eval'])} under "
+            f"{paths.exp_dir(exp, runs_dir)}; the report would have empty rows",
+            fix=f"run `{shlex.join(['harness', 'run', '--config', exp.name])}` (or point --runs-dir at the runs), "
+            "or pass --force to write a partial leaderboard",
+        )
     stored = out / "leaderboard.json"
     if stored.is_file() and not force:
         lost = lost_figures(read_json(stored), board)
         if lost:
-            raise StageError(f"{stored} has figures the new leaderboard lacks ({'; '.join(lost[:3])}"
-                             f"{'; ...' if len(lost) > 3 else ''}); not replaced",
-                             fix="check --runs-dir, or pass --force to replace it")
+            raise StageError(
+                f"{stored} has figures the new leaderboard lacks ({'; '.join(lost[:3])}"
+                f"{'; ...' if len(lost) > 3 else ''}); not replaced",
+                fix="check --runs-dir, or pass --force to replace it",
+            )
     written = leaderboard.write(board, out, exp=exp, runs_dir=runs_dir)
     return Report(board, written)
 
@@ -80,8 +86,17 @@ def tasks(run: Run) -> list[Task]:
     from harness.stages import analyze
 
     needs += ("analysis",) if analyze.included(run) else ()
-    return [Task("report", None, paths.results_dir(run.exp, run.results_dir), "", False, needs=needs,
-                 writes=("leaderboard.md", "leaderboard.csv", "leaderboard.json", "index.html"))]
+    return [
+        Task(
+            "report",
+            None,
+            paths.results_dir(run.exp, run.results_dir),
+            "",
+            False,
+            needs=needs,
+            writes=("leaderboard.md", "leaderboard.csv", "leaderboard.json", "index.html"),
+        )
+    ]
 
 
 def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) -> Report:
@@ -91,8 +106,12 @@ def execute(run: Run, task: Task, *, force: bool = False, progress: Any = None) 
 
     missing = missing_evals(run.exp, run.runs_dir)
     if run.only and missing:
-        return Report(None, [], not_written=f"not written: {', '.join(missing)} not evaluated yet (run without "
-                                            "--only, or harness report --force for a partial leaderboard)")
+        return Report(
+            None,
+            [],
+            not_written=f"not written: {', '.join(missing)} not evaluated yet (run without "
+            "--only, or harness report --force for a partial leaderboard)",
+        )
     return write_report(run.exp, run.runs_dir, results_dir=run.results_dir, force=force)
 
 

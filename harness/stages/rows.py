@@ -81,7 +81,10 @@ def trainings(exp: Experiment, only: Sequence[str] | None = None) -> list[Traini
         if only and name not in only:
             continue
         sizes = ds.sizes or (ds.n if ds.n is not None else exp.train.n,)
-        out += [Training(name, n, bool(ds.sizes), ds.assembly, tuple(sorted(exp.train.checkpoints))) for n in sizes]
+        out += [
+            Training(name, n, bool(ds.sizes), ds.assembly, tuple(sorted(exp.train.checkpoints)))
+            for n in sizes
+        ]
     return out
 
 
@@ -134,8 +137,10 @@ def training(exp: Experiment, key: str) -> Training:
     for t in trainings(exp):
         if t.key == key:
             return t
-    raise ConfigError(f"'{key}' is not a training of experiment '{exp.name}'",
-                      fix=f"use one of {', '.join(t.key for t in trainings(exp))}")
+    raise ConfigError(
+        f"'{key}' is not a training of experiment '{exp.name}'",
+        fix=f"use one of {', '.join(t.key for t in trainings(exp))}",
+    )
 
 
 def row(exp: Experiment, key: str) -> Row:
@@ -143,8 +148,10 @@ def row(exp: Experiment, key: str) -> Row:
     for r in evaluated(exp):
         if key in (r.eval_key, r.name):
             return r
-    raise ConfigError(f"'{key}' is not a row of experiment '{exp.name}'",
-                      fix=f"use one of {', '.join(r.name for r in evaluated(exp))}")
+    raise ConfigError(
+        f"'{key}' is not a row of experiment '{exp.name}'",
+        fix=f"use one of {', '.join(r.name for r in evaluated(exp))}",
+    )
 
 
 def instruction_group(exp: Experiment, dataset: str) -> list[str]:

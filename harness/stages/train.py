@@ -59,10 +59,14 @@ def _metrics(exp: Experiment, key: str, runs_dir=None) -> dict | None:
     return None
 
 
-
-
-def run(exp: Experiment, runs_dir=None, *, only: Sequence[str] | None = None, force: bool = False,
-        progress: Any = None) -> list[StageOutcome]:
+def run(
+    exp: Experiment,
+    runs_dir=None,
+    *,
+    only: Sequence[str] | None = None,
+    force: bool = False,
+    progress: Any = None,
+) -> list[StageOutcome]:
     """Train every training of the selected datasets (`rows.trainings`), cached by fingerprint;
     `progress(what, done, total)` hears each training step."""
     from harness.stages.context import Run
@@ -82,7 +86,9 @@ def training_sets(run: Run) -> TrainingSets:
     from harness.backends.spec import resolve_base_model
 
     def make() -> TrainingSets:
-        base_path = resolve_base_model(run.base_spec)  # the manifests name the spec; the trainer gets the path
+        base_path = resolve_base_model(
+            run.base_spec
+        )  # the manifests name the spec; the trainer gets the path
         return TrainingSets(run.exp, _Datasets(run.exp, run.runs_dir), run.seed, base_path)
 
     return run.memo("training_sets", make)
@@ -101,15 +107,32 @@ def train_one(run: Run, t: Training, *, force: bool = False, progress: Any = Non
         return StageOutcome(run.train_dir(t), fp, True, done)
     sets = training_sets(run)
     assembled = sets.assemble(t)
-    log.info("train %s: %d records (%d of %d dataset records after screening, N=%s, %d seed; assembly %s)",
-             t.key, len(assembled.records), assembled.stats["n_trained"], assembled.stats["available"], t.n,
-             assembled.stats["seed_records"], t.assembly)
-    outcome = train_stage(run.train_dir(t), base_model=sets.base_path, model_name=run.base_spec,
-                          before_fit=lambda: release_idle(gpu_only=True), records=assembled,
-                          recipe=fingerprints.row_recipe(exp, t.dataset), fingerprint=fp,
-                          upstream={"build": run.build_fingerprint(t.dataset),
-                                    "dataset": fingerprints.dataset_hash(exp, t.dataset, runs_dir)}, force=force,
-                          save_at_steps=t.steps, progress=(lambda d, n: progress("steps", d, n)) if progress else None)
+    log.info(
+        "train %s: %d records (%d of %d dataset records after screening, N=%s, %d seed; assembly %s)",
+        t.key,
+        len(assembled.records),
+        assembled.stats["n_trained"],
+        assembled.stats["available"],
+        t.n,
+        assembled.stats["seed_records"],
+        t.assembly,
+    )
+    outcome = train_stage(
+        run.train_dir(t),
+        base_model=sets.base_path,
+        model_name=run.base_spec,
+        before_fit=lambda: release_idle(gpu_only=True),
+        records=assembled,
+        recipe=fingerprints.row_recipe(exp, t.dataset),
+        fingerprint=fp,
+        upstream={
+            "build": run.build_fingerprint(t.dataset),
+            "dataset": fingerprints.dataset_hash(exp, t.dataset, runs_dir),
+        },
+        force=force,
+        save_at_steps=t.steps,
+        progress=(lambda d, n: progress("steps", d, n)) if progress else None,
+    )
     write_model_card(exp, t.key, runs_dir, metrics=_metrics(exp, t.key, runs_dir))
     return outcome
 
@@ -137,8 +160,18 @@ def tasks(run: Run) -> list[Task]:
     for t in trainings(run.exp, run.names):
         d, fp = run.train_dir(t), run.train_fingerprint(t)
         needs = (*base.needs(run), *(f"build/{n}" for n in instruction_group(run.exp, t.dataset)))
-        out.append(Task("train", t.key, d, fp, is_done(d, fp), needs=needs,
-                        writes=("model/", *(f"steps/{k}/" for k in t.steps)), item=t))
+        out.append(
+            Task(
+                "train",
+                t.key,
+                d,
+                fp,
+                is_done(d, fp),
+                needs=needs,
+                writes=("model/", *(f"steps/{k}/" for k in t.steps)),
+                item=t,
+            )
+        )
     return out
 
 
@@ -150,8 +183,13 @@ class TrainingSets:
     """Each training's set, screened with the trainer's own rule before subsampling; the datasets
     linked by `instructions_from` subsample from the instructions they all have."""
 
-    def __init__(self, exp: Experiment, datasets: dict[str, list[InstructionRecord]],
-                 seed: list[InstructionRecord], base_path: str) -> None:
+    def __init__(
+        self,
+        exp: Experiment,
+        datasets: dict[str, list[InstructionRecord]],
+        seed: list[InstructionRecord],
+        base_path: str,
+    ) -> None:
         self.exp, self.datasets, self.seed, self.base_path = exp, datasets, seed, base_path
         self._cands: dict[tuple[str, str], tuple[list[InstructionRecord], dict[str, int]]] = {}
         self._fits: Any = None
@@ -168,7 +206,9 @@ class TrainingSets:
 
         key = (dataset, assembly)
         if key not in self._cands:
-            self._cands[key] = candidates(self.datasets[dataset], self.exp.train, assembly=assembly, fits=self.fits)
+            self._cands[key] = candidates(
+                self.datasets[dataset], self.exp.train, assembly=assembly, fits=self.fits
+            )
         return self._cands[key]
 
     def assemble(self, t: Training) -> Assembled:
@@ -178,10 +218,19 @@ class TrainingSets:
         pool = None
         group = instruction_group(self.exp, t.dataset)
         if len(group) > 1:
-            sets = [{instruction(r) for r in self.candidates(n, self.exp.datasets[n].assembly)[0]} for n in group]
+            sets = [
+                {instruction(r) for r in self.candidates(n, self.exp.datasets[n].assembly)[0]} for n in group
+            ]
             pool = set.intersection(*sets)
-        return finish(self.candidates(t.dataset, t.assembly), self.seed, self.exp.train, assembly=t.assembly, n=t.n,
-                      seed=self.exp.seed, pool=pool)
+        return finish(
+            self.candidates(t.dataset, t.assembly),
+            self.seed,
+            self.exp.train,
+            assembly=t.assembly,
+            n=t.n,
+            seed=self.exp.seed,
+            pool=pool,
+        )
 
 
 def summary(outcome: StageOutcome) -> str:

@@ -24,7 +24,9 @@ def prepare(checkpoints: Path, fingerprint: str, force: bool) -> None:
     if checkpoints.is_dir():
         stale = force or not marker.is_file() or marker.read_text().strip() != fingerprint
         if stale:
-            log.info("discarding checkpoints in %s (%s)", checkpoints, "forced" if force else "other fingerprint")
+            log.info(
+                "discarding checkpoints in %s (%s)", checkpoints, "forced" if force else "other fingerprint"
+            )
             shutil.rmtree(checkpoints)
     checkpoints.mkdir(parents=True, exist_ok=True)
     marker.write_text(fingerprint + "\n")
@@ -36,8 +38,11 @@ def last_complete(checkpoints: Path) -> Path | None:
     An incomplete one is removed, so the Trainer's rotation never keeps it in place of a good one."""
     if not checkpoints.is_dir():
         return None
-    found = [(int(p.name.rsplit("-", 1)[-1]), p) for p in checkpoints.glob("checkpoint-*")
-             if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()]
+    found = [
+        (int(p.name.rsplit("-", 1)[-1]), p)
+        for p in checkpoints.glob("checkpoint-*")
+        if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()
+    ]
     for _, p in sorted(found, reverse=True):
         if (p / "trainer_state.json").is_file():
             return p

@@ -40,12 +40,13 @@ class Train(Protocol):
     web_tag: str
     mix_seed: bool
 
+
 ASSEMBLY_VERSION = 2  # 2: one assembly for every row, screening before subsampling, nested subsamples
 ASSEMBLIES = ("shared", "without_seed", "as_published")
 
 
 def origin(record: InstructionRecord, default: str = "web") -> str:
-    """"web" or "seed": the builder's provenance when it says so, else `default`."""
+    """ "web" or "seed": the builder's provenance when it says so, else `default`."""
     o = record.provenance.get("origin") if record.provenance else None
     return o if o in ("web", "seed") else default
 
@@ -61,8 +62,13 @@ class Assembled:
     stats: dict[str, Any]  # dataset_records, duplicates, screened_out, available, n_target, n_trained, seed
 
 
-def candidates(records: Sequence[InstructionRecord], train: Train, *, assembly: str = "shared",
-               fits: Callable[[InstructionRecord], bool] | None = None) -> tuple[list[InstructionRecord], dict[str, int]]:
+def candidates(
+    records: Sequence[InstructionRecord],
+    train: Train,
+    *,
+    assembly: str = "shared",
+    fits: Callable[[InstructionRecord], bool] | None = None,
+) -> tuple[list[InstructionRecord], dict[str, int]]:
     """The dataset's records a row may train on: deduped, tagged as the row trains them, screened."""
     if assembly not in ASSEMBLIES:
         raise ValueError(f"unknown assembly {assembly!r}; use one of {', '.join(ASSEMBLIES)}")
@@ -71,12 +77,17 @@ def candidates(records: Sequence[InstructionRecord], train: Train, *, assembly: 
     if tag:
         data = [with_system_tag(r, train.seed_tag if origin(r) == "seed" else train.web_tag) for r in data]
     kept = [r for r in data if fits is None or fits(r)]
-    return kept, {"dataset_records": len(records), "duplicates": len(records) - len(data),
-                  "screened_out": len(data) - len(kept), "available": len(kept)}
+    return kept, {
+        "dataset_records": len(records),
+        "duplicates": len(records) - len(data),
+        "screened_out": len(data) - len(kept),
+        "available": len(kept),
+    }
 
 
-def subsample(cands: Sequence[InstructionRecord], n: int | None, seed: int, *,
-              pool: Collection[str] | None = None) -> list[InstructionRecord]:
+def subsample(
+    cands: Sequence[InstructionRecord], n: int | None, seed: int, *, pool: Collection[str] | None = None
+) -> list[InstructionRecord]:
     """N of the candidates (file order kept): a seeded permutation's first N; with `pool`, N of the
     pool's instructions, each with the first candidate that has it."""
     rng = random.Random(seed)
@@ -96,8 +107,9 @@ def subsample(cands: Sequence[InstructionRecord], n: int | None, seed: int, *,
     return [cands[i] for i in sorted(order[:n])]
 
 
-def mix_seed(data: Sequence[InstructionRecord], seed_records: Sequence[InstructionRecord], train: Train, *,
-             seed: int) -> list[InstructionRecord]:
+def mix_seed(
+    data: Sequence[InstructionRecord], seed_records: Sequence[InstructionRecord], train: Train, *, seed: int
+) -> list[InstructionRecord]:
     """The row's records plus the seed set (tagged as seed when `train.tags`), shuffled."""
     ids = {r.id for r in data}
     out = list(data)
@@ -110,25 +122,44 @@ def mix_seed(data: Sequence[InstructionRecord], seed_records: Sequence[Instructi
     return out
 
 
-def assemble(records: Sequence[InstructionRecord], seed_records: Sequence[InstructionRecord], train: Train, *,
-             assembly: str = "shared", n: int | None = None, seed: int = 0,
-             fits: Callable[[InstructionRecord], bool] | None = None, pool: Collection[str] | None = None
-             ) -> Assembled:
+def assemble(
+    records: Sequence[InstructionRecord],
+    seed_records: Sequence[InstructionRecord],
+    train: Train,
+    *,
+    assembly: str = "shared",
+    n: int | None = None,
+    seed: int = 0,
+    fits: Callable[[InstructionRecord], bool] | None = None,
+    pool: Collection[str] | None = None,
+) -> Assembled:
     """The training set of one row: dedup, tag, screen, subsample to N, mix in the seed."""
     cands = candidates(records, train, assembly=assembly, fits=fits)
     return finish(cands, seed_records, train, assembly=assembly, n=n, seed=seed, pool=pool)
 
 
-def finish(cands: tuple[list[InstructionRecord], dict[str, int]], seed_records: Sequence[InstructionRecord],
-           train: Train, *, assembly: str, n: int | None, seed: int, pool: Collection[str] | None = None
-           ) -> Assembled:
+def finish(
+    cands: tuple[list[InstructionRecord], dict[str, int]],
+    seed_records: Sequence[InstructionRecord],
+    train: Train,
+    *,
+    assembly: str,
+    n: int | None,
+    seed: int,
+    pool: Collection[str] | None = None,
+) -> Assembled:
     """`assemble` after `candidates`: subsample to N (from `pool`'s instructions), mix in the seed."""
     kept, stats = cands
     data = subsample(kept, n, seed, pool=pool)
     mixed = assembly == "shared" and train.mix_seed
     out = mix_seed(data, seed_records, train, seed=seed) if mixed else data
-    stats = {**stats, "n_target": n, "n_trained": len(data), "seed_records": len(out) - len(data),
-             "assembly": assembly}
+    stats = {
+        **stats,
+        "n_target": n,
+        "n_trained": len(data),
+        "seed_records": len(out) - len(data),
+        "assembly": assembly,
+    }
     if pool is not None:
         stats["shared_instructions"] = len(pool)
     return Assembled(out, stats)

@@ -56,37 +56,56 @@ def choose_template(tokenizer: Any, recipe: Recipe) -> tuple[str, str, str]:
     if not current:
         return CHAT_TEMPLATE, CHAT_TEMPLATE, "harness"
     if recipe.chat_template != "auto":
-        raise ConfigError(f"recipe key 'chat_template' is {recipe.chat_template!r}",
-                          fix=f"use auto or one of {', '.join(NAMED_TEMPLATES)}")
+        raise ConfigError(
+            f"recipe key 'chat_template' is {recipe.chat_template!r}",
+            fix=f"use auto or one of {', '.join(NAMED_TEMPLATES)}",
+        )
     if has_generation_markers(current):
         return current, current, "model"
     try:
         patched = get_training_chat_template(tokenizer)
     except Exception as e:  # TRL raises for template families it has no training variant of
-        raise ConfigError(f"the chat template of {getattr(tokenizer, 'name_or_path', '?')} has no "
-                          f"{{% generation %}} markers and TRL cannot patch it ({e})",
-                          fix="set the recipe key chat_template=harness to train with the harness template") from None
+        raise ConfigError(
+            f"the chat template of {getattr(tokenizer, 'name_or_path', '?')} has no "
+            f"{{% generation %}} markers and TRL cannot patch it ({e})",
+            fix="set the recipe key chat_template=harness to train with the harness template",
+        ) from None
     return patched or current, current, "model+trl-training-variant"
 
 
-def screen(records: Sequence[InstructionRecord], tokenizer: Any, template: str, recipe: Recipe
-           ) -> tuple[list[InstructionRecord], list[dict[str, Any]], dict[str, int]]:
+def screen(
+    records: Sequence[InstructionRecord], tokenizer: Any, template: str, recipe: Recipe
+) -> tuple[list[InstructionRecord], list[dict[str, Any]], dict[str, int]]:
     """Kept records, drops ({id, reason, tokens}), counts: the same tokenization TRL applies."""
     kept: list[InstructionRecord] = []
     drops: list[dict[str, Any]] = []
-    counts = {"records_in": len(records), "dropped_no_assistant": 0, "dropped_too_long": 0, "truncated": 0,
-              "dropped_no_assistant_after_truncation": 0, "tokens": 0, "assistant_tokens": 0}
+    counts = {
+        "records_in": len(records),
+        "dropped_no_assistant": 0,
+        "dropped_too_long": 0,
+        "truncated": 0,
+        "dropped_no_assistant_after_truncation": 0,
+        "tokens": 0,
+        "assistant_tokens": 0,
+    }
 
     def drop(record: InstructionRecord, count: str, reason: str, tokens: int | None = None) -> None:
         counts[count] += 1
-        drops.append({"id": record.id, "reason": reason, **({"tokens": tokens} if tokens is not None else {})})
+        drops.append(
+            {"id": record.id, "reason": reason, **({"tokens": tokens} if tokens is not None else {})}
+        )
 
     for r in records:
         if not any(m.role == "assistant" for m in r.messages):
             drop(r, "dropped_no_assistant", "no_assistant_turn")
             continue
-        out = tokenizer.apply_chat_template([m.to_dict() for m in r.messages], chat_template=template, tokenize=True,
-                                            return_dict=True, return_assistant_tokens_mask=True)
+        out = tokenizer.apply_chat_template(
+            [m.to_dict() for m in r.messages],
+            chat_template=template,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
         ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
         if not any(mask):
             drop(r, "dropped_no_assistant", "no_assistant_tokens", len(ids))
@@ -97,7 +116,12 @@ def screen(records: Sequence[InstructionRecord], tokenizer: Any, template: str, 
                 continue
             ids, mask = ids[: recipe.max_length], mask[: recipe.max_length]
             if not any(mask):
-                drop(r, "dropped_no_assistant_after_truncation", "no_assistant_tokens_after_truncation", len(ids))
+                drop(
+                    r,
+                    "dropped_no_assistant_after_truncation",
+                    "no_assistant_tokens_after_truncation",
+                    len(ids),
+                )
                 continue
             counts["truncated"] += 1
         counts["tokens"] += len(ids)
@@ -118,8 +142,13 @@ def screener(base_path: str, recipe: Recipe) -> Callable[[InstructionRecord], bo
     return lambda record: bool(screen([record], tokenizer, template, recipe)[0])
 
 
-def write_job(directory: Path, base_path: str, records: Sequence[InstructionRecord], recipe: Recipe,
-              save_at_steps: Sequence[int] = ()) -> dict[str, Any]:
+def write_job(
+    directory: Path,
+    base_path: str,
+    records: Sequence[InstructionRecord],
+    recipe: Recipe,
+    save_at_steps: Sequence[int] = (),
+) -> dict[str, Any]:
     """Screen `records` and write the job into `directory` for the base model at `base_path` (a
     local directory or hub id); returns the screening stats.
     `save_at_steps`: optimizer steps at which `fit` saves the model too (`steps/<k>/`)."""
@@ -131,18 +160,32 @@ def write_job(directory: Path, base_path: str, records: Sequence[InstructionReco
     write_jsonl(directory / "drops.jsonl", drops)
     write_jsonl(directory / "train.jsonl", [r.to_dict() for r in kept])
     if not kept:
-        raise InputError(f"no trainable records: {counts['records_in']} given, {counts['dropped_no_assistant']} "
-                         f"without an assistant turn, {counts['dropped_too_long']} longer than max_length "
-                         f"{recipe.max_length}; see {directory / 'drops.jsonl'}",
-                         fix="check the dataset (each record needs an assistant message), or raise "
-                             "max_length / set overlong=truncate")
+        raise InputError(
+            f"no trainable records: {counts['records_in']} given, {counts['dropped_no_assistant']} "
+            f"without an assistant turn, {counts['dropped_too_long']} longer than max_length "
+            f"{recipe.max_length}; see {directory / 'drops.jsonl'}",
+            fix="check the dataset (each record needs an assistant message), or raise "
+            "max_length / set overlong=truncate",
+        )
     for reason in ("dropped_no_assistant", "dropped_too_long", "truncated"):
         if counts[reason]:
-            log.warning("%s: %d of %d records %s", directory.name, counts[reason], len(records),
-                        reason.replace("_", " "))
-    write_json(directory / JOB_FILE, {"base_model": base_path, "recipe": to_dict(recipe),
-                                      "train_template": train_template, "inference_template": inference_template,
-                                      "save_at_steps": sorted(save_at_steps)})
+            log.warning(
+                "%s: %d of %d records %s",
+                directory.name,
+                counts[reason],
+                len(records),
+                reason.replace("_", " "),
+            )
+    write_json(
+        directory / JOB_FILE,
+        {
+            "base_model": base_path,
+            "recipe": to_dict(recipe),
+            "train_template": train_template,
+            "inference_template": inference_template,
+            "save_at_steps": sorted(save_at_steps),
+        },
+    )
     # the share of the trained tokens that carry loss (assistant tokens), from the screened records
     share = round(counts["assistant_tokens"] / max(1, counts["tokens"]), 4)
     return {**counts, "loss_token_share": share, "template": template_kind}

@@ -41,8 +41,13 @@ def accelerate_config_path(name_or_path: str) -> Path:
     """A named config in harness/configs/accelerate/ (ddp, fsdp, deepspeed-zero3) or a file path."""
     from harness.core.config import find_named_file
 
-    return find_named_file(name_or_path, ACCELERATE_DIR, what="accelerate config", key="accelerate_config",
-                           suffixes=(".yaml", ".yml", ".json"))
+    return find_named_file(
+        name_or_path,
+        ACCELERATE_DIR,
+        what="accelerate config",
+        key="accelerate_config",
+        suffixes=(".yaml", ".yml", ".json"),
+    )
 
 
 def _free_port() -> int:
@@ -79,16 +84,28 @@ def check_machines(recipe: Recipe, env: Mapping[str, str] | None = None) -> None
     if m <= 1:
         return
     if "SLURM_JOB_ID" not in env or shutil.which("srun") is None:
-        raise ConfigError(f"train.num_machines={m} trains on {m} nodes of a SLURM job, and this is not one",
-                          fix=f"run it with `harness run --executor slurm`, or inside `sbatch --nodes={m}`; "
-                              "on one machine set train.num_machines=1")
+        raise ConfigError(
+            f"train.num_machines={m} trains on {m} nodes of a SLURM job, and this is not one",
+            fix=f"run it with `harness run --executor slurm`, or inside `sbatch --nodes={m}`; "
+            "on one machine set train.num_machines=1",
+        )
     nodes = int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or 1)
     if nodes < m:
-        raise ConfigError(f"train.num_machines={m}, but SLURM job {env['SLURM_JOB_ID']} has {nodes} node(s)",
-                          fix=f"submit it with --nodes={m}, or set train.num_machines={nodes}")
-    if env.get("SLURM_STEP_ID") not in (None, "", "4294967294", "batch"):  # inside an srun step: nodes are taken
-        raise ConfigError(f"train.num_machines={m}: the trainer runs inside an srun step ({env['SLURM_STEP_ID']}), "
-                          "and starts its own one per node", fix="run it in the job's batch script, not under srun")
+        raise ConfigError(
+            f"train.num_machines={m}, but SLURM job {env['SLURM_JOB_ID']} has {nodes} node(s)",
+            fix=f"submit it with --nodes={m}, or set train.num_machines={nodes}",
+        )
+    if env.get("SLURM_STEP_ID") not in (
+        None,
+        "",
+        "4294967294",
+        "batch",
+    ):  # inside an srun step: nodes are taken
+        raise ConfigError(
+            f"train.num_machines={m}: the trainer runs inside an srun step ({env['SLURM_STEP_ID']}), "
+            "and starts its own one per node",
+            fix="run it in the job's batch script, not under srun",
+        )
 
 
 def _srun(m: int, env: Mapping[str, str]) -> list[str]:
@@ -105,18 +122,30 @@ def check_shared(directory: Path, m: int, env: Mapping[str, str]) -> str:
     probe.mkdir(exist_ok=True)
     token = uuid.uuid4().hex
     (probe / "token").write_text(token, encoding="utf-8")
-    script = (f'test "$(cat {shlex.quote(str(probe / "token"))} 2>/dev/null)" = {token} && '
-              f'echo "$SLURMD_NODENAME" > {shlex.quote(str(probe))}/node."$SLURM_NODEID"')
-    proc = subprocess.run([*_srun(m, env), "bash", "-c", script], capture_output=True, text=True, check=False,
-                          env=dict(env), timeout=600)
+    script = (
+        f'test "$(cat {shlex.quote(str(probe / "token"))} 2>/dev/null)" = {token} && '
+        f'echo "$SLURMD_NODENAME" > {shlex.quote(str(probe))}/node."$SLURM_NODEID"'
+    )
+    proc = subprocess.run(
+        [*_srun(m, env), "bash", "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(env),
+        timeout=600,
+    )
     seen = {p.suffix.lstrip("."): p.read_text(encoding="utf-8").strip() for p in probe.glob("node.*")}
     missing = [str(i) for i in range(m) if str(i) not in seen]
     shutil.rmtree(probe, ignore_errors=True)
     if proc.returncode != 0 or missing:
-        raise StageError(f"the run directory {directory} is not shared by the job's {m} nodes (node rank(s) "
-                         f"{', '.join(missing) or '?'} did not see a file written on the first): {proc.stderr.strip()[-500:]}",
-                         fix="put the runs directory (--runs-dir or HARNESS_RUNS_DIR) on a filesystem every node mounts")
-    return f"run directory {directory} is shared by the {m} nodes ({', '.join(seen[str(i)] for i in range(m))})"
+        raise StageError(
+            f"the run directory {directory} is not shared by the job's {m} nodes (node rank(s) "
+            f"{', '.join(missing) or '?'} did not see a file written on the first): {proc.stderr.strip()[-500:]}",
+            fix="put the runs directory (--runs-dir or HARNESS_RUNS_DIR) on a filesystem every node mounts",
+        )
+    return (
+        f"run directory {directory} is shared by the {m} nodes ({', '.join(seen[str(i)] for i in range(m))})"
+    )
 
 
 def launch_command(directory: Path, recipe: Recipe, env: Mapping[str, str] | None = None) -> list[str]:
@@ -128,8 +157,15 @@ def launch_command(directory: Path, recipe: Recipe, env: Mapping[str, str] | Non
     env = os.environ if env is None else env
     m = recipe.num_machines
     port = rendezvous_port(env["SLURM_JOB_ID"]) if m > 1 else _free_port()
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(recipe.num_processes),
-           "--main_process_port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(recipe.num_processes),
+        "--main_process_port",
+        str(port),
+    ]
     if m > 1:
         cmd += ["--num_machines", str(m), "--main_process_ip", main_process_address(env)]
     if recipe.accelerate_config and torch.cuda.is_available():
@@ -139,7 +175,9 @@ def launch_command(directory: Path, recipe: Recipe, env: Mapping[str, str] | Non
         # (`accelerate launch --cpu` would start one process only, expecting MPI)
         if recipe.accelerate_config:
             accelerate_config_path(recipe.accelerate_config)  # still reject a wrong name
-            log.warning("no GPU: ignoring accelerate_config=%s, running DDP over gloo", recipe.accelerate_config)
+            log.warning(
+                "no GPU: ignoring accelerate_config=%s, running DDP over gloo", recipe.accelerate_config
+            )
         cmd += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
         if m == 1:
             cmd += ["--num_machines", "1"]
@@ -172,6 +210,8 @@ def launch(directory: Path, recipe: Recipe) -> dict[str, Any]:
         proc = subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, check=False)
     if proc.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-        raise StageError(f"accelerate launch exited with {proc.returncode}; log: {log_path}\n{tail}",
-                         fix="fix the error above and rerun: training resumes from the last checkpoint")
+        raise StageError(
+            f"accelerate launch exited with {proc.returncode}; log: {log_path}\n{tail}",
+            fix="fix the error above and rerun: training resumes from the last checkpoint",
+        )
     return read_json(directory / STATS_FILE)

@@ -20,8 +20,17 @@ from harness.training.recipe import Recipe
 
 # Config attributes that hold dropout probabilities across architectures (Llama has only
 # attention_dropout; GPT-2 style models have resid/embd/attn_pdrop; BERT-like hidden_dropout_prob).
-DROPOUT_KEYS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
-                "hidden_dropout_prob", "attention_probs_dropout_prob", "activation_dropout")
+DROPOUT_KEYS = (
+    "attention_dropout",
+    "hidden_dropout",
+    "dropout",
+    "resid_pdrop",
+    "embd_pdrop",
+    "attn_pdrop",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "activation_dropout",
+)
 
 
 def resolve_precision(precision: str) -> str:
@@ -57,8 +66,10 @@ def load_model(base_model: str, recipe: Recipe, precision: str) -> Any:
 
     qlora = bool(recipe.lora and recipe.lora.load_in_4bit)
     if qlora and not torch.cuda.is_available():
-        raise ConfigError("recipe key 'lora.load_in_4bit' (QLoRA) needs a GPU and bitsandbytes",
-                          fix="set lora.load_in_4bit=false on CPU")
+        raise ConfigError(
+            "recipe key 'lora.load_in_4bit' (QLoRA) needs a GPU and bitsandbytes",
+            fix="set lora.load_in_4bit=false on CPU",
+        )
     config = AutoConfig.from_pretrained(base_model)
     for key in DROPOUT_KEYS:
         value = getattr(config, key, None)
@@ -70,8 +81,12 @@ def load_model(base_model: str, recipe: Recipe, precision: str) -> Any:
     if qlora:
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                           bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
     return AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
 
 
@@ -80,12 +95,18 @@ def lora_config(recipe: Recipe) -> Any:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=recipe.lora.r, lora_alpha=recipe.lora.alpha, lora_dropout=recipe.lora.dropout,
-                      target_modules=list(recipe.lora.target_modules), task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=recipe.lora.r,
+        lora_alpha=recipe.lora.alpha,
+        lora_dropout=recipe.lora.dropout,
+        target_modules=list(recipe.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
 
 
-def save_model(trainer: Any, directory: Path, job: dict[str, Any], lora: bool, precision: str,
-               name: str = "model") -> None:
+def save_model(
+    trainer: Any, directory: Path, job: dict[str, Any], lora: bool, precision: str, name: str = "model"
+) -> None:
     """Every rank: gather and save the weights; the main rank finishes `directory/<name>/`
     (`model`, or `steps/<k>` for a listed checkpoint)."""
     acc = trainer.accelerator

@@ -17,8 +17,23 @@ from harness.core.errors import ConfigError
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "configs" / "recipes"
 # The experiment trackers of transformers' `report_to` (none: no tracker). The harness logs each
 # row's eval metrics to the same trackers (harness.training.tracking).
-TRACKERS = ("none", "tensorboard", "wandb", "trackio", "mlflow", "comet_ml", "clearml", "aim", "dvclive", "neptune",
-            "swanlab", "azure_ml", "dagshub", "flyte", "codecarbon")
+TRACKERS = (
+    "none",
+    "tensorboard",
+    "wandb",
+    "trackio",
+    "mlflow",
+    "comet_ml",
+    "clearml",
+    "aim",
+    "dvclive",
+    "neptune",
+    "swanlab",
+    "azure_ml",
+    "dagshub",
+    "flyte",
+    "codecarbon",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,9 +59,13 @@ class Recipe:
     weight_decay: float = bounded(0.1, low=0)
     dropout: float = bounded(0.1, low=0, high=1, high_open=True)
     per_device_batch_size: int = bounded(4, low=1)
-    gradient_accumulation_steps: int = bounded(8, low=1)  # effective batch = per_device * accumulation * processes = 32
+    gradient_accumulation_steps: int = bounded(
+        8, low=1
+    )  # effective batch = per_device * accumulation * processes = 32
     num_epochs: float = bounded(2.0, low=0, low_open=True)
-    max_steps: int = bounded(-1, low=-1, fix="-1 (train num_epochs) or a number of steps >= 1")  # > 0 overrides num_epochs
+    max_steps: int = bounded(
+        -1, low=-1, fix="-1 (train num_epochs) or a number of steps >= 1"
+    )  # > 0 overrides num_epochs
     max_length: int = bounded(2048, low=8)
     overlong: Literal["truncate", "drop"] = "drop"
     packing: bool = False
@@ -73,8 +92,16 @@ class Recipe:
 
 
 # Fields that change how fast or where a run goes, not what it learns: kept out of fingerprints.
-NON_SEMANTIC_FIELDS = ("name", "save_steps", "save_total_limit", "logging_steps", "accelerate_config",
-                       "gradient_checkpointing", "report_to", "num_machines")
+NON_SEMANTIC_FIELDS = (
+    "name",
+    "save_steps",
+    "save_total_limit",
+    "logging_steps",
+    "accelerate_config",
+    "gradient_checkpointing",
+    "report_to",
+    "num_machines",
+)
 # Fields added after results were published: kept out of fingerprints at their default, so the trained
 # models from before them keep theirs.
 LATE_FIELDS = {"final_learning_rate": None}
@@ -97,8 +124,14 @@ def recipe_path(name_or_path: str) -> Path:
     return find_named_file(name_or_path, RECIPES_DIR, what="recipe")
 
 
-def load_recipe(name_or_path: str = "tiny", overrides: Mapping[str, Any] | None = None, *,
-                source: str | None = None, lines: Mapping[str, int] | None = None, prefix: str = "") -> Recipe:
+def load_recipe(
+    name_or_path: str = "tiny",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str | None = None,
+    lines: Mapping[str, int] | None = None,
+    prefix: str = "",
+) -> Recipe:
     """A shipped or local recipe file, with field overrides (already parsed values) on top."""
     path = recipe_path(name_or_path)
     data, file_lines = load_yaml(path)
@@ -114,28 +147,38 @@ def check_recipe(recipe: Recipe, source: str | None, prefix: str = "") -> Recipe
     """What field ranges cannot say: max_steps 0 would train half an epoch in transformers and report
     "1 steps"."""
     if recipe.max_steps == 0:
-        raise ConfigError(f"{source}: '{prefix}max_steps' is 0; it must be -1 (train num_epochs) or >= 1",
-                          fix=f"set {prefix}max_steps=-1 or a number of steps")
+        raise ConfigError(
+            f"{source}: '{prefix}max_steps' is 0; it must be -1 (train num_epochs) or >= 1",
+            fix=f"set {prefix}max_steps=-1 or a number of steps",
+        )
     if recipe.num_processes % recipe.num_machines:
-        raise ConfigError(f"{source}: '{prefix}num_processes' is {recipe.num_processes}, which does not split evenly "
-                          f"over '{prefix}num_machines'={recipe.num_machines}",
-                          fix=f"set {prefix}num_processes to a multiple of {recipe.num_machines} (processes in all)")
+        raise ConfigError(
+            f"{source}: '{prefix}num_processes' is {recipe.num_processes}, which does not split evenly "
+            f"over '{prefix}num_machines'={recipe.num_machines}",
+            fix=f"set {prefix}num_processes to a multiple of {recipe.num_machines} (processes in all)",
+        )
     final = recipe.final_learning_rate
     if final is not None and recipe.lr_scheduler not in FINAL_LR_SCHEDULERS:
-        raise ConfigError(f"{source}: '{prefix}final_learning_rate' is set, but '{prefix}lr_scheduler' is "
-                          f"{recipe.lr_scheduler!r}", fix=f"use lr_scheduler {' or '.join(FINAL_LR_SCHEDULERS)}, "
-                                                          "or final_learning_rate=null")
+        raise ConfigError(
+            f"{source}: '{prefix}final_learning_rate' is set, but '{prefix}lr_scheduler' is "
+            f"{recipe.lr_scheduler!r}",
+            fix=f"use lr_scheduler {' or '.join(FINAL_LR_SCHEDULERS)}, or final_learning_rate=null",
+        )
     if final is not None and final >= recipe.learning_rate:
-        raise ConfigError(f"{source}: '{prefix}final_learning_rate' ({final:g}) is not below "
-                          f"'{prefix}learning_rate' ({recipe.learning_rate:g})",
-                          fix="a final learning rate below the peak, e.g. 9e-6 for 1e-5")
+        raise ConfigError(
+            f"{source}: '{prefix}final_learning_rate' ({final:g}) is not below "
+            f"'{prefix}learning_rate' ({recipe.learning_rate:g})",
+            fix="a final learning rate below the peak, e.g. 9e-6 for 1e-5",
+        )
     trackers = (recipe.report_to,) if isinstance(recipe.report_to, str) else tuple(recipe.report_to)
     for t in trackers:
         if t not in TRACKERS:
             from harness.core.config import did_you_mean
 
-            raise ConfigError(f"{source}: '{prefix}report_to' names {t!r}, not a tracker transformers knows",
-                              fix=did_you_mean(t, TRACKERS, otherwise=f"one of {', '.join(TRACKERS)}"))
+            raise ConfigError(
+                f"{source}: '{prefix}report_to' names {t!r}, not a tracker transformers knows",
+                fix=did_you_mean(t, TRACKERS, otherwise=f"one of {', '.join(TRACKERS)}"),
+            )
     return dataclasses.replace(recipe, report_to=tuple(dict.fromkeys(t for t in trackers if t != "none")))
 
 

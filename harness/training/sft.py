@@ -35,26 +35,42 @@ TRAIN_VERSION = 1
 LOG_HISTORY = "log_history.json"  # trainer.state.log_history of the run, beside the model
 
 
-def train_fingerprint(recipe: Recipe, *, upstream: Mapping[str, str], base: Any = None,
-                      data: Mapping[str, Any] | None = None) -> str:
+def train_fingerprint(
+    recipe: Recipe, *, upstream: Mapping[str, str], base: Any = None, data: Mapping[str, Any] | None = None
+) -> str:
     """The one fingerprint of a trained model: recipe + base model + where its records come from.
 
     `upstream` names the records' origin (a build fingerprint, a build sub-stage key, a data file's
     hash), `data` how the records were derived from it (the experiment's `train:` section), `base`
     the base model's identity (None when the upstream key already names it). All of it comes from
     config, never from outputs, so a dry run can predict cache hits."""
-    return make_fingerprint("train", version=TRAIN_VERSION, upstream=upstream,
-                            config={"recipe": semantic_dict(recipe), "base": base, "data": dict(data or {})})
+    return make_fingerprint(
+        "train",
+        version=TRAIN_VERSION,
+        upstream=upstream,
+        config={"recipe": semantic_dict(recipe), "base": base, "data": dict(data or {})},
+    )
 
 
-REWRITTEN_LATER = ("README.md",)  # the model card, rewritten after the stage (eval results): not a recorded output
+REWRITTEN_LATER = (
+    "README.md",
+)  # the model card, rewritten after the stage (eval results): not a recorded output
 
 
 def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its two call sites
-        directory: Path, *, base_model: str, records: Sequence[InstructionRecord] | Assembled,
-        recipe: Recipe, fingerprint: str, upstream: Mapping[str, str] | None = None, force: bool = False,
-        save_at_steps: Sequence[int] = (), progress: Callable[[int, int], None] | None = None,
-        model_name: str | None = None, before_fit: Callable[[], None] | None = None) -> StageOutcome:
+    directory: Path,
+    *,
+    base_model: str,
+    records: Sequence[InstructionRecord] | Assembled,
+    recipe: Recipe,
+    fingerprint: str,
+    upstream: Mapping[str, str] | None = None,
+    force: bool = False,
+    save_at_steps: Sequence[int] = (),
+    progress: Callable[[int, int], None] | None = None,
+    model_name: str | None = None,
+    before_fit: Callable[[], None] | None = None,
+) -> StageOutcome:
     """Fine-tune the model at `base_model` (a local directory or hub id, which the caller resolves
     from a backend spec) on `records` into `directory/model/`, cached by `fingerprint`; the model at
     each of `save_at_steps` goes to `directory/steps/<k>/`. `model_name` is how the manifest names
@@ -70,12 +86,16 @@ def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its
 
     if recipe.padding_free and not recipe.packing and recipe.overlong != "drop":
         # TRL does not truncate padding-free batches without packing; dropping keeps every row in bounds
-        raise ConfigError("recipe: padding_free=true without packing needs overlong=drop",
-                          fix="set overlong=drop, or packing=true (which is padding-free and truncates)")
+        raise ConfigError(
+            "recipe: padding_free=true without packing needs overlong=drop",
+            fix="set overlong=drop, or packing=true (which is padding-free and truncates)",
+        )
 
     def body(d: Path) -> StageResult:
         t0 = time.perf_counter()
-        check_machines(recipe)  # num_machines > 1 outside a SLURM job of as many nodes: say so before any work
+        check_machines(
+            recipe
+        )  # num_machines > 1 outside a SLURM job of as many nodes: say so before any work
         if before_fit is not None:
             before_fit()
         screened = write_job(d, base_model, records, recipe, save_at_steps)
@@ -83,15 +103,28 @@ def train_stage(  # noqa: PLR0913 - keyword-only stage inputs, each named at its
         stats = launch(d, recipe) if recipe.num_processes > 1 else fit(d, progress=progress)
         shutil.rmtree(d / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are GBs
         shutil.rmtree(d / "adapter", ignore_errors=True)
-        model_files = sorted(p.relative_to(d).as_posix() for k in ("model", *(f"steps/{s}" for s in save_at_steps))
-                             for p in (d / k).iterdir() if p.is_file() and p.name not in REWRITTEN_LATER)
+        model_files = sorted(
+            p.relative_to(d).as_posix()
+            for k in ("model", *(f"steps/{s}" for s in save_at_steps))
+            for p in (d / k).iterdir()
+            if p.is_file() and p.name not in REWRITTEN_LATER
+        )
         extra = {"assembly": dict(assembly)} if assembly is not None else {}
-        return StageResult(outputs=["train.jsonl", "drops.jsonl", LOG_HISTORY, *model_files],
-                           stats={**screened, **stats, **extra, "wall_time_s": round(time.perf_counter() - t0, 3)})
+        return StageResult(
+            outputs=["train.jsonl", "drops.jsonl", LOG_HISTORY, *model_files],
+            stats={**screened, **stats, **extra, "wall_time_s": round(time.perf_counter() - t0, 3)},
+        )
 
     config = {"base_model": model_name or base_model, "recipe": to_dict(recipe), "records": len(records)}
-    return run_stage(directory, stage="train", fingerprint=fingerprint, body=body, config=config,
-                     upstream=upstream, force=force)
+    return run_stage(
+        directory,
+        stage="train",
+        fingerprint=fingerprint,
+        body=body,
+        config=config,
+        upstream=upstream,
+        force=force,
+    )
 
 
 def build_trainer(directory: Path) -> Any:
@@ -105,10 +138,13 @@ def build_trainer(directory: Path) -> Any:
     job, recipe = read_job(directory)
     precision = resolve_precision(recipe.precision)
     dataset = Dataset.from_list([{"messages": r["messages"]} for r in read_jsonl(directory / "train.jsonl")])
-    trainer = SFTTrainer(model=load_model(job["base_model"], recipe, precision),
-                         args=sft_config(recipe, precision, directory / "checkpoints"), train_dataset=dataset,
-                         processing_class=load_tokenizer(job["base_model"], job["train_template"]),
-                         peft_config=lora_config(recipe))
+    trainer = SFTTrainer(
+        model=load_model(job["base_model"], recipe, precision),
+        args=sft_config(recipe, precision, directory / "checkpoints"),
+        train_dataset=dataset,
+        processing_class=load_tokenizer(job["base_model"], job["train_template"]),
+        peft_config=lora_config(recipe),
+    )
     for callback in trainer.callback_handler.callbacks:  # local trackers write beside the model, not into
         if hasattr(callback, "logging_dir") and hasattr(callback, "tb_writer"):  # checkpoints/ (deleted)
             callback.logging_dir = str(tracking_dir(directory) / "tensorboard")
@@ -179,7 +215,9 @@ def fit(directory: Path, progress: Callable[[int, int], None] | None = None) -> 
     if steps:
         if not resume and trainer.accelerator.is_main_process:
             shutil.rmtree(directory / "steps", ignore_errors=True)  # a fresh run saves its own
-        trainer.add_callback(_step_saver(trainer, directory, job, steps, lora=bool(recipe.lora), precision=precision))
+        trainer.add_callback(
+            _step_saver(trainer, directory, job, steps, lora=bool(recipe.lora), precision=precision)
+        )
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.perf_counter() - t0
@@ -189,14 +227,19 @@ def fit(directory: Path, progress: Callable[[int, int], None] | None = None) -> 
         return None
     from harness.core.io import write_json
 
-    write_json(directory / LOG_HISTORY, trainer.state.log_history)  # the trainer's own log: loss, lr, grad norm
-    return {**_run_stats(trainer, output, checkpoints.step_of(resume), train_s),
-            "precision": precision,
-            "peak_memory": {f"rank{m['rank']}": {k: v for k, v in m.items() if k != "rank"} for m in memory}}
+    write_json(
+        directory / LOG_HISTORY, trainer.state.log_history
+    )  # the trainer's own log: loss, lr, grad norm
+    return {
+        **_run_stats(trainer, output, checkpoints.step_of(resume), train_s),
+        "precision": precision,
+        "peak_memory": {f"rank{m['rank']}": {k: v for k, v in m.items() if k != "rank"} for m in memory},
+    }
 
 
-def _step_saver(trainer: Any, directory: Path, job: dict[str, Any], steps: Sequence[int], *, lora: bool,
-                precision: str) -> Any:
+def _step_saver(
+    trainer: Any, directory: Path, job: dict[str, Any], steps: Sequence[int], *, lora: bool, precision: str
+) -> Any:
     """A callback that saves the model, as `model/` is saved, at each listed step (`steps/<k>/`);
     it fails before training when the run has fewer steps than the last one listed."""
     from transformers import TrainerCallback
@@ -206,16 +249,21 @@ def _step_saver(trainer: Any, directory: Path, job: dict[str, Any], steps: Seque
     class SaveAtSteps(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
             if state.max_steps and max(steps) > state.max_steps:
-                raise ConfigError(f"train.checkpoints lists step {max(steps)}, but this run has {state.max_steps} "
-                                  "steps", fix="list steps up to the run's length, or raise max_steps / num_epochs")
+                raise ConfigError(
+                    f"train.checkpoints lists step {max(steps)}, but this run has {state.max_steps} steps",
+                    fix="list steps up to the run's length, or raise max_steps / num_epochs",
+                )
 
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step in steps:
-                save_model(trainer, directory, job, lora=lora, precision=precision,
-                           name=f"steps/{state.global_step}")
+                save_model(
+                    trainer, directory, job, lora=lora, precision=precision, name=f"steps/{state.global_step}"
+                )
 
     (directory / "steps").mkdir(exist_ok=True, parents=True)
     return SaveAtSteps()
+
+
 def _progress_callback(progress: Callable[[int, int], None]) -> Any:
     from transformers import TrainerCallback
 
@@ -246,7 +294,9 @@ def _run_stats(trainer: Any, output: Any, resumed_step: int, train_s: float) -> 
         "tokens_per_s": round(session_tokens / train_s, 1) if train_s > 0 else None,
         "train_time_s": round(train_s, 3),
         "num_processes": acc.num_processes,
-        "effective_batch": args.per_device_train_batch_size * args.gradient_accumulation_steps * acc.num_processes,
+        "effective_batch": args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * acc.num_processes,
     }
 
 

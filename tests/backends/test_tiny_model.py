@@ -15,7 +15,9 @@ def test_tiny_model_is_deterministic_and_has_generation_markers(tiny_model, tmp_
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert file_sha256(tiny_model / name) == file_sha256(tmp_path / "again" / name), name
     r = run_harness("tiny-model", str(tmp_path / "other"), "--seed", "1")
-    assert file_sha256(tiny_model / "model.safetensors") != file_sha256(tmp_path / "other" / "model.safetensors")
+    assert file_sha256(tiny_model / "model.safetensors") != file_sha256(
+        tmp_path / "other" / "model.safetensors"
+    )
 
     cfg = json.loads((tiny_model / "config.json").read_text())
     assert cfg["head_dim"] == 64 and cfg["dtype"] == "float32" and cfg["model_type"] == "llama"

@@ -16,40 +16,70 @@ from harness.core.records import InstructionRecord, Message
 
 def _load(loader, path=None, n=None, seed_records=()):
     log = StepLog(None)
-    recs = load(baselines.source_module(loader), log, path=str(path) if path else None, revision=None, n=n, seed=0,
-                seed_records=seed_records)
+    recs = load(
+        baselines.source_module(loader),
+        log,
+        path=str(path) if path else None,
+        revision=None,
+        n=n,
+        seed=0,
+        seed_records=seed_records,
+    )
     return recs, {s.name: s for s in log.steps}
 
 
 def test_sharegpt_first_turns(tmp_path):
     rows = [
-        {"id": "a", "conversations": [{"from": "human", "value": "Hi, what is Rust?"},
-                                      {"from": "gpt", "value": "A systems language."},
-                                      {"from": "human", "value": "More?"}, {"from": "gpt", "value": "Later."}]},
-        {"id": "b", "conversations": [{"from": "gpt", "value": "I start."}, {"from": "human", "value": "odd"}]},
+        {
+            "id": "a",
+            "conversations": [
+                {"from": "human", "value": "Hi, what is Rust?"},
+                {"from": "gpt", "value": "A systems language."},
+                {"from": "human", "value": "More?"},
+                {"from": "gpt", "value": "Later."},
+            ],
+        },
+        {
+            "id": "b",
+            "conversations": [{"from": "gpt", "value": "I start."}, {"from": "human", "value": "odd"}],
+        },
         {"id": "c", "conversations": []},
         {"id": "d", "conversations": [{"from": "human", "value": "alone"}]},
         {"id": "e", "conversations": [{"from": "human", "value": "  "}, {"from": "gpt", "value": "x"}]},
         {"id": "f", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": ""}]},
         "not a row",
-        {"id": "g", "conversations": [{"from": "human", "value": "Hi, what is Rust?"},
-                                      {"from": "gpt", "value": "A systems language."}]},
+        {
+            "id": "g",
+            "conversations": [
+                {"from": "human", "value": "Hi, what is Rust?"},
+                {"from": "gpt", "value": "A systems language."},
+            ],
+        },
     ]
     p = tmp_path / "sharegpt.json"
     p.write_text(json.dumps(rows))
     recs, steps = _load("sharegpt", p)
     assert [(r.instruction, r.response) for r in recs] == [("Hi, what is Rust?", "A systems language.")]
-    assert dict(steps["load"].dropped) == {"first_turn_not_human": 1, "no_conversations": 1, "no_reply": 1,
-                                           "empty_instruction": 1, "empty_response": 1, "malformed_row": 1}
+    assert dict(steps["load"].dropped) == {
+        "first_turn_not_human": 1,
+        "no_conversations": 1,
+        "no_reply": 1,
+        "empty_instruction": 1,
+        "empty_response": 1,
+        "malformed_row": 1,
+    }
     assert steps["dedup"].dropped["duplicate"] == 1
     assert recs[0].provenance["conversation_id"] == "a"
 
 
 def test_alpaca_gpt4_input_is_appended_and_bad_rows_counted(tmp_path):
-    rows = [{"instruction": "Translate.", "input": "Hello", "output": "Bonjour"},
-            {"instruction": "Name a color.", "input": "", "output": "Blue."},
-            {"instruction": "", "input": "", "output": "x"}, {"instruction": "Q", "output": None},
-            {"instruction": "Q", "input": 3, "output": "A"}]
+    rows = [
+        {"instruction": "Translate.", "input": "Hello", "output": "Bonjour"},
+        {"instruction": "Name a color.", "input": "", "output": "Blue."},
+        {"instruction": "", "input": "", "output": "x"},
+        {"instruction": "Q", "output": None},
+        {"instruction": "Q", "input": 3, "output": "A"},
+    ]
     p = tmp_path / "alpaca_gpt4_data.json"
     p.write_text(json.dumps(rows))
     recs, steps = _load("alpaca_gpt4", p)
@@ -62,9 +92,17 @@ def test_openorca_parquet_with_system_prompts(tmp_path):
     import pyarrow.parquet as pq
 
     p = tmp_path / "1M-GPT4-Augmented.parquet"
-    pq.write_table(pa.table({"id": ["niv.1", "flan.2", "t0.3"], "system_prompt": ["You are helpful.", "", None],
-                             "question": ["Sum 2 and 2.", "Capital of Peru?", None],
-                             "response": ["4", "Lima.", "orphan"]}), p)
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["niv.1", "flan.2", "t0.3"],
+                "system_prompt": ["You are helpful.", "", None],
+                "question": ["Sum 2 and 2.", "Capital of Peru?", None],
+                "response": ["4", "Lima.", "orphan"],
+            }
+        ),
+        p,
+    )
     recs, steps = _load("openorca", p)
     assert [m.role for m in recs[0].messages] == ["system", "user", "assistant"]
     assert [m.role for m in recs[1].messages] == ["user", "assistant"]
@@ -72,8 +110,11 @@ def test_openorca_parquet_with_system_prompts(tmp_path):
 
 
 def test_self_instruct_markers_are_stripped(tmp_path):
-    rows = [{"prompt": "Make a list of 3 fruits.\n\nOutput:", "completion": " apple, pear, plum<|endoftext|>"},
-            {"prompt": "Output:", "completion": "x"}, {"prompt": "Say hi.", "completion": "<|endoftext|>"}]
+    rows = [
+        {"prompt": "Make a list of 3 fruits.\n\nOutput:", "completion": " apple, pear, plum<|endoftext|>"},
+        {"prompt": "Output:", "completion": "x"},
+        {"prompt": "Say hi.", "completion": "<|endoftext|>"},
+    ]
     p = tmp_path / "self_instruct.jsonl.gz"
     with gzip.open(p, "wt") as f:
         f.write("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
@@ -83,10 +124,15 @@ def test_self_instruct_markers_are_stripped(tmp_path):
 
 
 def test_evol_instruct_both_releases(tmp_path):
-    rows = [{"instruction": "Explain X in depth.", "output": "X is..."},
-            {"idx": "1", "conversations": [{"from": "human", "value": "Evolved Q"}, {"from": "gpt", "value": "A"}]},
-            {"idx": "2", "conversations": [{"from": "gpt", "value": "A"}, {"from": "human", "value": "Q"}]},
-            {"instruction": "No output"}]
+    rows = [
+        {"instruction": "Explain X in depth.", "output": "X is..."},
+        {
+            "idx": "1",
+            "conversations": [{"from": "human", "value": "Evolved Q"}, {"from": "gpt", "value": "A"}],
+        },
+        {"idx": "2", "conversations": [{"from": "gpt", "value": "A"}, {"from": "human", "value": "Q"}]},
+        {"instruction": "No output"},
+    ]
     p = tmp_path / "evol.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     recs, steps = _load("evol_instruct", p)
@@ -95,13 +141,21 @@ def test_evol_instruct_both_releases(tmp_path):
 
 
 def test_oasst_defaults_to_the_seed_set_and_reads_files(tmp_path):
-    seed = [InstructionRecord((Message("user", f"q{i}"), Message("assistant", f"a{i}")), "seed", {"origin": "seed"})
-            for i in range(5)]
+    seed = [
+        InstructionRecord(
+            (Message("user", f"q{i}"), Message("assistant", f"a{i}")), "seed", {"origin": "seed"}
+        )
+        for i in range(5)
+    ]
     recs, _ = _load("oasst", seed_records=seed)
     assert [r.instruction for r in recs] == [f"q{i}" for i in range(5)]
     p = tmp_path / "oasst.jsonl"
-    p.write_text(json.dumps({"instruction": "Q", "response": "A"}) + "\n" + json.dumps({"messages": [
-        {"role": "user", "content": "only a question"}]}) + "\n")
+    p.write_text(
+        json.dumps({"instruction": "Q", "response": "A"})
+        + "\n"
+        + json.dumps({"messages": [{"role": "user", "content": "only a question"}]})
+        + "\n"
+    )
     recs, steps = _load("oasst", p)
     assert len(recs) == 1 and dict(steps["load"].dropped) == {"no_first_turn": 1}
 
@@ -122,4 +176,3 @@ def test_bundled_demo_files_sampling_and_errors(tmp_path):
     bad.write_text("[{]")
     with pytest.raises(InputError, match="bad.json"):
         _load("sharegpt", bad)
-

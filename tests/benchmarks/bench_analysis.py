@@ -50,14 +50,20 @@ def sentences(models: tuple[str, ...]) -> list[str]:
     out = []
     for m in models:
         for row in json.loads((DATA / f"{m}.json").read_text()):
-            out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", row["output"] or "") if 20 <= len(s.strip()) <= 300]
+            out += [
+                s.strip()
+                for s in re.split(r"(?<=[.!?])\s+", row["output"] or "")
+                if 20 <= len(s.strip()) <= 300
+            ]
     return out
 
 
 def synthesise(n: int, seed: int) -> dict[str, list[str]]:
     rng = random.Random(seed)
-    return {name: [" ".join(rng.choices(pool, k=rng.randint(2, 5))) for _ in range(n)]
-            for name, pool in ((k, sentences(v)) for k, v in POOLS.items())}
+    return {
+        name: [" ".join(rng.choices(pool, k=rng.randint(2, 5))) for _ in range(n)]
+        for name, pool in ((k, sentences(v)) for k, v in POOLS.items())
+    }
 
 
 def timed(label: str, results: dict[str, tuple[float, float]], fn, *args, **kwargs):
@@ -77,10 +83,20 @@ def direct_vs_wrapper(texts: list[str], cache: Path, chunk: int = 250) -> tuple[
     wrapper = Embedder(encoder, cache)
     direct_s = wrapper_s = 0.0
     for k, start in enumerate(range(0, len(texts), chunk)):
-        part = texts[start:start + chunk]
-        runs = [("direct", lambda p=part: model.encode(p, batch_size=encoder.batch_size, normalize_embeddings=True,
-                                                        convert_to_numpy=True, show_progress_bar=False)),
-                ("wrapper", lambda p=part: wrapper.embed(p))]
+        part = texts[start : start + chunk]
+        runs = [
+            (
+                "direct",
+                lambda p=part: model.encode(
+                    p,
+                    batch_size=encoder.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ),
+            ),
+            ("wrapper", lambda p=part: wrapper.embed(p)),
+        ]
         for name, fn in runs if k % 2 == 0 else runs[::-1]:  # alternate who goes first
             t0 = time.perf_counter()
             fn()
@@ -98,9 +114,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="texts per set")
     ap.add_argument("--direct", type=int, default=2000, help="texts for the wrapper-vs-encode comparison")
     ap.add_argument("--mauve-seeds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for MAUVE and classifiers (0: all)")
-    ap.add_argument("--prefill", type=int, default=0, metavar="K",
-                    help="encode K texts per set and fill the cache from a Gaussian fitted to them (see above)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="BLAS/OpenMP threads for MAUVE and classifiers (0: all)"
+    )
+    ap.add_argument(
+        "--prefill",
+        type=int,
+        default=0,
+        metavar="K",
+        help="encode K texts per set and fill the cache from a Gaussian fitted to them (see above)",
+    )
     args = ap.parse_args()
 
     import numpy as np
@@ -116,16 +139,22 @@ def main() -> None:
     sets = synthesise(args.n, seed=0)
     extra = synthesise(args.direct // 2, seed=1)  # fresh texts, so the comparison never hits the main cache
     tmp = Path(tempfile.mkdtemp(prefix="bench_analysis_"))
-    print(f"{args.n} vs {args.n} texts (mean {np.mean([len(t) for t in sets['A'] + sets['B']]):.0f} chars); "
-          f"work dir {tmp}", flush=True)
+    print(
+        f"{args.n} vs {args.n} texts (mean {np.mean([len(t) for t in sets['A'] + sets['B']]):.0f} chars); "
+        f"work dir {tmp}",
+        flush=True,
+    )
     r: dict[str, tuple[float, float]] = {}
 
     if args.direct:  # 0 skips the comparison
         print(f"wrapper vs direct encode on {args.direct} texts:", flush=True)
         direct_s, wrapper_s = direct_vs_wrapper(extra["A"] + extra["B"], tmp / "cache-compare")
         m = len(extra["A"]) + len(extra["B"])
-        print(f"  direct encode {m / direct_s:7.1f} texts/s   our wrapper (cold cache) {m / wrapper_s:7.1f} texts/s   "
-              f"overhead {100 * (wrapper_s / direct_s - 1):+.1f}%", flush=True)
+        print(
+            f"  direct encode {m / direct_s:7.1f} texts/s   our wrapper (cold cache) {m / wrapper_s:7.1f} texts/s   "
+            f"overhead {100 * (wrapper_s / direct_s - 1):+.1f}%",
+            flush=True,
+        )
 
     print("pipeline:", flush=True)
     emb = make_embedder(cache_dir=tmp / "cache")
@@ -134,16 +163,21 @@ def main() -> None:
 
         rng = np.random.default_rng(0)
         for texts in sets.values():
-            sample = emb.embed(texts[:args.prefill]).astype(np.float64)
-            tokens = emb.token_counts(texts[:args.prefill])
-            v = rng.multivariate_normal(sample.mean(0), np.cov(sample, rowvar=False), size=len(texts),
-                                        method="eigh").astype(np.float32)
+            sample = emb.embed(texts[: args.prefill]).astype(np.float64)
+            tokens = emb.token_counts(texts[: args.prefill])
+            v = rng.multivariate_normal(
+                sample.mean(0), np.cov(sample, rowvar=False), size=len(texts), method="eigh"
+            ).astype(np.float32)
             v /= np.linalg.norm(v, axis=1, keepdims=True)
             rest = range(args.prefill, len(texts))
-            emb.cache.put_many(emb.identity, [(text_key(texts[i]), v[i].tobytes(), tokens[i % args.prefill])
-                                              for i in rest])
-        print(f"  (encoded {args.prefill} texts a set; the rest are vectors drawn from a Gaussian fitted to them: "
-              f"MAUVE and classifier times below are on those)", flush=True)
+            emb.cache.put_many(
+                emb.identity, [(text_key(texts[i]), v[i].tobytes(), tokens[i % args.prefill]) for i in rest]
+            )
+        print(
+            f"  (encoded {args.prefill} texts a set; the rest are vectors drawn from a Gaussian fitted to them: "
+            f"MAUVE and classifier times below are on those)",
+            flush=True,
+        )
         emb = make_embedder(cache_dir=tmp / "cache")
         ea, eb = emb.embed(sets["A"]), emb.embed(sets["B"])
         assert emb.encoded == 0
@@ -151,53 +185,102 @@ def main() -> None:
         timed("load embedder", r, lambda: emb.encoder.model)
         ea = timed(f"embed A ({args.n}, cold cache)", r, emb.embed, sets["A"])
         eb = timed(f"embed B ({args.n}, cold cache)", r, emb.embed, sets["B"])
-        rate = 2 * args.n / (r[f"embed A ({args.n}, cold cache)"][0] + r[f"embed B ({args.n}, cold cache)"][0])
+        rate = (
+            2 * args.n / (r[f"embed A ({args.n}, cold cache)"][0] + r[f"embed B ({args.n}, cold cache)"][0])
+        )
         print(f"  -> {rate:.1f} texts/s through the wrapper", flush=True)
     threads = args.threads or None
     with threadpool_limits(limits=threads):
-        mv = timed(f"MAUVE ({args.mauve_seeds} seeds)", r, mauve_score, ea, eb, seeds=tuple(range(args.mauve_seeds)))
+        mv = timed(
+            f"MAUVE ({args.mauve_seeds} seeds)", r, mauve_score, ea, eb, seeds=tuple(range(args.mauve_seeds))
+        )
         ins = [f"prompt {i}" for i in range(args.n)]
-        clf = timed("classifier (5-fold, grouped, bootstrap)", r, classifier_separability, ea, eb,
-                    instructions_a=ins, instructions_b=ins)
+        clf = timed(
+            "classifier (5-fold, grouped, bootstrap)",
+            r,
+            classifier_separability,
+            ea,
+            eb,
+            instructions_a=ins,
+            instructions_b=ins,
+        )
         pc = timed("paired classifier (5-fold, bootstrap)", r, paired_separability, ea, eb)
         h1, h2 = halves(ins, 0)
-        timed(f"noise floor of A: MAUVE ({len(h1)} vs {len(h2)})", r, mauve_score, ea[h1], ea[h2],
-              seeds=tuple(range(args.mauve_seeds)))
+        timed(
+            f"noise floor of A: MAUVE ({len(h1)} vs {len(h2)})",
+            r,
+            mauve_score,
+            ea[h1],
+            ea[h2],
+            seeds=tuple(range(args.mauve_seeds)),
+        )
         timed("noise floor of A: classifier", r, classifier_separability, ea[h1], ea[h2])
-    timed("diversity (both sets)", r, lambda: [ngram_diversity([tokenize(t) for t in s]) for s in sets.values()])
-    timed("near-duplicates (both sets)", r, lambda: [near_duplicates(s, e) for s, e in zip(sets.values(), (ea, eb),
-                                                                                          strict=True)])
-    print(f"  MAUVE {mv['mean']:.3f}±{mv['std']:.3f}, accuracy {clf['classifier_accuracy']['mean']:.3f} "
-          f"({clf['cv']['kind']}), "
-          f"AUC {clf['classifier_auc']['mean']:.3f}, paired {pc['paired_accuracy']['mean']:.3f}", flush=True)
+    timed(
+        "diversity (both sets)", r, lambda: [ngram_diversity([tokenize(t) for t in s]) for s in sets.values()]
+    )
+    timed(
+        "near-duplicates (both sets)",
+        r,
+        lambda: [near_duplicates(s, e) for s, e in zip(sets.values(), (ea, eb), strict=True)],
+    )
+    print(
+        f"  MAUVE {mv['mean']:.3f}±{mv['std']:.3f}, accuracy {clf['classifier_accuracy']['mean']:.3f} "
+        f"({clf['cv']['kind']}), "
+        f"AUC {clf['classifier_auc']['mean']:.3f}, paired {pc['paired_accuracy']['mean']:.3f}",
+        flush=True,
+    )
 
     files = []
     for name, texts in sets.items():
         path = tmp / f"{name}.jsonl"
-        path.write_text("".join(json.dumps({"instruction": f"prompt {i}", "output": t}) + "\n"
-                                for i, t in enumerate(texts)))
+        path.write_text(
+            "".join(
+                json.dumps({"instruction": f"prompt {i}", "output": t}) + "\n" for i, t in enumerate(texts)
+            )
+        )
         files.append(str(path))
     # The child reports its own high-water mark (VmHWM): getrusage(RUSAGE_CHILDREN) would count the
     # memory of this big process that the child inherits between fork and exec.
-    code = ("import atexit, sys; atexit.register(lambda: print('VmHWM', next(l.split()[1] for l in "
-            "open('/proc/self/status') if l.startswith('VmHWM')), file=sys.stderr)); "
-            "from harness.cli import main; sys.exit(main(sys.argv[1:]))")
+    code = (
+        "import atexit, sys; atexit.register(lambda: print('VmHWM', next(l.split()[1] for l in "
+        "open('/proc/self/status') if l.startswith('VmHWM')), file=sys.stderr)); "
+        "from harness.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     child = tmp / "child.py"
     child.write_text(code.replace("; ", "\n") + "\n")
-    cli = ["analyze", *files, "--json", "--cache", str(tmp / "cache"), "--mauve-seeds", str(args.mauve_seeds),
-           "--threads", str(args.threads)]
-    for label, profile in (("CLI, embeddings cached, measures computed", False),
-                           ("CLI rerun, fully cached", False), ("CLI rerun, fully cached, under cProfile", True)):
+    cli = [
+        "analyze",
+        *files,
+        "--json",
+        "--cache",
+        str(tmp / "cache"),
+        "--mauve-seeds",
+        str(args.mauve_seeds),
+        "--threads",
+        str(args.threads),
+    ]
+    for label, profile in (
+        ("CLI, embeddings cached, measures computed", False),
+        ("CLI rerun, fully cached", False),
+        ("CLI rerun, fully cached, under cProfile", True),
+    ):
         prof = tmp / "rerun.prof"
         pre = ["-m", "cProfile", "-o", str(prof)] if profile else []
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, *pre, str(child), *cli], capture_output=True, text=True, cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        out = subprocess.run(
+            [sys.executable, *pre, str(child), *cli],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         wall = time.perf_counter() - t0
         if out.returncode:
             sys.exit(out.stderr)
         child_peak = int(out.stderr.split("VmHWM")[-1].split()[0]) / 1024
-        print(f"{label} (harness analyze --json): {wall:.1f} s wall, peak RSS {child_peak:.0f} MiB", flush=True)
+        print(
+            f"{label} (harness analyze --json): {wall:.1f} s wall, peak RSS {child_peak:.0f} MiB", flush=True
+        )
     import pstats
 
     print("where the fully cached rerun spends its time (cProfile, cumulative, top entries):")

@@ -46,8 +46,17 @@ class InstantGenerator:
 
         results = Results(len(requests), on_result)
         for start in range(0, len(requests), STEP):  # finished together, as one engine step's batch
-            results.set_many([(i, Generation(requests[i].id, "An answer of a few words.", "stop", 12, 7,
-                                             model=self.name)) for i in range(start, min(start + STEP, len(requests)))])
+            results.set_many(
+                [
+                    (
+                        i,
+                        Generation(
+                            requests[i].id, "An answer of a few words.", "stop", 12, 7, model=self.name
+                        ),
+                    )
+                    for i in range(start, min(start + STEP, len(requests)))
+                ]
+            )
         return results.done()
 
     def close(self):
@@ -62,14 +71,39 @@ def child(n: int, work: Path, rerun: bool) -> None:
     prompts = work / f"prompts-{n}.jsonl"
     summary = work / f"summary-{n}-{int(rerun)}.json"
     t0, cpu0 = time.perf_counter(), time.process_time()
-    rc = main(["generate", "--model", "instant:x", "--input", str(prompts), "--output", str(work / f"out-{n}.jsonl"),
-               "--cache", str(work / f"cache-{n}.sqlite"), "--max-tokens", "16", "--summary-json", str(summary)])
+    rc = main(
+        [
+            "generate",
+            "--model",
+            "instant:x",
+            "--input",
+            str(prompts),
+            "--output",
+            str(work / f"out-{n}.jsonl"),
+            "--cache",
+            str(work / f"cache-{n}.sqlite"),
+            "--max-tokens",
+            "16",
+            "--summary-json",
+            str(summary),
+        ]
+    )
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert rc == 0
     s = json.loads(summary.read_text())
-    print(json.dumps({"n": n, "rerun": rerun, "generate_s": s["generate_s"], "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-                      "cache_hits": s["cache_hits"], "peak_rss_mib": round(resource.getrusage(
-                          resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+    print(
+        json.dumps(
+            {
+                "n": n,
+                "rerun": rerun,
+                "generate_s": s["generate_s"],
+                "wall_s": round(wall, 3),
+                "cpu_s": round(cpu, 3),
+                "cache_hits": s["cache_hits"],
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -86,19 +120,33 @@ def main() -> None:
         for n in args.sizes:
             with open(work / f"prompts-{n}.jsonl", "w", encoding="utf-8") as f:
                 for i in range(n):
-                    f.write(json.dumps({"id": f"q{i:07d}", "instruction": f"Explain item {i} of the list in a "
-                                        f"sentence or two, with one example."}) + "\n")
+                    f.write(
+                        json.dumps(
+                            {
+                                "id": f"q{i:07d}",
+                                "instruction": f"Explain item {i} of the list in a "
+                                f"sentence or two, with one example.",
+                            }
+                        )
+                        + "\n"
+                    )
             for rerun in (False, True):
-                out = subprocess.run([sys.executable, __file__, "--child", str(n), str(work), "1" if rerun else "0"],
-                                     cwd=ROOT, capture_output=True, text=True)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", str(n), str(work), "1" if rerun else "0"],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                )
                 if out.returncode:
                     sys.exit(out.stderr[-3000:])
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 what = "cached rerun" if rerun else "fresh cache "
-                print(f"n={n:>7,d} {what}: generate {n / r['generate_s']:>9,.0f} requests/s "
-                      f"({r['generate_s']:.2f} s), whole command {n / r['wall_s']:>8,.0f} requests/s "
-                      f"({n / r['cpu_s']:>8,.0f} per CPU-second), "
-                      f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+                print(
+                    f"n={n:>7,d} {what}: generate {n / r['generate_s']:>9,.0f} requests/s "
+                    f"({r['generate_s']:.2f} s), whole command {n / r['wall_s']:>8,.0f} requests/s "
+                    f"({n / r['cpu_s']:>8,.0f} per CPU-second), "
+                    f"peak RSS {r['peak_rss_mib']:.0f} MiB"
+                )
     print(f"load average after: {os.getloadavg()}")
 
 

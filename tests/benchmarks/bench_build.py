@@ -81,8 +81,10 @@ def bench_corpus(n: int) -> None:
         for _ in iter_documents(corpus, s, rows=synthetic_rows(n)):
             if marks and s.seen >= marks[0]:
                 marks.pop(0)
-                print(f"  {s.seen:>9,} docs: RSS {rss_mib():7.1f} MiB, kept {s.kept:,}, "
-                      f"dropped {dict(s.dropped)}, {s.seen / (time.perf_counter() - t0):,.0f} docs/s")
+                print(
+                    f"  {s.seen:>9,} docs: RSS {rss_mib():7.1f} MiB, kept {s.kept:,}, "
+                    f"dropped {dict(s.dropped)}, {s.seen / (time.perf_counter() - t0):,.0f} docs/s"
+                )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  done: {s.seen:,} seen, {time.perf_counter() - t0:.0f} s, peak RSS {peak:.0f} MiB")
 
@@ -109,9 +111,11 @@ def bench_builders(backends: list[str]) -> None:
             for o in outcomes:
                 for step, s in o.manifest.stats.steps.items():
                     if s["wall_s"] > 0.05 and step != "corpus":
-                        print(f"  {o.directory.name:>15} {step:<14} {s['seen']:>4} records in {s['wall_s']:6.1f} s "
-                              f"= {s['seen'] / s['wall_s']:6.1f} records/s, {s['completion_tokens'] / s['wall_s']:7.1f} "
-                              f"tokens/s")
+                        print(
+                            f"  {o.directory.name:>15} {step:<14} {s['seen']:>4} records in {s['wall_s']:6.1f} s "
+                            f"= {s['seen'] / s['wall_s']:6.1f} records/s, {s['completion_tokens'] / s['wall_s']:7.1f} "
+                            f"tokens/s"
+                        )
 
 
 def main() -> None:

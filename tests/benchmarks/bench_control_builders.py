@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCORE = "{score_mode: logprobs, logprobs_k: 2048, threshold: %s, instruction_max_tokens: 24, score_max_tokens: 2"
+SCORE = (
+    "{score_mode: logprobs, logprobs_k: 2048, threshold: %s, instruction_max_tokens: 24, score_max_tokens: 2"
+)
 EXPERIMENT = """\
 name: control-builders
 base_model: tiny:learner
@@ -69,8 +71,10 @@ def table(build_dir: Path) -> list[str]:
 
     cands = read(build_dir / "candidates" / "dataset.jsonl")
     correct_docs = {r["provenance"]["document_id"] for r in cands if is_correct(r)}
-    out = ["| dataset | records | correct | share correct (precision) | recall of correct candidates |",
-           "|---|---:|---:|---:|---:|"]
+    out = [
+        "| dataset | records | correct | share correct (precision) | recall of correct candidates |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name in ("candidates", "humpback", "bf_filtering", "back_and_forth", "distillation"):
         rows = read(build_dir / name / "dataset.jsonl")
         good = [r for r in rows if is_correct(r)]
@@ -91,15 +95,33 @@ def main() -> None:
     work = Path(args.runs_dir or tempfile.mkdtemp(prefix="bench-control-"))
     cfg = work / "control-builders.yaml"
     work.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(EXPERIMENT % {"docs": args.docs, "steps": args.steps, "s1": SCORE % 1.0,
-                                 "st": SCORE % args.threshold}, encoding="utf-8")
+    cfg.write_text(
+        EXPERIMENT
+        % {"docs": args.docs, "steps": args.steps, "s1": SCORE % 1.0, "st": SCORE % args.threshold},
+        encoding="utf-8",
+    )
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "build", "--config", str(cfg), "--runs-dir",
-                        str(work / "runs")], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "build",
+            "--config",
+            str(cfg),
+            "--runs-dir",
+            str(work / "runs"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if r.returncode:
         sys.exit(r.stdout[-3000:] + r.stderr[-3000:])
-    print(f"built in {time.perf_counter() - t0:.0f} s ({args.docs} documents, sub-stage models {args.steps} steps, "
-          f"curation threshold {args.threshold})")
+    print(
+        f"built in {time.perf_counter() - t0:.0f} s ({args.docs} documents, sub-stage models {args.steps} steps, "
+        f"curation threshold {args.threshold})"
+    )
     print("\n".join(table(work / "runs" / "control-builders" / "build")))
 
 

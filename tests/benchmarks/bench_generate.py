@@ -35,8 +35,12 @@ def token_prompts(model: str, prompts: Path) -> list[list[int]]:
     out = []
     for line in prompts.read_text().splitlines():
         row = json.loads(line)
-        ids = tok.apply_chat_template([{"role": "user", "content": row["instruction"]}], add_generation_prompt=True,
-                                      tokenize=True, return_dict=False)
+        ids = tok.apply_chat_template(
+            [{"role": "user", "content": row["instruction"]}],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=False,
+        )
         out.append(list(ids))
     return out
 
@@ -53,8 +57,11 @@ def raw_vllm(model: str, prompts: Path, max_tokens: int, texts_out: Path | None)
         engine["enable_chunked_prefill"] = False  # as the backend does on CPU
     llm = LLM(model=model, **engine)
     t0 = time.perf_counter()
-    outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in ids],
-                        [SamplingParams(temperature=0.0, max_tokens=max_tokens) for _ in ids], use_tqdm=False)
+    outs = llm.generate(
+        [TokensPrompt(prompt_token_ids=p) for p in ids],
+        [SamplingParams(temperature=0.0, max_tokens=max_tokens) for _ in ids],
+        use_tqdm=False,
+    )
     dt = time.perf_counter() - t0
     if texts_out:
         texts_out.write_text(json.dumps([o.outputs[0].text for o in outs]))
@@ -73,12 +80,17 @@ def raw_hf(model: str, prompts: Path, max_tokens: int, batch_size: int) -> dict:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(ids), batch_size):
-            batch = ids[start:start + batch_size]
+            batch = ids[start : start + batch_size]
             width = max(map(len, batch))
             input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
             mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
-            out = lm.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_tokens, do_sample=False,
-                              pad_token_id=pad)
+            out = lm.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+            )
             for row in out[:, width:].tolist():  # new tokens up to and with the first EOS
                 end = next((k + 1 for k, t in enumerate(row) if t == tok.eos_token_id), len(row))
                 tokens += end
@@ -86,8 +98,12 @@ def raw_hf(model: str, prompts: Path, max_tokens: int, batch_size: int) -> dict:
 
 
 def in_child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--max-tokens", str(ARGS.max_tokens), "--child", *args], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--max-tokens", str(ARGS.max_tokens), "--child", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         sys.exit(out.stderr[-4000:])
     # vLLM logs to stdout, also while it shuts down at exit: the result is the line marked RESULT
@@ -97,10 +113,31 @@ def in_child(*args: str) -> dict:
 def cli_generate(model: str, prompts: Path, out: Path, cache: Path, extra: list[str]) -> tuple[dict, float]:
     summary = out.with_suffix(".summary.json")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "harness.cli", "generate", "--model", model, "--input", str(prompts),
-                    "--output", str(out), "--cache", str(cache), "--max-tokens", str(ARGS.max_tokens),
-                    "--summary-json", str(summary), *extra], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "generate",
+            "--model",
+            model,
+            "--input",
+            str(prompts),
+            "--output",
+            str(out),
+            "--cache",
+            str(cache),
+            "--max-tokens",
+            str(ARGS.max_tokens),
+            "--summary-json",
+            str(summary),
+            *extra,
+        ],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return json.loads(summary.read_text()), time.perf_counter() - t0
 
 
@@ -121,25 +158,44 @@ def main() -> None:
                 raws.append(in_child("vllm", model_dir, str(prompts), str(work / f"raw-texts-{k}.json")))
             else:
                 raws.append(in_child("hf", model_dir, str(prompts), "32"))
-            runs.append(cli_generate(f"{backend}:{model_dir}", prompts, work / f"{backend}-{k}.jsonl",
-                                     work / f"{backend}-{k}.sqlite", extra)[0])
+            runs.append(
+                cli_generate(
+                    f"{backend}:{model_dir}",
+                    prompts,
+                    work / f"{backend}-{k}.jsonl",
+                    work / f"{backend}-{k}.sqlite",
+                    extra,
+                )[0]
+            )
         raw = max(r["tokens"] / r["seconds"] for r in raws)
         best = max(runs, key=lambda s: s["tokens_per_s"])
-        _, cached_wall = cli_generate(f"{backend}:{model_dir}", prompts, work / f"{backend}-again.jsonl",
-                                      work / f"{backend}-0.sqlite", extra)
-        r = {"raw_tok_s": round(raw, 1), "harness_tok_s": best["tokens_per_s"],
-             "ratio": round(best["tokens_per_s"] / raw, 3), "cached_rerun_wall_s": round(cached_wall, 2),
-             "raw_runs_tok_s": [round(x["tokens"] / x["seconds"], 1) for x in raws],
-             "harness_runs_tok_s": [s["tokens_per_s"] for s in runs]}
+        _, cached_wall = cli_generate(
+            f"{backend}:{model_dir}",
+            prompts,
+            work / f"{backend}-again.jsonl",
+            work / f"{backend}-0.sqlite",
+            extra,
+        )
+        r = {
+            "raw_tok_s": round(raw, 1),
+            "harness_tok_s": best["tokens_per_s"],
+            "ratio": round(best["tokens_per_s"] / raw, 3),
+            "cached_rerun_wall_s": round(cached_wall, 2),
+            "raw_runs_tok_s": [round(x["tokens"] / x["seconds"], 1) for x in raws],
+            "harness_runs_tok_s": [s["tokens_per_s"] for s in runs],
+        }
         if backend == "vllm":
             raw_texts = json.loads((work / "raw-texts-0.json").read_text())
             ours = [json.loads(line)["text"] for line in (work / "vllm-0.jsonl").read_text().splitlines()]
             r["same_texts_as_raw"] = f"{sum(a == b for a, b in zip(raw_texts, ours))}/{len(ours)}"
         results[backend] = r
-        print(f"{backend}: raw {r['raw_tok_s']:,.0f} tok/s, harness generate {r['harness_tok_s']:,.0f} tok/s "
-              f"(ratio {r['ratio']:.2f}), fully cached rerun {r['cached_rerun_wall_s']} s"
-              + (f", texts identical to raw: {r['same_texts_as_raw']}" if "same_texts_as_raw" in r else "")
-              + f"; load {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"{backend}: raw {r['raw_tok_s']:,.0f} tok/s, harness generate {r['harness_tok_s']:,.0f} tok/s "
+            f"(ratio {r['ratio']:.2f}), fully cached rerun {r['cached_rerun_wall_s']} s"
+            + (f", texts identical to raw: {r['same_texts_as_raw']}" if "same_texts_as_raw" in r else "")
+            + f"; load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     print(json.dumps({"prompts": ARGS.prompts, "max_tokens": ARGS.max_tokens, **results}, indent=2))
     print(f"load average after: {os.getloadavg()}")
 

@@ -33,8 +33,11 @@ DATA = ROOT / ".." / "shared" / "data" / "alpaca_eval" / "annotations_ae1" / "al
 
 def pairs(n: int) -> list[dict]:
     rows = json.loads(DATA.read_text(encoding="utf-8"))
-    return [{k: r[k] for k in ("instruction", "output_1", "output_2")} for r in rows
-            if r["output_1"] != r["output_2"]][:n]
+    return [
+        {k: r[k] for k in ("instruction", "output_1", "output_2")}
+        for r in rows
+        if r["output_1"] != r["output_2"]
+    ][:n]
 
 
 def child(backend: str, model: str, annotator: str, n: int, top: int | None) -> None:
@@ -59,11 +62,21 @@ def child(backend: str, model: str, annotator: str, n: int, top: int | None) -> 
         cached = time.perf_counter() - t0
         judge.close()
     assert again.stats["judge_cache_hits"] == run.stats["n_judge_calls"]
-    print("RESULT " + json.dumps({"backend": backend, "annotator": annotator, "n": len(work), "load_s": round(load_s, 2),
-                      "judgments_per_s": round(len(work) / fresh, 2),
-                      "cached_judgments_per_s": round(len(work) / cached, 1),
-                      "prompt_tokens_per_judgment": round(run.stats["judge_prompt_tokens"] / len(work)),
-                      "parse_failures": run.stats["n_parse_failures"]}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "backend": backend,
+                "annotator": annotator,
+                "n": len(work),
+                "load_s": round(load_s, 2),
+                "judgments_per_s": round(len(work) / fresh, 2),
+                "cached_judgments_per_s": round(len(work) / cached, 1),
+                "prompt_tokens_per_judgment": round(run.stats["judge_prompt_tokens"] / len(work)),
+                "parse_failures": run.stats["n_parse_failures"],
+            }
+        )
+    )
 
 
 def _json_child(*args: str) -> dict:
@@ -118,14 +131,22 @@ def raw_vllm_child(model: str, prompts: Path, top: int, max_tokens: int) -> None
     from vllm.inputs import TokensPrompt
 
     tok = AutoTokenizer.from_pretrained(model)
-    ids = [list(tok.apply_chat_template(json.loads(line), add_generation_prompt=True, tokenize=True, return_dict=False))
-           for line in prompts.read_text().splitlines()]
+    ids = [
+        list(
+            tok.apply_chat_template(
+                json.loads(line), add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+        )
+        for line in prompts.read_text().splitlines()
+    ]
     engine = dict(dtype="float32", seed=0, enforce_eager=True, max_logprobs=max(top, 20))
     if not torch.cuda.is_available():
         engine["enable_chunked_prefill"] = False
     llm = LLM(model=model, **engine)
     sp = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=top)
-    llm.generate([TokensPrompt(prompt_token_ids=ids[0])], [sp], use_tqdm=False)  # warm-up, as the harness side
+    llm.generate(
+        [TokensPrompt(prompt_token_ids=ids[0])], [sp], use_tqdm=False
+    )  # warm-up, as the harness side
     work = ids[1:]
     t0 = time.perf_counter()
     outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in work], [sp for _ in work], use_tqdm=False)
@@ -163,11 +184,18 @@ def main() -> None:
             raws, ours = [], []
             for _ in range(args.repeats):
                 raws.append(_json_child("--raw-child", model, str(prompts), "2048", str(max_tokens)))
-                ours.append(_json_child("--child", "vllm", model, "weighted_alpaca_eval_gpt4_turbo", str(args.n), "2048"))
+                ours.append(
+                    _json_child(
+                        "--child", "vllm", model, "weighted_alpaca_eval_gpt4_turbo", str(args.n), "2048"
+                    )
+                )
             raw = max(r["judgments_per_s"] for r in raws)
-            print(f"raw vLLM (LLM.generate, the judge's rendered prompts) n={raws[0]['n']:3d}  {raw:7.2f} judgments/s "
-                  f"(runs {[r['judgments_per_s'] for r in raws]}; harness runs {[r['judgments_per_s'] for r in ours]}; "
-                  f"load avg {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"raw vLLM (LLM.generate, the judge's rendered prompts) n={raws[0]['n']:3d}  {raw:7.2f} judgments/s "
+                f"(runs {[r['judgments_per_s'] for r in raws]}; harness runs {[r['judgments_per_s'] for r in ours]}; "
+                f"load avg {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
         runs = [(b, "weighted_alpaca_eval_gpt4_turbo", args.n, 2048) for b in args.backends]
         if "hf" in args.backends:
             runs.append(("hf", "alpaca_eval_gpt4", args.n_text, 0))
@@ -177,10 +205,13 @@ def main() -> None:
             else:
                 r = _json_child("--child", backend, model, annotator, str(n), str(top))
             ratio = f"; {r['judgments_per_s'] / raw:.2f} of raw vLLM" if backend == "vllm" and raw else ""
-            print(f"{r['backend']:5s} {r['annotator']:32s} n={r['n']:3d}  {r['judgments_per_s']:7.2f} judgments/s "
-                  f"(cached rerun {r['cached_judgments_per_s']:.0f}/s; load {r['load_s']} s; "
-                  f"~{r['prompt_tokens_per_judgment']} prompt tokens each; parse failures {r['parse_failures']}"
-                  f"{ratio}; load avg {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"{r['backend']:5s} {r['annotator']:32s} n={r['n']:3d}  {r['judgments_per_s']:7.2f} judgments/s "
+                f"(cached rerun {r['cached_judgments_per_s']:.0f}/s; load {r['load_s']} s; "
+                f"~{r['prompt_tokens_per_judgment']} prompt tokens each; parse failures {r['parse_failures']}"
+                f"{ratio}; load avg {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -23,25 +23,44 @@ import tempfile
 import time
 from pathlib import Path
 
-FILLER = ("Answer the question using the passage, and explain the steps that lead to the answer in a few "
-          "short sentences so that a reader can follow them.")
+FILLER = (
+    "Answer the question using the passage, and explain the steps that lead to the answer in a few "
+    "short sentences so that a reader can follow them."
+)
 
 
 def write_source(path: Path, rows: int, batch: int = 250_000) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("id", pa.string()), ("system_prompt", pa.string()), ("question", pa.string()),
-                        ("response", pa.string())])
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("system_prompt", pa.string()),
+            ("question", pa.string()),
+            ("response", pa.string()),
+        ]
+    )
     with pq.ParquetWriter(path, schema) as w:
         for start in range(0, rows, batch):
             idx = range(start, min(rows, start + batch))
-            w.write_table(pa.table({
-                "id": [f"flan.{i}" for i in idx],
-                "system_prompt": ["You are an assistant that explains its reasoning." if i % 3 else "" for i in idx],
-                "question": [f"Question {i}: what is {i % 977} times {i % 131}? {FILLER}" for i in idx],
-                "response": [f"{i % 977} times {i % 131} is {(i % 977) * (i % 131)}. {FILLER}" for i in idx],
-            }, schema=schema))
+            w.write_table(
+                pa.table(
+                    {
+                        "id": [f"flan.{i}" for i in idx],
+                        "system_prompt": [
+                            "You are an assistant that explains its reasoning." if i % 3 else "" for i in idx
+                        ],
+                        "question": [
+                            f"Question {i}: what is {i % 977} times {i % 131}? {FILLER}" for i in idx
+                        ],
+                        "response": [
+                            f"{i % 977} times {i % 131} is {(i % 977) * (i % 131)}. {FILLER}" for i in idx
+                        ],
+                    },
+                    schema=schema,
+                )
+            )
 
 
 CHILD = r"""
@@ -66,8 +85,12 @@ print(json.dumps({"records": got, "wall_s": round(time.perf_counter() - t0, 1),
 
 
 def measure(method: str, path: Path, n: int, cache: Path) -> dict:
-    r = subprocess.run([sys.executable, "-c", CHILD, method, str(path), str(n), str(cache)], capture_output=True,
-                       text=True, cwd=Path(__file__).resolve().parents[2])
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD, method, str(path), str(n), str(cache)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     if r.returncode:
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -82,14 +105,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         floor = Path(tmp) / "floor.parquet"  # the imports and a tiny file: the fixed part of the peak
         write_source(floor, 1_000)
-        print(f"floor: harness on 1,000 rows, sample 500: {json.dumps(measure('harness', floor, 500, Path(tmp)))}")
+        print(
+            f"floor: harness on 1,000 rows, sample 500: {json.dumps(measure('harness', floor, 500, Path(tmp)))}"
+        )
         for rows in args.rows:
             path = Path(tmp) / f"1M-GPT4-Augmented-{rows}.parquet"
             t0 = time.perf_counter()
             write_source(path, rows)
             size = path.stat().st_size / 2**20
-            print(f"source: {rows:,} rows, {size:,.0f} MiB Parquet (written in {time.perf_counter() - t0:.0f} s)",
-                  flush=True)
+            print(
+                f"source: {rows:,} rows, {size:,.0f} MiB Parquet (written in {time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
             for method in args.methods:
                 res = measure(method, path, args.n, Path(tmp) / f"hf-{rows}")
                 print(f"  {method:9s} sample {args.n:,}: {json.dumps(res)}", flush=True)

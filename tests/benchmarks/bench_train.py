@@ -34,7 +34,11 @@ def records(n: int):
 
     out = []
     for name, doc in itertools.islice(iter_stdlib_docstrings(min_chars=60), n):
-        out.append(InstructionRecord((Message("user", f"Explain {name}."), Message("assistant", doc[:1200])), "bench"))
+        out.append(
+            InstructionRecord(
+                (Message("user", f"Explain {name}."), Message("assistant", doc[:1200])), "bench"
+            )
+        )
     return out
 
 
@@ -42,10 +46,21 @@ def run(model: Path, recs, work: Path, label: str, overrides: dict) -> dict:
     from harness.training.recipe import load_recipe
     from harness.training.sft import build_trainer, train_fingerprint, train_stage
 
-    recipe = load_recipe("tiny", {"max_steps": ARGS.steps, "save_steps": 10_000, "logging_steps": ARGS.steps,
-                                  "max_length": ARGS.max_length, "precision": "auto", **overrides})
+    recipe = load_recipe(
+        "tiny",
+        {
+            "max_steps": ARGS.steps,
+            "save_steps": 10_000,
+            "logging_steps": ARGS.steps,
+            "max_length": ARGS.max_length,
+            "precision": "auto",
+            **overrides,
+        },
+    )
     fp = train_fingerprint(recipe, base=str(model), upstream={"records": str(len(recs))})
-    out = train_stage(work / label, base_model=str(model), records=recs, recipe=recipe, fingerprint=fp, force=True)
+    out = train_stage(
+        work / label, base_model=str(model), records=recs, recipe=recipe, fingerprint=fp, force=True
+    )
     s = out.manifest.stats.to_dict()
     padding = None
     if not overrides.get("packing"):  # measure the padding share on real batches of this dataset
@@ -55,9 +70,15 @@ def run(model: Path, recs, work: Path, label: str, overrides: dict) -> dict:
             real += int(batch["attention_mask"].sum())
             total += batch["input_ids"].numel()
         padding = 1 - real / total
-    return {"label": label, "tokens_per_s": s["tokens_per_s"], "train_s": s["train_time_s"],
-            "tokens": s["tokens_seen"], "loss_tokens_per_s": round(s["tokens_per_s"] * s["loss_token_share"], 1),
-            "padding_share": padding, "precision": s["precision"]}
+    return {
+        "label": label,
+        "tokens_per_s": s["tokens_per_s"],
+        "train_s": s["train_time_s"],
+        "tokens": s["tokens_seen"],
+        "loss_tokens_per_s": round(s["tokens_per_s"] * s["loss_token_share"], 1),
+        "padding_share": padding,
+        "precision": s["precision"],
+    }
 
 
 def main() -> None:
@@ -76,23 +97,34 @@ def main() -> None:
             r["label"] = label
             rows.append(r)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
-    print(f"\nSFT throughput, {ARGS.size} model, {ARGS.records} records, {ARGS.steps} steps x batch 8, "
-          f"max_length {ARGS.max_length}, {device}, torch threads {torch.get_num_threads()}")
-    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; after: "
-          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(
+        f"\nSFT throughput, {ARGS.size} model, {ARGS.records} records, {ARGS.steps} steps x batch 8, "
+        f"max_length {ARGS.max_length}, {device}, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; after: "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
     best = {}
     for r in rows:
         if r["label"] not in best or r["tokens_per_s"] > best[r["label"]]["tokens_per_s"]:
             best[r["label"]] = r
-    print(f"{'config':<10} {'tokens/s':>10} {'loss tok/s':>11} {'train s':>8} {'padding':>8}   (best of {ARGS.repeats})")
+    print(
+        f"{'config':<10} {'tokens/s':>10} {'loss tok/s':>11} {'train s':>8} {'padding':>8}   (best of {ARGS.repeats})"
+    )
     for label, r in best.items():
         pad = f"{100 * r['padding_share']:.0f}%" if r["padding_share"] is not None else "0%"
-        print(f"{label:<10} {r['tokens_per_s']:>10.0f} {r['loss_tokens_per_s']:>11.0f} {r['train_s']:>8.2f} {pad:>8}")
+        print(
+            f"{label:<10} {r['tokens_per_s']:>10.0f} {r['loss_tokens_per_s']:>11.0f} {r['train_s']:>8.2f} {pad:>8}"
+        )
     if torch.cuda.is_available():
         from transformers import AutoConfig, AutoModelForCausalLM
 
         with torch.device("meta"):
-            n_params = sum(p.numel() for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model)).parameters())
+            n_params = sum(
+                p.numel()
+                for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model)).parameters()
+            )
         for label, r in best.items():
             mfu = 6 * n_params * r["tokens_per_s"] / (ARGS.peak_tflops * 1e12)
             print(f"{label}: MFU {100 * mfu:.2f}% ({n_params / 1e6:.1f} M params, {r['precision']})")

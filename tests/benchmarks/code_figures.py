@@ -28,13 +28,21 @@ def figures() -> dict[str, object]:
                 many_args += len(names) > 7
                 runs_dir += "runs_dir" in names
                 for inner in ast.walk(node):
-                    if isinstance(inner, ast.ImportFrom) and inner.module and inner.module.split(".")[0] in OWN:
+                    if (
+                        isinstance(inner, ast.ImportFrom)
+                        and inner.module
+                        and inner.module.split(".")[0] in OWN
+                    ):
                         local_imports += 1
                     elif isinstance(inner, ast.Import):
                         local_imports += sum(al.name.split(".")[0] in OWN for al in inner.names)
-    return {"largest file": f"{largest[0]} ({largest[1]} lines)", "functions over 40 lines": long_funcs,
-            "functions over 7 arguments": many_args, "runs_dir parameters": runs_dir,
-            "function-level imports of our own modules": local_imports}
+    return {
+        "largest file": f"{largest[0]} ({largest[1]} lines)",
+        "functions over 40 lines": long_funcs,
+        "functions over 7 arguments": many_args,
+        "runs_dir parameters": runs_dir,
+        "function-level imports of our own modules": local_imports,
+    }
 
 
 if __name__ == "__main__":

@@ -26,14 +26,23 @@ ROOT = Path(__file__).resolve().parents[2]
 # name -> (file, text, replacement)
 MUTATIONS: dict[str, tuple[str, str, str]] = {
     # the loss on every token: prompt tokens included
-    "train_on_all_tokens": ("harness/training/sft.py", "assistant_only_loss=True", "assistant_only_loss=False"),
+    "train_on_all_tokens": (
+        "harness/training/sft.py",
+        "assistant_only_loss=True",
+        "assistant_only_loss=False",
+    ),
     # the seeded swap of the judge's positions is made but never mapped back
-    "judge_positions_not_unswapped": ("harness/evaluation/judges/spec.py",
-                                      "return 3 - preference if preference is not None and switched else preference",
-                                      "return preference"),
+    "judge_positions_not_unswapped": (
+        "harness/evaluation/judges/spec.py",
+        "return 3 - preference if preference is not None and switched else preference",
+        "return preference",
+    ),
     # the eval prompt without the system tag training used (control.yaml: eval.tags: web)
-    "eval_tag_dropped": ("harness/evaluation/alpaca.py",
-                         'head = (Message("system", system),) if system else ()', "head = ()"),
+    "eval_tag_dropped": (
+        "harness/evaluation/alpaca.py",
+        'head = (Message("system", system),) if system else ()',
+        "head = ()",
+    ),
 }
 
 
@@ -45,9 +54,22 @@ def run(name: str) -> str:
         if why:
             return f"{name}: {why}"
         t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                            "tests/stages/test_control_e2e.py"], cwd=tree, capture_output=True, text=True,
-                           env={**os.environ, "PYTHONPATH": str(tree)})
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-s",
+                "-p",
+                "no:cacheprovider",
+                "tests/stages/test_control_e2e.py",
+            ],
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+        )
         verdict = "caught (the control test failed)" if r.returncode else "MISSED (the control test passed)"
         tail = [line for line in r.stdout.splitlines() if ": pass" in line or ": FAIL" in line]
         return f"{name}: {verdict} in {time.perf_counter() - t0:.0f} s\n  " + "\n  ".join(tail)

@@ -41,30 +41,50 @@ MUTATIONS: dict[str, dict] = {
     "dataset_removed": {"drop": "sharegpt"},
     # the eval prompt without the seed tag the config asks for (eval.tags: seed); the config and so
     # the leaderboard's eval_tags column still say seed
-    "eval_tag_dropped": {"patch": ("harness/evaluation/alpaca.py",
-                                   'head = (Message("system", system),) if system else ()', "head = ()"),
-                         "force": ["eval", "report"]},
+    "eval_tag_dropped": {
+        "patch": (
+            "harness/evaluation/alpaca.py",
+            'head = (Message("system", system),) if system else ()',
+            "head = ()",
+        ),
+        "force": ["eval", "report"],
+    },
     # the seeded swap of the judge's positions is made but never mapped back
-    "judge_positions_not_unswapped": {"patch": ("harness/evaluation/judges/spec.py",
-                                                "return 3 - preference if preference is not None and switched"
-                                                " else preference", "return preference"),
-                                      "force": ["eval", "report"]},
+    "judge_positions_not_unswapped": {
+        "patch": (
+            "harness/evaluation/judges/spec.py",
+            "return 3 - preference if preference is not None and switched else preference",
+            "return preference",
+        ),
+        "force": ["eval", "report"],
+    },
     # the loss on every token, prompt tokens included (assistant-only loss off)
-    "train_on_all_tokens": {"patch": ("harness/training/sft.py", "assistant_only_loss=True",
-                                      "assistant_only_loss=False"),
-                            "force": ["train", "eval", "report"]},
+    "train_on_all_tokens": {
+        "patch": ("harness/training/sft.py", "assistant_only_loss=True", "assistant_only_loss=False"),
+        "force": ["train", "eval", "report"],
+    },
 }
 
 
 def harness(tree: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from harness.cli import entry; entry()", *args], cwd=tree,
-                          env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from harness.cli import entry; entry()", *args],
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+    )
 
 
-def check(tree: Path, config: str, overrides: list[str], runs: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+def check(
+    tree: Path, config: str, overrides: list[str], runs: Path, env: dict[str, str]
+) -> tuple[int, list[str]]:
     """The CLI's exit status and, from the same comparison, one line per change."""
-    r = harness(tree, ["check", "--config", config, *overrides, "--runs-dir", str(runs), "--baseline", str(BASELINE)],
-                env)
+    r = harness(
+        tree,
+        ["check", "--config", config, *overrides, "--runs-dir", str(runs), "--baseline", str(BASELINE)],
+        env,
+    )
     from harness.core.io import read_json
     from harness.experiment import load_experiment
     from harness.report import leaderboard
@@ -76,10 +96,14 @@ def check(tree: Path, config: str, overrides: list[str], runs: Path, env: dict[s
     for c in compare(board, read_json(BASELINE), DEFAULT_TOLERANCES, noise):
         if c.kind == "moved":
             move = float(c.current) - float(c.baseline)
-            lines.append(f"{c.dataset}.{c.key}: {c.baseline} -> {c.current} (move {move:+.4g}, tolerance "
-                         f"{c.tolerance:g}{'' if c.noise is None else f', measured noise {c.noise:g}'})")
+            lines.append(
+                f"{c.dataset}.{c.key}: {c.baseline} -> {c.current} (move {move:+.4g}, tolerance "
+                f"{c.tolerance:g}{'' if c.noise is None else f', measured noise {c.noise:g}'})"
+            )
         else:
-            lines.append(c.describe() if c.kind != "changed" else f"{c.dataset}.{c.key}: {c.baseline} -> {c.current}")
+            lines.append(
+                c.describe() if c.kind != "changed" else f"{c.dataset}.{c.key}: {c.baseline} -> {c.current}"
+            )
     return r.returncode, lines
 
 
@@ -106,21 +130,38 @@ def run_mutation(name: str, base: Path, env: dict[str, str]) -> tuple[bool, str]
                 return False, f"{name}: {why}"
         t0 = time.perf_counter()
         force = ["--force", *m["force"]] if "force" in m else []
-        r = harness(tree, ["run", "--config", config, *overrides, "--runs-dir", str(runs),
-                           "--results-dir", str(tmp / "results"), *force], env)
+        r = harness(
+            tree,
+            [
+                "run",
+                "--config",
+                config,
+                *overrides,
+                "--runs-dir",
+                str(runs),
+                "--results-dir",
+                str(tmp / "results"),
+                *force,
+            ],
+            env,
+        )
         if r.returncode:
             return False, f"{name}: the mutated run failed (exit {r.returncode}):\n  " + "\n  ".join(
-                (r.stdout + r.stderr).strip().splitlines()[-8:])
+                (r.stdout + r.stderr).strip().splitlines()[-8:]
+            )
         rc, lines = check(tree, config, overrides, runs, env)
         verdict = {0: "MISSED (harness check passed)", 1: "caught (harness check failed)"}.get(
-            rc, f"harness check itself failed (exit {rc})")
+            rc, f"harness check itself failed (exit {rc})"
+        )
         return rc == 1, f"{name}: {verdict}; run {time.perf_counter() - t0:.0f} s\n  " + "\n  ".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs-dir", default="/tmp/demo-mutations/base", help="the unmutated demo's runs (kept)")
-    p.add_argument("names", nargs="*", metavar="NAME", help=f"mutations (default all): {', '.join(MUTATIONS)}")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"mutations (default all): {', '.join(MUTATIONS)}"
+    )
     args = p.parse_args()
     unknown = [n for n in args.names if n not in MUTATIONS]
     if unknown:
@@ -129,13 +170,20 @@ def main() -> int:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     base = Path(args.runs_dir).resolve()
     t0 = time.perf_counter()
-    r = harness(ROOT, ["run", "--config", "demo", "--runs-dir", str(base), "--results-dir", str(base / "results")], env)
+    r = harness(
+        ROOT,
+        ["run", "--config", "demo", "--runs-dir", str(base), "--results-dir", str(base / "results")],
+        env,
+    )
     if r.returncode:
         print(f"the unmutated demo failed (exit {r.returncode}):\n{r.stdout}{r.stderr}", file=sys.stderr)
         return 1
     rc, lines = check(ROOT, "demo", [], base, env)
-    print(f"unmutated: {'passes' if rc == 0 else 'FAILS'} harness check; run {time.perf_counter() - t0:.0f} s"
-          + "".join(f"\n  {line}" for line in lines), flush=True)
+    print(
+        f"unmutated: {'passes' if rc == 0 else 'FAILS'} harness check; run {time.perf_counter() - t0:.0f} s"
+        + "".join(f"\n  {line}" for line in lines),
+        flush=True,
+    )
     for name in args.names or list(MUTATIONS):
         print(run_mutation(name, base, env)[1], flush=True)
     return 0

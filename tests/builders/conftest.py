@@ -49,8 +49,11 @@ def build_experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     """(experiment file, runs dir)."""
     root = tmp_path_factory.mktemp("buildtest")
     pool = root / "pool.jsonl"
-    pool.write_text('{"instruction": "Name a prime number."}\n{"messages": [{"role": "user", "content": '
-                    '"What is a list?"}]}\n{"instruction": ""}\n{"other": 1}\n', encoding="utf-8")
+    pool.write_text(
+        '{"instruction": "Name a prime number."}\n{"messages": [{"role": "user", "content": '
+        '"What is a list?"}]}\n{"instruction": ""}\n{"other": 1}\n',
+        encoding="utf-8",
+    )
     path = root / "buildtest.yaml"
     path.write_text(EXPERIMENT.replace("POOL", str(pool)), encoding="utf-8")
     return path, root / "runs"

@@ -35,7 +35,6 @@ decoding: {max_tokens: 16, seed: 0}
 """
 
 
-
 def test_the_backward_model_reads_the_prompt_in_training_and_at_use(tmp_path: Path):
     from harness.experiment import load_experiment
     from harness.stages import build
@@ -47,23 +46,46 @@ def test_the_backward_model_reads_the_prompt_in_training_and_at_use(tmp_path: Pa
     root = tmp_path / "runs" / "btprompt" / "build"
     backward = sorted((root / "_shared").glob("backward-*"))
     assert len(backward) == 2  # two backward models: one per input structure
-    users = {d.name: [json.loads(x)["messages"][0]["content"]
-                      for x in (d / "train.jsonl").read_text(encoding="utf-8").splitlines()] for d in backward}
+    users = {
+        d.name: [
+            json.loads(x)["messages"][0]["content"]
+            for x in (d / "train.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        for d in backward
+    }
     head, tail = load_prompt("backtranslation").split("{response}")
     wrapped = [u for u in users.values() if all(t.startswith(head) for t in u)]
     raw = [u for u in users.values() if not any(t.startswith(head) for t in u)]
     assert len(wrapped) == 1 and len(raw) == 1
-    assert sorted(t[len(head):len(t) - len(tail)] for t in wrapped[0]) == sorted(raw[0])  # the same seed responses inside it
-    manifests = {n: json.loads((root / n / "manifest.json").read_text(encoding="utf-8")) for n in ("raw", "wrapped")}
+    assert sorted(t[len(head) : len(t) - len(tail)] for t in wrapped[0]) == sorted(
+        raw[0]
+    )  # the same seed responses inside it
+    manifests = {
+        n: json.loads((root / n / "manifest.json").read_text(encoding="utf-8")) for n in ("raw", "wrapped")
+    }
     assert "backtranslation" in manifests["wrapped"]["config"]["prompts"]
     assert "backtranslation" not in manifests["raw"]["config"]["prompts"]
-    rows = {n: [json.loads(x) for x in (root / n / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
-            for n in ("raw", "wrapped")}
+    rows = {
+        n: [json.loads(x) for x in (root / n / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+        for n in ("raw", "wrapped")
+    }
     assert rows["raw"] and rows["wrapped"]
     # the same documents, asked of different backward models in different words: other instructions
-    by_doc = {n: {r["provenance"]["document_id"]: r["provenance"]["instruction"] for r in
-                  (dict(x, provenance=json.loads(x["provenance"]) if isinstance(x["provenance"], str)
-                        else x["provenance"]) for x in rows[n])} for n in rows}
+    by_doc = {
+        n: {
+            r["provenance"]["document_id"]: r["provenance"]["instruction"]
+            for r in (
+                dict(
+                    x,
+                    provenance=json.loads(x["provenance"])
+                    if isinstance(x["provenance"], str)
+                    else x["provenance"],
+                )
+                for x in rows[n]
+            )
+        }
+        for n in rows
+    }
     common = set(by_doc["raw"]) & set(by_doc["wrapped"])
     assert common and any(by_doc["raw"][d] != by_doc["wrapped"][d] for d in common)
 

@@ -37,12 +37,18 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
     with pytest.raises(StageError, match="shards are not finished"):
         build.run(exp, runs, only=["humpback"], num_shards=2, merge=True)
     shards = [build.run(exp, runs, only=["humpback"], num_shards=2, shard_index=i)[0] for i in range(2)]
-    shard_docs = [{provenance_of(r["provenance"])["document_id"] for r in read_jsonl(s.directory / "augmented.jsonl")}
-                  for s in shards]
+    shard_docs = [
+        {provenance_of(r["provenance"])["document_id"] for r in read_jsonl(s.directory / "augmented.jsonl")}
+        for s in shards
+    ]
     assert all(shard_docs) and not shard_docs[0] & shard_docs[1]
     for s in shards:
-        assert "humpback_m1" not in s.manifest.stats.substages  # shards generate; they train no iteration model
-        assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest.stats.steps.values())
+        assert (
+            "humpback_m1" not in s.manifest.stats.substages
+        )  # shards generate; they train no iteration model
+        assert all(
+            st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest.stats.steps.values()
+        )
     # each shard wrote its own request cache (reading the experiment's on a miss); the merge folds them in
     caches = [build.shard_cache(exp, "humpback", runs, i, 2) for i in range(2)]
     assert all(c.is_file() for c in caches)
@@ -57,13 +63,18 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
     assert merged.fingerprint == fingerprints.build_fingerprint(exp, "humpback")
     assert (merged.directory / "dataset.jsonl").read_text(encoding="utf-8") == unsharded and unsharded
     sub = merged.manifest.stats.substages["humpback_m1"]
-    assert Path(sub["directory"]).name == Path(m1["directory"]).name and sub["records"] == m1["records"]  # the same M1: same training set
+    assert (
+        Path(sub["directory"]).name == Path(m1["directory"]).name and sub["records"] == m1["records"]
+    )  # the same M1: same training set
     steps = merged.manifest.stats.steps
-    assert steps["backtranslate"]["seen"] == sum(s.manifest.stats.steps["backtranslate"]["seen"] for s in shards)
+    assert steps["backtranslate"]["seen"] == sum(
+        s.manifest.stats.steps["backtranslate"]["seen"] for s in shards
+    )
     assert steps["curate_m1"]["seen"] == steps["backtranslate"]["kept"]  # M1 re-rates every shard's pairs
     assert all(st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in steps.values())
     assert len(read_jsonl(merged.directory / "drops.jsonl")) >= sum(
-        len(read_jsonl(s.directory / "drops.jsonl")) for s in shards)
+        len(read_jsonl(s.directory / "drops.jsonl")) for s in shards
+    )
 
 
 def read_jsonl_manifest_substage(directory, purpose):
@@ -82,8 +93,17 @@ def test_back_and_forth_with_the_vllm_backend(copied, build_experiment):
     path, _ = build_experiment
     # one engine (the backward model also judges) and vllm's default cap of 20 top logprobs
     opts = "datasets.back_and_forth.options."
-    exp = load_experiment(str(path), ["backend=vllm", f"{opts}variant=filtering", f"{opts}judge=@backward",
-                                      f"{opts}logprobs_k=20", f"{opts}threshold=1.0", "corpus.max_documents=6"])
+    exp = load_experiment(
+        str(path),
+        [
+            "backend=vllm",
+            f"{opts}variant=filtering",
+            f"{opts}judge=@backward",
+            f"{opts}logprobs_k=20",
+            f"{opts}threshold=1.0",
+            "corpus.max_documents=6",
+        ],
+    )
     (outcome,) = build.run(exp, runs, only=["back_and_forth"])
     stats = outcome.manifest.stats.to_dict()
     assert all(s["skipped"] for s in stats["substages"].values())  # no retraining for another backend
@@ -93,4 +113,7 @@ def test_back_and_forth_with_the_vllm_backend(copied, build_experiment):
     recs = read_jsonl(outcome.directory / "dataset.jsonl")
     curate = stats["steps"]["curate"]
     assert curate["logprob_failures"] == curate["dropped"].get("no_rating_in_top_logprobs", 0)
-    assert all(p["document_id"] and p["score_mode"] == "logprobs" for p in (provenance_of(r["provenance"]) for r in recs))
+    assert all(
+        p["document_id"] and p["score_mode"] == "logprobs"
+        for p in (provenance_of(r["provenance"]) for r in recs)
+    )

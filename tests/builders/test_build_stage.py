@@ -16,7 +16,10 @@ WEB_BUILDERS = ("back_and_forth", "humpback", "distillation", "strict")
 
 def _records(outcome):
     """The dataset's rows with their provenance read back as a dict."""
-    return [{**r, "provenance": provenance_of(r["provenance"])} for r in read_jsonl(outcome.directory / "dataset.jsonl")]
+    return [
+        {**r, "provenance": provenance_of(r["provenance"])}
+        for r in read_jsonl(outcome.directory / "dataset.jsonl")
+    ]
 
 
 def test_every_dataset_is_built_with_counts_that_add_up(built):
@@ -51,9 +54,14 @@ def test_the_robust_options_give_non_empty_datasets_and_strict_parsing_counts_fa
     curate = strict["steps"]["curate"]
     # the tiny model never writes "Score: N"; every failure is a counted drop, none a crash
     assert strict["parse_failures"]["text_parse_failures"] == curate["seen"] - curate["kept"]
-    assert sum(n for r, n in curate["dropped"].items() if r.startswith("score_")) == curate["seen"] - curate["kept"]
+    assert (
+        sum(n for r, n in curate["dropped"].items() if r.startswith("score_"))
+        == curate["seen"] - curate["kept"]
+    )
     bf = outcomes["back_and_forth"].manifest.stats.to_dict()
-    assert bf["parse_failures"]["missing_res"] + bf["parse_failures"]["unclosed_res"] > 0  # rescued, still counted
+    assert (
+        bf["parse_failures"]["missing_res"] + bf["parse_failures"]["unclosed_res"] > 0
+    )  # rescued, still counted
     assert bf["steps"]["curate"]["logprob_failures"] == 0
 
 
@@ -80,10 +88,14 @@ def test_provenance_on_every_record(built):
 
 def test_distillation_answers_back_and_forths_instructions(built):
     _, _, outcomes = built
-    filtered = {r["provenance"]["document_id"]: r["provenance"]["instruction"]
-                for r in _records(outcomes["back_and_forth"])}
-    distilled = {r["provenance"]["document_id"]: r["provenance"]["instruction"]
-                 for r in _records(outcomes["distillation"])}
+    filtered = {
+        r["provenance"]["document_id"]: r["provenance"]["instruction"]
+        for r in _records(outcomes["back_and_forth"])
+    }
+    distilled = {
+        r["provenance"]["document_id"]: r["provenance"]["instruction"]
+        for r in _records(outcomes["distillation"])
+    }
     assert distilled and set(filtered) <= set(distilled)
     assert all(distilled[d] == filtered[d] for d in filtered)
 
@@ -169,6 +181,7 @@ def test_cli_prints_one_line_per_step(built, build_experiment):
     assert "build humpback: cached" in out
     for step in ("corpus:", "backtranslate:", "curate_m0:", "curate_m1:", "final_dedup:"):
         assert step in out
-    bad = run_harness("build", "--config", str(path), "--runs-dir", str(runs),
-                      "datasets.humpback.options.treshold=3")
+    bad = run_harness(
+        "build", "--config", str(path), "--runs-dir", str(runs), "datasets.humpback.options.treshold=3"
+    )
     assert bad.returncode == 2 and "did you mean 'datasets.humpback.options.threshold'" in bad.stderr

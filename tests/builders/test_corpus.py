@@ -13,8 +13,10 @@ from datasets_builders.corpus import BloomFilter, NearDuplicates, clean_text, it
 from datasets_builders.steps import StepLog
 from harness.experiment import Corpus
 
-LOREM = ("The quick brown fox jumps over the lazy dog near the river bank while the farmer watches "
-         "from the old wooden fence and the sun sets slowly behind the distant hills of the valley. ")
+LOREM = (
+    "The quick brown fox jumps over the lazy dog near the river bank while the farmer watches "
+    "from the old wooden fence and the sun sets slowly behind the distant hills of the valley. "
+)
 
 
 def _run(corpus, **kw):
@@ -44,17 +46,29 @@ def test_dedup_drops_exactly_the_repeats(text):
 
 def test_jsonl_source_counts_every_drop(tmp_path):
     path = tmp_path / "c.jsonl"
-    rows = [json.dumps({"id": "a", "text": LOREM * 3}), "{not json", json.dumps({"id": "b", "body": "no text"}),
-            json.dumps({"id": "c", "text": "too short"}), json.dumps({"id": "d", "text": (LOREM * 3).upper()}),
-            json.dumps({"id": "e", "text": LOREM * 3 + " one more word"}), json.dumps({"id": "f", "text": "x" * 5000}),
-            json.dumps({"id": "g", "text": "A different text about databases, indexes and query planners. " * 6}),
-            json.dumps({"id": "h", "text": "   \n\t  "})]
+    rows = [
+        json.dumps({"id": "a", "text": LOREM * 3}),
+        "{not json",
+        json.dumps({"id": "b", "body": "no text"}),
+        json.dumps({"id": "c", "text": "too short"}),
+        json.dumps({"id": "d", "text": (LOREM * 3).upper()}),
+        json.dumps({"id": "e", "text": LOREM * 3 + " one more word"}),
+        json.dumps({"id": "f", "text": "x" * 5000}),
+        json.dumps({"id": "g", "text": "A different text about databases, indexes and query planners. " * 6}),
+        json.dumps({"id": "h", "text": "   \n\t  "}),
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     corpus = Corpus(source=str(path), min_chars=100, max_chars=3000, dedup="near")
     docs, s = _run(corpus)
     assert s.seen == 9 and s.kept == 2
-    assert dict(s.dropped) == {"malformed_row": 2, "too_short": 1, "exact_duplicate": 1, "near_duplicate": 1,
-                               "too_long": 1, "empty": 1}
+    assert dict(s.dropped) == {
+        "malformed_row": 2,
+        "too_short": 1,
+        "exact_duplicate": 1,
+        "near_duplicate": 1,
+        "too_long": 1,
+        "empty": 1,
+    }
     assert [d.meta["row"] for d in docs] == ["a", "g"]
     docs_exact, s2 = _run(dataclasses.replace(corpus, dedup="exact"))
     assert s2.kept == 3 and "near_duplicate" not in s2.dropped
@@ -144,16 +158,26 @@ def test_segments_and_header_filter_keep_titled_content(tmp_path):
     from datasets_builders.segments import header_problem, segments
 
     pieces = list(segments(clean_text(SEGMENTED)))
-    assert [h for h, _ in pieces] == ["# Growing tomatoes", "Pruning suckers", "CONTACT US TODAY FOR A QUOTE",
-                                      "Subscribe to our newsletter"]  # the navigation line has no text under it
+    assert [h for h, _ in pieces] == [
+        "# Growing tomatoes",
+        "Pruning suckers",
+        "CONTACT US TODAY FOR A QUOTE",
+        "Subscribe to our newsletter",
+    ]  # the navigation line has no text under it
     assert pieces[1][1].startswith("Pruning suckers\nPinch off") and pieces[1][1].endswith("into fruit.")
-    assert [header_problem(h) for h, _ in pieces] == [None, None, "header_all_caps", "header_is_page_furniture"]
+    assert [header_problem(h) for h, _ in pieces] == [
+        None,
+        None,
+        "header_all_caps",
+        "header_is_page_furniture",
+    ]
     assert [h for h, _ in segments("Some preamble text here.\n\nA title\nIts body.")] == [None, "A title"]
     assert header_problem(None) == "no_header"
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps({"text": SEGMENTED}) + "\n", encoding="utf-8")
-    corpus = Corpus(source=str(path), min_chars=60, max_chars=3000, dedup="none", segment="headers",
-                    header_filter=True)
+    corpus = Corpus(
+        source=str(path), min_chars=60, max_chars=3000, dedup="none", segment="headers", header_filter=True
+    )
     docs, s = _run(corpus)
     assert [d.meta["header"] for d in docs] == ["# Growing tomatoes", "Pruning suckers"]
     assert s.dropped == {"header_all_caps": 1, "header_is_page_furniture": 1}

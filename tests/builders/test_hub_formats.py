@@ -30,9 +30,20 @@ def test_every_built_dataset_loads_together_and_trains_in_trl(built, tmp_path):
     from transformers import AutoTokenizer
 
     template = AutoTokenizer.from_pretrained(base).chat_template
-    args = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4, max_length=128,
-                     report_to="none", save_strategy="no", use_cpu=True, logging_steps=1, disable_tqdm=True)
-    trainer = SFTTrainer(model=base, args=args, train_dataset=data, processing_class=load_tokenizer(base, template))
+    args = SFTConfig(
+        output_dir=str(tmp_path / "out"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        max_length=128,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        logging_steps=1,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=base, args=args, train_dataset=data, processing_class=load_tokenizer(base, template)
+    )
     result = trainer.train()
     assert trainer.state.global_step == 2 and result.training_loss > 0
 

@@ -39,8 +39,12 @@ def test_a_replaced_template_enters_the_fingerprint_of_the_builders_that_use_it(
     after = _exp(tmp_path, f"prompts: {{rewrite: {mine}}}\n")
     first = fingerprints.build_fingerprint(after, "bf")
     assert first != fingerprints.build_fingerprint(before, "bf")
-    assert fingerprints.build_fingerprint(after, "hb") == fingerprints.build_fingerprint(before, "hb")  # Humpback does not rewrite
-    assert fingerprints.build_fingerprint(after, "sharegpt") == fingerprints.build_fingerprint(before, "sharegpt")
+    assert fingerprints.build_fingerprint(after, "hb") == fingerprints.build_fingerprint(
+        before, "hb"
+    )  # Humpback does not rewrite
+    assert fingerprints.build_fingerprint(after, "sharegpt") == fingerprints.build_fingerprint(
+        before, "sharegpt"
+    )
     mine.write_text("Edited. Q: {instruction}\nWeb: {web_text}", encoding="utf-8")
     assert fingerprints.build_fingerprint(_exp(tmp_path, f"prompts: {{rewrite: {mine}}}\n"), "bf") != first
 
@@ -60,11 +64,17 @@ def test_the_context_renders_the_replacement_and_the_manifest_names_it(tmp_path:
     ctx.log.close()
 
 
-@pytest.mark.parametrize("text,match", [
-    (None, "does not exist"),
-    ("Only {instruction}", r"placeholders \['instruction'\], the template needs \['instruction', 'web_text'\]"),
-    ("Unclosed {instruction", "not a str.format template"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        (None, "does not exist"),
+        (
+            "Only {instruction}",
+            r"placeholders \['instruction'\], the template needs \['instruction', 'web_text'\]",
+        ),
+        ("Unclosed {instruction", "not a str.format template"),
+    ],
+)
 def test_a_bad_replacement_is_one_line_before_any_work(tmp_path: Path, text, match):
     mine = tmp_path / "rw.txt"
     if text is not None:

@@ -68,16 +68,22 @@ def _docs(corpus):
     return docs, s, log.sources
 
 
-PAPER_CORPUS = dict(source="hub:allenai/dolma", url_list="urls/v1.txt", data_files="*cc_en_head*", min_chars=100,
-                    dedup="near")
+PAPER_CORPUS = dict(
+    source="hub:allenai/dolma", url_list="urls/v1.txt", data_files="*cc_en_head*", min_chars=100, dedup="near"
+)
 
 
 def test_dolma_url_list_streams_the_head_split_over_http(mirror, dolma_server):
     docs, s, origins = _docs(Corpus(**PAPER_CORPUS))
     assert len(docs) == 12 and s.seen == 12  # 2 files of the head split, 6 documents each
-    assert {d.source.rsplit("/", 1)[-1] for d in docs} == {"cc_en_head-0000.json.gz", "cc_en_head-0001.json.gz"}
-    assert sorted(dolma_server.requests) == ["/dolma-v1/cc_en_head/cc_en_head-0000.json.gz",
-                                             "/dolma-v1/cc_en_head/cc_en_head-0001.json.gz"]
+    assert {d.source.rsplit("/", 1)[-1] for d in docs} == {
+        "cc_en_head-0000.json.gz",
+        "cc_en_head-0001.json.gz",
+    }
+    assert sorted(dolma_server.requests) == [
+        "/dolma-v1/cc_en_head/cc_en_head-0000.json.gz",
+        "/dolma-v1/cc_en_head/cc_en_head-0001.json.gz",
+    ]
     assert origins[0]["source"] == "hub:allenai/dolma"
     assert not list(mirror.rglob("*.json.gz"))  # streamed: nothing was stored
     dolma_server.requests.clear()
@@ -109,29 +115,39 @@ def test_dolma_downloaded_in_its_nested_layout(tmp_path):
     """A local folder of the downloaded files (`cc_en_head/cc_en_head-0000.json.gz`) with the same pattern."""
     shutil.copytree(HUB / "_servers" / "olmo-data.org" / "dolma-v1", tmp_path / "dolma")
     docs, _, origins = _docs(Corpus(**{**PAPER_CORPUS, "source": str(tmp_path / "dolma")}))
-    assert len(docs) == 12 and origins == [{"source": str(tmp_path / "dolma"), "commit": None,
-                                            "directory": str(tmp_path / "dolma")}]
-    everything, _, _ = _docs(Corpus(**{**PAPER_CORPUS, "source": str(tmp_path / "dolma"), "data_files": None,
-                                       "url_list": None}))
+    assert len(docs) == 12 and origins == [
+        {"source": str(tmp_path / "dolma"), "commit": None, "directory": str(tmp_path / "dolma")}
+    ]
+    everything, _, _ = _docs(
+        Corpus(**{**PAPER_CORPUS, "source": str(tmp_path / "dolma"), "data_files": None, "url_list": None})
+    )
     assert len(everything) == 30  # five files of six documents
 
 
 def test_oasst1_seed_first_turns_at_the_pinned_commit(mirror):
     seed = load_seed(SeedData(source=OASST))
-    assert sorted(r.instruction for r in seed) == sorted([
-        "Can you explain what a monad is in simple terms?", "How many bones does an adult human have?",
-        "Suggest a name for a grey cat.", "Why is the sky blue?"])  # English roots with a live rank-0 reply
+    assert sorted(r.instruction for r in seed) == sorted(
+        [
+            "Can you explain what a monad is in simple terms?",
+            "How many bones does an adult human have?",
+            "Suggest a name for a grey cat.",
+            "Why is the sky blue?",
+        ]
+    )  # English roots with a live rank-0 reply
     monad = next(r for r in seed if "monad" in r.instruction)
     assert monad.response.startswith("Think of a monad as a box")  # rank 0, not the first sibling
     assert all(r.provenance["origin"] == "seed" for r in seed)
     assert not any("validation" in r.instruction for r in seed)  # the train split only
-    assert [r.id for r in load_seed(SeedData(source=OASST, n=2))] == [r.id for r in load_seed(SeedData(source=OASST, n=2))]
+    assert [r.id for r in load_seed(SeedData(source=OASST, n=2))] == [
+        r.id for r in load_seed(SeedData(source=OASST, n=2))
+    ]
     assert len(load_seed(SeedData(source=OASST, n=2))) == 2
     local = load_seed(SeedData(source=str(mirror / "OpenAssistant" / "oasst1")))  # the copy as a directory
     assert [r.id for r in local] == [r.id for r in seed]
     spanish = load_seed(SeedData(source=OASST, language="es"))
-    assert [r.response for r in spanish] == ["Las bacterias son células vivas; los virus necesitan una célula para "
-                                             "reproducirse."]
+    assert [r.response for r in spanish] == [
+        "Las bacterias son células vivas; los virus necesitan una célula para reproducirse."
+    ]
 
 
 def test_alpaca_eval_from_the_repositorys_json_files(tmp_path, monkeypatch, alpaca_eval_data):
@@ -146,7 +162,9 @@ def test_alpaca_eval_from_the_repositorys_json_files(tmp_path, monkeypatch, alpa
         rows = es.load_eval_set("hub", proto)
         local = es.load_eval_set(str(alpaca_eval_data / "model_outputs" / f"{name}.json"), proto)
         assert len(rows) == 805 and {r["generator"] for r in rows} == {name}
-        assert [(r["instruction"], r["output"]) for r in rows] == [(r["instruction"], r["output"]) for r in local]
+        assert [(r["instruction"], r["output"]) for r in rows] == [
+            (r["instruction"], r["output"]) for r in local
+        ]
         assert es.load_eval_set(str(repo), proto) == rows  # the copy as a directory
 
 

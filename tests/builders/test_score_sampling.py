@@ -62,7 +62,10 @@ def test_sampled_scoring_differs_from_greedy_on_the_same_candidates(tmp_path: Pa
 def test_score_sampling_enters_the_fingerprint_only_when_set():
     default = builder_fingerprint_parts("back_and_forth", {})["options"]
     assert "score_sampling" not in default  # builds from before the option keep their fingerprints
-    assert builder_fingerprint_parts("back_and_forth", {"score_sampling": True})["options"]["score_sampling"] is True
+    assert (
+        builder_fingerprint_parts("back_and_forth", {"score_sampling": True})["options"]["score_sampling"]
+        is True
+    )
     assert builder_fingerprint_parts("back_and_forth", {"score_sampling": False})["options"] == default
 
 

@@ -21,10 +21,19 @@ def test_bundled_seed_is_valid_and_capped_stably():
 
 def test_local_seed_file_and_errors(tmp_path):
     p = tmp_path / "seed.jsonl"
-    p.write_text(json.dumps({"instruction": "Hi?", "response": "Hello."}) + "\n" + json.dumps(
-        {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}) + "\n")
+    p.write_text(
+        json.dumps({"instruction": "Hi?", "response": "Hello."})
+        + "\n"
+        + json.dumps({"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]})
+        + "\n"
+    )
     assert [r.instruction for r in load_seed(SeedData(source=str(p)))] == ["Hi?", "Q"]
-    p.write_text(json.dumps({"instruction": "Hi?", "response": "Hello."}) + "\n" + json.dumps({"instruction": "x"}) + "\n")
+    p.write_text(
+        json.dumps({"instruction": "Hi?", "response": "Hello."})
+        + "\n"
+        + json.dumps({"instruction": "x"})
+        + "\n"
+    )
     with pytest.raises(InputError, match=r"seed.jsonl:2"):
         load_seed(SeedData(source=str(p)))
     with pytest.raises(ConfigError, match="file not found"):

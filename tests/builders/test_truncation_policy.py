@@ -51,8 +51,10 @@ def test_one_policy_for_cut_rewrites_and_answers(tmp_path: Path):
     root = tmp_path / "runs" / "truncation" / "build"
     rw = {k: _step(root, f"rw_{k}", "rewrite") for k in ("default", "drop", "keep")}
     ans = {k: _step(root, f"ans_{k}", "answer") for k in ("default", "drop")}
-    print({f"rw_{k}": (v["kept"], v["dropped"], v["truncated_outputs"]) for k, v in rw.items()},
-          {f"ans_{k}": (v["kept"], v["dropped"], v["truncated_outputs"]) for k, v in ans.items()})
+    print(
+        {f"rw_{k}": (v["kept"], v["dropped"], v["truncated_outputs"]) for k, v in rw.items()},
+        {f"ans_{k}": (v["kept"], v["dropped"], v["truncated_outputs"]) for k, v in ans.items()},
+    )
     cut = rw["default"]["truncated_outputs"]
     assert cut >= rw["default"]["seen"] // 2  # a 6-token cap cuts most rewrites
     assert all(v["truncated_outputs"] == cut for v in rw.values())  # the same generations (request cache)
@@ -68,7 +70,9 @@ def test_one_policy_for_cut_rewrites_and_answers(tmp_path: Path):
     assert a_cut >= ans["default"]["seen"] // 2 and ans["drop"]["truncated_outputs"] == a_cut
     assert "truncated" not in ans["default"]["dropped"] and ans["drop"]["dropped"]["truncated"] == a_cut
     assert _rows(root, "ans_default") - _rows(root, "ans_drop") == a_cut
-    drops = [json.loads(x) for x in (root / "ans_drop" / "drops.jsonl").read_text(encoding="utf-8").splitlines()]
+    drops = [
+        json.loads(x) for x in (root / "ans_drop" / "drops.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert sum(d["reason"] == "truncated" for d in drops) == a_cut
 
 
@@ -100,10 +104,16 @@ def test_keep_rescues_a_cut_block_and_drop_drops_it(tmp_path: Path):
     from harness.backends.base import SamplingParams
     from harness.core.records import InstructionRecord, Message
 
-    outputs = [("[RES] a cut rewri", "length"), ("[RES] whole [/RES]", "stop"), ("no block at al", "length"),
-               ("[RES] unclosed but stopped", "stop")]
-    records = [InstructionRecord((Message("user", f"q{i}"), Message("assistant", f"web {i}")), "t", {})
-               for i in range(4)]
+    outputs = [
+        ("[RES] a cut rewri", "length"),
+        ("[RES] whole [/RES]", "stop"),
+        ("no block at al", "length"),
+        ("[RES] unclosed but stopped", "stop"),
+    ]
+    records = [
+        InstructionRecord((Message("user", f"q{i}"), Message("assistant", f"web {i}")), "t", {})
+        for i in range(4)
+    ]
 
     @dataclasses.dataclass
     class Ctx:
@@ -121,8 +131,9 @@ def test_keep_rescues_a_cut_block_and_drop_drops_it(tmp_path: Path):
     got = {}
     for policy in ("by_content", "drop", "keep"):
         ctx = Ctx(StepLog(tmp_path / f"{policy}.jsonl"))
-        kept = common.rewrite(ctx, records, model="m", params=SamplingParams(max_tokens=6), missing_res="drop",
-                              truncated=policy)
+        kept = common.rewrite(
+            ctx, records, model="m", params=SamplingParams(max_tokens=6), missing_res="drop", truncated=policy
+        )
         step = ctx.log.to_dict()["rewrite"]
         got[policy] = ([r.response for r in kept], step["dropped"], step["truncated_outputs"])
     assert got["by_content"] == (["whole"], {"unclosed_res": 2, "missing_res": 1}, 2)

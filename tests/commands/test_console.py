@@ -21,16 +21,23 @@ from harness.console import StageDisplay, library_output_to, logging_to, make_co
 def test_library_output_goes_to_the_log_and_stage_lines_to_the_terminal(tmp_path: Path, capfd):
     log_path = tmp_path / "logs" / "run.log"
     console = make_console(terminal_stream())
-    with library_output_to(log_path), logging_to(log_path, console, verbose=False), \
-            StageDisplay(console, ["build/a", "train/a"]) as display:
+    with (
+        library_output_to(log_path),
+        logging_to(log_path, console, verbose=False),
+        StageDisplay(console, ["build/a", "train/a"]) as display,
+    ):
         display.start("build/a")
         print("Loading weights: 100%")  # a library printing
         os.write(2, b"Writing model shards\n")  # a library writing to the stderr fd
-        subprocess.run([sys.executable, "-c", "import sys; print('engine process'); print('oops', file=sys.stderr)"],
-                       check=True)  # a vLLM engine or accelerate rank
+        subprocess.run(
+            [sys.executable, "-c", "import sys; print('engine process'); print('oops', file=sys.stderr)"],
+            check=True,
+        )  # a vLLM engine or accelerate rank
         logging.getLogger("transformers.modeling_utils").warning("some weights were not used")
         for _ in range(3):
-            logging.getLogger("harness.stages.build").warning("a: the dataset is empty; see drops.jsonl\nmore")
+            logging.getLogger("harness.stages.build").warning(
+                "a: the dataset is empty; see drops.jsonl\nmore"
+            )
         display.finish("build/a", "12 records")
         display.start("train/a")
         display.fail("train/a", "StageError: out of memory\ntraceback...")
@@ -39,9 +46,11 @@ def test_library_output_goes_to_the_log_and_stage_lines_to_the_terminal(tmp_path
     for noise in ("Loading weights", "Writing model shards", "engine process", "oops", "some weights"):
         assert noise in log and noise not in out.out + out.err, noise
     lines = out.out.splitlines()
-    assert lines == ["warning: a: the dataset is empty; see drops.jsonl",
-                     "build/a  done    12 records",
-                     "train/a  failed  StageError: out of memory"], lines
+    assert lines == [
+        "warning: a: the dataset is empty; see drops.jsonl",
+        "build/a  done    12 records",
+        "train/a  failed  StageError: out of memory",
+    ], lines
     assert "\x1b" not in out.out  # a pipe gets no ANSI codes
     assert "the dataset is empty" in log  # and the log keeps every record
 
@@ -92,11 +101,16 @@ def test_status_sees_a_running_stage_from_another_process(tmp_path: Path):
         return StageResult(stats={"records": 0})
 
     run_stage(d, stage="build", fingerprint=fp, body=body)
-    assert seen["build/alpaca_gpt4"]["state"] == "running" and str(os.getpid()) in seen["build/alpaca_gpt4"]["note"]
+    assert (
+        seen["build/alpaca_gpt4"]["state"] == "running"
+        and str(os.getpid()) in seen["build/alpaca_gpt4"]["note"]
+    )
     assert seen["train/alpaca_gpt4"]["state"] == "to run"
     states = {s["stage"]: s["state"] for s in stage_rows(exp, runs)}
     assert states["build/alpaca_gpt4"] == "done" and not (d / "running.json").exists()
-    (d / "running.json").write_text(json.dumps({"pid": 2**22 + 7, "host": os.uname().nodename, "started_at": "x"}))
+    (d / "running.json").write_text(
+        json.dumps({"pid": 2**22 + 7, "host": os.uname().nodename, "started_at": "x"})
+    )
     assert {s["stage"]: s["state"] for s in stage_rows(exp, runs)}["build/alpaca_gpt4"] == "interrupted"
     r = run_harness("status", "--config", str(cfg), "--runs-dir", str(runs), env={"COLUMNS": "100"})
     assert r.returncode == 0 and "interrupted" in r.stdout and "\x1b" not in r.stdout, r.stdout + r.stderr

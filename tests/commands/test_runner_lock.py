@@ -12,22 +12,31 @@ from pathlib import Path
 
 from _support import PROJECT_ROOT, run_harness
 
-HOLD = ("import sys; from harness.core.lock import runner_lock\n"
-        "with runner_lock(sys.argv[1], 'harness run --config demo'):\n"
-        "    print('held', flush=True); sys.stdin.read()\n")
+HOLD = (
+    "import sys; from harness.core.lock import runner_lock\n"
+    "with runner_lock(sys.argv[1], 'harness run --config demo'):\n"
+    "    print('held', flush=True); sys.stdin.read()\n"
+)
 ENV = {"COLUMNS": "400"}  # warnings on one line
 
 
 def _holder(exp_dir: Path) -> subprocess.Popen:
     """Another process holding the lock until its stdin closes."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(exp_dir)], cwd=PROJECT_ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(exp_dir)],
+        cwd=PROJECT_ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
 
 def _cli(command: str, runs: Path, *extra: str):
-    return run_harness(*command.split(), "--config", "demo", "--runs-dir", str(runs), *extra, env=ENV, timeout=300)
+    return run_harness(
+        *command.split(), "--config", "demo", "--runs-dir", str(runs), *extra, env=ENV, timeout=300
+    )
 
 
 def test_a_second_runner_fails_at_once_and_status_shows_the_holder(tmp_path: Path) -> None:
@@ -37,9 +46,16 @@ def test_a_second_runner_fails_at_once_and_status_shows_the_holder(tmp_path: Pat
         for command in ("run", "build", "train", "eval"):
             proc = _cli(command, runs, "--only", "alpaca_gpt4")
             err = proc.stderr.strip()
-            assert proc.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, (command, err)
-            for fragment in (f"pid {holder.pid} on {platform.node()}", str(runs / "demo" / "runner.lock"),
-                             "harness run --config demo", "another --runs-dir"):
+            assert proc.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, (
+                command,
+                err,
+            )
+            for fragment in (
+                f"pid {holder.pid} on {platform.node()}",
+                str(runs / "demo" / "runner.lock"),
+                "harness run --config demo",
+                "another --runs-dir",
+            ):
                 assert fragment in err, (command, err)
         assert sorted(p.name for p in (runs / "demo").iterdir()) == ["runner.lock"]  # nothing was built
         assert _cli("run", runs, "--dry-run").returncode == 0  # a dry run takes no lock

@@ -13,8 +13,13 @@ from harness.evaluation import metrics
 
 
 def harness(root: Path, *args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=root,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_score_json_reproduces_the_official_leaderboard(project_root: Path, official_win_rates: dict) -> None:
@@ -37,7 +42,9 @@ def test_score_table_says_which_lc(project_root: Path, alpaca_eval_data: Path, t
     assert "LC variant: LC (offline GLM, own annotations)" in proc.stdout
     proc = harness(project_root, "score", path, "--lc", "off")
     assert proc.returncode == 0 and "length-controlled win rate not computed: eval.lc is off" in proc.stdout
-    proc = harness(project_root, "score", path, "--json", "--lc-data", tmp_path)  # a directory without the data
+    proc = harness(
+        project_root, "score", path, "--json", "--lc-data", tmp_path
+    )  # a directory without the data
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "df_gamed.csv not found" in proc.stderr
 
@@ -76,12 +83,20 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str
         assert needle in lines[0]
 
 
-@pytest.mark.parametrize(("content", "needle"), [
-    ('{"preference": 1}', "expected a JSON list"),
-    ('[{"preference": 1, "instruction": "a"}, {"instruction": "b"}]', "annotation [1] has no 'preference'"),
-    ("not json", "malformed JSON"),
-])
-def test_malformed_files_exit_2_with_one_line(project_root: Path, tmp_path: Path, content: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('{"preference": 1}', "expected a JSON list"),
+        (
+            '[{"preference": 1, "instruction": "a"}, {"instruction": "b"}]',
+            "annotation [1] has no 'preference'",
+        ),
+        ("not json", "malformed JSON"),
+    ],
+)
+def test_malformed_files_exit_2_with_one_line(
+    project_root: Path, tmp_path: Path, content: str, needle: str
+) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
     _assert_one_line_error(harness(project_root, "score", path), str(path), needle)

@@ -8,8 +8,11 @@ import pytest
 
 from harness.core.capacity import GIB, Strategy, load_shape, serving_memory, state_memory
 
-LLAMA = {"meta-llama/Llama-2-7b-hf": 6_738_415_616, "meta-llama/Llama-2-70b-hf": 68_976_648_192,
-         "meta-llama/Llama-2-70b-chat-hf": 68_976_648_192}
+LLAMA = {
+    "meta-llama/Llama-2-7b-hf": 6_738_415_616,
+    "meta-llama/Llama-2-70b-hf": 68_976_648_192,
+    "meta-llama/Llama-2-70b-chat-hf": 68_976_648_192,
+}
 
 
 @pytest.mark.parametrize("model,params", LLAMA.items())
@@ -30,8 +33,9 @@ def test_kv_cache_per_token_agrees_with_vllms_own_accounting(model: str):
 
     shape = load_shape(model)
     block = 16
-    spec = FullAttentionSpec(block_size=block, num_kv_heads=shape.kv_heads, head_size=shape.head_dim,
-                             dtype=torch.bfloat16)
+    spec = FullAttentionSpec(
+        block_size=block, num_kv_heads=shape.kv_heads, head_size=shape.head_dim, dtype=torch.bfloat16
+    )
     assert shape.kv_bytes_per_token() == spec.page_size_bytes * shape.layers // block
 
 
@@ -61,7 +65,9 @@ def test_model_states_agree_with_deepspeed_zero_formulas(model: str):
     p, gather = shape.params(), 2 * shape.layer_params()
     for n in (1, 8, 64):
         ddp = state_memory(shape, Strategy("ddp", gpus=n))
-        assert ddp["weights"] + ddp["gradients"] + ddp["optimizer"] == 16 * p  # DDP / ZeRO-0: (2 + 2 + 12) Psi
+        assert (
+            ddp["weights"] + ddp["gradients"] + ddp["optimizer"] == 16 * p
+        )  # DDP / ZeRO-0: (2 + 2 + 12) Psi
     for n in (8, 64):
         z3 = state_memory(shape, Strategy("zero3", gpus=n))
         # ZeRO-3: (2 + 2 + 12) Psi / N_d, plus one layer's gathered bf16 weights (exact up to integer division)
@@ -99,7 +105,9 @@ def test_weights_and_optimizer_agree_with_accelerate_estimate_memory(model: str)
     total, _ = calculate_maximum_sizes(empty)  # in the config's dtype (float16 for Llama-2)
     shape = load_shape(model)
     assert sum(x.numel() for x in empty.parameters()) == shape.params()  # transformers' own count
-    buffers = sum(b.numel() * b.element_size() for b in empty.buffers())  # rotary inv_freq: a few hundred bytes
+    buffers = sum(
+        b.numel() * b.element_size() for b in empty.buffers()
+    )  # rotary inv_freq: a few hundred bytes
     assert total == next(empty.parameters()).element_size() * shape.params() + buffers
     total = 4 * shape.params()  # fp32, accelerate's base for its training estimate
     ours = state_memory(shape, Strategy("ddp"))

@@ -35,7 +35,12 @@ def test_loads_nested_with_overrides(tmp_path):
     p = _yaml(tmp_path, "name: a\ninner:\n  lr: 1e-5\n  steps: 3\ntags: [x, y]\n")
     cfg = load_config(Outer, p, ["inner.steps=7", "mode=fast"])
     assert cfg == Outer("a", Inner(1e-5, 7), ("x", "y"), "fast")
-    assert to_dict(cfg) == {"name": "a", "inner": {"lr": 1e-5, "steps": 7}, "tags": ["x", "y"], "mode": "fast"}
+    assert to_dict(cfg) == {
+        "name": "a",
+        "inner": {"lr": 1e-5, "steps": 7},
+        "tags": ["x", "y"],
+        "mode": "fast",
+    }
 
 
 def test_unknown_key_names_file_line_and_suggestion(tmp_path):
@@ -43,7 +48,9 @@ def test_unknown_key_names_file_line_and_suggestion(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(Outer, p)
     msg = str(e.value)
-    assert f"{p}:4" in msg and "inner.stpes" in msg and "did you mean 'inner.steps'" in msg  # a key that can be typed as it is
+    assert (
+        f"{p}:4" in msg and "inner.stpes" in msg and "did you mean 'inner.steps'" in msg
+    )  # a key that can be typed as it is
 
 
 def test_unknown_override_key(tmp_path):

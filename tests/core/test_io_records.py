@@ -32,7 +32,7 @@ def test_malformed_line_names_file_and_line(tmp_path):
     p.write_text('{"a": 1}\n\n{"a": \n')
     with pytest.raises(InputError, match=r"x.jsonl:3: malformed JSON"):
         read_jsonl(p)
-    p.write_text('[1, 2]\n')
+    p.write_text("[1, 2]\n")
     with pytest.raises(InputError, match=r"x.jsonl:1: expected a JSON object"):
         read_jsonl(p)
     with pytest.raises(InputError, match="file not found"):
@@ -51,10 +51,12 @@ def test_prompt_rows():
     assert prompt_messages({"id": 3, "instruction": "hi"}) == ("3", (Message("user", "hi"),))
     rid, msgs = prompt_messages({"messages": [{"role": "user", "content": "x"}]})
     assert len(rid) == 16 and msgs[0].content == "x"
-    for bad, why in [({"id": 1}, "neither 'messages' nor 'instruction'"),
-                     ({"messages": [{"role": "bot", "content": "x"}]}, "use one of system, user, assistant"),
-                     ({"messages": [{"role": "user"}]}, "needs the fields 'role' and 'content'"),
-                     ({"instruction": ""}, "non-empty string")]:
+    for bad, why in [
+        ({"id": 1}, "neither 'messages' nor 'instruction'"),
+        ({"messages": [{"role": "bot", "content": "x"}]}, "use one of system, user, assistant"),
+        ({"messages": [{"role": "user"}]}, "needs the fields 'role' and 'content'"),
+        ({"instruction": ""}, "non-empty string"),
+    ]:
         with pytest.raises(InputError, match=why):
             prompt_messages(bad, path="p.jsonl", line=7)
     with pytest.raises(InputError, match="p.jsonl:7"):

@@ -17,8 +17,9 @@ from harness.core.lock import LOCK, BusyError, holder_of, runner_lock, runners
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     return int(proc.stdout)
 
 
@@ -47,35 +48,55 @@ def test_a_failed_run_releases_the_lock(tmp_path: Path) -> None:
 
 def test_shards_run_side_by_side_but_not_beside_a_whole_run(tmp_path: Path) -> None:
     shard = "runner.shard-00000-of-00002.lock"
-    with runner_lock(tmp_path, "shard 0", shared=True), runner_lock(tmp_path, "shard 0", name=shard), \
-            runner_lock(tmp_path, "shard 1", shared=True):
+    with (
+        runner_lock(tmp_path, "shard 0", shared=True),
+        runner_lock(tmp_path, "shard 0", name=shard),
+        runner_lock(tmp_path, "shard 1", shared=True),
+    ):
         with pytest.raises(BusyError, match="a shard build"), runner_lock(tmp_path, "harness run"):
             pass
         with pytest.raises(BusyError, match="shard 0"), runner_lock(tmp_path, "shard 0 again", name=shard):
             pass
         assert [h["command"] for h in runners(tmp_path)] == ["shard 0"]
-    with runner_lock(tmp_path, "harness run"), pytest.raises(BusyError, match="harness run"), \
-            runner_lock(tmp_path, "shard 1", shared=True):
+    with (
+        runner_lock(tmp_path, "harness run"),
+        pytest.raises(BusyError, match="harness run"),
+        runner_lock(tmp_path, "shard 1", shared=True),
+    ):
         pass
 
 
-def test_the_lock_of_a_dead_runner_is_taken_over_with_a_warning(tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_the_lock_of_a_dead_runner_is_taken_over_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     pid = _dead_pid()
-    stale = {"pid": pid, "host": platform.node(), "command": "harness run --config demo", "started_at": "then"}
+    stale = {
+        "pid": pid,
+        "host": platform.node(),
+        "command": "harness run --config demo",
+        "started_at": "then",
+    }
     (tmp_path / LOCK).write_text(json.dumps(stale))
     assert holder_of(tmp_path / LOCK) is None and runners(tmp_path) == []  # status shows no one
-    with caplog.at_level(logging.WARNING, logger="harness.core.lock"), runner_lock(tmp_path, "harness build") as path:
+    with (
+        caplog.at_level(logging.WARNING, logger="harness.core.lock"),
+        runner_lock(tmp_path, "harness build") as path,
+    ):
         assert json.loads(path.read_text())["pid"] == os.getpid()
     [warning] = [r.getMessage() for r in caplog.records]
-    assert f"pid {pid} on {platform.node()}" in warning and "no longer runs" in warning and str(path) in warning
+    assert (
+        f"pid {pid} on {platform.node()}" in warning and "no longer runs" in warning and str(path) in warning
+    )
 
 
 def test_a_runs_root_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     from harness.core.errors import ConfigError
 
     (tmp_path / "runs").write_text("")
-    with pytest.raises(ConfigError, match="cannot be created"), runner_lock(tmp_path / "runs" / "demo", "harness run"):
+    with (
+        pytest.raises(ConfigError, match="cannot be created"),
+        runner_lock(tmp_path / "runs" / "demo", "harness run"),
+    ):
         pass
 
 
@@ -111,7 +132,11 @@ def test_two_processes_on_one_stage_run_it_once(tmp_path, caplog):
     from harness.core.runs import run_stage
 
     stage = tmp_path / "shared" / "helper"
-    first = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import time
         from pathlib import Path
         from harness.core.runs import StageResult, run_stage
@@ -121,10 +146,15 @@ def test_two_processes_on_one_stage_run_it_once(tmp_path, caplog):
             Path(d, "out.txt").write_text("made once")
             return StageResult(outputs=["out.txt"])
         run_stage(Path({str(stage)!r}), stage="helper", fingerprint="fp1", body=body)
-    """)], cwd=str(tmp_path))
+    """),
+        ],
+        cwd=str(tmp_path),
+    )
     deadline = time.monotonic() + 60
     while not (stage / "started").exists():
-        assert time.monotonic() < deadline and first.poll() is None, "the first process did not start the stage"
+        assert time.monotonic() < deadline and first.poll() is None, (
+            "the first process did not start the stage"
+        )
         time.sleep(0.05)
 
     def again(d):

@@ -56,8 +56,10 @@ def test_manifests_are_typed_and_round_trip_through_json(tmp_path):
 
     def body(d):
         write_text(d / "dataset.jsonl", '{"a": 1}\n')
-        return StageResult(outputs=["dataset.jsonl"], stats={"records": 1, "steps": {"s": {"seen": 2, "kept": 1}},
-                                                             "new_figure": 3})
+        return StageResult(
+            outputs=["dataset.jsonl"],
+            stats={"records": 1, "steps": {"s": {"seen": 2, "kept": 1}}, "new_figure": 3},
+        )
 
     out = run_stage(tmp_path / "b", stage="build", fingerprint="fp", body=body, upstream={"x": "y"})
     m = read_manifest(tmp_path / "b")
@@ -66,6 +68,12 @@ def test_manifests_are_typed_and_round_trip_through_json(tmp_path):
     assert m == out.manifest and Manifest.from_dict(read_json(tmp_path / "b" / "manifest.json")) == m
     assert read_json(tmp_path / "b" / "manifest.json")["stats"]["new_figure"] == 3
     assert Manifest.from_dict(m.to_dict()) == m
-    train = Manifest.from_dict({"stage": "train", "fingerprint": "f", "status": "ok",
-                                "stats": {"tokens_seen": 10, "dropped_too_long": 2, "truncated": 1}})
+    train = Manifest.from_dict(
+        {
+            "stage": "train",
+            "fingerprint": "f",
+            "status": "ok",
+            "stats": {"tokens_seen": 10, "dropped_too_long": 2, "truncated": 1},
+        }
+    )
     assert isinstance(train.stats, TrainStats) and train.stats.tokens_seen == 10 and train.stats.dropped == 2

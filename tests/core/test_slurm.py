@@ -27,27 +27,61 @@ from harness.core.slurm import (
 
 # ---------------------------------------------------------------- options -> sbatch, no cluster needed
 def test_options_become_sbatch_parameters():
-    opts = from_dict(SlurmOptions, {"partition": "gpu", "account": "lab", "gpus_per_node": 8, "time": "1-12:00:00",
-                                    "mem": "500G", "sbatch_args": ["--qos=high", "--exclusive"]}, prefix="slurm.")
+    opts = from_dict(
+        SlurmOptions,
+        {
+            "partition": "gpu",
+            "account": "lab",
+            "gpus_per_node": 8,
+            "time": "1-12:00:00",
+            "mem": "500G",
+            "sbatch_args": ["--qos=high", "--exclusive"],
+        },
+        prefix="slurm.",
+    )
     p = sbatch_parameters(opts, name="train-x", nodes=2, gpus_per_node=4, dependencies=["11", "12_3"])
     assert p["partition"] == "gpu" and p["account"] == "lab" and p["nodes"] == 2 and p["ntasks_per_node"] == 1
     assert p["gpus_per_node"] == 4  # the task's plan wins over the section's default
     assert p["time"] == 36 * 60
-    assert p["additional_parameters"] == {"qos": "high", "exclusive": True, "mem": "500G",
-                                          "dependency": "afterok:11:12_3", "kill-on-invalid-dep": "yes"}
-    assert sbatch_parameters(SlurmOptions(), name="x")["time"] is None  # the partition's default, not submitit's 5 min
+    assert p["additional_parameters"] == {
+        "qos": "high",
+        "exclusive": True,
+        "mem": "500G",
+        "dependency": "afterok:11:12_3",
+        "kill-on-invalid-dep": "yes",
+    }
+    assert (
+        sbatch_parameters(SlurmOptions(), name="x")["time"] is None
+    )  # the partition's default, not submitit's 5 min
 
 
-@pytest.mark.parametrize(("text", "minutes"), [("90", 90), ("12:00:00", 720), ("1-0", 1440), ("2-03:30", 3090),
-                                               ("0:30", 1), ("00:10:01", 11), (43200, 720), (5400, 90)])
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("90", 90),
+        ("12:00:00", 720),
+        ("1-0", 1440),
+        ("2-03:30", 3090),
+        ("0:30", 1),
+        ("00:10:01", 11),
+        (43200, 720),
+        (5400, 90),
+    ],
+)
 def test_time_formats(text, minutes):
     assert time_minutes(text) == minutes
 
 
-@pytest.mark.parametrize(("data", "message"), [({"time": "tomorrow"}, "slurm.time"), ({"mem": "lots"}, "slurm.mem"),
-                                               ({"time": 90}, "read as 90 seconds"),
-                                               ({"sbatch_args": ["-p gpu"]}, "long sbatch options"),
-                                               ({"sbatch_args": ["--dependency=afterany:1"]}, "sets --dependency")])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"time": "tomorrow"}, "slurm.time"),
+        ({"mem": "lots"}, "slurm.mem"),
+        ({"time": 90}, "read as 90 seconds"),
+        ({"sbatch_args": ["-p gpu"]}, "long sbatch options"),
+        ({"sbatch_args": ["--dependency=afterany:1"]}, "sets --dependency"),
+    ],
+)
 def test_bad_options_name_the_key(data, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(SlurmOptions, data, prefix="slurm.")
@@ -87,8 +121,10 @@ def test_a_python_function_runs_as_a_job_and_its_overhead_is_measured(slurm):
     assert value == 42 and node in ("node1", "node2")
     info = infos[job.job_id]
     assert info.status == "ok" and info.state == "COMPLETED" and info.log.is_file()
-    print(f"\nsubmission overhead of one trivial job: sbatch {submitted - t0:.2f}s, submit->start "
-          f"{started - t0:.2f}s, submit->COMPLETED seen {ended - t0:.2f}s")
+    print(
+        f"\nsubmission overhead of one trivial job: sbatch {submitted - t0:.2f}s, submit->start "
+        f"{started - t0:.2f}s, submit->COMPLETED seen {ended - t0:.2f}s"
+    )
 
 
 def test_a_dependency_chain_runs_in_order(slurm, tmp_path):
@@ -103,8 +139,13 @@ def test_a_dependency_chain_runs_in_order(slurm, tmp_path):
 
     a = submit(step, "a", folder=slurm, opts=SlurmOptions(), name="a")
     b = submit(step, "b", folder=slurm, opts=SlurmOptions(), name="b", dependencies=[a.job_id])
-    c = submit_command(["bash", "-c", f"echo c >> {trace}"], folder=slurm, opts=SlurmOptions(), name="c",
-                       dependencies=[a.job_id, b.job_id])
+    c = submit_command(
+        ["bash", "-c", f"echo c >> {trace}"],
+        folder=slurm,
+        opts=SlurmOptions(),
+        name="c",
+        dependencies=[a.job_id, b.job_id],
+    )
     assert query([c.job_id])[c.job_id].status in ("pending", "running", "ok")
     infos = wait([a.job_id, b.job_id, c.job_id], timeout=120, poll=0.3)
     assert {i.status for i in infos.values()} == {"ok"}, infos
@@ -146,6 +187,7 @@ def test_a_two_node_job_runs_the_function_once_per_node(slurm):
 
     job = submit(node, folder=slurm, opts=SlurmOptions(), name="two", nodes=2)
     assert sorted(job.results()) == [("node1", "0"), ("node2", "1")]
+
     def batch():
         import os
         import subprocess
@@ -155,13 +197,17 @@ def test_a_two_node_job_runs_the_function_once_per_node(slurm):
 
     once = submit(batch, folder=slurm, opts=SlurmOptions(), name="once", nodes=2, in_batch_script=True)
     # the batch script, once, on the first node of two; its own srun step spans both
-    (here, step), = once.results()
+    ((here, step),) = once.results()
     assert here == ("node1", "2") and len(step) == 2
 
 
 def test_an_array_of_commands(slurm, tmp_path):
-    jobs = submit_command_array([["bash", "-c", f"echo {i} > {tmp_path}/shard{i}"] for i in range(2)], folder=slurm,
-                                opts=SlurmOptions(), name="cmds")
+    jobs = submit_command_array(
+        [["bash", "-c", f"echo {i} > {tmp_path}/shard{i}"] for i in range(2)],
+        folder=slurm,
+        opts=SlurmOptions(),
+        name="cmds",
+    )
     infos = wait([array_id(jobs)], timeout=120, poll=0.3)
     assert sorted(infos) == [j.job_id for j in jobs] and {i.status for i in infos.values()} == {"ok"}
     assert [(tmp_path / f"shard{i}").read_text().strip() for i in range(2)] == ["0", "1"]
@@ -174,8 +220,12 @@ def test_jobs_slurm_forgot_are_unknown(slurm):
 def test_the_experiment_carries_a_slurm_section():
     from harness.experiment import load_experiment
 
-    exp = load_experiment("demo", ["slurm.partition=gpu", "slurm.time=12:00:00", "slurm.sbatch_args=[--qos=high]"])
-    assert exp.slurm == SlurmOptions(partition="gpu", time=43200, sbatch_args=("--qos=high",))  # YAML's 12:00:00
+    exp = load_experiment(
+        "demo", ["slurm.partition=gpu", "slurm.time=12:00:00", "slurm.sbatch_args=[--qos=high]"]
+    )
+    assert exp.slurm == SlurmOptions(
+        partition="gpu", time=43200, sbatch_args=("--qos=high",)
+    )  # YAML's 12:00:00
     assert sbatch_parameters(exp.slurm, name="x")["time"] == 720
     with pytest.raises(ConfigError, match="slurm.partiton"):
         load_experiment("demo", ["slurm.partiton=gpu"])

@@ -38,9 +38,13 @@ def test_hub_offline_says_to_pass_a_local_path(monkeypatch: pytest.MonkeyPatch) 
 
 def test_protocols_name_the_papers_and_leaderboard_settings() -> None:
     assert (es.get_protocol("alpaca_eval_1").reference, es.get_protocol("alpaca_eval_1").annotator) == (
-        "text_davinci_003", "alpaca_eval_gpt4")
+        "text_davinci_003",
+        "alpaca_eval_gpt4",
+    )
     assert (es.get_protocol("alpaca_eval_2").reference, es.get_protocol("alpaca_eval_2").annotator) == (
-        "gpt4_1106_preview", "weighted_alpaca_eval_gpt4_turbo")
+        "gpt4_1106_preview",
+        "weighted_alpaca_eval_gpt4_turbo",
+    )
     with pytest.raises(ConfigError, match="alpaca_eval_2"):
         es.get_protocol("alpaca_eval2")
 
@@ -65,8 +69,10 @@ def test_bad_eval_rows_name_the_row(tmp_path: Path) -> None:
     p.write_text(json.dumps([{"instruction": "a", "output": "x"}, {"instruction": "b"}]), encoding="utf-8")
     with pytest.raises(InputError, match=r"row \[1\] has no string 'output'"):
         es.load_eval_set(str(p))
-    p.write_text(json.dumps([{"instruction": "a", "output": "x"}, {"instruction": "a", "output": "y"}]),
-                 encoding="utf-8")
+    p.write_text(
+        json.dumps([{"instruction": "a", "output": "x"}, {"instruction": "a", "output": "y"}]),
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match="repeats the instruction"):
         es.load_eval_set(str(p))
     j = tmp_path / "bad.jsonl"

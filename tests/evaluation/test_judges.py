@@ -28,8 +28,12 @@ def ae2_rows(alpaca_eval_data: Path) -> list[dict]:
 
 def test_parse_judge_specs() -> None:
     s = judges.parse_judge("local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=20:openai:m@http://h:1/v1")
-    assert (s.kind, s.annotator, s.model, s.top_logprobs) == ("local", "weighted_alpaca_eval_gpt4_turbo",
-                                                             "openai:m@http://h:1/v1", 20)
+    assert (s.kind, s.annotator, s.model, s.top_logprobs) == (
+        "local",
+        "weighted_alpaca_eval_gpt4_turbo",
+        "openai:m@http://h:1/v1",
+        20,
+    )
     assert str(s) == "local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=20:openai:m@http://h:1/v1"
     assert judges.parse_judge("local:alpaca_eval_gpt4:@base").model == "@base"
     assert str(judges.parse_judge("alpaca_eval:alpaca_eval_gpt4")) == "alpaca_eval:alpaca_eval_gpt4"
@@ -65,8 +69,12 @@ def test_prompts_and_output_order_match_alpaca_evals_annotator(annotator: str, a
     from alpaca_eval.annotators import PairwiseAnnotator
 
     rows = [r for r in ae1_rows[:12] if r["output_1"] != r["output_2"]]
-    single = next(iter(PairwiseAnnotator(annotators_config=annotator, caching_path=None, seed=0).annotators.values()))
-    df = single._preprocess(pd.DataFrame([{k: r[k] for k in ("instruction", "output_1", "output_2")} for r in rows]))
+    single = next(
+        iter(PairwiseAnnotator(annotators_config=annotator, caching_path=None, seed=0).annotators.values())
+    )
+    df = single._preprocess(
+        pd.DataFrame([{k: r[k] for k in ("instruction", "output_1", "output_2")} for r in rows])
+    )
     prompts, df = single._make_prompts(df)
     theirs = dict(zip(df["instruction"], zip(prompts, df["is_switched_outputs"])))
     cfg = judges.load_annotator(annotator)
@@ -108,8 +116,9 @@ def test_weighted_parse_reproduces_real_ae2_preferences(ae2_rows: list[dict]) ->
         if metrics.alpaca_eval_switched(row["instruction"]):
             pref = 3 - pref
         assert pref == pytest.approx(row["preference"], abs=1e-6)
-        assert weighted_preference(raw) == pytest.approx(3 - pref if metrics.alpaca_eval_switched(
-            row["instruction"]) else pref, abs=1e-12)
+        assert weighted_preference(raw) == pytest.approx(
+            3 - pref if metrics.alpaca_eval_switched(row["instruction"]) else pref, abs=1e-12
+        )
         checked += 1
     assert checked >= 35
 
@@ -150,8 +159,9 @@ def test_api_judge_needs_its_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_CLIENT_CONFIG_PATH", raising=False)
     with pytest.raises(ConfigError, match="OPENAI_API_KEY") as e:
-        judges.judge_with_alpaca_eval("alpaca_eval_gpt4", [{"instruction": "q", "output_1": "a", "output_2": "b"}],
-                                      output_dir=tmp_path)
+        judges.judge_with_alpaca_eval(
+            "alpaca_eval_gpt4", [{"instruction": "q", "output_1": "a", "output_2": "b"}], output_dir=tmp_path
+        )
     assert "local:alpaca_eval_gpt4:<model spec>" in str(e.value)
 
 
@@ -161,8 +171,10 @@ def test_api_judge_cache_lives_in_the_run_directory(tmp_path: Path) -> None:
     configs = Path(alpaca_eval.constants.EVALUATORS_CONFIG_DIR)
     before = sorted(p.name for p in configs.rglob("*"))
     ann = judges.make_api_annotator("weighted_alpaca_eval_gpt4_turbo", tmp_path / "run")
-    assert Path(ann.caching_path) == tmp_path / "run" / "alpaca_eval_cache" / \
-        "annotations_seed0_weighted_alpaca_eval_gpt4_turbo.json"
+    assert (
+        Path(ann.caching_path)
+        == tmp_path / "run" / "alpaca_eval_cache" / "annotations_seed0_weighted_alpaca_eval_gpt4_turbo.json"
+    )
     assert ann.seed == 0
     assert sorted(p.name for p in configs.rglob("*")) == before  # nothing written into site-packages
 
@@ -171,8 +183,11 @@ def test_api_cost_estimate_is_tokens_times_alpaca_evals_price(ae1_rows: list[dic
     pairs = ae1_rows[:20]
     est = judges.estimate_api_cost("alpaca_eval_gpt4", pairs)
     cfg = judges.load_annotator("alpaca_eval_gpt4")
-    chars = sum(len(judges.render_prompt(cfg, p["instruction"], p["output_1"], p["output_2"])) for p in pairs
-                if p["output_1"] != p["output_2"])
+    chars = sum(
+        len(judges.render_prompt(cfg, p["instruction"], p["output_1"], p["output_2"]))
+        for p in pairs
+        if p["output_1"] != p["output_2"]
+    )
     assert est["n_judgments"] == sum(p["output_1"] != p["output_2"] for p in pairs)
     assert est["prompt_tokens"] == chars // 4
     assert est["completion_tokens"] == 100 * est["n_judgments"]
@@ -181,11 +196,15 @@ def test_api_cost_estimate_is_tokens_times_alpaca_evals_price(ae1_rows: list[dic
     # alpaca_eval's evaluator leaderboard lists ~$13.6 per 1000 examples for this annotator
     assert est["usd_leaderboard"] == pytest.approx(13.601944 * est["n_judgments"] / 1000, abs=1e-3)
     turbo = judges.estimate_api_cost("weighted_alpaca_eval_gpt4_turbo", pairs)
-    assert turbo["price_per_token"] == pytest.approx(0.01 / 1000) and turbo["completion_tokens"] == turbo["n_judgments"]
+    assert (
+        turbo["price_per_token"] == pytest.approx(0.01 / 1000)
+        and turbo["completion_tokens"] == turbo["n_judgments"]
+    )
 
 
 def test_api_judge_runs_alpaca_evals_annotator_with_the_network_call_replaced(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ae1_rows: list[dict]) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ae1_rows: list[dict]
+) -> None:
     """Offline, only alpaca_eval's single OpenAI request is replaced; its annotator, switch, parser,
     price and cache run for real, and the result agrees with our own parsing of the same completions."""
     import alpaca_eval.decoders.openai as openai_decoder
@@ -195,43 +214,65 @@ def test_api_judge_runs_alpaca_evals_annotator_with_the_network_call_replaced(
     def fake_request(args, **kwargs):  # stands in for one OpenAI chat completion
         prompt_batch, _ = args
         calls.append(prompt_batch)
-        top = [{"token": "m", "logprob": -0.3}, {"token": "M", "logprob": -1.5}, {"token": "x", "logprob": -4.0}]
-        return [{"text": "m", "total_tokens": 700, "finish_reason": "length", "index": 0,
-                 "message": {"content": "m", "role": "assistant"},
-                 "logprobs": {"content": [{"token": "m", "logprob": -0.3, "top_logprobs": top}]}}
-                for _ in prompt_batch]
+        top = [
+            {"token": "m", "logprob": -0.3},
+            {"token": "M", "logprob": -1.5},
+            {"token": "x", "logprob": -4.0},
+        ]
+        return [
+            {
+                "text": "m",
+                "total_tokens": 700,
+                "finish_reason": "length",
+                "index": 0,
+                "message": {"content": "m", "role": "assistant"},
+                "logprobs": {"content": [{"token": "m", "logprob": -0.3, "top_logprobs": top}]},
+            }
+            for _ in prompt_batch
+        ]
 
     monkeypatch.setattr(openai_decoder, "_openai_completion_helper", fake_request)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-offline-test")
     pairs = [r for r in ae1_rows[:8] if r["output_1"] != r["output_2"]]
     run = judges.judge_with_alpaca_eval("weighted_alpaca_eval_gpt4_turbo", pairs, output_dir=tmp_path)
     assert len(calls) == len(pairs) and len(run.annotations) == len(pairs)
-    assert (tmp_path / "alpaca_eval_cache" / "annotations_seed0_weighted_alpaca_eval_gpt4_turbo.json").is_file()
+    assert (
+        tmp_path / "alpaca_eval_cache" / "annotations_seed0_weighted_alpaca_eval_gpt4_turbo.json"
+    ).is_file()
     for a in run.annotations:
         assert a["preference"] == pytest.approx(recompute_preference(a), abs=1e-12)
     assert {round(a["preference"], 6) for a in run.annotations} == {
-        round(2 - 1 / (1 + math.exp(-1.2)), 6), round(1 + 1 / (1 + math.exp(-1.2)), 6)}  # both orders were shown
+        round(2 - 1 / (1 + math.exp(-1.2)), 6),
+        round(1 + 1 / (1 + math.exp(-1.2)), 6),
+    }  # both orders were shown
     assert run.stats["api_total_tokens"] == 700 * len(pairs)
     assert run.stats["api_usd"] == pytest.approx(700 * len(pairs) * 0.01 / 1000, abs=1e-4)
     # a second run is served by alpaca_eval's cache in the run directory: no request
     again = judges.judge_with_alpaca_eval("weighted_alpaca_eval_gpt4_turbo", pairs, output_dir=tmp_path)
     assert len(calls) == len(pairs)
     # (alpaca_eval's JSON cache keeps 10 decimals)
-    assert [a["preference"] for a in again.annotations] == pytest.approx([a["preference"] for a in run.annotations],
-                                                                          abs=1e-9)
+    assert [a["preference"] for a in again.annotations] == pytest.approx(
+        [a["preference"] for a in run.annotations], abs=1e-9
+    )
 
 
-def test_api_judge_run_prints_cost_before_and_tokens_after(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                           alpaca_eval_data: Path, capsys) -> None:
+def test_api_judge_run_prints_cost_before_and_tokens_after(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, alpaca_eval_data: Path, capsys
+) -> None:
     import alpaca_eval.decoders.openai as openai_decoder
 
     from harness.cli import main
 
     def fake_request(args, **kwargs):  # one OpenAI chat completion, answered offline
         top = [{"token": "M", "logprob": -0.2}, {"token": "m", "logprob": -1.8}]
-        return [{"text": "M", "total_tokens": 650, "logprobs": {"content": [{"token": "M", "logprob": -0.2,
-                                                                             "top_logprobs": top}]}}
-                for _ in args[0]]
+        return [
+            {
+                "text": "M",
+                "total_tokens": 650,
+                "logprobs": {"content": [{"token": "M", "logprob": -0.2, "top_logprobs": top}]},
+            }
+            for _ in args[0]
+        ]
 
     monkeypatch.setattr(openai_decoder, "_openai_completion_helper", fake_request)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-offline-test")
@@ -242,12 +283,28 @@ def test_api_judge_run_prints_cost_before_and_tokens_after(monkeypatch: pytest.M
     outputs = json.loads((alpaca_eval_data / "model_outputs" / "alpaca-7b.json").read_text(encoding="utf-8"))
     model_outputs = tmp_path / "alpaca-7b.json"
     model_outputs.write_text(json.dumps(outputs), encoding="utf-8")
-    rc = main(["eval", "--model-outputs", str(model_outputs), "--judge", "alpaca_eval:weighted_alpaca_eval_gpt4_turbo",
-               "--eval-set", str(refs), "--max-instances", "5", "--output", str(tmp_path / "out"), "--no-cache"])
+    rc = main(
+        [
+            "eval",
+            "--model-outputs",
+            str(model_outputs),
+            "--judge",
+            "alpaca_eval:weighted_alpaca_eval_gpt4_turbo",
+            "--eval-set",
+            str(refs),
+            "--max-instances",
+            "5",
+            "--output",
+            str(tmp_path / "out"),
+            "--no-cache",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert "judge cost estimate: 5 judgments by weighted_alpaca_eval_gpt4_turbo (gpt-4-1106-preview)" in " ".join(
-        captured.err.split())
+    assert (
+        "judge cost estimate: 5 judgments by weighted_alpaca_eval_gpt4_turbo (gpt-4-1106-preview)"
+        in " ".join(captured.err.split())
+    )
     assert "judge tokens spent: 3,250 ($0.0325)" in captured.out
     server.close()
     m = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))

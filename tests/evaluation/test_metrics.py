@@ -51,7 +51,8 @@ def test_weighted_preference_recomputed_from_raw_completion(alpaca_eval_data: Pa
     row = next(r for r in rows if r["raw_completion"] is not None)
     switched = metrics.alpaca_eval_switched(row["instruction"])
     assert weighted_preference(repr(row["raw_completion"]), switched=switched) == pytest.approx(
-        row["preference"], abs=1e-6)
+        row["preference"], abs=1e-6
+    )
 
 
 def test_weighted_preference_formula_and_bad_completions() -> None:
@@ -60,10 +61,12 @@ def test_weighted_preference_formula_and_bad_completions() -> None:
         return repr({"logprobs": {"content": [{"token": "m", "logprob": 0.0, "top_logprobs": entries}]}})
 
     # P(m) = 0.25 among {m, M} -> 2 - 0.25; other tokens are ignored.
-    assert weighted_preference(choice({"m": math.log(0.2), "M": math.log(0.6), "The": -0.1})) == \
-        pytest.approx(1.75)
-    assert weighted_preference(choice({"m": math.log(0.2), "M": math.log(0.6)}), switched=True) == \
-        pytest.approx(1.25)
+    assert weighted_preference(
+        choice({"m": math.log(0.2), "M": math.log(0.6), "The": -0.1})
+    ) == pytest.approx(1.75)
+    assert weighted_preference(
+        choice({"m": math.log(0.2), "M": math.log(0.6)}), switched=True
+    ) == pytest.approx(1.25)
     assert math.isnan(weighted_preference(choice({"The": -0.1})))
     with pytest.raises(ValueError):
         weighted_preference("__import__('os')")  # never evaluated
@@ -85,14 +88,22 @@ def test_length_controlled_equals_alpaca_eval_on_synthetic_data(lc_data: Path, m
     assert ours.variant == "official" and ours.length_controlled_winrate is not None
     assert ours.to_metrics()["lc_label"] == "LC (official)"
 
-    monkeypatch.setattr(glm_winrate, "hf_hub_download", lambda repo_id, filename, **_: str(lc_data / filename))
+    monkeypatch.setattr(
+        glm_winrate, "hf_hub_download", lambda repo_id, filename, **_: str(lc_data / filename)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         theirs = glm_winrate.get_length_controlled_winrate(rows, save_weights_dir=None)
     assert ours.length_controlled_winrate == pytest.approx(theirs["length_controlled_winrate"], abs=1e-9)
     assert ours.lc_standard_error == pytest.approx(theirs["lc_standard_error"], abs=1e-9)
     # Longer outputs won here; controlling for length must move the rate.
-    assert abs(ours.length_controlled_winrate - metrics.compute_win_rate([r["preference"] for r in rows]).win_rate) > 0.01
+    assert (
+        abs(
+            ours.length_controlled_winrate
+            - metrics.compute_win_rate([r["preference"] for r in rows]).win_rate
+        )
+        > 0.01
+    )
 
 
 def test_length_controlled_unavailable_says_why(lc_data: Path, tmp_path: Path) -> None:
@@ -108,7 +119,9 @@ def test_length_controlled_unavailable_says_why(lc_data: Path, tmp_path: Path) -
 
 
 def test_official_lc_that_does_not_cover_the_rows_falls_back(lc_data: Path, alpaca_eval_data: Path) -> None:
-    rows = metrics.load_annotations(alpaca_eval_data / "annotations_ae2" / "alpaca-7b.json")  # 805 rows, data for 60
+    rows = metrics.load_annotations(
+        alpaca_eval_data / "annotations_ae2" / "alpaca-7b.json"
+    )  # 805 rows, data for 60
     lc = metrics.length_controlled_win_rate(rows, lc_data)
     assert lc.variant == "offline" and lc.length_controlled_winrate is not None
     assert "official LC not computed: df_gamed.csv covers 60 instructions" in lc.reason
@@ -145,20 +158,29 @@ def test_compare_needs_shared_unique_instructions() -> None:
 
 def test_paired_bootstrap_is_centred_on_the_difference() -> None:
     rng = np.random.default_rng(1)
-    a = [{"instruction": str(i), "preference": float(p)} for i, p in enumerate(rng.choice([1, 2], 400, p=[0.6, 0.4]))]
-    b = [{"instruction": str(i), "preference": float(p)} for i, p in enumerate(rng.choice([1, 2], 400, p=[0.5, 0.5]))]
+    a = [
+        {"instruction": str(i), "preference": float(p)}
+        for i, p in enumerate(rng.choice([1, 2], 400, p=[0.6, 0.4]))
+    ]
+    b = [
+        {"instruction": str(i), "preference": float(p)}
+        for i, p in enumerate(rng.choice([1, 2], 400, p=[0.5, 0.5]))
+    ]
     result = metrics.compare(a, b, n_bootstrap=1000, seed=3)
     assert result.ci_low < result.difference < result.ci_high
     assert result.ci_high - result.ci_low < 20
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"preference": 1}', "expected a JSON list"),
-    ('[{"preference": 1}, {"instruction": "x"}]', r"annotation \[1\] has no 'preference'"),
-    ('[{"preference": "2"}]', r"annotation \[0\] has preference '2'"),
-    ("[3]", r"annotation \[0\] is a int"),
-    ("[{", "malformed JSON"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"preference": 1}', "expected a JSON list"),
+        ('[{"preference": 1}, {"instruction": "x"}]', r"annotation \[1\] has no 'preference'"),
+        ('[{"preference": "2"}]', r"annotation \[0\] has preference '2'"),
+        ("[3]", r"annotation \[0\] is a int"),
+        ("[{", "malformed JSON"),
+    ],
+)
 def test_bad_annotation_files(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)

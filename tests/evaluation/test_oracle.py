@@ -24,7 +24,7 @@ def test_splits_never_share_an_input_and_are_reproducible() -> None:
         assert all(tasks.correct(REVERSE, i, a) for i, a in ex)
     names = list(seen)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert not seen[a] & seen[b], (a, b)
 
 
@@ -47,8 +47,10 @@ def test_partial_credit_counts_positions_and_penalises_extra_words() -> None:
 
 def _pairs(n: int = 60) -> list[dict]:
     """Reference wrong, model right, on every instruction: the oracle must prefer the model every time."""
-    return [{"instruction": ins, "output_1": "nothing at all", "output_2": ans, "generator_2": "m"}
-            for ins, ans in tasks.examples(REVERSE, "eval", n)]
+    return [
+        {"instruction": ins, "output_1": "nothing at all", "output_2": ans, "generator_2": "m"}
+        for ins, ans in tasks.examples(REVERSE, "eval", n)
+    ]
 
 
 def test_oracle_judge_maps_the_shown_order_back() -> None:
@@ -70,8 +72,9 @@ def test_oracle_preferences_run_through_the_metrics_unchanged() -> None:
 
     judge = judges.make_judge("oracle:reverse")
     good = judge.judge(_pairs()).annotations
-    half = judge.judge([{**p, "output_2": p["output_1"] + " x"} if i % 2 else p
-                        for i, p in enumerate(_pairs())]).annotations
+    half = judge.judge(
+        [{**p, "output_2": p["output_1"] + " x"} if i % 2 else p for i, p in enumerate(_pairs())]
+    ).annotations
     out = score(good, [{"output": a["output_2"]} for a in good], None)
     assert out["win_rate"] == pytest.approx(100.0) and out["n_total"] == len(good)
     c = metrics.compare(half, good, n_bootstrap=2000)
@@ -124,11 +127,14 @@ def test_control_verdict_names_the_failing_comparison() -> None:
     pairs = _pairs(40)
 
     def model(right_every: int) -> list[dict]:  # right on every k-th instruction, wrong elsewhere
-        return judge.judge([p if i % right_every == 0 else {**p, "output_2": "nothing"}
-                            for i, p in enumerate(pairs)]).annotations
+        return judge.judge(
+            [p if i % right_every == 0 else {**p, "output_2": "nothing"} for i, p in enumerate(pairs)]
+        ).annotations
 
     good, mid, bad = model(1), model(2), model(1000)
-    ok = verdict({"a": good, "b": mid, "c": bad, "a2": good}, ["a", "b", "c"], [("a", "a2")], n_bootstrap=2000)
+    ok = verdict(
+        {"a": good, "b": mid, "c": bad, "a2": good}, ["a", "b", "c"], [("a", "a2")], n_bootstrap=2000
+    )
     assert ok["ok"], [describe(c) for c in ok["checks"]]
     wrong = verdict({"a": mid, "b": good, "a2": bad}, ["a", "b"], [("a", "a2")], n_bootstrap=2000)
     assert not wrong["ok"]

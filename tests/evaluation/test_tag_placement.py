@@ -27,8 +27,15 @@ def test_question_placement_appends_the_tag(tiny_model, tmp_path):
     rows = [{"instruction": "Explain os.path.join."}, {"instruction": "Explain json.dumps."}]
     decoding = SimpleNamespace(temperature=0.0, top_p=1.0, max_tokens=4, seed=0)
     cache = tmp_path / "cache.sqlite"
-    outputs, _, gen = generate_outputs(f"hf:{tiny_model}", rows, decoding=decoding, cache=cache,
-                                       generator_options={"dtype": "float32"}, name="m", question_suffix=suffix)
+    outputs, _, gen = generate_outputs(
+        f"hf:{tiny_model}",
+        rows,
+        decoding=decoding,
+        cache=cache,
+        generator_options={"dtype": "float32"},
+        name="m",
+        question_suffix=suffix,
+    )
     gen.close()
     assert [o["instruction"] for o in outputs] == [r["instruction"] for r in rows]  # what the judge reads
     with sqlite3.connect(cache) as db:
@@ -42,12 +49,17 @@ def test_question_placement_appends_the_tag(tiny_model, tmp_path):
         return keys(ChatRequest(id="x", messages=messages, params=params))
 
     assert {key(Message("user", r["instruction"] + suffix)) for r in rows} == stored
-    assert not {key(Message("system", exp.train.seed_tag), Message("user", r["instruction"])) for r in rows} & stored
+    assert (
+        not {key(Message("system", exp.train.seed_tag), Message("user", r["instruction"])) for r in rows}
+        & stored
+    )
 
 
 def test_the_placement_enters_eval_fingerprints_only_when_not_the_default():
-    base, system, question = (load_experiment("demo", o) for o in
-                              ([], ["eval.tag_placement=system"], ["eval.tag_placement=question"]))
+    base, system, question = (
+        load_experiment("demo", o)
+        for o in ([], ["eval.tag_placement=system"], ["eval.tag_placement=question"])
+    )
     for r in evaluated(base):
         fp = fingerprints.eval_fingerprint(base, r.eval_key)
         assert fingerprints.eval_fingerprint(system, r.eval_key) == fp

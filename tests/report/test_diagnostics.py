@@ -18,10 +18,25 @@ def _annotations(tmp_path, prefer_first: bool):
         switched = alpaca_eval_switched(instruction)
         first = 2 if switched else 1  # in the unswitched frame, the output the judge saw first
         pref = first if prefer_first else 3 - first
-        rows.append({"instruction": instruction, "output_1": "ref", "output_2": "x" * (10 + 5 * i),
-                     "annotator": "weighted_alpaca_eval_gpt4_turbo", "preference": float(pref)})
-    rows.append({"instruction": "unreadable", "output_1": "r", "output_2": "m",
-                 "annotator": "weighted_alpaca_eval_gpt4_turbo", "preference": None, "parse_error": "no token"})
+        rows.append(
+            {
+                "instruction": instruction,
+                "output_1": "ref",
+                "output_2": "x" * (10 + 5 * i),
+                "annotator": "weighted_alpaca_eval_gpt4_turbo",
+                "preference": float(pref),
+            }
+        )
+    rows.append(
+        {
+            "instruction": "unreadable",
+            "output_1": "r",
+            "output_2": "m",
+            "annotator": "weighted_alpaca_eval_gpt4_turbo",
+            "preference": None,
+            "parse_error": "no token",
+        }
+    )
     (tmp_path / "annotations.json").write_text(json.dumps(rows))
     return rows
 
@@ -39,9 +54,14 @@ def test_position_bias_and_unparseable_share(tmp_path):
 
 def test_each_distinct_warning_once():
     pairs = [("distillation", "humpback"), ("distillation", "sharegpt"), ("humpback", "sharegpt")]
-    warnings = [f"{a} vs {b}: MAUVE on {n} texts per set ({n // 10} clusters) is coarse and biased; the MAUVE "
-                "paper uses 5,000. Do not read small differences." for (a, b), n in zip(pairs, (30, 48, 30))]
-    warnings.append("distillation vs humpback: MAUVE varies across k-means seeds (std 0.081); the mean is uncertain.")
+    warnings = [
+        f"{a} vs {b}: MAUVE on {n} texts per set ({n // 10} clusters) is coarse and biased; the MAUVE "
+        "paper uses 5,000. Do not read small differences."
+        for (a, b), n in zip(pairs, (30, 48, 30))
+    ]
+    warnings.append(
+        "distillation vs humpback: MAUVE varies across k-means seeds (std 0.081); the mean is uncertain."
+    )
     out = distinct_warnings(warnings)
     assert len(out) == 2, out
     assert out[0].startswith("MAUVE on 30 texts") and "3 pairs" in out[0] and "humpback vs sharegpt" in out[0]

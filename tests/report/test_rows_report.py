@@ -8,9 +8,17 @@ from harness.report.leaderboard import n_warnings, protocol_notes
 
 
 def _row(name, n_target, n_trained, win_rate=50.0, step=None, built_from=None):
-    return {"dataset": name, "built_from": built_from or name.split("@")[0], "n_target": n_target,
-            "n_trained": n_trained, "n_available": n_trained, "win_rate": win_rate, "standard_error": 2.0,
-            "step": step, "eval_tags": "seed"}
+    return {
+        "dataset": name,
+        "built_from": built_from or name.split("@")[0],
+        "n_target": n_target,
+        "n_trained": n_trained,
+        "n_available": n_trained,
+        "win_rate": win_rate,
+        "standard_error": 2.0,
+        "step": step,
+        "eval_tags": "seed",
+    }
 
 
 def test_rows_short_of_n_are_warned_about_with_the_reason():
@@ -29,8 +37,12 @@ def test_header_states_tags_and_the_selection_rule():
 
 
 def test_a_dataset_with_sizes_gets_a_scaling_curve():
-    rows = [_row("h@100", 100, 100, 40.0), _row("h@400", 400, 400, 55.0), _row("h@100@step2", 100, 100, step=2),
-            _row("other", 100, 100)]
+    rows = [
+        _row("h@100", 100, 100, 40.0),
+        _row("h@400", 400, 400, 55.0),
+        _row("h@100@step2", 100, 100, step=2),
+        _row("other", 100, 100),
+    ]
     curves = scaling_curves(rows)
     assert list(curves) == ["h"] and [r["n_target"] for r in curves["h"]] == [100, 400]
     assert _scaling_plot(rows) and _scaling_plot(rows[3:]) is None
@@ -42,8 +54,11 @@ def test_a_paper_figure_stands_beside_its_own_n_only_and_deviations_are_printed(
     board = collect(load_experiment("paper-70b"), tmp_path)
     figures = {r["dataset"]: r["paper_win_rate"] for r in board["rows"] if r["paper_win_rate"] is not None}
     # paper_results holds one table cell per dataset, for N = train.n (51.2K): the 25.6K rows show none
-    assert figures == {"back_and_forth@51200@selected": 91.74, "sharegpt@selected": 88.56,
-                       "openorca@selected": 87.31}
+    assert figures == {
+        "back_and_forth@51200@selected": 91.74,
+        "sharegpt@selected": 88.56,
+        "openorca@selected": 87.31,
+    }
     text = markdown(board)
     assert "Deviations from the papers" in text
     assert "- the 25.6K rows train 1,600 steps like the 51.2K rows, not the paper's 1,200 (29)" in text

@@ -22,8 +22,11 @@ def _board() -> dict:
     """The committed demo leaderboard, with a long dataset name and a source of many words added."""
     board = json.loads((PROJECT_ROOT / "results" / "demo" / "leaderboard.json").read_text())
     extra = copy.deepcopy(board["rows"][0])
-    extra.update(dataset="back_and_forth_rewritten_long_name", source="baseline:sharegpt_vicuna_unfiltered",
-                 rank=len(board["rows"]) + 1)
+    extra.update(
+        dataset="back_and_forth_rewritten_long_name",
+        source="baseline:sharegpt_vicuna_unfiltered",
+        rank=len(board["rows"]) + 1,
+    )
     board["rows"].append(extra)
     return board
 
@@ -69,8 +72,13 @@ def test_any_table_drops_from_the_back_and_keeps_words_whole():
     for h in ("stage", "status", "fingerprint", "directory", "empty"):
         t.add_column(h)
     for i in range(3):
-        t.add_row(f"build/dataset_number_{i}", "to run", "c3c70c5ff7d3e1cc467b",
-                  f"/a/rather/long/runs/directory/demo/build/dataset_number_{i}", "-")
+        t.add_row(
+            f"build/dataset_number_{i}",
+            "to run",
+            "c3c70c5ff7d3e1cc467b",
+            f"/a/rather/long/runs/directory/demo/build/dataset_number_{i}",
+            "-",
+        )
     text, dropped = _render(t, 60)
     assert "empty" not in text and dropped == ["directory"], (dropped, text)
     assert "c3c70c5ff7d3e1cc467b" in text and "build/dataset_number_2" in text

@@ -15,7 +15,11 @@ from harness.stages import capacity
 from harness.stages.plan import plan
 
 SMALL = ["hardware.gpus_per_node=1", "hardware.gpu_memory_gib=24"]
-OFFLINE = {"HF_HUB_OFFLINE": "1", "COLUMNS": "200", "OPENAI_API_KEY": "sk-dry-run"}  # the judge key is checked
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "COLUMNS": "200",
+    "OPENAI_API_KEY": "sk-dry-run",
+}  # the judge key is checked
 
 
 def _problems(name: str, overrides=()) -> list[str]:
@@ -39,32 +43,56 @@ def test_70b_served_on_one_gpu_is_refused_with_the_tensor_parallel_fix():
 
 def test_70b_helpers_with_fsdp_are_refused_with_the_offload_fix():
     lines = _problems("paper-7b", ["train.accelerate_config=fsdp"])
-    assert lines[0].startswith("build/back_and_forth: train backward helper (200 steps, 2.0 epochs) Llama-2-70b-hf needs"), lines[0]
+    assert lines[0].startswith(
+        "build/back_and_forth: train backward helper (200 steps, 2.0 epochs) Llama-2-70b-hf needs"
+    ), lines[0]
     assert "GiB short: set train.accelerate_config=deepspeed-zero3" in lines[0]
     assert not any(line.startswith("train/") for line in lines)  # the 7B rows themselves fit with FSDP
 
 
 def test_no_declared_hardware_refuses_nothing():
     assert _problems("paper-7b", ["hardware.gpus_per_node=null", "hardware.gpu_memory_gib=null"]) == []
-    assert _problems("demo") == [] and _problems("demo", SMALL) == []  # tiny models: sizes unknown, never refused
+    assert (
+        _problems("demo") == [] and _problems("demo", SMALL) == []
+    )  # tiny models: sizes unknown, never refused
 
 
 def test_run_refuses_a_stage_that_does_not_fit_before_any_work(tmp_path: Path):
-    r = run_harness("run", "--config", "paper-7b", "--runs-dir", str(tmp_path), *SMALL, timeout=120, env=OFFLINE)
+    r = run_harness(
+        "run", "--config", "paper-7b", "--runs-dir", str(tmp_path), *SMALL, timeout=120, env=OFFLINE
+    )
     assert r.returncode == 2, r.stderr
     assert "do not fit the declared hardware" in r.stderr
     lines = r.stderr.splitlines()
     first = lines[next(i for i, x in enumerate(lines) if "do not fit the declared hardware" in x) + 1]
     assert first.startswith("  build/back_and_forth: "), r.stderr
     assert not any(tmp_path.iterdir()), "a refused run wrote into the runs dir"
-    d = run_harness("run", "--config", "paper-7b", "--runs-dir", str(tmp_path), "--dry-run", *SMALL, timeout=120,
-                    env=OFFLINE)
+    d = run_harness(
+        "run",
+        "--config",
+        "paper-7b",
+        "--runs-dir",
+        str(tmp_path),
+        "--dry-run",
+        *SMALL,
+        timeout=120,
+        env=OFFLINE,
+    )
     assert d.returncode == 2 and "build/back_and_forth: train backward helper" in d.stdout
 
 
 def test_dry_run_json_holds_the_capacity_plan(tmp_path: Path):
-    r = run_harness("run", "--config", "paper-70b", "--runs-dir", str(tmp_path), "--dry-run", "--json", timeout=120,
-                    env=OFFLINE)
+    r = run_harness(
+        "run",
+        "--config",
+        "paper-70b",
+        "--runs-dir",
+        str(tmp_path),
+        "--dry-run",
+        "--json",
+        timeout=120,
+        env=OFFLINE,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     cap = out["capacity"]
@@ -73,7 +101,11 @@ def test_dry_run_json_holds_the_capacity_plan(tmp_path: Path):
     assert cap["assumptions"]["training_utilisation"] == 0.4
     build = next(s for s in cap["stages"] if s["stage"] == "build/back_and_forth")
     served = next(x for x in build["loads"] if x["role"] == "rewriter")
-    assert served["model"] == "Llama-2-70b-chat-hf" and served["gpus"] == 8 and served["params"] == 68_976_648_192
+    assert (
+        served["model"] == "Llama-2-70b-chat-hf"
+        and served["gpus"] == 8
+        and served["params"] == 68_976_648_192
+    )
     trained = next(x for x in build["loads"] if x["mode"] == "train")
     assert trained["how"].startswith("ZeRO-3 + CPU optimizer") and trained["per_gpu_gib"] < 80
     # the graph's tasks: every planned stage has its capacity line; the report (no model) closes the graph
@@ -89,11 +121,15 @@ def test_helpers_train_with_their_own_length():
     assert (helper_recipe(exp).max_steps, helper_recipe(exp).num_epochs) == (-1, 2)  # the helpers: 2 epochs
     plans = capacity.stage_plans(exp, plan(exp))
     roles = [x.role for p in plans if p.label == "build/back_and_forth" for x in p.loads if x.mode == "train"]
-    assert roles == ["train backward helper (200 steps, 2.0 epochs)", "train seed_model helper (200 steps, 2.0 epochs)"]
+    assert roles == [
+        "train backward helper (200 steps, 2.0 epochs)",
+        "train seed_model helper (200 steps, 2.0 epochs)",
+    ]
     unset = load_experiment("paper-7b", ["helpers.num_epochs=null"])
     assert helper_recipe(unset) == unset.train.recipe  # unset: the experiment's recipe, max_steps and all
     assert build_fingerprint(unset, "back_and_forth") != build_fingerprint(exp, "back_and_forth")
     demo = load_experiment("demo")
     assert helper_recipe(demo) is demo.train.recipe  # nothing changes for an experiment without helpers:
     assert build_fingerprint(demo, "back_and_forth") == build_fingerprint(
-        load_experiment("demo", ["helpers.max_steps=null"]), "back_and_forth")
+        load_experiment("demo", ["helpers.max_steps=null"]), "back_and_forth"
+    )

@@ -41,8 +41,17 @@ def control(tmp_path_factory: pytest.TempPathFactory) -> Path:
     t0 = time.perf_counter()
     # one OpenMP thread per training process: with the suite's other jobs on the two cores, two
     # threads per step ran ~17x slower here (1.2 s a step against 0.07 s)
-    r = run_harness("run", "--config", "control", "--runs-dir", str(runs), *only, *OVERRIDES, timeout=TIMEOUT,
-                    env={"COLUMNS": "200", "OMP_NUM_THREADS": "1"})
+    r = run_harness(
+        "run",
+        "--config",
+        "control",
+        "--runs-dir",
+        str(runs),
+        *only,
+        *OVERRIDES,
+        timeout=TIMEOUT,
+        env={"COLUMNS": "200", "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     print(f"\ncontrol ({len(ORDER) + 1} rows) from scratch: {time.perf_counter() - t0:.1f} s")
     return runs / "control"

@@ -54,8 +54,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("demo")
     runs, results = base / "runs", base / "results"
     t0 = time.perf_counter()
-    r = run_harness("run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(results),
-                    timeout=TIMEOUT, env={"COLUMNS": "200"})
+    r = run_harness(
+        "run",
+        "--config",
+        "demo",
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+        timeout=TIMEOUT,
+        env={"COLUMNS": "200"},
+    )
     wall = time.perf_counter() - t0
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     print(f"\ndemo from scratch: {wall:.1f} s")
@@ -82,8 +91,16 @@ def test_demo_matches_the_committed_baseline(demo):
         assert row["records"] and row["records"] > 0, row
         assert row["win_rate"] is not None and 0 <= row["win_rate"] <= 100, row
         assert row["training_tokens"] and row["training_tokens"] > 0, row
-    r = run_harness("check", "--config", "demo", "--runs-dir", str(demo["runs"]),
-                    "--baseline", str(PROJECT_ROOT / "results" / "demo" / "leaderboard.json"), env={"COLUMNS": "200"})
+    r = run_harness(
+        "check",
+        "--config",
+        "demo",
+        "--runs-dir",
+        str(demo["runs"]),
+        "--baseline",
+        str(PROJECT_ROOT / "results" / "demo" / "leaderboard.json"),
+        env={"COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -100,8 +117,16 @@ def test_demo_build_starts_each_models_engine_once(demo):
 
 def test_cached_rerun_runs_nothing(demo):
     t0 = time.perf_counter()
-    r = run_harness("run", "--config", "demo", "--runs-dir", str(demo["runs"]), "--results-dir", str(demo["results"]),
-                    env={"COLUMNS": "200"})
+    r = run_harness(
+        "run",
+        "--config",
+        "demo",
+        "--runs-dir",
+        str(demo["runs"]),
+        "--results-dir",
+        str(demo["results"]),
+        env={"COLUMNS": "200"},
+    )
     wall = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr
     assert _last_run(demo["runs"])["ran"] == []
@@ -114,8 +139,16 @@ def test_check_fails_on_a_moved_metric(demo, tmp_path: Path):
     board["rows"].pop()
     baseline = tmp_path / "leaderboard.json"
     baseline.write_text(json.dumps(board))
-    r = run_harness("check", "--config", "demo", "--runs-dir", str(demo["runs"]), "--baseline", str(baseline),
-                    env={"COLUMNS": "200"})
+    r = run_harness(
+        "check",
+        "--config",
+        "demo",
+        "--runs-dir",
+        str(demo["runs"]),
+        "--baseline",
+        str(baseline),
+        env={"COLUMNS": "200"},
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "moved" in r.stdout and "appeared" in r.stdout, r.stdout
 
@@ -124,8 +157,16 @@ BASELINE = PROJECT_ROOT / "results" / "demo" / "leaderboard.json"
 
 
 def _check(runs: Path, config: str = "demo"):
-    return run_harness("check", "--config", config, "--runs-dir", str(runs), "--baseline", str(BASELINE),
-                       env={"COLUMNS": "200"})
+    return run_harness(
+        "check",
+        "--config",
+        config,
+        "--runs-dir",
+        str(runs),
+        "--baseline",
+        str(BASELINE),
+        env={"COLUMNS": "200"},
+    )
 
 
 def test_check_fails_when_a_dataset_is_removed(demo, tmp_path: Path):
@@ -139,8 +180,17 @@ def test_check_fails_when_a_dataset_is_removed(demo, tmp_path: Path):
     config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     runs = tmp_path / "runs"
     shutil.copytree(demo["runs"], runs)
-    r = run_harness("run", "--config", str(config), "--runs-dir", str(runs), "--results-dir", str(tmp_path / "results"),
-                    timeout=TIMEOUT, env={"COLUMNS": "200"})
+    r = run_harness(
+        "run",
+        "--config",
+        str(config),
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(tmp_path / "results"),
+        timeout=TIMEOUT,
+        env={"COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert set(_last_run(runs)["ran"]) <= {"analysis", "report"}, _last_run(runs)
     r = _check(runs, str(config))
@@ -158,13 +208,33 @@ def test_check_fails_when_the_judges_positions_are_not_mapped_back(demo, tmp_pat
     judges = tree / "harness" / "evaluation" / "judges" / "spec.py"
     old = "return 3 - preference if preference is not None and switched else preference"
     assert old in judges.read_text(encoding="utf-8")
-    judges.write_text(judges.read_text(encoding="utf-8").replace(old, "return preference", 1), encoding="utf-8")
+    judges.write_text(
+        judges.read_text(encoding="utf-8").replace(old, "return preference", 1), encoding="utf-8"
+    )
     runs = tmp_path / "runs"
     shutil.copytree(demo["runs"], runs)
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--config", "demo", "--runs-dir", str(runs),
-                        "--results-dir", str(tmp_path / "results"), "--force", "eval", "report"],
-                       cwd=tree, capture_output=True, text=True, timeout=TIMEOUT,
-                       env={**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "200"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--config",
+            "demo",
+            "--runs-dir",
+            str(runs),
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--force",
+            "eval",
+            "report",
+        ],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     r = _check(runs)
     assert r.returncode == 1, r.stdout + r.stderr
@@ -172,8 +242,17 @@ def test_check_fails_when_the_judges_positions_are_not_mapped_back(demo, tmp_pat
 
 
 # every plot of the demo's report: results, training curves, judge diagnostics, the analysis stage's
-REPORT_PLOTS = ("plot-win-rate", "plot-size", "plot-training-curves", "plot-judge-bias", "plot-length-vs-win-rate",
-                "plot-responses", "plot-responses-mauve", "plot-responses-lengths", "plot-outputs")
+REPORT_PLOTS = (
+    "plot-win-rate",
+    "plot-size",
+    "plot-training-curves",
+    "plot-judge-bias",
+    "plot-length-vs-win-rate",
+    "plot-responses",
+    "plot-responses-mauve",
+    "plot-responses-lengths",
+    "plot-outputs",
+)
 
 
 def test_html_report_renders_in_chromium(demo, tmp_path: Path):
@@ -182,8 +261,10 @@ def test_html_report_renders_in_chromium(demo, tmp_path: Path):
     page_path = demo["results"] / "demo" / "index.html"
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -191,8 +272,11 @@ def test_html_report_renders_in_chromium(demo, tmp_path: Path):
         page.goto(page_path.as_uri())
         rows = page.locator("#leaderboard tbody tr").count()
         widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
-        plots = {fid: page.eval_on_selector(f"#{fid} img", "i => i.complete ? i.naturalWidth : 0")
-                 for fid in REPORT_PLOTS if page.locator(f"#{fid} img").count() == 1}
+        plots = {
+            fid: page.eval_on_selector(f"#{fid} img", "i => i.complete ? i.naturalWidth : 0")
+            for fid in REPORT_PLOTS
+            if page.locator(f"#{fid} img").count() == 1
+        }
         text = page.inner_text("body")
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
@@ -200,7 +284,9 @@ def test_html_report_renders_in_chromium(demo, tmp_path: Path):
     assert errors == []
     assert rows == 5
     assert len(widths) >= 4 and all(w > 100 for w in widths), widths
-    assert set(plots) == set(REPORT_PLOTS) and all(w > 300 for w in plots.values()), plots  # each plot, rendered
+    assert set(plots) == set(REPORT_PLOTS) and all(w > 300 for w in plots.values()), (
+        plots
+    )  # each plot, rendered
     for heading in ("Training curves", "Judge diagnostics", "loss tokens %", "judge prefers 1st slot %"):
         assert heading in text, heading
     from PIL import Image
@@ -208,7 +294,9 @@ def test_html_report_renders_in_chromium(demo, tmp_path: Path):
     img = Image.open(shot).convert("L")
     lo, hi = img.getextrema()
     assert hi - lo > 100, "the screenshot is blank"
-    assert len(img.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 50, "the screenshot has almost no content"
+    assert len(img.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 50, (
+        "the screenshot has almost no content"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -216,21 +304,42 @@ def changed(demo) -> dict[str, Path]:
     """The demo with one builder setting changed, run uninterrupted."""
     base = demo["base"] / "changed"
     shutil.copytree(demo["runs"], base / "runs")
-    r = run_harness("run", "--config", "demo", CHANGE, "--runs-dir", str(base / "runs"),
-                    "--results-dir", str(base / "results"), timeout=TIMEOUT, env={"COLUMNS": "200"})
+    r = run_harness(
+        "run",
+        "--config",
+        "demo",
+        CHANGE,
+        "--runs-dir",
+        str(base / "runs"),
+        "--results-dir",
+        str(base / "results"),
+        timeout=TIMEOUT,
+        env={"COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     return {"runs": base / "runs", "results": base / "results"}
 
 
 def test_changing_one_builder_setting_reruns_only_its_chain(changed):
     ran = set(_last_run(changed["runs"])["ran"])
-    assert ran == {f"build/{CHANGED_DATASET}", f"train/{CHANGED_DATASET}", f"eval/{CHANGED_DATASET}", "analysis"}
+    assert ran == {
+        f"build/{CHANGED_DATASET}",
+        f"train/{CHANGED_DATASET}",
+        f"eval/{CHANGED_DATASET}",
+        "analysis",
+    }
 
 
 def _kill_when(cmd: list[str], ready, what: str) -> bool:
     """Start `cmd`; SIGKILL its process group once `ready()` holds. False if it finished first."""
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     deadline = time.time() + TIMEOUT
     try:
         while time.time() < deadline and proc.poll() is None and not ready():
@@ -251,8 +360,19 @@ def test_killed_run_resumes_without_redoing_work(demo, changed):
     base = demo["base"] / "killed"
     runs, results = base / "runs", base / "results"
     shutil.copytree(demo["runs"], runs)
-    cmd = [sys.executable, "-m", "harness.cli", "run", "--config", "demo", CHANGE, "--runs-dir", str(runs),
-           "--results-dir", str(results)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        "--config",
+        "demo",
+        CHANGE,
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+    ]
     exp = runs / "demo"
 
     def fresh(*parts: str) -> bool:  # a file the changed run writes (the copied run's are older)
@@ -272,8 +392,18 @@ def test_killed_run_resumes_without_redoing_work(demo, changed):
     killed = [what for what, ready in points if _kill_when(cmd, ready, what)]
     print(f"\nkilled at: {', '.join(killed)}")
     assert len(killed) >= 3, killed
-    r = run_harness("run", "--config", "demo", CHANGE, "--runs-dir", str(runs), "--results-dir", str(results),
-                    timeout=TIMEOUT, env={"COLUMNS": "200"})
+    r = run_harness(
+        "run",
+        "--config",
+        "demo",
+        CHANGE,
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+        timeout=TIMEOUT,
+        env={"COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     assert "build/humpback" not in set(_last_run(runs)["ran"])  # finished before the later kills: not redone
     for d in exp.rglob("*"):  # nothing half-written left behind under a real name

@@ -24,21 +24,41 @@ analysis: {reference: null}
 
 CASES = {
     "unknown builder": (BASE + "datasets:\n  a: {builder: humpbak}\n", "did you mean 'humpback'"),
-    "unknown baseline": (BASE + "datasets:\n  a: {builder: baseline, options: {loader: sharegtp}}\n", "sharegpt"),
-    "unknown backend": (BASE.replace("tiny:tiny", "hff:/x") + "datasets:\n  a: {builder: distillation}\n",
-                        "unknown backend 'hff'"),
-    "unknown judge": (BASE.replace("weighted_alpaca_eval_gpt4_turbo", "weighted_gpt5") + "datasets:\n  a: {builder: distillation}\n",
-                      "annotator 'weighted_gpt5'"),
-    "dataset listed twice": (BASE + "datasets:\n  a: {builder: distillation}\n  a: {builder: humpback}\n",
-                             "duplicate key 'a'"),
-    "missing path": (BASE.replace("bundled:demo}", "/does/not/exist.jsonl}", 1) + "datasets:\n  a: {builder: distillation}\n",
-                     "does not exist"),
-    "unknown tracker": (BASE + "train: {recipe: tiny, report_to: [tensorbord]}\ndatasets:\n  a: {builder: distillation}\n",
-                        "did you mean 'tensorboard'"),
-    "missing LC data": (BASE.replace("@base\"}", "@base\", lc_data: /does/not/df_gamed.csv}") +
-                        "datasets:\n  a: {builder: distillation}\n", "'eval.lc_data' (/does/not/df_gamed.csv): "),
-    "unknown recipe key": (BASE + "train: {recipe: tiny, learnig_rate: 1}\ndatasets:\n  a: {builder: distillation}\n",
-                           "did you mean 'train.learning_rate'"),
+    "unknown baseline": (
+        BASE + "datasets:\n  a: {builder: baseline, options: {loader: sharegtp}}\n",
+        "sharegpt",
+    ),
+    "unknown backend": (
+        BASE.replace("tiny:tiny", "hff:/x") + "datasets:\n  a: {builder: distillation}\n",
+        "unknown backend 'hff'",
+    ),
+    "unknown judge": (
+        BASE.replace("weighted_alpaca_eval_gpt4_turbo", "weighted_gpt5")
+        + "datasets:\n  a: {builder: distillation}\n",
+        "annotator 'weighted_gpt5'",
+    ),
+    "dataset listed twice": (
+        BASE + "datasets:\n  a: {builder: distillation}\n  a: {builder: humpback}\n",
+        "duplicate key 'a'",
+    ),
+    "missing path": (
+        BASE.replace("bundled:demo}", "/does/not/exist.jsonl}", 1)
+        + "datasets:\n  a: {builder: distillation}\n",
+        "does not exist",
+    ),
+    "unknown tracker": (
+        BASE + "train: {recipe: tiny, report_to: [tensorbord]}\ndatasets:\n  a: {builder: distillation}\n",
+        "did you mean 'tensorboard'",
+    ),
+    "missing LC data": (
+        BASE.replace('@base"}', '@base", lc_data: /does/not/df_gamed.csv}')
+        + "datasets:\n  a: {builder: distillation}\n",
+        "'eval.lc_data' (/does/not/df_gamed.csv): ",
+    ),
+    "unknown recipe key": (
+        BASE + "train: {recipe: tiny, learnig_rate: 1}\ndatasets:\n  a: {builder: distillation}\n",
+        "did you mean 'train.learning_rate'",
+    ),
 }
 
 
@@ -55,5 +75,7 @@ def test_bad_experiment_fails_before_work(tmp_path: Path, case: str):
 
 
 def test_only_names_an_unknown_dataset(tmp_path: Path):
-    r = run_harness("run", "--config", "demo", "--runs-dir", str(tmp_path / "runs"), "--only", "humpbak", "--dry-run")
+    r = run_harness(
+        "run", "--config", "demo", "--runs-dir", str(tmp_path / "runs"), "--only", "humpbak", "--dry-run"
+    )
     assert r.returncode == 2 and "did you mean 'humpback'" in r.stderr, r.stderr

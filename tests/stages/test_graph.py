@@ -15,8 +15,13 @@ from harness.stages import graph
 from harness.stages.context import Run
 
 JUDGE = "local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base"
-SMALL = ["train.max_steps=2", "train.save_steps=100", "eval.max_instances=20", "eval.decoding.max_tokens=4",
-         f"eval.judge={JUDGE}"]
+SMALL = [
+    "train.max_steps=2",
+    "train.save_steps=100",
+    "eval.max_instances=20",
+    "eval.decoding.max_tokens=4",
+    f"eval.judge={JUDGE}",
+]
 
 
 def _in_order(tasks) -> None:
@@ -70,27 +75,51 @@ def _board(results: Path) -> list[dict]:
 def test_each_task_in_its_own_process_gives_what_harness_run_gives(tmp_path: Path) -> None:
     config = str(_two_baselines(tmp_path))
     env = {"OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    one = run_harness("run", "--config", config, *SMALL, "--runs-dir", str(tmp_path / "a"),
-                      "--results-dir", str(tmp_path / "a-results"), env=env)
+    one = run_harness(
+        "run",
+        "--config",
+        config,
+        *SMALL,
+        "--runs-dir",
+        str(tmp_path / "a"),
+        "--results-dir",
+        str(tmp_path / "a-results"),
+        env=env,
+    )
     assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
 
     runs, results = str(tmp_path / "b"), str(tmp_path / "b-results")
     dry = run_harness("run", "--config", config, *SMALL, "--runs-dir", runs, "--dry-run", "--json", env=env)
     assert dry.returncode == 0, dry.stderr
     ids = [s["stage"] for s in json.loads(dry.stdout)["stages"]]
-    assert ids == ["base-model", "build/alpaca_gpt4", "build/sharegpt", "train/alpaca_gpt4", "train/sharegpt",
-                   "eval/alpaca_gpt4", "eval/sharegpt", "analysis", "report"]
+    assert ids == [
+        "base-model",
+        "build/alpaca_gpt4",
+        "build/sharegpt",
+        "train/alpaca_gpt4",
+        "train/sharegpt",
+        "eval/alpaca_gpt4",
+        "eval/sharegpt",
+        "analysis",
+        "report",
+    ]
 
     early = run_harness("task", "--config", config, "train/sharegpt", *SMALL, "--runs-dir", runs, env=env)
-    assert early.returncode == 2 and "needs base-model, build/sharegpt, not finished" in early.stderr, early.stderr
+    assert early.returncode == 2 and "needs base-model, build/sharegpt, not finished" in early.stderr, (
+        early.stderr
+    )
     assert not (tmp_path / "b" / "demo" / "train").exists()  # refused before any work
 
     for task in ids:
-        r = run_harness("task", "--config", config, task, *SMALL, "--runs-dir", runs, "--results-dir", results, env=env)
+        r = run_harness(
+            "task", "--config", config, task, *SMALL, "--runs-dir", runs, "--results-dir", results, env=env
+        )
         assert r.returncode == 0, f"{task}: " + r.stdout[-2000:] + r.stderr[-3000:]
     assert _board(tmp_path / "b-results") == _board(tmp_path / "a-results")
 
     again = run_harness("task", "--config", config, "train/sharegpt", *SMALL, "--runs-dir", runs, env=env)
-    assert again.returncode == 0 and "task train/sharegpt: cached" in again.stdout, again.stdout + again.stderr
+    assert again.returncode == 0 and "task train/sharegpt: cached" in again.stdout, (
+        again.stdout + again.stderr
+    )
     unknown = run_harness("task", "--config", config, "train/sharegtp", *SMALL, "--runs-dir", runs, env=env)
     assert unknown.returncode == 2 and "train/sharegpt" in unknown.stderr, unknown.stderr

@@ -17,8 +17,14 @@ from harness.experiment import load_experiment
 from harness.stages import fingerprints
 
 JUDGE = "local:weighted_alpaca_eval_gpt4_turbo,top_logprobs=2048:@base"
-SMALL = ["analysis.enabled=false", "train.max_steps=2", "train.save_steps=100", "eval.max_instances=3",
-         "eval.decoding.max_tokens=4", f"eval.judge={JUDGE}"]
+SMALL = [
+    "analysis.enabled=false",
+    "train.max_steps=2",
+    "train.save_steps=100",
+    "eval.max_instances=3",
+    "eval.decoding.max_tokens=4",
+    f"eval.judge={JUDGE}",
+]
 
 
 def _halve(path: Path) -> None:
@@ -44,7 +50,11 @@ def test_a_damaged_dataset_is_rebuilt_and_a_copy_is_still_trusted(tmp_path: Path
         steps = {s.label: s for s in plan(exp, tmp_path, only=["alpaca_gpt4"])}
         assert not steps["build/alpaca_gpt4"].cached and not steps["train/alpaca_gpt4"].cached
         [rebuilt] = build.run(exp, tmp_path, only=["alpaca_gpt4"])
-    warnings = [r.getMessage() for r in caplog.records if r.name == "harness.core.runs" and r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "harness.core.runs" and r.levelno == logging.WARNING
+    ]
     assert len(warnings) == 1 and str(path) in warnings[0] and "reruns" in warnings[0]
     assert not rebuilt.skipped and path.read_bytes() == original
     assert build.run(exp, tmp_path, only=["alpaca_gpt4"])[0].skipped
@@ -77,21 +87,31 @@ def test_a_retrained_model_is_evaluated_again(tmp_path: Path, monkeypatch: pytes
     [trained] = train.run(exp, tmp_path, only=only)
     [first] = evaluate.run(exp, tmp_path, only=only)
     assert not first.skipped
-    assert train.run(exp, tmp_path, only=only)[0].skipped and evaluate.run(exp, tmp_path, only=only)[0].skipped
+    assert (
+        train.run(exp, tmp_path, only=only)[0].skipped and evaluate.run(exp, tmp_path, only=only)[0].skipped
+    )
 
     monkeypatch.setattr(sft, "fit", _perturbed_fit(sft.fit))
     [retrained] = train.run(exp, tmp_path, only=only, force=True)
     assert retrained.fingerprint == trained.fingerprint  # the same config and dataset ...
-    assert (retrained.manifest.outputs["model/model.safetensors"].sha256
-            != trained.manifest.outputs["model/model.safetensors"].sha256)  # ... other weights
+    assert (
+        retrained.manifest.outputs["model/model.safetensors"].sha256
+        != trained.manifest.outputs["model/model.safetensors"].sha256
+    )  # ... other weights
     [second] = evaluate.run(exp, tmp_path, only=only)
     assert not second.skipped and second.fingerprint != first.fingerprint
-    assert second.fingerprint == fingerprints.eval_fingerprint(exp, "alpaca_gpt4", tmp_path)  # what the plan predicts
-    assert second.manifest.upstream["judged"] == fingerprints.eval_judged_fingerprint(exp, "alpaca_gpt4", tmp_path)
+    assert second.fingerprint == fingerprints.eval_fingerprint(
+        exp, "alpaca_gpt4", tmp_path
+    )  # what the plan predicts
+    assert second.manifest.upstream["judged"] == fingerprints.eval_judged_fingerprint(
+        exp, "alpaca_gpt4", tmp_path
+    )
 
 
 def test_a_dry_run_before_anything_is_built_plans_every_stage(tmp_path: Path) -> None:
-    proc = run_harness("run", "--config", "demo", "--only", "alpaca_gpt4", "--runs-dir", str(tmp_path), "--dry-run")
+    proc = run_harness(
+        "run", "--config", "demo", "--only", "alpaca_gpt4", "--runs-dir", str(tmp_path), "--dry-run"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "dry run: 5 of 5 stages to run, 0 cached; nothing was run" in " ".join(proc.stdout.split())
     assert not (tmp_path / "demo" / "build").exists()
@@ -107,7 +127,7 @@ def _cache_with_rows(path: Path, n: int = 3000) -> None:
 
 def _overwrite_middle(path: Path) -> None:
     data = bytearray(path.read_bytes())
-    data[4096 * 3: 4096 * 8] = os.urandom(4096 * 5)  # the header stays: only SQLite's own check sees it
+    data[4096 * 3 : 4096 * 8] = os.urandom(4096 * 5)  # the header stays: only SQLite's own check sees it
     path.write_bytes(bytes(data))
 
 
@@ -117,15 +137,27 @@ def _truncate(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_overwrite_middle, _truncate], ids=["random-bytes", "truncated"])
-def test_a_damaged_request_cache_is_one_line_naming_the_file_and_the_fix(tmp_path: Path, tiny_model: Path,
-                                                                         damage) -> None:
+def test_a_damaged_request_cache_is_one_line_naming_the_file_and_the_fix(
+    tmp_path: Path, tiny_model: Path, damage
+) -> None:
     cache = tmp_path / "cache" / "requests.sqlite"
     cache.parent.mkdir()
     _cache_with_rows(cache)
     damage(cache)
     prompts = write_prompts(tmp_path / "p.jsonl", 1)
-    proc = run_harness("generate", "--model", f"hf:{tiny_model}", "--input", str(prompts), "--output",
-                       str(tmp_path / "o.jsonl"), "--cache", str(cache), "--max-tokens", "2")
+    proc = run_harness(
+        "generate",
+        "--model",
+        f"hf:{tiny_model}",
+        "--input",
+        str(prompts),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+        "--cache",
+        str(cache),
+        "--max-tokens",
+        "2",
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr

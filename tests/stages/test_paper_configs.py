@@ -10,15 +10,25 @@ from _support import run_harness
 from harness.experiment import load_experiment
 
 # rows issue 23 found missing and added: each must be planned and listed by the dry run
-ADDED_ROWS = {"paper-7b": ["bf_rewriter_7b_chat", "bf_rewriter_seed"],
-              "paper-7b-instructions": ["fixed_dolma_unfiltered", "fixed_alpaca", "fixed_self_instruct"],
-              "paper-humpback": ["humpback_a4"]}
+ADDED_ROWS = {
+    "paper-7b": ["bf_rewriter_7b_chat", "bf_rewriter_seed"],
+    "paper-7b-instructions": ["fixed_dolma_unfiltered", "fixed_alpaca", "fixed_self_instruct"],
+    "paper-humpback": ["humpback_a4"],
+}
 
 
 @pytest.mark.parametrize("name", ["paper-7b", "paper-70b", "paper-7b-instructions", "paper-humpback"])
 def test_paper_dry_run_offline(tmp_path: Path, name: str):
-    r = run_harness("run", "--config", name, "--runs-dir", str(tmp_path), "--dry-run", timeout=120,
-                    env={"HF_HUB_OFFLINE": "1", "COLUMNS": "200", "OPENAI_API_KEY": "sk-dry-run"})
+    r = run_harness(
+        "run",
+        "--config",
+        name,
+        "--runs-dir",
+        str(tmp_path),
+        "--dry-run",
+        timeout=120,
+        env={"HF_HUB_OFFLINE": "1", "COLUMNS": "200", "OPENAI_API_KEY": "sk-dry-run"},
+    )
     assert r.returncode == 0, r.stderr
     from harness.stages.rows import evaluated, rows, trainings
 
@@ -39,7 +49,9 @@ def test_paper_dry_run_offline(tmp_path: Path, name: str):
 @pytest.mark.parametrize("name", ["paper-7b", "paper-70b"])
 def test_paper_configs_carry_the_papers_protocol(name: str):
     exp = load_experiment(name)
-    first_line = (Path(__file__).parents[2] / "harness" / "configs" / f"{name}.yaml").read_text().splitlines()[0]
+    first_line = (
+        (Path(__file__).parents[2] / "harness" / "configs" / f"{name}.yaml").read_text().splitlines()[0]
+    )
     assert first_line == f"# harness run --config {name}"
     assert exp.eval.protocol == "alpaca_eval_1" and exp.eval.judge == "alpaca_eval:alpaca_eval_gpt4"
     assert (exp.eval.decoding.temperature, exp.eval.decoding.top_p) == (0.7, 0.9)
@@ -52,8 +64,9 @@ def test_paper_configs_carry_the_papers_protocol(name: str):
     assert all(ds.assembly == "shared" for ds in exp.datasets.values())
     assert exp.datasets["distillation"].instructions_from == "back_and_forth"
     assert exp.eval.tag_variants == ("seed", "both") and exp.train.select_checkpoint == "best_on_eval"
-    assert (exp.train.recipe.max_steps, exp.train.checkpoints) == ((1200, (600, 900)) if name == "paper-7b"
-                                                                   else (1600, ()))
+    assert (exp.train.recipe.max_steps, exp.train.checkpoints) == (
+        (1200, (600, 900)) if name == "paper-7b" else (1600, ())
+    )
 
 
 def test_paper_7b_names_the_papers_helper_models_and_rows():
@@ -70,21 +83,27 @@ def test_paper_7b_names_the_papers_helper_models_and_rows():
     assert all(ds.label for ds in exp.datasets.values())
 
 
-@pytest.mark.parametrize("override,match", [
-    ("datasets.fx.options.instructions_from=nope", "reads dataset 'nope', not a dataset"),
-    ("datasets.fx.options.instructions_from=fx", "reads dataset 'fx', itself"),
-    ("datasets.fx.options.responder=@backward:hff:/x", "unknown backend 'hff'"),
-    ("datasets.fx.options.responder=@base:vllm:x/y", "only @seed_model:<spec> and @backward:<spec>"),
-    ("analysis.web_text_of=[nope]", "'analysis.web_text_of' names 'nope'"),
-])
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("datasets.fx.options.instructions_from=nope", "reads dataset 'nope', not a dataset"),
+        ("datasets.fx.options.instructions_from=fx", "reads dataset 'fx', itself"),
+        ("datasets.fx.options.responder=@backward:hff:/x", "unknown backend 'hff'"),
+        ("datasets.fx.options.responder=@base:vllm:x/y", "only @seed_model:<spec> and @backward:<spec>"),
+        ("analysis.web_text_of=[nope]", "'analysis.web_text_of' names 'nope'"),
+    ],
+)
 def test_dataset_references_fail_on_load(tmp_path: Path, override: str, match: str):
     from harness.core.errors import ConfigError
 
     p = tmp_path / "e.yaml"
-    p.write_text("name: e\nbase_model: tiny:tiny\nseed_data: {source: bundled:demo}\n"
-                 "eval: {eval_set: bundled:demo, judge: 'local:weighted_alpaca_eval_gpt4_turbo:@base'}\n"
-                 "analysis: {reference: null}\ndatasets:\n  a: {builder: baseline, options: {loader: sharegpt}}\n"
-                 "  fx: {builder: fixed_responder, options: {instructions_from: a}}\n", encoding="utf-8")
+    p.write_text(
+        "name: e\nbase_model: tiny:tiny\nseed_data: {source: bundled:demo}\n"
+        "eval: {eval_set: bundled:demo, judge: 'local:weighted_alpaca_eval_gpt4_turbo:@base'}\n"
+        "analysis: {reference: null}\ndatasets:\n  a: {builder: baseline, options: {loader: sharegpt}}\n"
+        "  fx: {builder: fixed_responder, options: {instructions_from: a}}\n",
+        encoding="utf-8",
+    )
     load_experiment(str(p))
     with pytest.raises(ConfigError, match=match):
         load_experiment(str(p), [override])

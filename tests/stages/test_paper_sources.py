@@ -41,8 +41,13 @@ def test_paper_data_stages_on_the_replicas(config, real_eval_set, tmp_path):
     assert exp0.seed_data.source.endswith("@fdf72ae0827c1cda404aff25b6603abec9e3399b")
     assert (exp0.corpus.source, exp0.corpus.url_list) == ("hub:allenai/dolma", "urls/v1.txt")
     baselines = [n for n, s in exp0.datasets.items() if s.builder == "baseline"]
-    overrides = ["base_model=tiny:tiny", "backend=hf", "seed_data.n=3", "corpus.max_documents=5",
-                 *[f"datasets.{n}.options.n=3" for n in baselines]]
+    overrides = [
+        "base_model=tiny:tiny",
+        "backend=hf",
+        "seed_data.n=3",
+        "corpus.max_documents=5",
+        *[f"datasets.{n}.options.n=3" for n in baselines],
+    ]
     exp = load_experiment(config, overrides)
 
     seed = load_seed(exp.seed_data)
@@ -59,9 +64,13 @@ def test_paper_data_stages_on_the_replicas(config, real_eval_set, tmp_path):
     for o in outcomes:
         manifest = read_json(o.directory / "manifest.json")
         assert manifest["stats"]["records"] == 3, o.directory
-        loader = exp.datasets[o.directory.name].options["loader"] if o.directory.name in exp.datasets else None
+        loader = (
+            exp.datasets[o.directory.name].options["loader"] if o.directory.name in exp.datasets else None
+        )
         if loader and loader != "oasst":  # a hub baseline records where its rows came from
-            assert manifest["stats"]["sources"][0]["source"].startswith(("hub:", "github:")), manifest["stats"]
+            assert manifest["stats"]["sources"][0]["source"].startswith(("hub:", "github:")), manifest[
+                "stats"
+            ]
     assert {paths.build_dir(exp, n, runs) for n in baselines} == {o.directory for o in outcomes}
 
 

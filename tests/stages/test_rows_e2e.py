@@ -55,15 +55,26 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cfg = base / "rows-e2e.yaml"
     cfg.write_text(CONFIG.format(path=cfg, a=base / "a.json", b=base / "b.json"))
     runs, results = base / "runs", base / "results"
-    r = run_harness("run", "--config", str(cfg), "--runs-dir", str(runs), "--results-dir", str(results),
-                    timeout=900, env={"COLUMNS": "200"})
+    r = run_harness(
+        "run",
+        "--config",
+        str(cfg),
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+        timeout=900,
+        env={"COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     board = json.loads((results / "rows-e2e" / "leaderboard.json").read_text())
     return {"exp": load_experiment(str(cfg)), "runs": runs, "board": board}
 
 
 def _trained(run: dict, key: str) -> list[dict]:
-    return [json.loads(line) for line in (paths.train_dir(run["exp"], key, run["runs"]) / "train.jsonl").open()]
+    return [
+        json.loads(line) for line in (paths.train_dir(run["exp"], key, run["runs"]) / "train.jsonl").open()
+    ]
 
 
 def _system(rec: dict) -> str | None:
@@ -78,7 +89,10 @@ def test_every_row_is_reported_with_its_protocol(run):
     exp, board = run["exp"], run["board"]
     by_name = {r["dataset"]: r for r in board["rows"]}
     assert set(by_name) == {r.name for r in rows(exp)} and len(by_name) == 13
-    assert {by_name[n]["eval_tags"] for n in ("rewritten[tags=none]", "rewritten@step2[tags=both]")} == {"none", "both"}
+    assert {by_name[n]["eval_tags"] for n in ("rewritten[tags=none]", "rewritten@step2[tags=both]")} == {
+        "none",
+        "both",
+    }
     assert by_name["sharegpt[tags=none]"]["assembly"] == "as_published"
     assert by_name["rewritten@selected"]["selection"].startswith("best_on_eval: ")
     assert (paths.trained_model_dir(exp, "rewritten", run["runs"], step=2) / "config.json").is_file()
@@ -117,7 +131,9 @@ def test_eval_prompts_carry_the_rows_tags(run):
     exp, runs = run["exp"], run["runs"]
     d = exp.eval.decoding
     params = SamplingParams(temperature=d.temperature, top_p=d.top_p, max_tokens=d.max_tokens, seed=d.seed)
-    instructions = [r["instruction"] for r in select_instances(load_eval_set("bundled:demo", exp.eval.protocol), 2)]
+    instructions = [
+        r["instruction"] for r in select_instances(load_eval_set("bundled:demo", exp.eval.protocol), 2)
+    ]
     with sqlite3.connect(paths.request_cache(exp, runs)) as db:
         stored = {k for (k,) in db.execute("SELECT key FROM generations")}
     model = paths.trained_model_dir(exp, "rewritten", runs)
@@ -127,10 +143,16 @@ def test_eval_prompts_carry_the_rows_tags(run):
     for tags in ("none", "seed", "web", "both"):
         system = eval_system_prompt(exp.train, tags)
         head = (Message("system", system),) if system else ()
-        asked = [keys(ChatRequest(id="x", messages=(*head, Message("user", i)), params=params)) for i in instructions]
+        asked = [
+            keys(ChatRequest(id="x", messages=(*head, Message("user", i)), params=params))
+            for i in instructions
+        ]
         assert all((k in stored) == (tags in exp.eval.tag_variants) for k in asked), tags
     tok = AutoTokenizer.from_pretrained(str(model))
-    turns = [{"role": "system", "content": eval_system_prompt(exp.train, "both")}, {"role": "user", "content": "Q"}]
+    turns = [
+        {"role": "system", "content": eval_system_prompt(exp.train, "both")},
+        {"role": "user", "content": "Q"},
+    ]
     prompt = tok.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
     trained = tok.apply_chat_template([*turns, {"role": "assistant", "content": "A"}], tokenize=False)
     assert trained.startswith(prompt) and "<|system|>" in prompt

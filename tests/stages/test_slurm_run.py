@@ -30,8 +30,22 @@ def test_the_demo_as_sharded_slurm_jobs_gives_the_committed_leaderboard(local_sl
     committed results/demo (made in one process with one thread), every figure to the last digit."""
     runs, results = tmp_path / "runs", tmp_path / "results"
     t0 = time.perf_counter()
-    r = run_harness("run", "--config", "demo", "--executor", "slurm", "--num-shards", "2", "--wait",
-                    "--runs-dir", str(runs), "--results-dir", str(results), env=_env(local_slurm), timeout=TIMEOUT)
+    r = run_harness(
+        "run",
+        "--config",
+        "demo",
+        "--executor",
+        "slurm",
+        "--num-shards",
+        "2",
+        "--wait",
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+        env=_env(local_slurm),
+        timeout=TIMEOUT,
+    )
     wall = time.perf_counter() - t0
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "build/humpback/shard-1-of-2: job" in r.stdout and "report: job" in r.stdout, r.stdout
@@ -40,8 +54,20 @@ def test_the_demo_as_sharded_slurm_jobs_gives_the_committed_leaderboard(local_sl
     assert "_" in jobs["build/humpback/shard-0-of-2"]["job_id"]  # an array task
     print(f"\ndemo on the local SLURM, 2 shards per build, {len(jobs)} jobs: {wall:.0f} s")
 
-    again = run_harness("run", "--config", "demo", "--executor", "slurm", "--num-shards", "2",
-                        "--runs-dir", str(runs), "--results-dir", str(results), env=_env(local_slurm))
+    again = run_harness(
+        "run",
+        "--config",
+        "demo",
+        "--executor",
+        "slurm",
+        "--num-shards",
+        "2",
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+        env=_env(local_slurm),
+    )
     assert again.returncode == 0 and "submitted 1 job(s)" in again.stdout, again.stdout  # the report alone
 
 
@@ -62,8 +88,19 @@ def test_a_failed_shard_leaves_its_merge_unrun_and_is_resubmitted_alone(local_sl
     blocker = runs / "demo" / "build" / "sharegpt" / "shards" / "00001-of-00002"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("a file where the shard's directory goes: the shard's job fails\n")
-    args = ["run", "--config", config, "--executor", "slurm", "--num-shards", "2", "--runs-dir", str(runs),
-            "--results-dir", str(results)]
+    args = [
+        "run",
+        "--config",
+        config,
+        "--executor",
+        "slurm",
+        "--num-shards",
+        "2",
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+    ]
     first = run_harness(*args, "--wait", env=_env(local_slurm), timeout=TIMEOUT)
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
     assert not (runs / "demo" / "build" / "sharegpt" / "dataset.jsonl").exists()  # the merge never ran
@@ -82,6 +119,9 @@ def test_a_failed_shard_leaves_its_merge_unrun_and_is_resubmitted_alone(local_sl
     second = run_harness(*args, "--wait", env=_env(local_slurm), timeout=TIMEOUT)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     submitted = [line.split(":")[0].strip() for line in second.stdout.splitlines() if ": job " in line]
-    assert [s for s in submitted if s.startswith("build/")] == ["build/sharegpt/shard-1-of-2", "build/sharegpt"]
+    assert [s for s in submitted if s.startswith("build/")] == [
+        "build/sharegpt/shard-1-of-2",
+        "build/sharegpt",
+    ]
     assert "train/alpaca_gpt4" not in submitted and "train/sharegpt" in submitted, submitted
     assert (results / "demo" / "leaderboard.json").is_file()

@@ -24,7 +24,10 @@ def make_records(n: int, *, offset: int = 0, max_chars: int = 300) -> list[Instr
         if i % 5 == 0:
             msgs.insert(0, Message("system", "Answer in the style of an AI Assistant."))
         if i % 7 == 0:
-            msgs += [Message("user", "Shorter, please."), Message("assistant", doc.splitlines()[0][:80] or name)]
+            msgs += [
+                Message("user", "Shorter, please."),
+                Message("assistant", doc.splitlines()[0][:80] or name),
+            ]
         out.append(InstructionRecord(tuple(msgs), "test", {"origin": "seed" if i % 5 == 0 else "web"}))
     return out
 
@@ -34,12 +37,26 @@ def write_records(path: Path, records: list[InstructionRecord]) -> Path:
     return path
 
 
-def train(directory: Path, model: str | Path, records: Sequence[InstructionRecord], recipe: Recipe, *,
-          force: bool = False) -> StageOutcome:
+def train(
+    directory: Path,
+    model: str | Path,
+    records: Sequence[InstructionRecord],
+    recipe: Recipe,
+    *,
+    force: bool = False,
+) -> StageOutcome:
     """`train_stage` keyed by the one fingerprint rule as a stand-alone caller keys it: the base model
     as given (a spec such as hf:/path, resolved to its weights' path for the trainer, as
     `harness train --model` does), and the records' ids as the upstream."""
     upstream = {"records": content_id(*(r.id for r in records))}
     fp = train_fingerprint(recipe, base=str(model), upstream=upstream)
-    return train_stage(Path(directory), base_model=resolve_base_model(str(model)), model_name=str(model),
-                       records=records, recipe=recipe, fingerprint=fp, upstream=upstream, force=force)
+    return train_stage(
+        Path(directory),
+        base_model=resolve_base_model(str(model)),
+        model_name=str(model),
+        records=records,
+        recipe=recipe,
+        fingerprint=fp,
+        upstream=upstream,
+        force=force,
+    )

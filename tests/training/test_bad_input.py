@@ -46,8 +46,10 @@ def test_overlong_records_are_dropped_or_truncated(tiny_model, sft_records, tmp_
     recipe = load_recipe("tiny", {**QUICK, "max_length": 128, "overlong": overlong})
     out = train(tmp_path / "run", str(tiny_model), [*sft_records[:16], long_one, prompt_too_long], recipe)
     s = out.manifest.stats.to_dict()
-    print(f"\noverlong={overlong}: {s['dropped_too_long']} dropped, {s['truncated']} truncated, "
-          f"{s['dropped_no_assistant_after_truncation']} dropped after truncation")
+    print(
+        f"\noverlong={overlong}: {s['dropped_too_long']} dropped, {s['truncated']} truncated, "
+        f"{s['dropped_no_assistant_after_truncation']} dropped after truncation"
+    )
     if overlong == "drop":
         assert s["dropped_too_long"] >= 2 and s["truncated"] == 0
     else:
@@ -62,12 +64,31 @@ def test_unknown_recipe_key_has_did_you_mean(tiny_model, sft_records, tmp_path):
         load_recipe("tiny", {"learning_rat": 1e-4})
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in sft_records[:4]))
-    p = run_harness("train", "--model", f"hf:{tiny_model}", "--data", str(data), "--output", str(tmp_path / "o"),
-                    "max_step=3", timeout=120)
+    p = run_harness(
+        "train",
+        "--model",
+        f"hf:{tiny_model}",
+        "--data",
+        str(data),
+        "--output",
+        str(tmp_path / "o"),
+        "max_step=3",
+        timeout=120,
+    )
     assert p.returncode == 2, p.stderr
     assert "unknown key 'max_step'" in p.stderr and "did you mean 'max_steps'" in p.stderr
-    p = run_harness("train", "--model", f"hf:{tiny_model}", "--data", str(data), "--output", str(tmp_path / "o"),
-                    "--recipe", "tinny", timeout=120)
+    p = run_harness(
+        "train",
+        "--model",
+        f"hf:{tiny_model}",
+        "--data",
+        str(data),
+        "--output",
+        str(tmp_path / "o"),
+        "--recipe",
+        "tinny",
+        timeout=120,
+    )
     assert p.returncode == 2 and "did you mean 'tiny'" in p.stderr
 
 

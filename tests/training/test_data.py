@@ -30,7 +30,9 @@ def test_shared_assembly_dedups_subsamples_mixes_and_tags():
             assert _system(r) == SEED_TAG
         else:  # the dataset's records: web tag, unless the builder marked them as seed in their provenance
             assert _system(r) == (SEED_TAG if r.provenance.get("origin") == "seed" else WEB_TAG)
-    assert sum(1 for r in out.records for m in r.messages if m.role == "system") == 30  # one tag each, never two
+    assert (
+        sum(1 for r in out.records for m in r.messages if m.role == "system") == 30
+    )  # one tag each, never two
 
 
 def test_every_assembly_by_name():
@@ -56,20 +58,34 @@ def test_subsample_is_fixed_by_seed_and_nested_across_n():
 
 def test_screening_comes_before_the_subsample():
     """Overlong records are screened out first, so the row still trains on exactly N when N fit."""
-    long = [InstructionRecord((Message("user", f"long {i}"), Message("assistant", "x" * 5000)), "test") for i in range(30)]
-    out = assemble([*long, *WEB], [], Train(), n=40, seed=0, fits=lambda r: len(r.messages[-1].content) < 4000)
+    long = [
+        InstructionRecord((Message("user", f"long {i}"), Message("assistant", "x" * 5000)), "test")
+        for i in range(30)
+    ]
+    out = assemble(
+        [*long, *WEB], [], Train(), n=40, seed=0, fits=lambda r: len(r.messages[-1].content) < 4000
+    )
     assert out.stats["n_trained"] == 40 and out.stats["screened_out"] == 30
     assert not any("long" in instruction(r) for r in out.records)
-    short = assemble([*long, *WEB[:20]], [], Train(), n=40, seed=0, fits=lambda r: len(r.messages[-1].content) < 4000)
+    short = assemble(
+        [*long, *WEB[:20]], [], Train(), n=40, seed=0, fits=lambda r: len(r.messages[-1].content) < 4000
+    )
     assert (short.stats["n_trained"], short.stats["available"], short.stats["n_target"]) == (20, 20, 40)
 
 
 def test_rows_sharing_instructions_train_on_the_same_instructions():
     """Rewritten vs distilled: two datasets answering overlapping instruction lists subsample the
     same instructions when given the pool they share."""
-    other = [dataclasses.replace(r, messages=(r.messages[0] if r.messages[0].role == "user" else r.messages[1],
-                                              Message("assistant", "a distilled answer")))
-             for r in WEB[5:]]
+    other = [
+        dataclasses.replace(
+            r,
+            messages=(
+                r.messages[0] if r.messages[0].role == "user" else r.messages[1],
+                Message("assistant", "a distilled answer"),
+            ),
+        )
+        for r in WEB[5:]
+    ]
     pool = {instruction(r) for r in WEB} & {instruction(r) for r in other}
     a = assemble(WEB, SEED, Train(), n=20, seed=3, pool=pool)
     b = assemble(other, SEED, Train(), n=20, seed=3, pool=pool)

@@ -45,8 +45,13 @@ def test_without_it_the_schedule_and_fingerprint_are_as_before():
     assert train_fingerprint(tiny, upstream={}) != train_fingerprint(humpback, upstream={})
 
 
-@pytest.mark.parametrize(("over", "match"), [({"lr_scheduler": "constant", "final_learning_rate": 1e-4}, "lr_scheduler"),
-                                             ({"final_learning_rate": 2e-3}, "not below")])
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({"lr_scheduler": "constant", "final_learning_rate": 1e-4}, "lr_scheduler"),
+        ({"final_learning_rate": 2e-3}, "not below"),
+    ],
+)
 def test_bad_final_rate_is_refused(over, match):
     with pytest.raises(ConfigError, match=match):
         load_recipe("tiny", over)

@@ -26,16 +26,25 @@ def test_loss_only_on_answers(trained):
     assert outcome.manifest.ok and outcome.manifest.stats.to_dict()["template"] == "llama2"
     trainer = build_trainer(outcome.directory)
     tok = trainer.processing_class
-    by_ids = {tuple(tok.apply_chat_template([m.to_dict() for m in r.messages], tokenize=True, return_dict=True)
-                    ["input_ids"]): r for r in records}
+    by_ids = {
+        tuple(
+            tok.apply_chat_template([m.to_dict() for m in r.messages], tokenize=True, return_dict=True)[
+                "input_ids"
+            ]
+        ): r
+        for r in records
+    }
     checked = 0
-    for ids, labels in zip(*(trainer.get_train_dataloader().__iter__().__next__()[k].tolist()
-                             for k in ("input_ids", "labels"))):
+    for ids, labels in zip(
+        *(trainer.get_train_dataloader().__iter__().__next__()[k].tolist() for k in ("input_ids", "labels"))
+    ):
         while ids and ids[-1] == tok.pad_token_id:
             ids, labels = ids[:-1], labels[:-1]
         record = by_ids[tuple(ids)]
         want = "".join(f" {m.content} {tok.eos_token}" for m in record.messages if m.role == "assistant")
-        assert tok.decode([t for t, lab in zip(ids, labels) if lab != -100], skip_special_tokens=False) == want
+        assert (
+            tok.decode([t for t, lab in zip(ids, labels) if lab != -100], skip_special_tokens=False) == want
+        )
         masked = tok.decode([t for t, lab in zip(ids, labels) if lab == -100 and t != tok.pad_token_id])
         assert "[INST]" in masked and "[/INST]" in masked and "<|user|>" not in masked
         if record.messages[0].role == "system":
@@ -57,10 +66,14 @@ def test_saved_model_prompts_in_llama2_format(trained):
     tok = AutoTokenizer.from_pretrained(str(model))
     assert tok.chat_template == LLAMA2_CHAT_TEMPLATE
     exp = load_experiment("demo")
-    turns = (Message("system", eval_system_prompt(exp.train, "seed")), Message("user", "Explain os.path.join."))
+    turns = (
+        Message("system", eval_system_prompt(exp.train, "seed")),
+        Message("user", "Explain os.path.join."),
+    )
     prompt = render_chat(tok, turns)
     assert tok.decode(prompt, skip_special_tokens=False) == (
-        f"<s>[INST] <<SYS>>\n{exp.train.seed_tag}\n<</SYS>>\n\nExplain os.path.join. [/INST]")
+        f"<s>[INST] <<SYS>>\n{exp.train.seed_tag}\n<</SYS>>\n\nExplain os.path.join. [/INST]"
+    )
     full = render_chat(tok, (*turns, Message("assistant", "It joins paths.")), add_generation_prompt=False)
     assert full[: len(prompt)] == prompt
     gen = load_generator(f"hf:{model}", dtype="float32")
@@ -75,7 +88,8 @@ def test_template_enters_the_fingerprint():
     base = load_recipe("tiny")
     assert base.chat_template == "auto"
     assert train_fingerprint(base, base="hf:x", upstream={}) != train_fingerprint(
-        load_recipe("tiny", {"chat_template": "llama2"}), base="hf:x", upstream={})
+        load_recipe("tiny", {"chat_template": "llama2"}), base="hf:x", upstream={}
+    )
 
 
 def test_config_key():

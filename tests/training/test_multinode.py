@@ -55,13 +55,33 @@ def test_two_nodes_train_the_weights_of_one_node_with_two_ranks(local_slurm, tin
     assert one.returncode == 0, one.stderr[-3000:]
     t_one = time.monotonic() - t0
 
-    argv = [sys.executable, "-m", "harness.cli", *common, "--output", str(tmp_path / "two"), *STEPS, "num_machines=2"]
+    argv = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        *common,
+        "--output",
+        str(tmp_path / "two"),
+        *STEPS,
+        "num_machines=2",
+    ]
     out = tmp_path / "two.out"
     t0 = time.monotonic()
-    job = local_slurm.run("sbatch", "--parsable", "--nodes=2", "--ntasks-per-node=1", "-o", str(out),
-                          "--chdir", str(tmp_path), "--wrap", shlex.join(argv)).strip()
-    while (state := local_slurm.run("scontrol", "show", "job", "-o", job).split("JobState=")[1].split()[0]) in (
-            "PENDING", "RUNNING", "CONFIGURING", "COMPLETING"):
+    job = local_slurm.run(
+        "sbatch",
+        "--parsable",
+        "--nodes=2",
+        "--ntasks-per-node=1",
+        "-o",
+        str(out),
+        "--chdir",
+        str(tmp_path),
+        "--wrap",
+        shlex.join(argv),
+    ).strip()
+    while (
+        state := local_slurm.run("scontrol", "show", "job", "-o", job).split("JobState=")[1].split()[0]
+    ) in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING"):
         assert time.monotonic() - t0 < 400, f"job {job} still {state}"
         time.sleep(1)
     t_two = time.monotonic() - t0
@@ -76,6 +96,8 @@ def test_two_nodes_train_the_weights_of_one_node_with_two_ranks(local_slurm, tin
     a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     assert a.keys() == b.keys()
     diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
-    print(f"\n1 node x 2 ranks: {t_one:.1f}s; 2 nodes x 1 rank (SLURM job {job}): {t_two:.1f}s; "
-          f"max |weight difference| {diff:.3g}")
+    print(
+        f"\n1 node x 2 ranks: {t_one:.1f}s; 2 nodes x 1 rank (SLURM job {job}): {t_two:.1f}s; "
+        f"max |weight difference| {diff:.3g}"
+    )
     assert diff == 0.0

@@ -18,10 +18,27 @@ from harness.core.io import read_json
 def test_killed_run_resumes_from_checkpoint(tiny_model, sft_records, tmp_path):
     data = write_records(tmp_path / "data.jsonl", sft_records)
     out = tmp_path / "run"
-    args = ["train", "--model", f"hf:{tiny_model}", "--data", str(data), "--output", str(out),
-            "max_steps=20", "save_steps=4", "save_total_limit=3", "logging_steps=4", "per_device_batch_size=4"]
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT_ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "train",
+        "--model",
+        f"hf:{tiny_model}",
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "max_steps=20",
+        "save_steps=4",
+        "save_total_limit=3",
+        "logging_steps=4",
+        "per_device_batch_size=4",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     first = out / "checkpoints" / "checkpoint-4" / "trainer_state.json"
     deadline = time.monotonic() + 300
     try:
@@ -33,8 +50,11 @@ def test_killed_run_resumes_from_checkpoint(tiny_model, sft_records, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)  # the whole session: no process of ours is left behind
         proc.wait()
     assert not (out / "model").exists() and not (out / "manifest.json").exists()
-    steps = sorted(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*")
-                   if (p / "trainer_state.json").is_file())
+    steps = sorted(
+        int(p.name.split("-")[1])
+        for p in (out / "checkpoints").glob("checkpoint-*")
+        if (p / "trainer_state.json").is_file()
+    )
     assert steps and steps[-1] < 20
 
     p = run_harness(*args, timeout=300)

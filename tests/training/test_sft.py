@@ -48,8 +48,14 @@ def test_labels_are_minus_100_outside_assistant_turns(trained, sft_records):
     contents, each followed by EOS; every system/user token and every header is -100."""
     trainer = build_trainer(trained.directory)
     tok = trainer.processing_class
-    by_ids = {tuple(tok.apply_chat_template([m.to_dict() for m in r.messages], tokenize=True, return_dict=True)
-                    ["input_ids"]): r for r in sft_records}
+    by_ids = {
+        tuple(
+            tok.apply_chat_template([m.to_dict() for m in r.messages], tokenize=True, return_dict=True)[
+                "input_ids"
+            ]
+        ): r
+        for r in sft_records
+    }
     batch = next(iter(trainer.get_train_dataloader()))
     checked_multi = checked_system = 0
     for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist()):
@@ -66,7 +72,9 @@ def test_labels_are_minus_100_outside_assistant_turns(trained, sft_records):
         assert "<|user|>" in masked and "<|assistant|>" in masked
         checked_multi += sum(m.role == "assistant" for m in record.messages) > 1
         checked_system += record.messages[0].role == "system"
-    print(f"\nchecked {len(batch['input_ids'])} examples ({checked_multi} multi-turn, {checked_system} with system)")
+    print(
+        f"\nchecked {len(batch['input_ids'])} examples ({checked_multi} multi-turn, {checked_system} with system)"
+    )
 
 
 def test_manifest_stats(trained):
@@ -90,8 +98,10 @@ def _requests():
     from harness.backends.base import ChatRequest, SamplingParams
     from harness.core.records import Message
 
-    return [ChatRequest(f"q{i}", (Message("user", q),), SamplingParams(temperature=1.0, max_tokens=24, seed=0))
-            for i, q in enumerate(["Explain os.path.join.", "Explain json.dumps."])]
+    return [
+        ChatRequest(f"q{i}", (Message("user", q),), SamplingParams(temperature=1.0, max_tokens=24, seed=0))
+        for i, q in enumerate(["Explain os.path.join.", "Explain json.dumps."])
+    ]
 
 
 def test_saved_model_generates_with_hf(trained):
@@ -104,7 +114,9 @@ def test_saved_model_generates_with_hf(trained):
 def test_saved_model_generates_with_vllm(trained):
     from harness.backends import load_generator
 
-    out = load_generator(f"vllm:{trained.directory / 'model'}", dtype="float32", max_model_len=512).generate(_requests())
+    out = load_generator(f"vllm:{trained.directory / 'model'}", dtype="float32", max_model_len=512).generate(
+        _requests()
+    )
     assert all(g.completion_tokens > 0 for g in out) and any(g.text.strip() for g in out)
 
 
@@ -112,10 +124,16 @@ def test_rerun_is_cached_and_force_retrains(trained, tiny_model, sft_records):
     again = train(trained.directory, f"hf:{tiny_model}", sft_records, load_recipe("tiny"))
     assert again.skipped and again.fingerprint == trained.fingerprint
     # another recipe or other records: another fingerprint
-    other = train(trained.directory.parent / "other", f"hf:{tiny_model}", sft_records[:50],
-                  load_recipe("tiny", {"max_steps": 2}), force=False)
+    other = train(
+        trained.directory.parent / "other",
+        f"hf:{tiny_model}",
+        sft_records[:50],
+        load_recipe("tiny", {"max_steps": 2}),
+        force=False,
+    )
     assert not other.skipped and other.fingerprint != trained.fingerprint
-    forced = train(trained.directory, f"hf:{tiny_model}", sft_records,
-                   load_recipe("tiny", {"max_steps": 3}), force=True)
+    forced = train(
+        trained.directory, f"hf:{tiny_model}", sft_records, load_recipe("tiny", {"max_steps": 3}), force=True
+    )
     assert not forced.skipped and forced.manifest.stats.steps == 3
     assert read_manifest(trained.directory).stats.resumed_from_step == 0

@@ -43,10 +43,20 @@ def test_tensorboard_curves_cards_and_unchanged_fingerprints(tmp_path):
     scalars = _scalars(train_dir / "tracking")
     assert len(scalars.get("train/loss", [])) == 3 and "train/learning_rate" in scalars, sorted(scalars)
 
-    metrics = {"win_rate": 42.5, "standard_error": 3.1, "lc_win_rate": float("nan"), "n_total": 20,
-               "n_parse_failures": 0}
-    assert log_eval(exp.train.recipe.report_to, project=exp.name, run_name="alpaca_gpt4", train_dir=train_dir,
-                    metrics=metrics) == ["tensorboard"]
+    metrics = {
+        "win_rate": 42.5,
+        "standard_error": 3.1,
+        "lc_win_rate": float("nan"),
+        "n_total": 20,
+        "n_parse_failures": 0,
+    }
+    assert log_eval(
+        exp.train.recipe.report_to,
+        project=exp.name,
+        run_name="alpaca_gpt4",
+        train_dir=train_dir,
+        metrics=metrics,
+    ) == ["tensorboard"]
     scalars = _scalars(train_dir / "tracking")
     assert scalars["eval/win_rate"] == [42.5] and "eval/lc_win_rate" not in scalars  # NaN is not a figure
 

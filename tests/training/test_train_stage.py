@@ -49,7 +49,15 @@ def test_a_checkpoint_beyond_the_run_fails_before_training(tiny_model, sft_recor
     from harness.training.recipe import load_recipe
     from harness.training.sft import train_stage
 
-    recipe = dataclasses.replace(load_recipe("tiny"), max_steps=-1, num_epochs=1)  # 16 records / batch 8: 2 steps
+    recipe = dataclasses.replace(
+        load_recipe("tiny"), max_steps=-1, num_epochs=1
+    )  # 16 records / batch 8: 2 steps
     with pytest.raises(ConfigError, match="lists step 5, but this run has 2 steps"):
-        train_stage(tmp_path / "run", base_model=str(tiny_model), records=sft_records[:16], recipe=recipe,
-                    fingerprint="x", save_at_steps=[5])
+        train_stage(
+            tmp_path / "run",
+            base_model=str(tiny_model),
+            records=sft_records[:16],
+            recipe=recipe,
+            fingerprint="x",
+            save_at_steps=[5],
+        )

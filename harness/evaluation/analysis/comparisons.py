@@ -4,7 +4,6 @@ interval, its noise floor (the same measure on two random halves of one set) and
 costly measures are cached beside the embeddings (`memo`), keyed by their inputs and settings.
 """
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +21,6 @@ from harness.evaluation.analysis.texts import TextSet, subsample_indices
 
 if TYPE_CHECKING:
     import numpy as np
-
-
 
 
 @dataclasses.dataclass
@@ -87,12 +84,14 @@ def shared_instructions(a: TextSet, b: TextSet) -> tuple[list[int], list[int]]:
     return ia, ib
 
 
-VERDICT_RULE = ("a pair is 'separated' on a measure when it differs from its noise floor in the separating "
-                "direction (MAUVE lower; accuracy, AUC higher) by more than 1.96 x sqrt(se_pair^2 + se_floor^2), "
-                "and for the classifiers also from chance by that much (two halves of one set can score below "
-                "chance: cross-validation on topic-dominated embeddings is biased low); otherwise 'not separated'. "
-                "A classifier score that far below both floor and chance is 'below the noise floor', a defect "
-                "(leakage between folds), never a finding.")
+VERDICT_RULE = (
+    "a pair is 'separated' on a measure when it differs from its noise floor in the separating "
+    "direction (MAUVE lower; accuracy, AUC higher) by more than 1.96 x sqrt(se_pair^2 + se_floor^2), "
+    "and for the classifiers also from chance by that much (two halves of one set can score below "
+    "chance: cross-validation on topic-dominated embeddings is biased low); otherwise 'not separated'. "
+    "A classifier score that far below both floor and chance is 'below the noise floor', a defect "
+    "(leakage between folds), never a finding."
+)
 RESULTS_VERSION = 2  # bump when a cached measure's meaning changes
 
 
@@ -149,45 +148,83 @@ def _classifier(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cach
     """The unpaired classifier between two sets, through the results cache."""
     ins_a, ins_b = list(a.text_set.instructions), list(b.text_set.instructions)
     folds, seed, bootstrap = settings.folds, settings.seed, settings.bootstrap
-    return memo(cache, "classifier", (a.emb, b.emb, ins_a, ins_b),
-                 {"folds": folds, "seed": seed, "bootstrap": bootstrap},
-                 lambda: classifier_separability(a.emb, b.emb, instructions_a=ins_a, instructions_b=ins_b,
-                                                 folds=folds, seed=seed, bootstrap=bootstrap))
+    return memo(
+        cache,
+        "classifier",
+        (a.emb, b.emb, ins_a, ins_b),
+        {"folds": folds, "seed": seed, "bootstrap": bootstrap},
+        lambda: classifier_separability(
+            a.emb,
+            b.emb,
+            instructions_a=ins_a,
+            instructions_b=ins_b,
+            folds=folds,
+            seed=seed,
+            bootstrap=bootstrap,
+        ),
+    )
 
 
 def _mauve(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any) -> dict[str, Any]:
     """MAUVE between two sets' features, through the results cache."""
-    return memo(cache, "mauve", (a.feat, b.feat), {"seeds": list(settings.seeds)},
-                 lambda: mauve_score(a.feat, b.feat, seeds=settings.seeds))
+    return memo(
+        cache,
+        "mauve",
+        (a.feat, b.feat),
+        {"seeds": list(settings.seeds)},
+        lambda: mauve_score(a.feat, b.feat, seeds=settings.seeds),
+    )
 
 
-def noise_floor(x: EmbeddedSet, settings: AnalysisSettings = DEFAULT_SETTINGS, *, cache: Any = None
-                ) -> dict[str, Any]:
+def noise_floor(
+    x: EmbeddedSet, settings: AnalysisSettings = DEFAULT_SETTINGS, *, cache: Any = None
+) -> dict[str, Any]:
     """The negative control for one set: MAUVE and the classifier between two random halves of it."""
     h1, h2 = halves(x.text_set.instructions, settings.seed)
-    out: dict[str, Any] = {"set": x.text_set.name, "n_per_half": len(h1), "mauve": None,
-                           "classifier_accuracy": None, "classifier_auc": None, "cv": None}
+    out: dict[str, Any] = {
+        "set": x.text_set.name,
+        "n_per_half": len(h1),
+        "mauve": None,
+        "classifier_accuracy": None,
+        "classifier_auc": None,
+        "cv": None,
+    }
     first, second = x.rows(h1), x.rows(h2)
     if len(h1) >= MIN_TEXTS:
         out["mauve"] = _mauve(first, second, settings, cache)
     if len(h1) >= 2 * settings.folds:
         sep = _classifier(first, second, settings, cache)
-        out.update(classifier_accuracy=sep["classifier_accuracy"], classifier_auc=sep["classifier_auc"], cv=sep["cv"])
+        out.update(
+            classifier_accuracy=sep["classifier_accuracy"], classifier_auc=sep["classifier_auc"], cv=sep["cv"]
+        )
     return out
 
 
-def _floor_of(measure: str, floors: Sequence[dict[str, Any]], higher_separates: bool) -> dict[str, Any] | None:
+def _floor_of(
+    measure: str, floors: Sequence[dict[str, Any]], higher_separates: bool
+) -> dict[str, Any] | None:
     """Of the two sets' negative controls, the one least favourable to calling the pair separated."""
     found = [(f[measure], f) for f in floors if f.get(measure)]
     if not found:
         return None
     m, f = (max if higher_separates else min)(found, key=lambda mf: mf[0]["mean"])
-    return {"mean": m["mean"], "se": m["se"], "ci": m["ci"], "set": f["set"], "n_per_half": f["n_per_half"],
-            "kind": f"two random halves of {f['set']} ({f['n_per_half']} texts each)"}
+    return {
+        "mean": m["mean"],
+        "se": m["se"],
+        "ci": m["ci"],
+        "set": f["set"],
+        "n_per_half": f["n_per_half"],
+        "kind": f"two random halves of {f['set']} ({f['n_per_half']} texts each)",
+    }
 
 
-def judge(measure: dict[str, Any], floor: dict[str, Any] | None, *, higher_separates: bool,
-          chance: float | None = None) -> dict[str, Any]:
+def judge(
+    measure: dict[str, Any],
+    floor: dict[str, Any] | None,
+    *,
+    higher_separates: bool,
+    chance: float | None = None,
+) -> dict[str, Any]:
     """Attach the noise floor and the verdict (see VERDICT_RULE) to a measure, in place; returns it.
 
     `chance` (classifiers) is a second baseline: the pair must clear the higher of floor and
@@ -213,8 +250,14 @@ def judge(measure: dict[str, Any], floor: dict[str, Any] | None, *, higher_separ
     return measure
 
 
-def compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings = DEFAULT_SETTINGS, *,
-                 cache: Any = None, floors: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+def compare_pair(
+    a: EmbeddedSet,
+    b: EmbeddedSet,
+    settings: AnalysisSettings = DEFAULT_SETTINGS,
+    *,
+    cache: Any = None,
+    floors: dict[Any, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """MAUVE, unpaired and (when instructions are shared) paired separability of one pair, each with its noise floor.
 
     Runs with `settings.threads` BLAS/OpenMP threads (None: the libraries' default). One is the
@@ -228,8 +271,9 @@ def compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings = DE
         return _compare_pair(a, b, settings, cache, {} if floors is None else floors)
 
 
-def _compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any,
-                  floors: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+def _compare_pair(
+    a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any, floors: dict[Any, dict[str, Any]]
+) -> dict[str, Any]:
     sa, sb, seed = a.text_set, b.text_set, settings.seed
     n = min(len(sa), len(sb))
     notes = []
@@ -237,8 +281,10 @@ def _compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, ca
     sub_b = b.rows(subsample_indices(sb.instructions, n, seed))
     if len(sa) != len(sb):
         big = sa if len(sa) > len(sb) else sb
-        notes.append(f"{big.name} subsampled from {len(big)} to {n} texts (seed {seed}) to match the other set "
-                     f"for MAUVE and the unpaired classifier")
+        notes.append(
+            f"{big.name} subsampled from {len(big)} to {n} texts (seed {seed}) to match the other set "
+            f"for MAUVE and the unpaired classifier"
+        )
     sep = _classifier(sub_a, sub_b, settings, cache)
     mauve = _mauve(sub_a, sub_b, settings, cache)
     pair_floors = []
@@ -249,7 +295,9 @@ def _compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, ca
         pair_floors.append(floors[key])
     judge(mauve, _floor_of("mauve", pair_floors, False), higher_separates=False)
     acc, auc = sep["classifier_accuracy"], sep["classifier_auc"]
-    judge(acc, _floor_of("classifier_accuracy", pair_floors, True), higher_separates=True, chance=acc["chance"])
+    judge(
+        acc, _floor_of("classifier_accuracy", pair_floors, True), higher_separates=True, chance=acc["chance"]
+    )
     judge(auc, _floor_of("classifier_auc", pair_floors, True), higher_separates=True, chance=0.5)
     notes += _below_chance_notes(pair_floors)
     paired = _paired(a, b, settings, cache, notes)
@@ -258,14 +306,19 @@ def _compare_pair(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, ca
     if paired["paired_accuracy"]:
         accs["paired_accuracy"] = paired["paired_accuracy"]
     return {
-        "a": sa.name, "b": sb.name, "n_per_set": n,
+        "a": sa.name,
+        "b": sb.name,
+        "n_per_set": n,
         "cv": sep["cv"],
         "mauve": mauve,
-        "classifier_accuracy": acc, "classifier_auc": auc,
-        "paired_accuracy": paired["paired_accuracy"], "paired_auc": paired["paired_auc"],
+        "classifier_accuracy": acc,
+        "classifier_auc": auc,
+        "paired_accuracy": paired["paired_accuracy"],
+        "paired_auc": paired["paired_auc"],
         "n_shared_instructions": paired["n_instructions"],
         "noise_floors": pair_floors,
-        "notes": notes, "warnings": warnings + mauve_warnings(mauve, accs),
+        "notes": notes,
+        "warnings": warnings + mauve_warnings(mauve, accs),
     }
 
 
@@ -275,25 +328,39 @@ def _below_chance_notes(floors: Sequence[dict[str, Any]]) -> list[str]:
     for f in floors:
         x = f.get("classifier_accuracy")
         if x and x["mean"] < x["chance"] - 1.96 * x["se"]:
-            notes.append(f"two halves of {f['set']} score accuracy {x['mean']:.3f}, below chance: cross-validation on "
-                         f"these embeddings is biased low (an item's topic neighbours sit in the other half), so the "
-                         f"verdicts also compare with chance")
+            notes.append(
+                f"two halves of {f['set']} score accuracy {x['mean']:.3f}, below chance: cross-validation on "
+                f"these embeddings is biased low (an item's topic neighbours sit in the other half), so the "
+                f"verdicts also compare with chance"
+            )
     return notes
 
 
-def _paired(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any, notes: list[str]
-            ) -> dict[str, Any]:
+def _paired(
+    a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: Any, notes: list[str]
+) -> dict[str, Any]:
     """The paired classifier on the instructions both sets answer, judged against chance; a note when too few."""
     pa, pb = shared_instructions(a.text_set, b.text_set)
     folds, seed, bootstrap = settings.folds, settings.seed, settings.bootstrap
     paired: dict[str, Any] = {"paired_accuracy": None, "paired_auc": None, "n_instructions": len(pa)}
     if len(pa) >= 2 * folds:
         ea, eb = a.emb[pa], b.emb[pb]
-        paired = memo(cache, "paired", (ea, eb), {"folds": folds, "seed": seed, "bootstrap": bootstrap},
-                       lambda: paired_separability(ea, eb, folds=folds, seed=seed, bootstrap=bootstrap))
+        paired = memo(
+            cache,
+            "paired",
+            (ea, eb),
+            {"folds": folds, "seed": seed, "bootstrap": bootstrap},
+            lambda: paired_separability(ea, eb, folds=folds, seed=seed, bootstrap=bootstrap),
+        )
         # labels are symmetric by construction: under "A and B alike" the expected accuracy is exactly chance
-        chance = {"mean": 0.5, "se": 0.0, "ci": [0.5, 0.5], "set": None, "n_per_half": None,
-                  "kind": "chance (0.5 exactly when A and B are alike: the labels are symmetric)"}
+        chance = {
+            "mean": 0.5,
+            "se": 0.0,
+            "ci": [0.5, 0.5],
+            "set": None,
+            "n_per_half": None,
+            "kind": "chance (0.5 exactly when A and B are alike: the labels are symmetric)",
+        }
         judge(paired["paired_accuracy"], dict(chance), higher_separates=True)
         judge(paired["paired_auc"], dict(chance), higher_separates=True)
     elif pa:
@@ -303,7 +370,9 @@ def _paired(a: EmbeddedSet, b: EmbeddedSet, settings: AnalysisSettings, cache: A
 
 def _leak_warnings(acc: dict[str, Any], auc: dict[str, Any], cv: dict[str, Any]) -> list[str]:
     """A warning for each unpaired classifier score below its noise floor: a leaking CV, never a finding."""
-    return [f"{label} {m['mean']:.3f} is below its noise floor {m['noise_floor']['mean']:.3f} by more "
-            f"than the noise: the cross-validation leaks ({cv['kind']} CV); do not read it"
-            for label, m in (("classifier accuracy", acc), ("classifier AUC", auc))
-            if m["verdict"] == "below the noise floor"]
+    return [
+        f"{label} {m['mean']:.3f} is below its noise floor {m['noise_floor']['mean']:.3f} by more "
+        f"than the noise: the cross-validation leaks ({cv['kind']} CV); do not read it"
+        for label, m in (("classifier accuracy", acc), ("classifier AUC", auc))
+        if m["verdict"] == "below the noise floor"
+    ]

@@ -30,7 +30,7 @@ _SNIPPET = 200
 
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET - 1] + "…"
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
 
 
 def _jaccard(a: str, b: str, n: int = 3) -> float:
@@ -43,13 +43,14 @@ def _best_matches(queries: np.ndarray, keys: np.ndarray) -> Iterator[tuple[int, 
     import numpy as np
 
     for start in range(0, len(queries), _BLOCK):
-        sims = queries[start:start + _BLOCK] @ keys.T
+        sims = queries[start : start + _BLOCK] @ keys.T
         best = np.argmax(sims, axis=1)
         yield start, best, sims[np.arange(len(best)), best]
 
 
-def near_duplicates(texts: Sequence[str], emb: np.ndarray, *, threshold: float = 0.95,
-                    max_examples: int = 5) -> dict[str, Any]:
+def near_duplicates(
+    texts: Sequence[str], emb: np.ndarray, *, threshold: float = 0.95, max_examples: int = 5
+) -> dict[str, Any]:
     """Exact duplicates and embedding near-duplicate pairs (i < j) within one set."""
     import numpy as np
 
@@ -61,7 +62,7 @@ def near_duplicates(texts: Sequence[str], emb: np.ndarray, *, threshold: float =
         norm.setdefault(key, 0)
     pairs: list[tuple[float, int, int]] = []
     for start in range(0, len(emb), _BLOCK):
-        sims = emb[start:start + _BLOCK] @ emb.T
+        sims = emb[start : start + _BLOCK] @ emb.T
         rows, cols = np.nonzero(sims >= threshold)
         for r, c in zip(rows, cols, strict=True):
             if start + r < c:  # each unordered pair once, never a text with itself
@@ -73,8 +74,17 @@ def near_duplicates(texts: Sequence[str], emb: np.ndarray, *, threshold: float =
         "exact_duplicates": exact,
         "pairs": len(pairs),
         "texts_involved": len(involved),
-        "examples": [{"i": i, "j": j, "cosine": round(c, 4), "trigram_jaccard": round(_jaccard(texts[i], texts[j]), 4),
-                      "a": _snippet(texts[i]), "b": _snippet(texts[j])} for c, i, j in pairs[:max_examples]],
+        "examples": [
+            {
+                "i": i,
+                "j": j,
+                "cosine": round(c, 4),
+                "trigram_jaccard": round(_jaccard(texts[i], texts[j]), 4),
+                "a": _snippet(texts[i]),
+                "b": _snippet(texts[j]),
+            }
+            for c, i, j in pairs[:max_examples]
+        ],
     }
 
 
@@ -84,7 +94,9 @@ def ngram_matches(texts: Sequence[str], prompts: Sequence[str], *, n: int = 8) -
     A prompt shorter than n words counts as found (1.0) in a text that contains all its words in order.
     """
     token_lists = [tokenize(t) for t in texts]
-    index: dict[int, list[int]] = defaultdict(list)  # hash of an n-gram -> texts holding it; ints keep memory low
+    index: dict[int, list[int]] = defaultdict(
+        list
+    )  # hash of an n-gram -> texts holding it; ints keep memory low
     for ti, toks in enumerate(token_lists):
         for g in set(ngrams(toks, n)):
             index[hash(g)].append(ti)
@@ -109,9 +121,17 @@ def ngram_matches(texts: Sequence[str], prompts: Sequence[str], *, n: int = 8) -
     return out
 
 
-def contamination(texts: Sequence[str], emb: np.ndarray, prompts: Sequence[str], prompt_emb: np.ndarray, *,
-                  n: int = 8, ngram_overlap: float = 0.5, cosine_threshold: float = 0.9,
-                  max_examples: int = 5) -> dict[str, Any]:
+def contamination(
+    texts: Sequence[str],
+    emb: np.ndarray,
+    prompts: Sequence[str],
+    prompt_emb: np.ndarray,
+    *,
+    n: int = 8,
+    ngram_overlap: float = 0.5,
+    cosine_threshold: float = 0.9,
+    max_examples: int = 5,
+) -> dict[str, Any]:
     """How many eval prompts occur in the set, by n-gram overlap or embedding cosine; with examples."""
     grams = ngram_matches(texts, prompts, n=n)
     cos = [None] * len(prompts)
@@ -123,13 +143,24 @@ def contamination(texts: Sequence[str], emb: np.ndarray, prompts: Sequence[str],
         by_ngram, by_emb = frac >= ngram_overlap, c >= cosine_threshold
         if by_ngram or by_emb:
             j = ti if by_ngram else cj
-            hits.append({"prompt_index": pi, "by_ngram": by_ngram, "by_embedding": by_emb, "ngram_overlap": round(frac, 4),
-                         "cosine": round(c, 4), "text_index": j, "prompt": _snippet(prompts[pi]),
-                         "text": _snippet(texts[j])})
+            hits.append(
+                {
+                    "prompt_index": pi,
+                    "by_ngram": by_ngram,
+                    "by_embedding": by_emb,
+                    "ngram_overlap": round(frac, 4),
+                    "cosine": round(c, 4),
+                    "text_index": j,
+                    "prompt": _snippet(prompts[pi]),
+                    "text": _snippet(texts[j]),
+                }
+            )
     hits.sort(key=lambda h: (-h["cosine"], h["prompt_index"]))
     return {
         "eval_prompts": len(prompts),
-        "ngram_n": n, "ngram_overlap_threshold": ngram_overlap, "cosine_threshold": cosine_threshold,
+        "ngram_n": n,
+        "ngram_overlap_threshold": ngram_overlap,
+        "cosine_threshold": cosine_threshold,
         "by_ngram": sum(h["by_ngram"] for h in hits),
         "by_embedding": sum(h["by_embedding"] for h in hits),
         "contaminated": len(hits),

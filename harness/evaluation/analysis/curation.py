@@ -54,8 +54,11 @@ def curation_scores(build_dir: str | Path) -> dict[str, Any]:
     drops = build_dir / "drops.jsonl"
     if drops.is_file():
         for _, row in iter_jsonl(drops):
-            if row.get("reason") == DROP_REASON and isinstance(row.get("score"), (int, float)) \
-                    and (not steps or row.get("step") in steps):
+            if (
+                row.get("reason") == DROP_REASON
+                and isinstance(row.get("score"), (int, float))
+                and (not steps or row.get("step") in steps)
+            ):
                 scores[row["id"]] = float(row["score"])
     return {"scores": scores, "by_instruction": by_instruction, "steps": sorted(s for s in steps if s)}
 
@@ -86,8 +89,9 @@ def load_reference(path: str | Path, *, good_at: float = GOOD_AT) -> list[tuple[
         elif isinstance(row.get("score"), (int, float)) and not isinstance(row.get("score"), bool):
             good = float(row["score"]) >= good_at
         else:
-            raise InputError("a reference judgment needs 'score' (a number) or 'good' (true/false)", path=path,
-                             line=line)
+            raise InputError(
+                "a reference judgment needs 'score' (a number) or 'good' (true/false)", path=path, line=line
+            )
         ins = _norm(str(row.get("instruction") or ""))
         key = ins + "\0" + _norm(str(row["output"])) if ins and row.get("output") else ins
         if not row.get("id") and not key:
@@ -96,8 +100,9 @@ def load_reference(path: str | Path, *, good_at: float = GOOD_AT) -> list[tuple[
     return out
 
 
-def precision_recall(scores: Mapping[str, float], reference: Mapping[str, bool],
-                     thresholds: Sequence[float] | None = None) -> list[dict[str, Any]]:
+def precision_recall(
+    scores: Mapping[str, float], reference: Mapping[str, bool], thresholds: Sequence[float] | None = None
+) -> list[dict[str, Any]]:
     """Precision and recall of "score >= t" against the reference verdicts, for each threshold t."""
     judged = [(scores[k], good) for k, good in reference.items() if k in scores]
     positives = sum(good for _, good in judged)
@@ -108,19 +113,33 @@ def precision_recall(scores: Mapping[str, float], reference: Mapping[str, bool],
     for t in thresholds:
         selected = [good for s, good in judged if s >= t]
         hits = sum(selected)
-        out.append({"threshold": t, "selected": len(selected), "good_selected": hits,
-                    "precision": hits / len(selected) if selected else None,
-                    "recall": hits / positives if positives else None})
+        out.append(
+            {
+                "threshold": t,
+                "selected": len(selected),
+                "good_selected": hits,
+                "precision": hits / len(selected) if selected else None,
+                "recall": hits / positives if positives else None,
+            }
+        )
     return out
 
 
-def curation_report(build_dir: str | Path, reference_path: str | Path, *, good_at: float = GOOD_AT,
-                    threshold: float | None = None) -> dict[str, Any]:
+def curation_report(
+    build_dir: str | Path,
+    reference_path: str | Path,
+    *,
+    good_at: float = GOOD_AT,
+    threshold: float | None = None,
+) -> dict[str, Any]:
     """Precision/recall of one built dataset's curation at each threshold, against a reference file."""
     cur = curation_scores(build_dir)
     if not cur["scores"]:
-        raise InputError("the dataset carries no curation scores (provenance 'score'); nothing to compare",
-                         path=build_dir, fix="curation_reference applies to curating builders (humpback, back_and_forth)")
+        raise InputError(
+            "the dataset carries no curation scores (provenance 'score'); nothing to compare",
+            path=build_dir,
+            fix="curation_reference applies to curating builders (humpback, back_and_forth)",
+        )
     reference: dict[str, bool] = {}
     unmatched = 0
     for rid, key, good in load_reference(reference_path, good_at=good_at):
@@ -130,13 +149,21 @@ def curation_report(build_dir: str | Path, reference_path: str | Path, *, good_a
         else:
             unmatched += 1
     if not reference:
-        raise InputError("no reference judgment matches a rated candidate of the dataset (by id or instruction)",
-                         path=reference_path, fix="give the candidates' ids from dataset.jsonl / drops.jsonl")
+        raise InputError(
+            "no reference judgment matches a rated candidate of the dataset (by id or instruction)",
+            path=reference_path,
+            fix="give the candidates' ids from dataset.jsonl / drops.jsonl",
+        )
     table = precision_recall(cur["scores"], reference)
     out: dict[str, Any] = {
-        "reference": str(reference_path), "good_at": good_at, "rated": len(cur["scores"]),
-        "judged": len(reference), "unmatched_reference_rows": unmatched,
-        "reference_good": sum(reference.values()), "curation_steps": cur["steps"], "thresholds": table,
+        "reference": str(reference_path),
+        "good_at": good_at,
+        "rated": len(cur["scores"]),
+        "judged": len(reference),
+        "unmatched_reference_rows": unmatched,
+        "reference_good": sum(reference.values()),
+        "curation_steps": cur["steps"],
+        "thresholds": table,
     }
     if threshold is not None:
         out["at_builder_threshold"] = precision_recall(cur["scores"], reference, [threshold])[0]

@@ -46,9 +46,15 @@ def lengths_summary(counts: Sequence[int]) -> dict[str, float]:
     lengths = np.array(counts, dtype=float)
     if lengths.size == 0:
         return {"mean": 0.0, "std": 0.0, "min": 0.0, "p10": 0.0, "median": 0.0, "p90": 0.0, "max": 0.0}
-    return {"mean": float(lengths.mean()), "std": float(lengths.std()), "min": float(lengths.min()),
-            "p10": float(np.percentile(lengths, 10)), "median": float(np.median(lengths)),
-            "p90": float(np.percentile(lengths, 90)), "max": float(lengths.max())}
+    return {
+        "mean": float(lengths.mean()),
+        "std": float(lengths.std()),
+        "min": float(lengths.min()),
+        "p10": float(np.percentile(lengths, 10)),
+        "median": float(np.median(lengths)),
+        "p90": float(np.percentile(lengths, 90)),
+        "max": float(lengths.max()),
+    }
 
 
 def ngram_diversity(token_lists: Sequence[Sequence[str]], budget: int | None = None) -> dict[str, Any]:
@@ -59,7 +65,7 @@ def ngram_diversity(token_lists: Sequence[Sequence[str]], budget: int | None = N
         if budget is not None and total >= budget:
             break
         if budget is not None and total + len(toks) > budget:
-            toks = toks[:budget - total]
+            toks = toks[: budget - total]
         taken.append(toks)
         total += len(toks)
     out: dict[str, Any] = {"tokens_counted": total}

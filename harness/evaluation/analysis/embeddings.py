@@ -85,8 +85,14 @@ def model_identity(name_or_path: str, label: str | None = None) -> str:
 class SentenceEncoder:
     """A sentence-transformers model, loaded on first use; unit-normalised vectors."""
 
-    def __init__(self, name_or_path: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, device: str | None = None,
-                 show_progress: bool = False):
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_EMBEDDER,
+        *,
+        batch_size: int = 32,
+        device: str | None = None,
+        show_progress: bool = False,
+    ):
         self.name = name_or_path
         self.path = _resolve(name_or_path)
         self.identity = "st:" + model_identity(self.path, label=Path(name_or_path).name)
@@ -105,8 +111,10 @@ class SentenceEncoder:
                 # device None lets sentence-transformers take a GPU when there is one
                 self._model = SentenceTransformer(self.path, device=self.device, local_files_only=local)
             except OSError as e:
-                raise InputError(f"cannot load sentence-transformers model {self.name!r}: {e}",
-                                 fix="give a local model directory, or a hub name that is in the local cache") from None
+                raise InputError(
+                    f"cannot load sentence-transformers model {self.name!r}: {e}",
+                    fix="give a local model directory, or a hub name that is in the local cache",
+                ) from None
         return self._model
 
     @property
@@ -115,14 +123,21 @@ class SentenceEncoder:
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """Word pieces per text with [CLS] and [SEP], uncut: more than `window` means the model saw a prefix."""
-        ids = self.model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        ids = self.model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)[
+            "input_ids"
+        ]
         return [len(i) for i in ids]
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
-        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=self.show_progress)
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=self.show_progress,
+        )
         return np.asarray(vecs, dtype=np.float32)
 
 
@@ -137,8 +152,15 @@ class CausalLMEncoder:
     own limit if smaller, keeping the start as MAUVE does; padding is on the right and masked.
     """
 
-    def __init__(self, path: str, *, pooling: str = "last", max_length: int = MAUVE_MAX_LENGTH, batch_size: int = 8,
-                 device: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        pooling: str = "last",
+        max_length: int = MAUVE_MAX_LENGTH,
+        batch_size: int = 8,
+        device: str | None = None,
+    ):
         if pooling not in ("mean", "last"):
             raise InputError(f"unknown pooling {pooling!r}", fix="use 'mean' or 'last'")
         self.name = f"lm:{path}"
@@ -159,9 +181,11 @@ class CausalLMEncoder:
             self._tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=self.local)
             config = AutoConfig.from_pretrained(self.path, local_files_only=self.local)
         except OSError as e:
-            raise InputError(f"cannot load the LM featurizer {self.path!r}: {e}",
-                             fix="give a local causal LM directory (lm:/path), or a hub name whose weights are in "
-                                 "the Hugging Face cache") from None
+            raise InputError(
+                f"cannot load the LM featurizer {self.path!r}: {e}",
+                fix="give a local causal LM directory (lm:/path), or a hub name whose weights are in "
+                "the Hugging Face cache",
+            ) from None
         if self._tokenizer.pad_token is None:  # causal LMs often ship without one; padding is masked anyway
             self._tokenizer.pad_token = self._tokenizer.eos_token or self._tokenizer.unk_token
         self._tokenizer.padding_side = "right"  # the last real token is then at mask.sum() - 1
@@ -198,9 +222,14 @@ class CausalLMEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         with torch.no_grad():
             for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                enc = self._tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
-                                      max_length=self._window).to(self.device)
+                idx = order[start : start + self.batch_size]
+                enc = self._tokenizer(
+                    [texts[i] for i in idx],
+                    return_tensors="pt",
+                    padding=True,
+                    truncation=True,
+                    max_length=self._window,
+                ).to(self.device)
                 hidden = self._model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).float()
                 if self.pooling == "mean":
@@ -226,32 +255,41 @@ class EmbeddingCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vec BLOB, tokens INTEGER, "
-                         "PRIMARY KEY (model, key)) WITHOUT ROWID")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vec BLOB, tokens INTEGER, "
+            "PRIMARY KEY (model, key)) WITHOUT ROWID"
+        )
         if "tokens" not in {row[1] for row in self._db.execute("PRAGMA table_info(vectors)")}:
             self._db.execute("ALTER TABLE vectors ADD COLUMN tokens INTEGER")
-        self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID"
+        )
 
     def get_many(self, model: str, keys: Sequence[str]) -> dict[str, tuple[bytes, int | None]]:
         found: dict[str, tuple[bytes, int | None]] = {}
         for start in range(0, len(keys), 500):  # stay under sqlite's limit on bound parameters
-            chunk = keys[start:start + 500]
-            rows = self._db.execute(f"SELECT key, vec, tokens FROM vectors WHERE model = ? AND key IN "
-                                    f"({','.join('?' * len(chunk))})", (model, *chunk))
+            chunk = keys[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT key, vec, tokens FROM vectors WHERE model = ? AND key IN "
+                f"({','.join('?' * len(chunk))})",
+                (model, *chunk),
+            )
             found.update((k, (v, t)) for k, v, t in rows)
         return found
 
     def put_many(self, model: str, items: Sequence[tuple[str, bytes, int]]) -> None:
         with self._db:  # one transaction: fast, and all-or-nothing if killed
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
-                                 [(model, k, v, t) for k, v, t in items])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", [(model, k, v, t) for k, v, t in items]
+            )
 
     def put_tokens(self, model: str, items: Sequence[tuple[str, int]]) -> None:
         with self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("UPDATE vectors SET tokens = ? WHERE model = ? AND key = ?",
-                                 [(t, model, k) for k, t in items])
+            self._db.executemany(
+                "UPDATE vectors SET tokens = ? WHERE model = ? AND key = ?", [(t, model, k) for k, t in items]
+            )
 
     def get_result(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
@@ -333,8 +371,13 @@ class Embedder:
             vecs.update(zip(missing, fresh, strict=True))
             self._tokens.update(zip(missing, counts, strict=True))
             if self.cache is not None:
-                self.cache.put_many(self.identity, [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes(), c)
-                                                    for k, v, c in zip(missing, fresh, counts, strict=True)])
+                self.cache.put_many(
+                    self.identity,
+                    [
+                        (k, np.ascontiguousarray(v, dtype=np.float32).tobytes(), c)
+                        for k, v, c in zip(missing, fresh, counts, strict=True)
+                    ],
+                )
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([vecs[k] for k in keys]).astype(np.float32, copy=False)
@@ -349,13 +392,20 @@ class Embedder:
         return [c > window for c in self.token_counts(texts)]
 
 
-def make_embedder(spec: str = DEFAULT_EMBEDDER, *, cache_dir: str | Path | None = None, pooling: str = "last",
-                  batch_size: int | None = None, max_length: int = MAUVE_MAX_LENGTH,
-                  show_progress: bool = False) -> Embedder:
+def make_embedder(
+    spec: str = DEFAULT_EMBEDDER,
+    *,
+    cache_dir: str | Path | None = None,
+    pooling: str = "last",
+    batch_size: int | None = None,
+    max_length: int = MAUVE_MAX_LENGTH,
+    show_progress: bool = False,
+) -> Embedder:
     """`NAME_OR_PATH` for a sentence-transformers model, `lm:PATH_OR_NAME` for a causal LM's hidden states."""
     if spec.startswith("lm:"):
-        encoder: Encoder = CausalLMEncoder(spec[3:], pooling=pooling, batch_size=batch_size or 8,
-                                           max_length=max_length)
+        encoder: Encoder = CausalLMEncoder(
+            spec[3:], pooling=pooling, batch_size=batch_size or 8, max_length=max_length
+        )
     else:
         encoder = SentenceEncoder(spec, batch_size=batch_size or 32, show_progress=show_progress)
     return Embedder(encoder, cache_dir)

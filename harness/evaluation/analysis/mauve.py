@@ -61,29 +61,44 @@ def _quiet_faiss() -> Iterator[None]:
         os.close(devnull)
 
 
-def mauve_score(p: np.ndarray, q: np.ndarray, *, seeds: Sequence[int] = DEFAULT_SEEDS,
-                num_buckets: int | str = "auto") -> dict[str, Any]:
+def mauve_score(
+    p: np.ndarray, q: np.ndarray, *, seeds: Sequence[int] = DEFAULT_SEEDS, num_buckets: int | str = "auto"
+) -> dict[str, Any]:
     """MAUVE of P vs Q for each seed; mean, std (population), the values, and the cluster count."""
     import numpy as np
 
     n = min(len(p), len(q))
     if n < MIN_TEXTS:
-        raise InputError(f"MAUVE: {n} texts in the smaller set, but it needs at least {MIN_TEXTS} per set",
-                         fix="give more texts")
+        raise InputError(
+            f"MAUVE: {n} texts in the smaller set, but it needs at least {MIN_TEXTS} per set",
+            fix="give more texts",
+        )
     import mauve
 
     values, buckets = [], None
     with _quiet_faiss():
         for s in seeds:
-            out = mauve.compute_mauve(p_features=np.asarray(p, dtype=np.float32),
-                                      q_features=np.asarray(q, dtype=np.float32),
-                                      num_buckets=num_buckets, seed=int(s), verbose=False)
+            out = mauve.compute_mauve(
+                p_features=np.asarray(p, dtype=np.float32),
+                q_features=np.asarray(q, dtype=np.float32),
+                num_buckets=num_buckets,
+                seed=int(s),
+                verbose=False,
+            )
             values.append(float(out.mauve))
             buckets = int(out.num_buckets)
     mean, std = float(np.mean(values)), float(np.std(values))
-    return {"mean": mean, "std": std, "values": values, "seeds": list(seeds), "num_buckets": buckets,
-            "n": [len(p), len(q)], "se": std, "ci": [max(0.0, mean - 1.96 * std), min(1.0, mean + 1.96 * std)],
-            "interval": f"k-means seed spread over {len(values)} seeds: mean ± 1.96 sd"}
+    return {
+        "mean": mean,
+        "std": std,
+        "values": values,
+        "seeds": list(seeds),
+        "num_buckets": buckets,
+        "n": [len(p), len(q)],
+        "se": std,
+        "ci": [max(0.0, mean - 1.96 * std), min(1.0, mean + 1.96 * std)],
+        "interval": f"k-means seed spread over {len(values)} seeds: mean ± 1.96 sd",
+    }
 
 
 def mauve_warnings(mauve: dict[str, Any], separability: Mapping[str, dict[str, Any]]) -> list[str]:
@@ -95,8 +110,10 @@ def mauve_warnings(mauve: dict[str, Any], separability: Mapping[str, dict[str, A
     warnings = []
     n = min(mauve["n"])
     if n < SMALL_SAMPLE:
-        warnings.append(f"MAUVE on {n} texts per set ({mauve['num_buckets']} clusters) is coarse and biased; "
-                        f"the MAUVE paper uses 5,000. Do not read small differences.")
+        warnings.append(
+            f"MAUVE on {n} texts per set ({mauve['num_buckets']} clusters) is coarse and biased; "
+            f"the MAUVE paper uses 5,000. Do not read small differences."
+        )
     for label, acc in separability.items():  # e.g. {"classifier_accuracy": {...}, "paired_accuracy": {...}}
         if acc.get("verdict") and mauve.get("noise_floor"):
             blind = mauve["verdict"] == "not separated" and acc["verdict"] == "separated"
@@ -105,9 +122,11 @@ def mauve_warnings(mauve: dict[str, Any], separability: Mapping[str, dict[str, A
         if blind:
             floor = mauve.get("noise_floor") or {}
             against = f" (noise floor {floor['mean']:.3f})" if floor else ""
-            warnings.append(f"MAUVE is {mauve['mean']:.3f}{against} although a linear classifier separates the sets "
-                            f"({label} {acc['mean']:.3f} vs chance {acc['chance']:.2f}): with these features and this "
-                            f"sample size MAUVE does not discriminate; rely on the classifier.")
+            warnings.append(
+                f"MAUVE is {mauve['mean']:.3f}{against} although a linear classifier separates the sets "
+                f"({label} {acc['mean']:.3f} vs chance {acc['chance']:.2f}): with these features and this "
+                f"sample size MAUVE does not discriminate; rely on the classifier."
+            )
             break
     if mauve["std"] > 0.05:
         warnings.append(f"MAUVE varies across k-means seeds (std {mauve['std']:.3f}); the mean is uncertain.")

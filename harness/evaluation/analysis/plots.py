@@ -29,7 +29,10 @@ def write_plots(analysis: Analysis, out: str | Path, *, seed: int = 0) -> list[P
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = list(analysis.embeddings)
-    written = [_pca_map(analysis, names, out, seed), _length_histograms(analysis, names, _sibling(out, "lengths"))]
+    written = [
+        _pca_map(analysis, names, out, seed),
+        _length_histograms(analysis, names, _sibling(out, "lengths")),
+    ]
     if len(names) > 2:
         written.append(_mauve_heatmap(analysis, names, _sibling(out, "mauve")))
     return written
@@ -60,8 +63,11 @@ def _pca_map(analysis: Analysis, names: list[str], path: Path, seed: int) -> Pat
         xy = pca.transform(x)
         ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.4, label=f"{name} (n={len(analysis.embeddings[name])})")
     ev = pca.explained_variance_ratio_
-    ax.set(xlabel=f"PC1 ({ev[0]:.1%})", ylabel=f"PC2 ({ev[1]:.1%})",
-           title=f"PCA of {analysis.report['embedder']['name']} embeddings")
+    ax.set(
+        xlabel=f"PC1 ({ev[0]:.1%})",
+        ylabel=f"PC2 ({ev[1]:.1%})",
+        title=f"PCA of {analysis.report['embedder']['name']} embeddings",
+    )
     ax.legend(markerscale=3)
     return _save(fig, path)
 
@@ -75,8 +81,11 @@ def _length_histograms(analysis: Analysis, names: list[str], path: Path) -> Path
     bins = np.linspace(0, top, 40)
     for name in names:
         ax.hist(np.clip(analysis.token_lengths[name], 0, top), bins=bins, alpha=0.5, label=name)
-    ax.set(xlabel="tokens per text (regex words; clipped at the 99th percentile)", ylabel="texts",
-           title="length distribution")
+    ax.set(
+        xlabel="tokens per text (regex words; clipped at the 99th percentile)",
+        ylabel="texts",
+        title="length distribution",
+    )
     ax.legend()
     return _save(fig, path)
 

@@ -1,6 +1,5 @@
 """An analysis report as rich tables (the CLI's and the run's rendering), and its warnings once each."""
 
-
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,32 +28,61 @@ def render(report: dict[str, Any]) -> list[Any]:
     """Rich renderables: a table of sets, a table of pairs, then notes and warnings."""
     from rich.table import Table
 
-    sets = Table(title=f"sets ({report['field']}; tokens = {report['tokenizer']}; per 1k: on the first "
-                       f"{report['diversity_token_budget']} tokens of each; @N: unique trigrams in "
-                       f"{report.get('diversity_examples', '?')} examples of each, the paper's measure)")
-    for col in ("set", "n", "empty", "mean len", "median len", "uniq 3-grams/1k", "uniq 3-grams @N", "distinct-2",
-                "near-dup pairs", "contaminated", "cut (clf/MAUVE)"):
+    sets = Table(
+        title=f"sets ({report['field']}; tokens = {report['tokenizer']}; per 1k: on the first "
+        f"{report['diversity_token_budget']} tokens of each; @N: unique trigrams in "
+        f"{report.get('diversity_examples', '?')} examples of each, the paper's measure)"
+    )
+    for col in (
+        "set",
+        "n",
+        "empty",
+        "mean len",
+        "median len",
+        "uniq 3-grams/1k",
+        "uniq 3-grams @N",
+        "distinct-2",
+        "near-dup pairs",
+        "contaminated",
+        "cut (clf/MAUVE)",
+    ):
         sets.add_column(col, justify="left" if col == "set" else "right", overflow="fold")
     for name, s in report["sets"].items():
         c = s.get("contamination")
         t = s.get("truncated") or {}
-        sets.add_row(name, str(s["n"]), str(s["dropped_empty"]), f"{s['mean_length_tokens']:.1f}",
-                     f"{s['length_tokens']['median']:.0f}", f"{s['unique_trigrams_per_1k_tokens']:.1f}",
-                     str(s.get("unique_trigrams_at_equal_examples", "-")),
-                     f"{s['distinct_2']:.3f}", str(s["near_duplicates"]["pairs"]),
-                     f"{c['contaminated']}/{c['eval_prompts']}" if c else "-",
-                     f"{t.get('classifier', '-')}/{t.get('mauve', '-')}")
-    pairs = Table(title=f"pairs: value [95% interval], then the noise floor (two random halves of one set) and the "
-                        f"verdict. MAUVE over {len(report['mauve_seeds'])} seeds on {report['mauve_features']['name']} "
-                        f"({report['mauve_features'].get('kind', '')}); classifiers on {report['embedder']['name']}, "
-                        f"{report['folds']}-fold CV")
+        sets.add_row(
+            name,
+            str(s["n"]),
+            str(s["dropped_empty"]),
+            f"{s['mean_length_tokens']:.1f}",
+            f"{s['length_tokens']['median']:.0f}",
+            f"{s['unique_trigrams_per_1k_tokens']:.1f}",
+            str(s.get("unique_trigrams_at_equal_examples", "-")),
+            f"{s['distinct_2']:.3f}",
+            str(s["near_duplicates"]["pairs"]),
+            f"{c['contaminated']}/{c['eval_prompts']}" if c else "-",
+            f"{t.get('classifier', '-')}/{t.get('mauve', '-')}",
+        )
+    pairs = Table(
+        title=f"pairs: value [95% interval], then the noise floor (two random halves of one set) and the "
+        f"verdict. MAUVE over {len(report['mauve_seeds'])} seeds on {report['mauve_features']['name']} "
+        f"({report['mauve_features'].get('kind', '')}); classifiers on {report['embedder']['name']}, "
+        f"{report['folds']}-fold CV"
+    )
     for col in ("A", "B", "n", "CV", "MAUVE", "accuracy", "AUC", "paired acc", "shared"):
         pairs.add_column(col, justify="left" if col in ("A", "B", "CV") else "right", overflow="fold")
     for p in report["pairs"]:
-        pairs.add_row(p["a"], p["b"], str(p["n_per_set"]), (p.get("cv") or {}).get("kind", "-"),
-                      measure_cell(p["mauve"]), measure_cell(p["classifier_accuracy"]),
-                      measure_cell(p["classifier_auc"]), measure_cell(p["paired_accuracy"]),
-                      str(p["n_shared_instructions"]))
+        pairs.add_row(
+            p["a"],
+            p["b"],
+            str(p["n_per_set"]),
+            (p.get("cv") or {}).get("kind", "-"),
+            measure_cell(p["mauve"]),
+            measure_cell(p["classifier_accuracy"]),
+            measure_cell(p["classifier_auc"]),
+            measure_cell(p["paired_accuracy"]),
+            str(p["n_shared_instructions"]),
+        )
     out: list[Any] = [sets, pairs]
     if report.get("verdict_rule"):
         out.append(f"verdicts: {report['verdict_rule']}")
@@ -70,14 +98,20 @@ def render_curation(curation: dict[str, Any]) -> list[Any]:
 
     out: list[Any] = []
     for name, c in curation.items():
-        t = Table(title=f"curation of {name}: {c['judged']} candidates judged by {c['reference']} "
-                        f"({c['reference_good']} good, score >= {c['good_at']})")
+        t = Table(
+            title=f"curation of {name}: {c['judged']} candidates judged by {c['reference']} "
+            f"({c['reference_good']} good, score >= {c['good_at']})"
+        )
         for col in ("threshold", "selected", "good selected", "precision", "recall"):
             t.add_column(col, justify="right")
         for row in c["thresholds"]:
-            t.add_row(f"{row['threshold']:g}", str(row["selected"]), str(row["good_selected"]),
-                      "-" if row["precision"] is None else f"{row['precision']:.3f}",
-                      "-" if row["recall"] is None else f"{row['recall']:.3f}")
+            t.add_row(
+                f"{row['threshold']:g}",
+                str(row["selected"]),
+                str(row["good_selected"]),
+                "-" if row["precision"] is None else f"{row['precision']:.3f}",
+                "-" if row["recall"] is None else f"{row['recall']:.3f}",
+            )
         out.append(t)
     return out
 

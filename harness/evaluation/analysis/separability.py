@@ -74,8 +74,9 @@ def weighted_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
         return (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
 
 
-def _bootstrap_folds(folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], reps: int, seed: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_folds(
+    folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], reps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap distributions of the fold-mean accuracy and AUC, resampling each fold's test groups.
 
     Each fold is (labels, decision scores, group ids) of its test items. A resample draws the
@@ -96,17 +97,27 @@ def _bootstrap_folds(folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rep
     return np.mean(accs, axis=0), np.nanmean(aucs, axis=0)
 
 
-def _measure(values: list[float], boot: np.ndarray, chance: float, n_eval: int, folds: int, cv: str
-             ) -> dict[str, Any]:
+def _measure(
+    values: list[float], boot: np.ndarray, chance: float, n_eval: int, folds: int, cv: str
+) -> dict[str, Any]:
     import numpy as np
 
     boot = boot[np.isfinite(boot)]
-    lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if boot.size else (math.nan,) * 2
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "ci": [lo, hi],
-            "se": float(np.std(boot)) if boot.size else math.nan, "chance": chance,
-            # sd of the accuracy a coin-flipping classifier would get on n_eval items
-            "chance_sd": math.sqrt(chance * (1 - chance) / n_eval), "folds": folds, "cv": cv,
-            "interval": f"bootstrap over test items by instruction ({boot.size} resamples), 2.5-97.5 %"}
+    lo, hi = (
+        (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if boot.size else (math.nan,) * 2
+    )
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "ci": [lo, hi],
+        "se": float(np.std(boot)) if boot.size else math.nan,
+        "chance": chance,
+        # sd of the accuracy a coin-flipping classifier would get on n_eval items
+        "chance_sd": math.sqrt(chance * (1 - chance) / n_eval),
+        "folds": folds,
+        "cv": cv,
+        "interval": f"bootstrap over test items by instruction ({boot.size} resamples), 2.5-97.5 %",
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +132,9 @@ class _Problem:
     n_eval: int  # independent items scored, for the chance sd
 
 
-def _cross_validate(problem: _Problem, splits: Any, *, folds: int, cv: str, bootstrap: int, seed: int
-                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _cross_validate(
+    problem: _Problem, splits: Any, *, folds: int, cv: str, bootstrap: int, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -137,19 +149,30 @@ def _cross_validate(problem: _Problem, splits: Any, *, folds: int, cv: str, boot
         aucs.append(float(roc_auc_score(y[test], score)))
         held_out.append((y[test], score, groups[test]))
     boot_acc, boot_auc = _bootstrap_folds(held_out, bootstrap, seed)
-    return (_measure(accs, boot_acc, problem.chance, problem.n_eval, folds, cv),
-            {**_measure(aucs, boot_auc, 0.5, problem.n_eval, folds, cv), "chance_sd": None})
+    return (
+        _measure(accs, boot_acc, problem.chance, problem.n_eval, folds, cv),
+        {**_measure(aucs, boot_auc, 0.5, problem.n_eval, folds, cv), "chance_sd": None},
+    )
 
 
 def _check(n: int, folds: int, what: str) -> None:
     if n < 2 * folds:
-        raise InputError(f"{what}: {n} texts, but {folds}-fold cross-validation needs at least {2 * folds} per set",
-                         fix="give more texts, or fewer folds")
+        raise InputError(
+            f"{what}: {n} texts, but {folds}-fold cross-validation needs at least {2 * folds} per set",
+            fix="give more texts, or fewer folds",
+        )
 
 
-def classifier_separability(a: np.ndarray, b: np.ndarray, *, instructions_a: Sequence[str] | None = None,
-                            instructions_b: Sequence[str] | None = None, folds: int = 5, seed: int = 0,
-                            bootstrap: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
+def classifier_separability(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    instructions_a: Sequence[str] | None = None,
+    instructions_b: Sequence[str] | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+) -> dict[str, Any]:
     """Logistic regression A vs B: accuracy and AUC (fold mean, fold std, bootstrap interval, chance).
 
     With the instructions of both sets given, folds are grouped by instruction whenever an
@@ -175,12 +198,17 @@ def classifier_separability(a: np.ndarray, b: np.ndarray, *, instructions_a: Seq
     chance = max(len(a), len(b)) / len(y)  # always guessing the larger set
     problem = _Problem(x, y, groups, fit_intercept=True, chance=chance, n_eval=len(y))
     acc, auc = _cross_validate(problem, splits, folds=folds, cv=cv, bootstrap=bootstrap, seed=seed)
-    return {"classifier_accuracy": acc, "classifier_auc": auc, "n": [len(a), len(b)],
-            "cv": {"kind": cv, "folds": folds, "shared_instructions": shared}}
+    return {
+        "classifier_accuracy": acc,
+        "classifier_auc": auc,
+        "n": [len(a), len(b)],
+        "cv": {"kind": cv, "folds": folds, "shared_instructions": shared},
+    }
 
 
-def paired_separability(a: np.ndarray, b: np.ndarray, *, folds: int = 5, seed: int = 0,
-                        bootstrap: int = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
+def paired_separability(
+    a: np.ndarray, b: np.ndarray, *, folds: int = 5, seed: int = 0, bootstrap: int = DEFAULT_BOOTSTRAP
+) -> dict[str, Any]:
     """Rows of a and b answer the same instruction: classify a_i - b_i vs b_i - a_i, grouped by instruction."""
     import numpy as np
     from sklearn.model_selection import GroupKFold

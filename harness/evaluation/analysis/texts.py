@@ -20,9 +20,11 @@ from harness.core.io import iter_jsonl, read_json
 from harness.core.records import InstructionRecord
 
 FIELDS = ("output", "response", "instruction")
-_FORMATS = ("a dataset JSONL (records with 'messages', or rows with 'instruction' and 'output'), "
-            "an alpaca_eval outputs JSON (a list of {instruction, output, ...}), "
-            "or a built dataset directory holding dataset.jsonl")
+_FORMATS = (
+    "a dataset JSONL (records with 'messages', or rows with 'instruction' and 'output'), "
+    "an alpaca_eval outputs JSON (a list of {instruction, output, ...}), "
+    "or a built dataset directory holding dataset.jsonl"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +48,11 @@ class TextSet:
             return self
         keep = subsample_indices(self.instructions, n, seed)
         return dataclasses.replace(
-            self, texts=tuple(self.texts[i] for i in keep), instructions=tuple(self.instructions[i] for i in keep),
-            subsampled_from=self.subsampled_from or len(self))
+            self,
+            texts=tuple(self.texts[i] for i in keep),
+            instructions=tuple(self.instructions[i] for i in keep),
+            subsampled_from=self.subsampled_from or len(self),
+        )
 
 
 def subsample_indices(instructions: Sequence[str], n: int, seed: int) -> list[int]:
@@ -71,7 +76,9 @@ def _canonical_field(field: str) -> str:
     return "output" if field == "response" else field
 
 
-def _pick(row: Mapping[str, Any], field: str, path: Path, line: int | None, index: int | None) -> tuple[str, str]:
+def _pick(
+    row: Mapping[str, Any], field: str, path: Path, line: int | None, index: int | None
+) -> tuple[str, str]:
     """(instruction, text) of one row; a missing or non-string field names the file and line/index."""
     where = f"record [{index}]: " if index is not None else ""
     if "messages" in row:
@@ -82,8 +89,12 @@ def _pick(row: Mapping[str, Any], field: str, path: Path, line: int | None, inde
         if not any(m.role == "user" for m in rec.messages):
             raise InputError(f"{where}no user message", path=path, line=line)
         if field == "output" and not any(m.role == "assistant" for m in rec.messages):
-            raise InputError(f"{where}no assistant message to analyse", path=path, line=line,
-                             fix="use --field instruction, or give records with an assistant answer")
+            raise InputError(
+                f"{where}no assistant message to analyse",
+                path=path,
+                line=line,
+                fix="use --field instruction, or give records with an assistant answer",
+            )
         return rec.instruction, rec.instruction if field == "instruction" else rec.response
     for key in ("instruction", field):
         if key not in row:
@@ -92,8 +103,9 @@ def _pick(row: Mapping[str, Any], field: str, path: Path, line: int | None, inde
             # alpaca_eval files hold null outputs for failed generations; treat those as empty
             if row[key] is None:
                 continue
-            raise InputError(f"{where}field {key!r} must be a string, got {type(row[key]).__name__}",
-                             path=path, line=line)
+            raise InputError(
+                f"{where}field {key!r} must be a string, got {type(row[key]).__name__}", path=path, line=line
+            )
     return row["instruction"] or "", row[field] or ""
 
 
@@ -111,7 +123,9 @@ def load_text_set(path: str | Path, field: str = "output", name: str | None = No
     if path.suffix == ".json":
         data = read_json(path)
         if not isinstance(data, list):
-            raise InputError(f"expected a JSON list of records, got {type(data).__name__}", path=path, fix=_FORMATS)
+            raise InputError(
+                f"expected a JSON list of records, got {type(data).__name__}", path=path, fix=_FORMATS
+            )
         for i, row in enumerate(data):
             if not isinstance(row, Mapping):
                 raise InputError(f"record [{i}] is not an object", path=path)
@@ -121,8 +135,14 @@ def load_text_set(path: str | Path, field: str = "output", name: str | None = No
     kept = [(ins, text) for ins, text in pairs if text.strip()]
     if not kept:
         raise InputError(f"no non-empty {field} texts ({len(pairs)} records)", path=path)
-    return TextSet(name=name or default_name, texts=tuple(t for _, t in kept), instructions=tuple(i for i, _ in kept),
-                   path=str(path), field=field, dropped_empty=len(pairs) - len(kept))
+    return TextSet(
+        name=name or default_name,
+        texts=tuple(t for _, t in kept),
+        instructions=tuple(i for i, _ in kept),
+        path=str(path),
+        field=field,
+        dropped_empty=len(pairs) - len(kept),
+    )
 
 
 def unique_names(sets: Sequence[TextSet]) -> list[TextSet]:

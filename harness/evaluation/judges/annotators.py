@@ -2,7 +2,6 @@
 completion is parsed (first-token logprobs for the `weighted_*` annotators, else the annotator's own
 parser function), and the chat messages a local judge sends."""
 
-
 from __future__ import annotations
 
 import contextlib
@@ -71,16 +70,22 @@ def load_annotator(name: str) -> AnnotatorConfig:
     root = Path(_ae("constants").EVALUATORS_CONFIG_DIR)
     path = root / name / "configs.yaml"
     if not name or "/" in name or not path.is_file():
-        raise ConfigError(f"alpaca_eval has no annotator {name!r}",
-                          fix=did_you_mean(name, annotator_names(), otherwise=f"see {root}"))
+        raise ConfigError(
+            f"alpaca_eval has no annotator {name!r}",
+            fix=did_you_mean(name, annotator_names(), otherwise=f"see {root}"),
+        )
     configs = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if len(configs) != 1:
-        raise ConfigError(f"annotator {name!r} is a pool of {len(configs)} annotators; use a single annotator")
+        raise ConfigError(
+            f"annotator {name!r} is a pool of {len(configs)} annotators; use a single annotator"
+        )
     ((_, cfg),) = configs.items()
     template_path = root / cfg["prompt_template"]
     template = template_path.read_text(encoding="utf-8")
     return AnnotatorConfig(
-        name=name, template=template, template_path=str(template_path),
+        name=name,
+        template=template,
+        template_path=str(template_path),
         parser=cfg.get("fn_completion_parser", "regex_parser"),
         parser_kwargs=dict(cfg.get("completion_parser_kwargs") or {}),
         completions=cfg.get("fn_completions", ""),
@@ -98,8 +103,10 @@ def render_prompt(cfg: AnnotatorConfig, instruction: str, output_1: str, output_
     try:
         prompts, _ = _ae("utils").make_prompts(df, template=cfg.template, batch_size=1)
     except ValueError as e:  # a template written for batches of several examples
-        raise ConfigError(f"annotator {cfg.name!r} cannot judge one pair per prompt: {e}",
-                          fix="pick an annotator with batch_size 1, e.g. weighted_alpaca_eval_gpt4_turbo") from None
+        raise ConfigError(
+            f"annotator {cfg.name!r} cannot judge one pair per prompt: {e}",
+            fix="pick an annotator with batch_size 1, e.g. weighted_alpaca_eval_gpt4_turbo",
+        ) from None
     return prompts[0]
 
 
@@ -127,19 +134,36 @@ def openai_choice(gen: Generation, keep: int | None = None, tokens: Sequence[str
     With `keep`, only the first `keep` top logprobs and those of `tokens` are kept: a judge asked
     for a wide K would otherwise store thousands of entries per judgment.
     """
-    top = [{"token": t, "logprob": lp} for j, (t, lp) in enumerate(gen.top_logprobs or ())
-           if keep is None or j < keep or t in tokens]
-    content = [{"token": top[0]["token"] if top else gen.text, "logprob": top[0]["logprob"] if top else None,
-                "top_logprobs": top}]
-    return {"finish_reason": gen.finish_reason, "index": 0, "logprobs": {"content": content},
-            "message": {"content": gen.text, "role": "assistant"}, "text": gen.text,
-            "total_tokens": gen.prompt_tokens + gen.completion_tokens}
+    top = [
+        {"token": t, "logprob": lp}
+        for j, (t, lp) in enumerate(gen.top_logprobs or ())
+        if keep is None or j < keep or t in tokens
+    ]
+    content = [
+        {
+            "token": top[0]["token"] if top else gen.text,
+            "logprob": top[0]["logprob"] if top else None,
+            "top_logprobs": top,
+        }
+    ]
+    return {
+        "finish_reason": gen.finish_reason,
+        "index": 0,
+        "logprobs": {"content": content},
+        "message": {"content": gen.text, "role": "assistant"},
+        "text": gen.text,
+        "total_tokens": gen.prompt_tokens + gen.completion_tokens,
+    }
 
 
 def parse_completion(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | None, Any, str | None]:
     """(preference in the shown order, raw_completion, why it failed or None)."""
     if gen.finish_reason == "prompt_too_long":
-        return None, gen.text, f"the judge prompt ({gen.prompt_tokens} tokens) does not fit the judge's context"
+        return (
+            None,
+            gen.text,
+            f"the judge prompt ({gen.prompt_tokens} tokens) does not fit the judge's context",
+        )
     if cfg.weighted and gen.top_logprobs is not None:
         return _parse_logprobs(cfg, gen)
     if not gen.text.strip():
@@ -166,8 +190,14 @@ def _parse_logprobs(cfg: AnnotatorConfig, gen: Generation) -> tuple[float | None
         except (AssertionError, ValueError, KeyError, TypeError) as e:
             return None, raw, f"logprob parser failed: {e}"
     if value is None or math.isnan(value):
-        return None, raw, (f"none of {sorted(set(map(str, tokens)))} among the judge's top "
-                           f"{len(gen.top_logprobs or ())} first-token logprobs")
+        return (
+            None,
+            raw,
+            (
+                f"none of {sorted(set(map(str, tokens)))} among the judge's top "
+                f"{len(gen.top_logprobs or ())} first-token logprobs"
+            ),
+        )
     return float(value), raw, None
 
 

@@ -2,7 +2,6 @@
 its annotation cache in the run directory; its key and server checked before any work, and its cost
 estimated from the annotator's prices."""
 
-
 from __future__ import annotations
 
 import logging
@@ -19,8 +18,12 @@ from harness.evaluation.judges.spec import JudgeRun, JudgeSpec, Progress, valida
 log = logging.getLogger(__name__)
 
 # which environment variable alpaca_eval's decoders read their key from
-API_KEYS = {"openai_completions": "OPENAI_API_KEY", "anthropic_completions": "ANTHROPIC_API_KEY",
-            "cohere_completions": "CO_API_KEY", "google_completions": "GOOGLE_API_KEY"}
+API_KEYS = {
+    "openai_completions": "OPENAI_API_KEY",
+    "anthropic_completions": "ANTHROPIC_API_KEY",
+    "cohere_completions": "CO_API_KEY",
+    "google_completions": "GOOGLE_API_KEY",
+}
 
 
 def check_api_key(cfg: AnnotatorConfig) -> None:
@@ -28,9 +31,13 @@ def check_api_key(cfg: AnnotatorConfig) -> None:
     if env is None:
         return
     extra = " or OPENAI_CLIENT_CONFIG_PATH" if env == "OPENAI_API_KEY" else ""
-    if not os.environ.get(env) and not (env == "OPENAI_API_KEY" and os.environ.get("OPENAI_CLIENT_CONFIG_PATH")):
-        raise ConfigError(f"judge alpaca_eval:{cfg.name} calls {cfg.completions} but {env}{extra} is not set",
-                          fix=f"export {env}=... , or judge offline with local:{cfg.name}:<model spec>")
+    if not os.environ.get(env) and not (
+        env == "OPENAI_API_KEY" and os.environ.get("OPENAI_CLIENT_CONFIG_PATH")
+    ):
+        raise ConfigError(
+            f"judge alpaca_eval:{cfg.name} calls {cfg.completions} but {env}{extra} is not set",
+            fix=f"export {env}=... , or judge offline with local:{cfg.name}:<model spec>",
+        )
 
 
 def _base_urls(node: Any) -> Iterator[str]:
@@ -80,16 +87,20 @@ def check_api_server(cfg: AnnotatorConfig, timeout: float = 5.0) -> None:
     for url in api_servers(cfg):
         parts = urlsplit(url)
         if not parts.hostname:
-            raise ConfigError(f"judge alpaca_eval:{cfg.name} would call {url!r}, which is not a URL",
-                              fix="set OPENAI_API_BASE to e.g. http://host:port/v1")
+            raise ConfigError(
+                f"judge alpaca_eval:{cfg.name} would call {url!r}, which is not a URL",
+                fix="set OPENAI_API_BASE to e.g. http://host:port/v1",
+            )
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             socket.create_connection((parts.hostname, port), timeout=timeout).close()
         except OSError as e:
             reason = e.strerror or str(e) or type(e).__name__
-            raise ConfigError(f"judge alpaca_eval:{cfg.name} cannot reach its server {url} ({reason})",
-                              fix="start the server or fix OPENAI_API_BASE / OPENAI_CLIENT_CONFIG_PATH, or judge "
-                                  f"offline with local:{cfg.name}:<model spec>") from None
+            raise ConfigError(
+                f"judge alpaca_eval:{cfg.name} cannot reach its server {url} ({reason})",
+                fix="start the server or fix OPENAI_API_BASE / OPENAI_CLIENT_CONFIG_PATH, or judge "
+                f"offline with local:{cfg.name}:<model spec>",
+            ) from None
 
 
 def api_cache_path(output_dir: str | os.PathLike[str], annotator: str, seed: int = 0) -> Path:
@@ -105,7 +116,9 @@ def price_per_token(cfg: AnnotatorConfig) -> float | None:
     try:
         openai_decoder = _ae("decoders.openai")
         with _quiet():
-            price = float(openai_decoder._get_price_per_token(model, cfg.completions_kwargs.get("price_per_token")))
+            price = float(
+                openai_decoder._get_price_per_token(model, cfg.completions_kwargs.get("price_per_token"))
+            )
     except Exception:  # the decoder module needs the openai package; no price then
         return None
     return None if math.isnan(price) else price
@@ -115,7 +128,9 @@ def leaderboard_price_per_1000(annotator: str) -> float | None:
     """`Price [$/1000 examples]` from alpaca_eval's evaluators leaderboard, when listed."""
     import csv
 
-    path = Path(_ae("constants").__file__).parent / "leaderboards" / "evaluators" / "evaluators_leaderboard.csv"
+    path = (
+        Path(_ae("constants").__file__).parent / "leaderboards" / "evaluators" / "evaluators_leaderboard.csv"
+    )
     if not path.is_file():
         return None
     with open(path, encoding="utf-8") as f:
@@ -136,14 +151,20 @@ def estimate_api_cost(annotator: str, pairs: Sequence[Mapping[str, Any]]) -> dic
     """
     cfg = load_annotator(annotator)
     to_call = [p for p in pairs if p["output_1"] != p["output_2"]]
-    prompt_tokens = sum(len(render_prompt(cfg, p["instruction"], p["output_1"], p["output_2"])) for p in to_call) // 4
+    prompt_tokens = (
+        sum(len(render_prompt(cfg, p["instruction"], p["output_1"], p["output_2"])) for p in to_call) // 4
+    )
     completion_tokens = int(cfg.completions_kwargs.get("max_tokens", 0) or 0) * len(to_call)
     price = price_per_token(cfg)
     per_1000 = leaderboard_price_per_1000(annotator)
     return {
-        "annotator": annotator, "model": cfg.completions_kwargs.get("model_name"), "n_judgments": len(to_call),
-        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens, "price_per_token": price,
+        "annotator": annotator,
+        "model": cfg.completions_kwargs.get("model_name"),
+        "n_judgments": len(to_call),
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "price_per_token": price,
         "usd": None if price is None else round((prompt_tokens + completion_tokens) * price, 4),
         "usd_leaderboard": None if per_1000 is None else round(per_1000 * len(to_call) / 1000, 4),
         "method": "prompt tokens ~ characters/4 of the rendered prompts; price per token from alpaca_eval's decoder",
@@ -157,15 +178,21 @@ def make_api_annotator(annotator: str, output_dir: str | os.PathLike[str], seed:
     return _ae("annotators").PairwiseAnnotator(annotators_config=annotator, caching_path=cache, seed=seed)
 
 
-def judge_with_alpaca_eval(annotator: str, pairs: Sequence[Mapping[str, Any]], *, output_dir: str | os.PathLike[str],
-                           seed: int = 0) -> JudgeRun:
+def judge_with_alpaca_eval(
+    annotator: str, pairs: Sequence[Mapping[str, Any]], *, output_dir: str | os.PathLike[str], seed: int = 0
+) -> JudgeRun:
     """alpaca_eval's PairwiseAnnotator on the pairs, its cache in `output_dir/alpaca_eval_cache/`."""
     cfg = load_annotator(annotator)
     check_api_key(cfg)
     annotator_obj = make_api_annotator(annotator, output_dir, seed)
     cache = Path(annotator_obj.caching_path)
-    rows = [{k: p.get(k, "") for k in ("instruction", "output_1", "output_2", "generator_1", "generator_2", "dataset")}
-            for p in pairs]
+    rows = [
+        {
+            k: p.get(k, "")
+            for k in ("instruction", "output_1", "output_2", "generator_1", "generator_2", "dataset")
+        }
+        for p in pairs
+    ]
     annotated = annotator_obj.annotate_pairs(rows)
     by_instruction = {a["instruction"]: a for a in annotated}
     out, tokens, usd = [], 0, 0.0
@@ -192,9 +219,16 @@ def judge_with_alpaca_eval(annotator: str, pairs: Sequence[Mapping[str, Any]], *
     per_token = price_per_token(cfg)
     if not tokens and usd and per_token:  # text annotators keep no token counts, only alpaca_eval's price
         tokens = round(usd / per_token)
-    stats = {"judge": f"alpaca_eval:{annotator}", "annotator": annotator, "template_sha": cfg.template_hash,
-             "n_pairs": len(rows), "n_parse_failures": n_fail, "api_total_tokens": tokens, "api_usd": round(usd, 4),
-             "alpaca_eval_cache": str(cache)}
+    stats = {
+        "judge": f"alpaca_eval:{annotator}",
+        "annotator": annotator,
+        "template_sha": cfg.template_hash,
+        "n_pairs": len(rows),
+        "n_parse_failures": n_fail,
+        "api_total_tokens": tokens,
+        "api_usd": round(usd, 4),
+        "alpaca_eval_cache": str(cache),
+    }
     return JudgeRun(out, stats)
 
 
@@ -203,8 +237,15 @@ class ApiJudge:
 
     model = None  # nothing runs locally
 
-    def __init__(self, spec: JudgeSpec, *, output_dir: str | os.PathLike[str] | None = None, seed: int = 0,
-                 cache: Any = None, generator_options: Any = None):
+    def __init__(
+        self,
+        spec: JudgeSpec,
+        *,
+        output_dir: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        cache: Any = None,
+        generator_options: Any = None,
+    ):
         self.spec = spec
         self.config = load_annotator(spec.annotator)
         self.seed = seed
@@ -220,8 +261,12 @@ class ApiJudge:
         validate_annotator(rest)
 
     def identity(self) -> dict[str, Any]:
-        return {"judge": str(self.spec), "annotator": self.config.name, "template": self.config.template_hash,
-                "seed": self.seed}
+        return {
+            "judge": str(self.spec),
+            "annotator": self.config.name,
+            "template": self.config.template_hash,
+            "seed": self.seed,
+        }
 
     def check(self) -> None:
         check_api_key(self.config)

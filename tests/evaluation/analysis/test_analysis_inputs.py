@@ -32,14 +32,21 @@ def test_empty_outputs_are_dropped_and_counted(model_outputs: Path) -> None:
 
 
 def test_messages_rows_and_directory(tmp_path: Path) -> None:
-    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
-            for i in range(3)]
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(3)
+    ]
     rows.append({"messages": [{"role": "user", "content": "q3"}, {"role": "assistant", "content": "  "}]})
     d = tmp_path / "built"
     d.mkdir()
     _jsonl(d / "dataset.jsonl", rows)
     s = load_text_set(d)
-    assert (s.name, s.texts, s.instructions, s.dropped_empty) == ("built", ("a0", "a1", "a2"), ("q0", "q1", "q2"), 1)
+    assert (s.name, s.texts, s.instructions, s.dropped_empty) == (
+        "built",
+        ("a0", "a1", "a2"),
+        ("q0", "q1", "q2"),
+        1,
+    )
     assert load_text_set(d, "response").texts == s.texts
     assert load_text_set(d, "instruction").texts == ("q0", "q1", "q2", "q3")
 
@@ -102,11 +109,15 @@ def test_tokenizer_and_diversity() -> None:
 
 
 def test_ngram_matches() -> None:
-    texts = ["an unrelated text about gardening and soil and water",
-             "please write a poem about the sea in the style of a pirate shanty for kids"]
-    prompts = ["Write a poem about the sea in the style of a pirate shanty!",  # copied; only "... shanty !" is new
-               "Explain quantum computing to a five year old child in simple words",  # absent
-               "Gardening and soil"]  # shorter than n: found as a whole word sequence
+    texts = [
+        "an unrelated text about gardening and soil and water",
+        "please write a poem about the sea in the style of a pirate shanty for kids",
+    ]
+    prompts = [
+        "Write a poem about the sea in the style of a pirate shanty!",  # copied; only "... shanty !" is new
+        "Explain quantum computing to a five year old child in simple words",  # absent
+        "Gardening and soil",
+    ]  # shorter than n: found as a whole word sequence
     (f0, t0), (f1, t1), (f2, t2) = ngram_matches(texts, prompts, n=8)
     assert (f0, t0) == (pytest.approx(6 / 7), 1)  # 6 of its 7 word 8-grams occur in text 1
     assert f1 == 0.0 and t1 == -1

@@ -85,8 +85,9 @@ def _numbers(x: Any) -> list[float]:
     return [float(x)] if isinstance(x, (int, float)) and not isinstance(x, bool) else []
 
 
-def test_numbers_are_stable_with_a_fixed_seed(real_sets: dict[str, TextSet], real_embeddings: dict[str, np.ndarray],
-                                              pairs: dict[str, dict[str, Any]]) -> None:
+def test_numbers_are_stable_with_a_fixed_seed(
+    real_sets: dict[str, TextSet], real_embeddings: dict[str, np.ndarray], pairs: dict[str, dict[str, Any]]
+) -> None:
     g, e = real_embeddings["gpt4"], real_embeddings["alpaca-7b"]
     again = compare_pair(EmbeddedSet(real_sets["gpt4"], g, g), EmbeddedSet(real_sets["alpaca-7b"], e, e))
     first, second = _numbers(pairs["alpaca-7b"]), _numbers(again)
@@ -110,7 +111,9 @@ def test_unequal_sizes_are_subsampled_and_said(real_sets: dict[str, TextSet], em
 
 def test_too_few_texts_says_the_minimum(real_sets: dict[str, TextSet], embedder: Embedder) -> None:
     tiny = TextSet("tiny", real_sets["gpt4"].texts[:7], real_sets["gpt4"].instructions[:7], dropped_empty=2)
-    with pytest.raises(InputError, match=r"'tiny' has 7 texts after dropping 2 empty; .* at least 20 per set"):
+    with pytest.raises(
+        InputError, match=r"'tiny' has 7 texts after dropping 2 empty; .* at least 20 per set"
+    ):
         analyze([real_sets["gpt4"], tiny], embedder)
     with pytest.raises(InputError, match="at least two"):
         analyze([real_sets["gpt4"]], embedder)
@@ -127,7 +130,9 @@ def test_near_duplicates_and_contamination(real_sets: dict[str, TextSet], embedd
     evals = prompts[15:30] + ["Describe how a helicopter rotor produces lift."]
     found = contamination(train, emb, evals, embedder.embed(evals))
     assert found["eval_prompts"] == 16
-    assert found["contaminated"] == 5 and found["by_ngram"] == 5 and found["by_embedding"] == 5  # prompts 15..19
+    assert (
+        found["contaminated"] == 5 and found["by_ngram"] == 5 and found["by_embedding"] == 5
+    )  # prompts 15..19
     assert {ex["prompt_index"] for ex in found["examples"]} == set(range(5))
 
 

@@ -26,12 +26,14 @@ from harness.evaluation.analysis.separability import (
 from harness.evaluation.analysis.texts import TextSet, load_text_set
 
 
-def test_a_copy_answering_the_same_instructions_is_not_separated(real_sets: dict[str, TextSet],
-                                                                 real_embeddings: dict[str, np.ndarray]) -> None:
+def test_a_copy_answering_the_same_instructions_is_not_separated(
+    real_sets: dict[str, TextSet], real_embeddings: dict[str, np.ndarray]
+) -> None:
     """Two sets with the same answers to the same instructions: any score off chance is leakage."""
     s, e = real_sets["gpt4"], real_embeddings["gpt4"]
-    grouped = classifier_separability(e, e.copy(), instructions_a=s.instructions, instructions_b=s.instructions,
-                                      bootstrap=200)
+    grouped = classifier_separability(
+        e, e.copy(), instructions_a=s.instructions, instructions_b=s.instructions, bootstrap=200
+    )
     acc = grouped["classifier_accuracy"]
     assert grouped["cv"] == {"kind": "grouped by instruction", "folds": 5, "shared_instructions": 805}
     assert abs(acc["mean"] - 0.5) < 0.02 and acc["cv"] == "grouped by instruction"
@@ -48,7 +50,9 @@ def test_grouped_folds_never_split_an_instruction(real_sets: dict[str, TextSet])
     groups, shared = instruction_groups(a.instructions, b.instructions[:400])
     assert shared == 400
     y = np.r_[np.ones(len(a)), np.zeros(400)]
-    for train, test in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(np.zeros((len(y), 1)), y, groups):
+    for train, test in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(
+        np.zeros((len(y), 1)), y, groups
+    ):
         assert not set(groups[train]) & set(groups[test])
     # an empty instruction pairs nothing
     groups, shared = instruction_groups(["q", "", "r"], ["q", ""])
@@ -57,7 +61,9 @@ def test_grouped_folds_never_split_an_instruction(real_sets: dict[str, TextSet])
 
 def test_weighted_auc_matches_scikit_learn(real_embeddings: dict[str, np.ndarray]) -> None:
     rng = np.random.default_rng(0)
-    score = np.round(real_embeddings["gpt4"][:, 0] - real_embeddings["alpaca-7b"][:, 0], 2)  # rounding makes ties
+    score = np.round(
+        real_embeddings["gpt4"][:, 0] - real_embeddings["alpaca-7b"][:, 0], 2
+    )  # rounding makes ties
     y = (rng.random(len(score)) < 0.5).astype(int)
     w = rng.integers(0, 4, size=(3, len(score))).astype(float)
     got = weighted_auc(y, score, w)
@@ -77,11 +83,21 @@ def test_verdict_rule() -> None:
     floor = {"mean": 0.5, "se": 0.01}
     assert judge({"mean": 0.56, "se": 0.01}, dict(floor), higher_separates=True)["verdict"] == "separated"
     assert judge({"mean": 0.52, "se": 0.01}, dict(floor), higher_separates=True)["verdict"] == "not separated"
-    assert judge({"mean": 0.44, "se": 0.01}, dict(floor), higher_separates=True)["verdict"] == "below the noise floor"
-    assert judge({"mean": 0.90, "se": 0.01}, {"mean": 0.98, "se": 0.01}, higher_separates=False)["verdict"] == "separated"
-    assert judge({"mean": 0.97, "se": 0.01}, {"mean": 0.98, "se": 0.01}, higher_separates=False)["verdict"] == \
-        "not separated"
-    assert judge({"mean": 0.9, "se": 0.01}, None, higher_separates=False)["verdict"].startswith("no noise floor")
+    assert (
+        judge({"mean": 0.44, "se": 0.01}, dict(floor), higher_separates=True)["verdict"]
+        == "below the noise floor"
+    )
+    assert (
+        judge({"mean": 0.90, "se": 0.01}, {"mean": 0.98, "se": 0.01}, higher_separates=False)["verdict"]
+        == "separated"
+    )
+    assert (
+        judge({"mean": 0.97, "se": 0.01}, {"mean": 0.98, "se": 0.01}, higher_separates=False)["verdict"]
+        == "not separated"
+    )
+    assert judge({"mean": 0.9, "se": 0.01}, None, higher_separates=False)["verdict"].startswith(
+        "no noise floor"
+    )
 
 
 def test_paired_interval_brackets_the_score(real_embeddings: dict[str, np.ndarray]) -> None:
