@@ -27,7 +27,7 @@ OURS = ("harness", "datasets_builders", "baselines")
 # here, and on any listed one that no longer exists, so the list can only shrink. A registry
 # string naming another top-level package of ours (what `importlib` will import) counts as an import.
 KNOWN = {
-    ("datasets_builders", "baselines"),  # BUILDERS["baseline"]; experiment validation reads that registry
+    ("datasets_builders", "baselines")  # BUILDERS["baseline"]; experiment validation reads that registry
 }
 
 

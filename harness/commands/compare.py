@@ -32,14 +32,14 @@ def _short(path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from harness.core.errors import InputError
-    from harness.evaluation import metrics
+    from harness.evaluation import comparison, metrics
 
     if args.n_bootstrap < 1:
         raise InputError(f"--n-bootstrap must be at least 1, got {args.n_bootstrap}")
     fields = ("preference", "instruction")
     rows_a = metrics.load_annotations(args.a, fields)
     rows_b = metrics.load_annotations(args.b, fields)
-    result = metrics.compare(
+    result = comparison.compare(
         rows_a, rows_b, n_bootstrap=args.n_bootstrap, seed=args.seed, paths=(args.a, args.b)
     )
     if args.json:

@@ -171,7 +171,7 @@ def _cost_line(exp, cost) -> str:
 def _dry_run_json(exp, steps, capacities, cost) -> int:
     import json
 
-    from harness.stages import capacity
+    from harness.stages import capacity_report
 
     out = {
         "experiment": exp.name,
@@ -186,7 +186,7 @@ def _dry_run_json(exp, steps, capacities, cost) -> int:
             }
             for s in steps
         ],
-        "capacity": capacity.to_json(exp, capacities),
+        "capacity": capacity_report.to_json(exp, capacities),
         "judge_cost": cost or None,
     }
     print(json.dumps(out, indent=2, default=str))
@@ -197,7 +197,7 @@ def _dry_run(exp, steps, cost, console, only, capacities) -> int:  # noqa: PLR09
     from rich.table import Table
 
     from harness.report.terminal import print_table
-    from harness.stages import capacity
+    from harness.stages import capacity, capacity_report
 
     t = Table(title=f"plan of experiment '{exp.name}' ({len(steps)} stages)")
     for col in ("stage", "status", "needs", "fingerprint", "directory"):
@@ -208,8 +208,8 @@ def _dry_run(exp, steps, cost, console, only, capacities) -> int:  # noqa: PLR09
     print_table(console, t)
     print_table(console, rows_table(exp, only))
     console.print(_cost_line(exp, cost), highlight=False)
-    print_table(console, capacity.table(exp, capacities))
-    for line in capacity.summary_lines(exp, capacities):
+    print_table(console, capacity_report.table(exp, capacities))
+    for line in capacity_report.summary_lines(exp, capacities):
         console.print(line, soft_wrap=True)
     todo = sum(not s.cached for s in steps if s.stage != "report")
     n = sum(s.stage != "report" for s in steps)

@@ -1,7 +1,7 @@
 """The positive control's verdict: does the loop find the differences that are known to be there?
 
 Given the annotations of each row of the control experiment, `verdict` runs the paired test
-(`metrics.compare`: per-instruction scores on the same eval instructions, sign-flip permutation
+(`comparison.compare`: per-instruction scores on the same eval instructions, sign-flip permutation
 p-value) on each neighbouring pair of the expected order, which must come out significantly in
 that order, and on each negative-control pair (one dataset, two training seeds), which must come
 out not different. It returns every comparison with its reading, so a failure names the pair.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.evaluation.metrics import compare
+from harness.evaluation.comparison import compare
 
 ALPHA = 0.05
 

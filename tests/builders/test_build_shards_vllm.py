@@ -27,6 +27,7 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
     from harness.core.errors import StageError
     from harness.experiment import load_experiment
     from harness.stages import build, fingerprints, paths
+    from harness.stages.shards import shard_cache
 
     _, runs = copied
     exp = load_experiment(str(build_experiment[0]))
@@ -50,7 +51,7 @@ def test_sharded_humpback_equals_the_unsharded_build(copied, build_experiment):
             st["kept"] + sum(st["dropped"].values()) == st["seen"] for st in s.manifest.stats.steps.values()
         )
     # each shard wrote its own request cache (reading the experiment's on a miss); the merge folds them in
-    caches = [build.shard_cache(exp, "humpback", runs, i, 2) for i in range(2)]
+    caches = [shard_cache(exp, "humpback", runs, i, 2) for i in range(2)]
     assert all(c.is_file() for c in caches)
     shard_keys = set()
     for c in caches:

@@ -11,7 +11,7 @@ import pytest
 from _support import recompute_preference, weighted_preference
 
 from harness.core.errors import InputError
-from harness.evaluation import metrics
+from harness.evaluation import comparison, metrics
 
 
 def test_win_rate_reproduces_the_official_leaderboard(official_win_rates: dict) -> None:
@@ -130,18 +130,18 @@ def test_official_lc_that_does_not_cover_the_rows_falls_back(lc_data: Path, alpa
 def test_compare_two_real_models(alpaca_eval_data: Path) -> None:
     a = metrics.load_annotations(alpaca_eval_data / "annotations_ae1" / "alpaca-7b.json")
     b = metrics.load_annotations(alpaca_eval_data / "annotations_ae1" / "vicuna-13b.json")
-    result = metrics.compare(a, b, n_bootstrap=2000, seed=0)
+    result = comparison.compare(a, b, n_bootstrap=2000, seed=0)
     assert result.n_shared == result.n_paired == 805
     assert result.difference == pytest.approx(70.4348 - 26.4596, abs=1e-3)
     assert 0 < result.ci_low < result.difference < result.ci_high
     assert result.p_value < 0.01
     assert result.same_reference
-    assert metrics.compare(a, b, n_bootstrap=2000, seed=0) == result  # fixed seed, same answer
+    assert comparison.compare(a, b, n_bootstrap=2000, seed=0) == result  # fixed seed, same answer
 
 
 def test_compare_a_file_with_itself(alpaca_eval_data: Path) -> None:
     a = metrics.load_annotations(alpaca_eval_data / "annotations_ae1" / "text_davinci_001.json")
-    result = metrics.compare(a, a, n_bootstrap=500)
+    result = comparison.compare(a, a, n_bootstrap=500)
     assert result.n_shared == 805 and result.n_paired == 804  # one null preference is not paired
     assert result.difference == 0 and result.ci_low <= 0 <= result.ci_high
     assert result.p_value == 1
@@ -151,9 +151,9 @@ def test_compare_needs_shared_unique_instructions() -> None:
     a = [{"instruction": "x", "preference": 1}]
     b = [{"instruction": "y", "preference": 2}]
     with pytest.raises(InputError, match="share no instruction"):
-        metrics.compare(a, b, paths=("a.json", "b.json"))
+        comparison.compare(a, b, paths=("a.json", "b.json"))
     with pytest.raises(InputError, match=r"a\.json: annotation \[1\] repeats"):
-        metrics.compare(a + a, a, paths=("a.json", "b.json"))
+        comparison.compare(a + a, a, paths=("a.json", "b.json"))
 
 
 def test_paired_bootstrap_is_centred_on_the_difference() -> None:
@@ -166,7 +166,7 @@ def test_paired_bootstrap_is_centred_on_the_difference() -> None:
         {"instruction": str(i), "preference": float(p)}
         for i, p in enumerate(rng.choice([1, 2], 400, p=[0.5, 0.5]))
     ]
-    result = metrics.compare(a, b, n_bootstrap=1000, seed=3)
+    result = comparison.compare(a, b, n_bootstrap=1000, seed=3)
     assert result.ci_low < result.difference < result.ci_high
     assert result.ci_high - result.ci_low < 20
 

@@ -9,7 +9,7 @@ import pytest
 
 from harness.core import tasks
 from harness.core.errors import ConfigError
-from harness.evaluation import judges, metrics
+from harness.evaluation import comparison, judges
 
 REVERSE = tasks.TASKS["reverse"]
 
@@ -77,7 +77,7 @@ def test_oracle_preferences_run_through_the_metrics_unchanged() -> None:
     ).annotations
     out = score(good, [{"output": a["output_2"]} for a in good], None)
     assert out["win_rate"] == pytest.approx(100.0) and out["n_total"] == len(good)
-    c = metrics.compare(half, good, n_bootstrap=2000)
+    c = comparison.compare(half, good, n_bootstrap=2000)
     assert c.difference > 0 and c.p_value < 0.01 and c.same_reference
 
 

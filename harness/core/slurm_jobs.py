@@ -1,0 +1,184 @@
+"""SLURM jobs as stages see them: each job's state from `sacct`, or from `scontrol` on clusters
+without accounting, mapped onto a stage's status (ok, pending, running, failed with the state and
+the log path, blocked by a failed dependency); waiting for jobs and cancelling them. Submission is
+`harness.core.slurm`."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import time as _time
+from collections.abc import Sequence
+from pathlib import Path
+
+# SLURM job states (sbatch(1), squeue(1) "JOB STATE CODES") by the stage status they mean
+PENDING_STATES = frozenset(
+    {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED", "STOPPED"}
+)
+RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "SPECIAL_EXIT"})
+FAILED_STATES = frozenset(
+    {
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "PREEMPTED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "REVOKED",
+    }
+)
+DEPENDENCY_FAILED = "DependencyNeverSatisfied"
+# sbatch options the executor sets itself: an extra argument may not override them
+
+
+def log_path(folder: Path, job_id: str) -> Path:
+    """Where submitit writes job `job_id`'s stdout (task 0) under `folder`."""
+    from submitit.core.utils import JobPaths
+
+    return JobPaths(folder, job_id=str(job_id), task_id=0).stdout
+
+
+@dataclasses.dataclass(frozen=True)
+class JobInfo:
+    """One job (or array task) as SLURM reports it, and what that means for its stage."""
+
+    job_id: str
+    state: str  # SLURM's state word: COMPLETED, FAILED, TIMEOUT, ... or UNKNOWN when SLURM no longer knows it
+    reason: str = ""  # why it is pending or was cancelled (e.g. DependencyNeverSatisfied)
+    exit_code: str = ""
+    log: Path | None = None
+
+    @property
+    def status(self) -> str:
+        return stage_status(self.state, self.reason)
+
+    def describe(self) -> str:
+        """One line for `harness status`: "job 12 FAILED (exit 1:0), log: /path"."""
+        bits = [f"job {self.job_id} {self.state}"]
+        if self.reason and self.reason not in ("None", "(null)"):
+            bits.append(f"({self.reason})")
+        if self.exit_code and self.exit_code != "0:0" and self.status == "failed":
+            bits.append(f"(exit {self.exit_code})")
+        text = " ".join(bits)
+        return f"{text}, log: {self.log}" if self.log and self.status in ("failed", "running", "ok") else text
+
+
+def stage_status(state: str, reason: str = "") -> str:
+    """A SLURM state as a stage's status: ok, pending, running, failed, blocked (a dependency failed)
+    or unknown (SLURM has forgotten the job: read its manifest)."""
+    state = state.split()[0].upper() if state else "UNKNOWN"  # sacct: "CANCELLED by 0"
+    if DEPENDENCY_FAILED in reason and state in PENDING_STATES | {"CANCELLED"}:
+        return "blocked"
+    if state == "COMPLETED":
+        return "ok"
+    if state in PENDING_STATES:
+        return "pending"
+    if state in RUNNING_STATES:
+        return "running"
+    if state in FAILED_STATES:
+        return "failed"
+    return "unknown"
+
+
+def query(job_ids: Sequence[str], *, folder: Path | None = None) -> dict[str, JobInfo]:
+    """The state of each job (an array's id gives all its tasks, keyed "<array>_<i>"), from sacct,
+    or from scontrol where accounting is disabled. Jobs SLURM no longer knows come back UNKNOWN.
+    With `folder` (the submitit folder), each carries its log path."""
+    ids = [str(j) for j in job_ids]
+    if not ids:
+        return {}
+    infos = _from_sacct(ids)
+    if infos is None:
+        infos = _from_scontrol(ids)
+    for jid in ids:
+        if jid not in infos and not any(k.startswith(jid + "_") for k in infos):
+            infos[jid] = JobInfo(job_id=jid, state="UNKNOWN")
+    if folder is not None:
+        infos = {k: dataclasses.replace(v, log=log_path(folder, k)) for k, v in infos.items()}
+    return infos
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+
+
+def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
+    if shutil.which("sacct") is None:
+        return None
+    proc = _run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,Reason,ExitCode", "-j", ",".join(ids)])
+    if proc.returncode != 0:  # "Slurm accounting storage is disabled": fall back to scontrol
+        return None
+    out: dict[str, JobInfo] = {}
+    for line in proc.stdout.splitlines():
+        jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
+        if jid and "[" not in jid:  # "123_[2-3]": tasks not started yet, listed again once they are
+            out[jid] = JobInfo(
+                job_id=jid, state=state.split()[0] if state else "UNKNOWN", reason=reason, exit_code=code
+            )
+        elif "[" in jid:
+            base, rng = jid.split("_[", 1)
+            for i in _expand(rng.split("%")[0].rstrip("]")):
+                out.setdefault(
+                    f"{base}_{i}", JobInfo(job_id=f"{base}_{i}", state=state.split()[0], reason=reason)
+                )
+    return out
+
+
+def _expand(ranges: str) -> list[int]:
+    out: list[int] = []
+    for part in ranges.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _from_scontrol(ids: list[str]) -> dict[str, JobInfo]:
+    out: dict[str, JobInfo] = {}
+    for jid in ids:
+        proc = _run(["scontrol", "show", "job", "-o", jid])
+        if proc.returncode != 0:  # "Invalid job id specified": purged after MinJobAge
+            continue
+        for line in proc.stdout.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            if "JobState" not in fields:
+                continue
+            own = fields.get("JobId", jid)
+            if fields.get("ArrayJobId") and fields.get("ArrayTaskId"):
+                task = fields["ArrayTaskId"]
+                if not task.isdigit():  # pending tasks, "2-3" or "2-3%4": one record for several
+                    for i in _expand(task.split("%")[0]):
+                        out[f"{fields['ArrayJobId']}_{i}"] = JobInfo(
+                            f"{fields['ArrayJobId']}_{i}", fields["JobState"], fields.get("Reason", "")
+                        )
+                    continue
+                own = f"{fields['ArrayJobId']}_{task}"
+            out[own] = JobInfo(
+                job_id=own,
+                state=fields["JobState"],
+                reason=fields.get("Reason", ""),
+                exit_code=fields.get("ExitCode", ""),
+            )
+    return out
+
+
+def wait(
+    job_ids: Sequence[str], *, folder: Path | None = None, timeout: float | None = None, poll: float = 2.0
+) -> dict[str, JobInfo]:
+    """Poll `query` until no job is pending or running (or `timeout` seconds pass); the last states."""
+    deadline = None if timeout is None else _time.monotonic() + timeout
+    while True:
+        infos = query(job_ids, folder=folder)
+        if all(i.status not in ("pending", "running") for i in infos.values()):
+            return infos
+        if deadline is not None and _time.monotonic() > deadline:
+            return infos
+        _time.sleep(poll)
+
+
+def cancel(job_ids: Sequence[str]) -> None:
+    """scancel the jobs (an array id cancels every task)."""
+    if job_ids:
+        _run(["scancel", *map(str, job_ids)])
