@@ -207,6 +207,15 @@ def helper_recipe(exp: Experiment) -> Recipe:
 
 
 @dataclasses.dataclass(frozen=True)
+class Build:
+    """How the builds are split: `num_shards` K > 1 builds each dataset as K shard tasks (array jobs
+    under `--executor slurm`) and a merge, which equals the unsharded build. Where, not what: in no
+    fingerprint."""
+
+    num_shards: int = bounded(1, low=1)
+
+
+@dataclasses.dataclass(frozen=True)
 class Hardware:
     """The GPUs the experiment runs on. Undeclared (the default): the capacity plan is printed but
     refuses nothing; declared (gpus_per_node and gpu_memory_gib): a stage that does not fit is refused
@@ -241,6 +250,7 @@ class Experiment:
     engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     helpers: Helpers = Helpers()  # the helper models' own training length
     hardware: Hardware = Hardware()  # the GPUs it runs on: the capacity plan checks every stage against them
+    build: Build = Build()  # build.num_shards: each dataset as K shard tasks and a merge
     slurm: SlurmOptions = (
         SlurmOptions()
     )  # `--executor slurm`'s sbatch options (harness/core/slurm.py); no fingerprint

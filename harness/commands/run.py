@@ -62,9 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--num-shards",
         type=positive_int,
-        default=1,
+        default=None,
         metavar="K",
-        help="build each dataset as K shard tasks and a merge task (equal to the unsharded build)",
+        help="build each dataset as K shard tasks and a merge task (equal to the unsharded build); default build.num_shards",
     )
 
 

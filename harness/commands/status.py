@@ -51,7 +51,7 @@ def stage_rows(exp, runs_dir=None, *, num_shards: int | None = None) -> list[dic
         elif m and m.ok and not s.cached:
             state = "stale"
         job = jobs.get(s.label)
-        if job is not None and state not in ("done", "running"):
+        if job is not None and state != "done":  # a job killed by SLURM leaves its running.json behind
             state, note = _with_job(state, note, job)
         rows.append(
             {

@@ -30,14 +30,14 @@ class Run:
         *,
         only: Sequence[str] | None = None,
         results_dir: str | os.PathLike[str] = "results",
-        num_shards: int = 1,
+        num_shards: int | None = None,
     ) -> None:
         from harness.stages.plan import select
 
         self.exp, self.runs_dir, self.results_dir = exp, runs_dir, results_dir
         self.names = select(exp, only)  # an unknown --only name fails here, before anything
         self.only = list(only) if only else None
-        self.num_shards = num_shards
+        self.num_shards = num_shards or exp.build.num_shards  # --num-shards, else build.num_shards
         self._memo: dict[Any, Any] = {}
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:

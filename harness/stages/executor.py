@@ -218,10 +218,10 @@ def _record(run: Run, tasks: Sequence[Task], submitted: Sequence[Submitted]) -> 
     write_json(slurm_dir(run) / JOBS_FILE, jobs)
 
 
-def submitted_shards(run: Run) -> int:
-    """The K of the last submission's shard tasks (`shard-<i>-of-<K>`), 1 without any."""
+def submitted_shards(run: Run) -> int | None:
+    """The K of the last submission's shard tasks (`shard-<i>-of-<K>`), None without any."""
     ks = [int(t.rsplit("-of-", 1)[1]) for t in read_jobs(run) if "/shard-" in t]
-    return max(ks, default=1)
+    return max(ks, default=None)
 
 
 def job_states(run: Run) -> dict[str, Any]:

@@ -26,7 +26,7 @@ def _env(cluster) -> dict[str, str]:
 
 @pytest.mark.timeout(TIMEOUT)
 def test_the_demo_as_sharded_slurm_jobs_gives_the_committed_leaderboard(local_slurm, tmp_path: Path) -> None:
-    """The demo, every build in 2 shards (array jobs) and each stage a job: the leaderboard equals the
+    """The demo with build.num_shards=2 (each build 2 shards: array jobs) and each stage a job: the leaderboard equals the
     committed results/demo (made in one process with one thread), every figure to the last digit."""
     runs, results = tmp_path / "runs", tmp_path / "results"
     t0 = time.perf_counter()
@@ -36,8 +36,7 @@ def test_the_demo_as_sharded_slurm_jobs_gives_the_committed_leaderboard(local_sl
         "demo",
         "--executor",
         "slurm",
-        "--num-shards",
-        "2",
+        "build.num_shards=2",
         "--wait",
         "--runs-dir",
         str(runs),
@@ -60,8 +59,7 @@ def test_the_demo_as_sharded_slurm_jobs_gives_the_committed_leaderboard(local_sl
         "demo",
         "--executor",
         "slurm",
-        "--num-shards",
-        "2",
+        "build.num_shards=2",
         "--runs-dir",
         str(runs),
         "--results-dir",
@@ -125,3 +123,64 @@ def test_a_failed_shard_leaves_its_merge_unrun_and_is_resubmitted_alone(local_sl
     ]
     assert "train/alpaca_gpt4" not in submitted and "train/sharegpt" in submitted, submitted
     assert (results / "demo" / "leaderboard.json").is_file()
+
+
+def _one_baseline(tmp_path: Path) -> Path:
+    data = yaml.safe_load((PROJECT_ROOT / "harness" / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    data["datasets"] = {"alpaca_gpt4": data["datasets"]["alpaca_gpt4"]}
+    data["analysis"] = {"enabled": False, "reference": None}
+    data.setdefault("train", {})["max_steps"] = 3
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.timeout(TIMEOUT)
+def test_a_two_node_training_job_gives_the_one_node_weights(local_slurm, tmp_path: Path) -> None:
+    """train.num_machines=2: the executor asks SLURM for two nodes for the training job, which starts one
+    accelerate launch per node; the weights equal one node's with the same two ranks (global batch)."""
+    from safetensors.torch import load_file
+
+    config = str(_one_baseline(tmp_path))
+    over = ["train.num_processes=2", "eval.max_instances=20"]
+    local = run_harness(
+        "run",
+        "--config",
+        config,
+        *over,
+        "--runs-dir",
+        str(tmp_path / "a"),
+        "--results-dir",
+        str(tmp_path / "ra"),
+        env=_env(local_slurm),
+        timeout=TIMEOUT,
+    )
+    assert local.returncode == 0, local.stdout[-3000:] + local.stderr[-3000:]
+    runs = tmp_path / "b"
+    r = run_harness(
+        "run",
+        "--config",
+        config,
+        *over,
+        "train.num_machines=2",
+        "--executor",
+        "slurm",
+        "--wait",
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(tmp_path / "rb"),
+        env=_env(local_slurm),
+        timeout=TIMEOUT,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    job = json.loads((runs / "demo" / "slurm" / "jobs.json").read_text(encoding="utf-8"))["train/alpaca_gpt4"]
+    shown = local_slurm.run("scontrol", "show", "job", "-o", job["job_id"])
+    assert "NumNodes=2" in shown, shown
+    train = runs / "demo" / "train" / "alpaca_gpt4"
+    assert "shared by the 2 nodes" in (train / "launch.log").read_text(encoding="utf-8").splitlines()[0]
+    a = load_file(tmp_path / "a" / "demo" / "train" / "alpaca_gpt4" / "model" / "model.safetensors")
+    b = load_file(train / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), (
+        "2 nodes x 1 rank != 1 node x 2 ranks"
+    )
