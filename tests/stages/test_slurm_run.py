@@ -69,19 +69,22 @@ def test_the_demo_as_sharded_slurm_jobs_gives_the_committed_leaderboard(local_sl
     assert again.returncode == 0 and "submitted 1 job(s)" in again.stdout, again.stdout  # the report alone
 
 
-def _two_baselines(tmp_path: Path) -> Path:
+def _demo_with(tmp_path: Path, datasets: tuple[str, ...], *, analysis: dict, max_steps: int) -> Path:
+    """The demo's config with some of its datasets only (baselines: no generation), written to tmp_path."""
     data = yaml.safe_load((PROJECT_ROOT / "harness" / "configs" / "demo.yaml").read_text(encoding="utf-8"))
-    data["datasets"] = {k: v for k, v in data["datasets"].items() if k in ("alpaca_gpt4", "sharegpt")}
-    data.setdefault("analysis", {})["reference"] = "alpaca_gpt4"
-    data.setdefault("train", {})["max_steps"] = 2
-    path = tmp_path / "two.yaml"
+    data["datasets"] = {k: v for k, v in data["datasets"].items() if k in datasets}
+    data["analysis"] = {**data.get("analysis", {}), **analysis}
+    data.setdefault("train", {})["max_steps"] = max_steps
+    path = tmp_path / "demo-part.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
 
 @pytest.mark.timeout(TIMEOUT)
 def test_a_failed_shard_leaves_its_merge_unrun_and_is_resubmitted_alone(local_slurm, tmp_path: Path) -> None:
-    config = str(_two_baselines(tmp_path))
+    config = str(
+        _demo_with(tmp_path, ("alpaca_gpt4", "sharegpt"), analysis={"reference": "alpaca_gpt4"}, max_steps=2)
+    )
     runs, results = tmp_path / "runs", tmp_path / "results"
     blocker = runs / "demo" / "build" / "sharegpt" / "shards" / "00001-of-00002"
     blocker.parent.mkdir(parents=True)
@@ -125,23 +128,15 @@ def test_a_failed_shard_leaves_its_merge_unrun_and_is_resubmitted_alone(local_sl
     assert (results / "demo" / "leaderboard.json").is_file()
 
 
-def _one_baseline(tmp_path: Path) -> Path:
-    data = yaml.safe_load((PROJECT_ROOT / "harness" / "configs" / "demo.yaml").read_text(encoding="utf-8"))
-    data["datasets"] = {"alpaca_gpt4": data["datasets"]["alpaca_gpt4"]}
-    data["analysis"] = {"enabled": False, "reference": None}
-    data.setdefault("train", {})["max_steps"] = 3
-    path = tmp_path / "one.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
 @pytest.mark.timeout(TIMEOUT)
 def test_a_two_node_training_job_gives_the_one_node_weights(local_slurm, tmp_path: Path) -> None:
     """train.num_machines=2: the executor asks SLURM for two nodes for the training job, which starts one
     accelerate launch per node; the weights equal one node's with the same two ranks (global batch)."""
     from safetensors.torch import load_file
 
-    config = str(_one_baseline(tmp_path))
+    config = str(
+        _demo_with(tmp_path, ("alpaca_gpt4",), analysis={"enabled": False, "reference": None}, max_steps=3)
+    )
     over = ["train.num_processes=2", "eval.max_instances=20"]
     local = run_harness(
         "run",
