@@ -171,12 +171,12 @@ def runner_lock(
 
 @contextlib.contextmanager
 def stage_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold `<parent>/.<name>.lock` exclusively while one stage directory is checked and written: two
+    """Hold `<directory>/.stage.lock` exclusively while one stage directory is checked and written: two
     processes that reach one stage at once (the shards of a build that both need one shared helper
     model, two jobs of a graph) run it one after the other, and the second finds it finished. It
     waits (with one line saying for whom) rather than failing: the holder is doing the same work."""
     d = Path(directory)
-    path = d.parent / f".{d.name}.lock"
+    path = d / ".stage.lock"  # inside: a listing of the stages beside it shows stages only
     fd = _open(path)
     try:
         try:
