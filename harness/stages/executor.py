@@ -21,7 +21,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,14 +130,16 @@ def submit(
         if (
             t.part is None and t.dataset in pending_shards and t.stage == "build"
         ):  # the merge: its shards first
+            shards = pending_shards.pop(t.dataset)
             out += _submit_shards(
                 run,
-                pending_shards.pop(t.dataset),
+                shards,
                 job_of,
                 config=config,
                 overrides=overrides,
                 force=force,
                 folder=folder,
+                gpus_per_node=res[shards[0].id]["gpus_per_node"],
             )
         if not to_run(t):
             continue
@@ -177,35 +178,26 @@ def _submit_shards(  # noqa: PLR0913
     overrides: Sequence[str],
     force: Sequence[str],
     folder: Path,
+    gpus_per_node: int | None,
 ) -> list[Submitted]:
     from harness.core import slurm
 
     needs = {n for s in shards for n in s.needs}
     deps = sorted({job_of[n].split("_")[0] for n in needs if n in job_of})
     cmds = [task_command(config, overrides, run, s, force="build" in force) for s in shards]
-    gpus = resources(run, shards)[shards[0].id]["gpus_per_node"]
-    import submitit
-
-    calls = [(submitit.helpers.CommandFunction(c, verbose=True),) for c in cmds]
-    jobs = slurm.submit_array(
-        _call,
-        calls,
+    jobs = slurm.submit_command_array(
+        cmds,
         folder=folder,
         opts=run.exp.slurm,
         name=f"{run.exp.name}:build/{shards[0].dataset}/shards",
         dependencies=deps,
-        gpus_per_node=gpus,
+        gpus_per_node=gpus_per_node,
     )
     out = []
     for s, job in zip(shards, jobs, strict=True):
         job_of[s.id] = str(job.job_id)
         out.append(Submitted(s.id, str(job.job_id)))
     return out
-
-
-def _call(fn: Any) -> Any:
-    """An array task's body: the task's command (submitit pickles this module-level function)."""
-    return fn()
 
 
 def _record(run: Run, tasks: Sequence[Task], submitted: Sequence[Submitted]) -> None:
@@ -237,7 +229,3 @@ def job_states(run: Run) -> dict[str, Any]:
 
 def describe(submitted: Sequence[Submitted]) -> list[str]:
     return [f"{s.task}: job {s.job_id}" + (" (already queued)" if s.reused else "") for s in submitted]
-
-
-def quoted(cmd: Sequence[str]) -> str:
-    return shlex.join(cmd)
