@@ -8,7 +8,7 @@ rows it cannot use. `baselines.loader` does the I/O (the repository's files thro
 memory, counting every skipped row by reason.
 
 In an experiment: `builder: baseline, options: {loader: sharegpt, path: ..., n: ...}`. This module
-is also the `baseline` entry of `datasets_builders.BUILDERS` (VERSION, PROMPTS, Options, build).
+is also the `baseline` entry of `harness.stages.builders.BUILDERS` (VERSION, PROMPTS, Options, build).
 """
 
 from __future__ import annotations

@@ -86,6 +86,7 @@ class BuildContext:
         exp: Any,
         name: str,
         *,
+        options: Any,
         workdir: Path,
         base_spec: str,
         base_identity: Mapping[str, Any],
@@ -97,17 +98,17 @@ class BuildContext:
         **placement: Any,
     ) -> BuildContext:
         """The context of dataset `name` of experiment `exp` (a `harness.experiment.Experiment`). What
-        only the stage knows comes from it: where things live (work, cache and shared directories),
+        only the stage knows comes from it: the builder's validated options (`harness.stages.builders`
+        parses them: the registry of builders is above this package), where things live (work, cache and shared directories),
         the base model's spec and identity, the trainer and the recipe's identity; `placement` holds
         the shard and the token counter."""
-        from datasets_builders import parse_options
         from harness.backends.tiny_model import engine_options
 
         spec = exp.datasets[name]
         return cls(
             name=name,
             builder=spec.builder,
-            options=parse_options(spec.builder, spec.options, prefix=f"datasets.{name}.options."),
+            options=options,
             workdir=Path(workdir),
             seed_records=list(seed_records),
             corpus_config=exp.corpus,

@@ -2,7 +2,7 @@
 that are safe directory names, builders and their options, datasets read by others, the judge, local
 sources, the rows, the prompts, the analysis, and what the seed and eval-set files hold. Every
 problem is one ConfigError naming the file and key, with the fix, before any work starts. What
-belongs to a builder, a backend or a judge is checked by its owner (`datasets_builders.validate_options`,
+belongs to a builder, a backend or a judge is checked by its owner (`harness.stages.builders.validate_options`,
 `harness.backends.spec.model_checker`, `harness.evaluation.judges.spec.validate_judge`).
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets_builders import BUILDERS, check_dependencies, validate_options
 from harness.backends.spec import model_checker
 from harness.core import registry
 from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError, HarnessError
 from harness.evaluation.judges.spec import validate_judge
 from harness.experiment import EVAL_TAGS, Corpus, Eval, Experiment, SeedData, is_local_source
+from harness.stages.builders import BUILDERS, check_dependencies, validate_options
 
 # Names become directories: runs/<experiment>/, build/<dataset>/, train/<dataset>@<N>/,
 # eval/<dataset>@step<k>.tags-<v>/, and names plus fingerprints in places. 100 characters keeps every

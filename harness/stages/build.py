@@ -32,6 +32,7 @@ from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stag
 from harness.experiment import Experiment
 from harness.stages import fingerprints, paths
 from harness.stages.base import base_identity, ensure_base_model, seed_records
+from harness.stages.builders import builder_module, parse_options
 from harness.stages.cards import write_dataset_card
 from harness.stages.shards import merge_shards, shard_cache, shard_dir, shard_fingerprint
 
@@ -129,6 +130,9 @@ def make_context(
     return BuildContext.from_experiment(
         exp,
         name,
+        options=parse_options(
+            exp.datasets[name].builder, exp.datasets[name].options, prefix=f"datasets.{name}.options."
+        ),
         workdir=workdir,
         base_spec=base_spec,
         base_identity=base_identity(exp),
@@ -213,7 +217,6 @@ def build_one(
             num_shards=num_shards,
             shard_index=shard_index,
         )
-        from datasets_builders import builder_module
 
         try:
             records = builder_module(spec.builder).build(ctx)
@@ -245,7 +248,6 @@ def build_one(
 
 def _prompts_used(exp: Experiment, name: str) -> dict[str, dict[str, str]]:
     """The manifest's record of the templates this dataset's builder used: file and hash of each."""
-    from datasets_builders import builder_module, parse_options
     from datasets_builders.common import prompts_used
     from datasets_builders.prompts import prompt_record
 

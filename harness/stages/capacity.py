@@ -29,6 +29,7 @@ from harness.core.capacity import (
 )
 from harness.core.errors import HarnessError
 from harness.evaluation.eval_set import ALPACA_EVAL_SIZE
+from harness.stages.builders import MODEL_OPTIONS, parse_options
 
 PEAK_FLOPS = 312e12  # A100 bf16 dense, per GPU
 ASSUMPTIONS = {
@@ -221,8 +222,6 @@ def _roles(builder: str, o: Any) -> list[str]:
         return (["backward_model"] + (["judge"] if getattr(o, "filter", True) else []) if corpus else []) + [
             "teacher"
         ]
-    from datasets_builders import MODEL_OPTIONS
-
     return [k for k in MODEL_OPTIONS if isinstance(getattr(o, k, None), str)]
 
 
@@ -249,8 +248,6 @@ def _resolve(exp, role: str, ref: str, requests: int | None, sizes: tuple[int, i
 
 
 def build_loads(exp, name: str) -> tuple[list[Load], str]:
-    from datasets_builders import parse_options
-
     ds = exp.datasets[name]
     if ds.builder == "baseline":
         return [], "a public dataset loaded, no model"

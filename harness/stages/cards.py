@@ -18,6 +18,7 @@ from harness.core.io import write_text
 from harness.core.runs import read_manifest
 from harness.experiment import Experiment
 from harness.stages import paths
+from harness.stages.builders import builder_module
 
 CARD = "README.md"
 # Hub licence ids of the corpora the builders read ("other": see the source's own terms)
@@ -50,8 +51,6 @@ def _first_line(module: Any) -> str:
 
 def source_of(exp: Experiment, name: str) -> dict[str, str]:
     """Where a dataset's texts come from: {what, license, paper} (paper: the builder's docstring's first line)."""
-    from datasets_builders import builder_module
-
     spec = exp.datasets[name]
     if spec.builder == "baseline":
         from baselines import source_module

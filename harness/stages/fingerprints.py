@@ -22,6 +22,7 @@ from harness.core.fingerprint import canonical_json, fingerprint, text_hash
 from harness.core.runs import hash_once, recorded_hashes
 from harness.experiment import Experiment, is_local_source
 from harness.stages.base import base_identity
+from harness.stages.builders import MODEL_OPTIONS, builder_fingerprint_parts, dependencies, parse_options
 from harness.stages.paths import build_dir, train_dir
 from harness.stages.rows import Row
 
@@ -52,8 +53,6 @@ def source_identity(source: str) -> dict[str, Any] | str:
 
 
 def build_fingerprint(exp: Experiment, name: str) -> str:
-    from datasets_builders import builder_fingerprint_parts
-
     spec = exp.datasets[name]
     parts = builder_fingerprint_parts(
         spec.builder, spec.options, exp.prompts
@@ -87,7 +86,6 @@ def local_model_identities(spec: Any) -> dict[str, Any]:
     teacher, a rewriter, a judge, a helper's base after `@seed_model:`), by option: new weights at the
     same path rebuild the dataset. Hub ids and @-references are named by the options themselves (and
     the base model's identity), so they add nothing, and no shipped experiment's fingerprint moves."""
-    from datasets_builders import MODEL_OPTIONS, parse_options
     from harness.backends.spec import is_local, model_identity, parse_spec
 
     opts = parse_options(spec.builder, spec.options)
@@ -158,8 +156,6 @@ TRAIN_KEYS_NOT_LEARNED = ("recipe", "n", "checkpoints", "select_checkpoint")
 
 
 def dataset_inputs(exp: Experiment, name: str) -> list[str]:
-    from datasets_builders import dependencies
-
     spec = exp.datasets[name]
     return dependencies(spec.builder, spec.options)
 

@@ -17,6 +17,7 @@ from harness.core.runs import StageOutcome, StageResult, read_manifest, run_stag
 from harness.experiment import Experiment
 from harness.stages import fingerprints, paths
 from harness.stages.base import ensure_base_model, seed_records
+from harness.stages.builders import builder_module
 from harness.stages.cards import write_dataset_card
 
 SHARD_VERSION = 2  # 2: shards partition the filtered corpus; Humpback iterates in the merge
@@ -84,8 +85,6 @@ def merge_shards(
         try:
             with ctx.log.step("merge_dedup") as st:
                 merged = dedup_records(merged, st, "duplicate_record")
-            from datasets_builders import builder_module
-
             finish = getattr(builder_module(exp.datasets[name].builder), "merge", None)
             if finish is not None:  # Humpback: the iterations' models are trained here, once
                 merged = finish(ctx, shards, merged)

@@ -133,7 +133,7 @@ def test_a_script_only_repository_is_refused_with_the_fix():
 
 
 def test_the_pin_enters_the_fingerprint_and_a_copy_of_another_commit_is_refused(tmp_path, monkeypatch):
-    from datasets_builders import builder_fingerprint_parts
+    from harness.stages.builders import builder_fingerprint_parts
 
     parts = builder_fingerprint_parts("baseline", {"loader": "self_instruct", "path": "hub"})
     assert parts["source"]["revision"] == "0b26ccaa415992100fa32df62d41b994cf928e23"

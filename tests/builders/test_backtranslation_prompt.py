@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets_builders import builder_fingerprint_parts
 from datasets_builders.prompts import load_prompt
+from harness.stages.builders import builder_fingerprint_parts
 
 EXPERIMENT = """\
 name: btprompt

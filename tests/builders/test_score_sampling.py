@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datasets_builders import builder_fingerprint_parts
+from harness.stages.builders import builder_fingerprint_parts
 
 EXPERIMENT = """\
 name: scoresample

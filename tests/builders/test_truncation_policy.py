@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datasets_builders import builder_fingerprint_parts
+from harness.stages.builders import builder_fingerprint_parts
 
 REWRITE = "{variant: rewriting, instruction_max_tokens: 8, rewrite_max_tokens: 6, missing_res: drop"
 ANSWER = "{instruction_max_tokens: 8, answer_max_tokens: 6, filter: false"

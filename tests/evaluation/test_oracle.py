@@ -96,8 +96,9 @@ def test_judge_kinds_come_from_the_registry(tmp_path) -> None:
 
 
 def test_control_datasets_have_their_known_quality(tmp_path) -> None:
-    from datasets_builders import control, parse_options
+    from datasets_builders import control
     from datasets_builders.steps import StepLog
+    from harness.stages.builders import parse_options
 
     class Ctx:
         log = StepLog(tmp_path / "drops.jsonl.partial")

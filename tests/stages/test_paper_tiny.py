@@ -74,7 +74,7 @@ def read_jsonl(path):
 
 def tiny_overlay(exp, files: dict[str, Path]) -> list[str]:
     """Dotted overrides that make `exp` run on the tiny model in seconds, keeping its datasets."""
-    from datasets_builders import builder_module
+    from harness.stages.builders import builder_module
 
     out = [
         "name=tinypaper",
