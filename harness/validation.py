@@ -109,8 +109,9 @@ def validate(exp: Experiment, source: str) -> None:
 
 # ---------------------------------------------------------------- input files read when the experiment loads
 # What the seed and eval-set files hold is knowable now; found by the build or the eval stage, it would
-# stop a run after hours of building and training. Local files and the bundled sets are read (cheap: the
-# 805 AlpacaEval rows are a 1 MB JSON); hub sources are not fetched here.
+# stop a run after hours of building and training. Local files, the bundled sets and hub sources already on
+# disk (a mirror, the offline cache) are read (cheap: the 805 AlpacaEval rows are a 1 MB JSON); a hub
+# source that needs a download is fetched by the stage that reads it, not here.
 
 
 def _validate_input_files(exp: Experiment, source: str) -> None:
@@ -126,13 +127,22 @@ def _reraised(key: str, value: str, source: str, e: HarnessError) -> ConfigError
 
 def _check_seed_file(seed: SeedData, source: str) -> None:
     """A local seed file is a readable file of valid pairs, at least one; a local directory is a copy of
-    the Open Assistant repository (its train Parquet files)."""
-    value = seed.source
-    if not is_local_source(value):
-        return
+    the Open Assistant repository (its train Parquet files); a hub source found on disk (the mirror,
+    the offline cache) holds those files, at the pinned commit."""
     from datasets_builders.seed import OASST_FILES, read_seed_file
     from harness.core import sources
     from harness.core.io import require_file
+
+    value = seed.source
+    if value.startswith("hub:") and sources.on_disk(value, key="seed_data.source"):
+        try:
+            where = sources.repo_dir(value, key="seed_data.source", allow_patterns=OASST_FILES)
+            sources.match_files(where.directory, OASST_FILES, key="seed_data.source")
+        except HarnessError as e:
+            raise _reraised("seed_data.source", value, source, e) from None
+        return
+    if not is_local_source(value):
+        return
 
     path = Path(value).expanduser()
     try:
@@ -160,11 +170,11 @@ def _check_eval_set(ev: Eval, source: str) -> int | None:
     """The eval set's rows, read now when it is a local file or directory or a bundled set: an instruction
     in alpaca_eval's format with its reference output, each instruction once. Returns how many
     instructions the eval stage will judge (None when unknown here)."""
-    from harness.evaluation.eval_set import ALPACA_EVAL_SIZE, load_eval_set
+    from harness.evaluation.eval_set import ALPACA_EVAL_SIZE, hub_on_disk, load_eval_set
 
     value = ev.eval_set
-    if value == "hub" or value.startswith("hub:"):
-        n: int | None = ALPACA_EVAL_SIZE if value == "hub" else None
+    if (value == "hub" or value.startswith("hub:")) and not hub_on_disk(value):
+        n: int | None = ALPACA_EVAL_SIZE if value == "hub" else None  # read by the eval stage
     elif value.startswith("control:"):
         return ev.max_instances
     else:

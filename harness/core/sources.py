@@ -118,6 +118,17 @@ def recorded_commit(directory: Path) -> str | None:
     return max(commits, key=commits.__getitem__) if commits else None
 
 
+def on_disk(source: str, *, key: str, revision: str | None = None) -> bool:
+    """Whether `repo_dir` resolves `source` without the network: a local copy, the mirror's copy, or
+    (with `HF_HUB_OFFLINE` set) huggingface_hub's cache, which then either holds it or fails at once.
+    What is on disk is checked when the experiment loads; a download waits for the stage that reads it."""
+    ref = parse_ref(source, key=key, revision=revision)
+    if ref.kind == "local" or mirror_dir(ref) is not None:
+        return True
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+    return ref.kind == "hub" and offline
+
+
 @dataclasses.dataclass(frozen=True)
 class Resolved:
     """A source on disk: its directory, and the commit it was read at when known."""

@@ -145,16 +145,25 @@ def is_hub_source(source: str) -> bool:
     return source == "hub" or source.startswith("hub:") or Path(source).expanduser().is_dir()
 
 
+def _hub_ref(source: str) -> tuple[str, str | None]:
+    """The repository and revision a hub eval set names (`hub`: AlpacaEval at the pinned commit)."""
+    return (HUB_SOURCE, HUB_REVISION) if source == "hub" else (source, None)
+
+
+def hub_on_disk(source: str) -> bool:
+    """Whether the hub eval set `source` is readable without the network (a mirror, a local copy, the
+    offline cache): then the experiment's validation reads it when the experiment loads."""
+    from harness.core import sources
+
+    ref, revision = _hub_ref(source)
+    return sources.on_disk(ref, key="eval.eval_set", revision=revision)
+
+
 def _from_hub(source: str, protocol: Protocol) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from harness.core import sources
 
-    ref = HUB_SOURCE if source == "hub" else source
-    where = sources.repo_dir(
-        ref,
-        key="eval.eval_set",
-        revision=HUB_REVISION if source == "hub" else None,
-        allow_patterns=[protocol.hub_file],
-    )
+    ref, revision = _hub_ref(source)
+    where = sources.repo_dir(ref, key="eval.eval_set", revision=revision, allow_patterns=[protocol.hub_file])
     path = where.directory / protocol.hub_file
     if not path.is_file():
         raise ConfigError(

@@ -309,6 +309,119 @@ def test_input_files_are_checked_when_the_experiment_loads(
     assert not runs.exists(), f"{probe}: something was written before the error"
 
 
+# ---------------------------------------------------------------- hub sources already on disk
+HUB = Path(__file__).resolve().parents[1] / "fixtures" / "hub"
+
+
+def _mirror(tmp_path: Path, probe: str) -> Path:
+    """A copy of the replicas of AlpacaEval's and Open Assistant's hub repositories, spoilt as `probe` says."""
+    import json
+    import shutil
+
+    root = tmp_path / "mirror"
+    for repo in ("tatsu-lab/alpaca_eval", "OpenAssistant/oasst1"):
+        shutil.copytree(HUB / repo, root / repo)
+    ae = root / "tatsu-lab" / "alpaca_eval" / "alpaca_eval.json"
+    if probe == "no references":
+        ae.unlink()
+    elif probe == "repeated instruction":
+        rows = json.loads(ae.read_text())
+        ae.write_text(json.dumps([*rows, dict(rows[1])]))
+    elif probe == "no train split":
+        for f in (root / "OpenAssistant" / "oasst1" / "data").glob("train-*.parquet"):
+            f.unlink()
+    return root
+
+
+# (probe, mirror spoilt how, override, extra environment, fragments the error must contain)
+HUB_PROBES: list[tuple[str, str, str, dict[str, str], list[str]]] = [
+    (
+        "hub eval set whose mirror copy lacks the references",
+        "no references",
+        "eval.eval_set=hub",
+        {},
+        ["'eval.eval_set' (hub)", "has no alpaca_eval.json", "download the repository's JSON files"],
+    ),
+    (
+        "hub eval set with a repeated instruction in the mirror copy",
+        "repeated instruction",
+        "eval.eval_set=hub",
+        {},
+        ["'eval.eval_set' (hub)", "alpaca_eval.json", "repeats the instruction of row [1]"],
+    ),
+    (
+        "hub eval set of 5 instructions under the analysis",
+        "",
+        "eval.eval_set=hub",
+        {},
+        ["the eval set 'hub' has 5 instructions", "below the 20", "analysis.enabled=false"],
+    ),
+    (
+        "hub seed whose mirror copy has no train split",
+        "no train split",
+        "seed_data.source=hub:OpenAssistant/oasst1",
+        {},
+        ["'seed_data.source' (hub:OpenAssistant/oasst1)", "matches data/train-*.parquet", "files there:"],
+    ),
+    (
+        "hub seed pinned to another commit than the mirror copy's",
+        "",
+        "seed_data.source=hub:OpenAssistant/oasst1@" + "0" * 40,
+        {},
+        ["'seed_data.source'", "the config pins 000000000000", "download the pinned commit"],
+    ),
+    (
+        "hub eval set offline and not in the cache",
+        "",
+        "eval.eval_set=hub",
+        {"HF_HUB_OFFLINE": "1", "HARNESS_HUB_MIRROR": ""},
+        ["'eval.eval_set' (hub)", "not reachable (offline) and not in the local cache", "HARNESS_HUB_MIRROR"],
+    ),
+]
+
+
+@pytest.mark.parametrize("probe,spoil,override,env,fragments", HUB_PROBES, ids=[p[0] for p in HUB_PROBES])
+def test_hub_sources_on_disk_are_checked_when_the_experiment_loads(  # noqa: PLR0913
+    tmp_path: Path, probe: str, spoil: str, override: str, env: dict[str, str], fragments: list[str]
+) -> None:
+    """A hub eval set or seed that needs no download (the mirror's copy, the offline cache) is read as
+    a local one is: its problems are one line at load, before any work, not after the builds."""
+    root = _mirror(tmp_path, spoil)
+    runs = tmp_path / "runs"
+    full_env = {"HARNESS_HUB_MIRROR": str(root), "HF_HOME": str(tmp_path / "hf"), **env}
+    proc = run_harness(
+        "run", "--dry-run", "--config", "demo", "--runs-dir", str(runs), override, env=full_env
+    )
+    assert proc.returncode == 2, (probe, proc.stdout[-2000:], proc.stderr[-2000:])
+    # the last line is the error; above it only the warning that `hub` names no commit (README)
+    *before, err = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr and err.startswith("harness run: error: "), proc.stderr
+    assert all("WARNING" in line or line.startswith(" ") for line in before), proc.stderr
+    for fragment in fragments:
+        assert fragment in err, (probe, err)
+    assert not runs.exists(), f"{probe}: something was written before the error"
+
+
+def test_intact_hub_sources_on_disk_pass_the_load_check(tmp_path: Path) -> None:
+    """The same copies intact: the experiment loads (the hub eval set counted from its file, 5 rows)."""
+    root = _mirror(tmp_path, "")
+    env = {"HARNESS_HUB_MIRROR": str(root), "HF_HOME": str(tmp_path / "hf")}
+    proc = run_harness(
+        "config",
+        "--config",
+        "demo",
+        "eval.eval_set=hub",
+        "seed_data.source=hub:OpenAssistant/oasst1",
+        "analysis.enabled=false",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    shown = json.loads(proc.stdout)
+    assert shown["eval"]["eval_set"] == "hub" and shown["seed_data"]["source"] == "hub:OpenAssistant/oasst1"
+
+
 # ---------------------------------------------------------------- names that become directories
 def _named_experiment(tmp_path: Path, name: str, dataset: str) -> Path:
     """A one-dataset experiment (a bundled baseline) with these names, written as JSON strings."""
