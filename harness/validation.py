@@ -134,10 +134,11 @@ def _check_seed_file(seed: SeedData, source: str) -> None:
     from harness.core.io import require_file
 
     value = seed.source
-    if value.startswith("hub:") and sources.on_disk(value, key="seed_data.source"):
+    if value.startswith("hub:"):
         try:
-            where = sources.repo_dir(value, key="seed_data.source", allow_patterns=OASST_FILES)
-            sources.match_files(where.directory, OASST_FILES, key="seed_data.source")
+            where = sources.on_disk(value, key="seed_data.source", need=OASST_FILES)
+            if where is not None:  # else a download: the build stage reads it
+                sources.match_files(where.directory, OASST_FILES, key="seed_data.source")
         except HarnessError as e:
             raise _reraised("seed_data.source", value, source, e) from None
         return
@@ -173,15 +174,17 @@ def _check_eval_set(ev: Eval, source: str) -> int | None:
     from harness.evaluation.eval_set import ALPACA_EVAL_SIZE, hub_on_disk, load_eval_set
 
     value = ev.eval_set
-    if (value == "hub" or value.startswith("hub:")) and not hub_on_disk(value):
-        n: int | None = ALPACA_EVAL_SIZE if value == "hub" else None  # read by the eval stage
-    elif value.startswith("control:"):
-        return ev.max_instances
-    else:
-        try:
-            n = len(load_eval_set(value, ev.protocol))
-        except HarnessError as e:
-            raise _reraised("eval.eval_set", value, source, e) from None
+    try:
+        hub = value == "hub" or value.startswith("hub:")
+        local = hub_on_disk(value, ev.protocol) if hub else value
+        if local is None:  # a download: the eval stage reads it
+            n: int | None = ALPACA_EVAL_SIZE if value == "hub" else None
+        elif value.startswith("control:"):
+            return ev.max_instances
+        else:
+            n = len(load_eval_set(local, ev.protocol))
+    except HarnessError as e:
+        raise _reraised("eval.eval_set", value, source, e) from None
     if n is None:
         return ev.max_instances
     return n if ev.max_instances is None else min(n, ev.max_instances)

@@ -118,15 +118,30 @@ def recorded_commit(directory: Path) -> str | None:
     return max(commits, key=commits.__getitem__) if commits else None
 
 
-def on_disk(source: str, *, key: str, revision: str | None = None) -> bool:
-    """Whether `repo_dir` resolves `source` without the network: a local copy, the mirror's copy, or
-    (with `HF_HUB_OFFLINE` set) huggingface_hub's cache, which then either holds it or fails at once.
-    What is on disk is checked when the experiment loads; a download waits for the stage that reads it."""
+def on_disk(
+    source: str, *, key: str, revision: str | None = None, need: list[str] | None = None
+) -> Resolved | None:
+    """`source` resolved without the network, or None when only a download would find it: a local copy
+    or the mirror's copy (as `repo_dir` resolves them, a copy of another commit than the pin refused),
+    or huggingface_hub's cache when its snapshot holds a file matching each of `need`. What is on disk
+    is checked when the experiment loads; a download waits for the stage that reads the source."""
     ref = parse_ref(source, key=key, revision=revision)
     if ref.kind == "local" or mirror_dir(ref) is not None:
-        return True
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
-    return ref.kind == "hub" and offline
+        return repo_dir(source, key=key, revision=revision)
+    if ref.kind != "hub":
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(
+            snapshot_download(ref.repo, repo_type="dataset", revision=ref.revision, local_files_only=True)
+        )
+    except Exception:  # not in the cache (LocalEntryNotFoundError), or no usable cache: the stage downloads
+        return None
+    have = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+    if not all(any(fnmatch.fnmatchcase(h, pat) for h in have) for pat in need or []):
+        return None
+    return Resolved(ref, path, path.name if _SHA.match(path.name) else ref.revision)
 
 
 @dataclasses.dataclass(frozen=True)

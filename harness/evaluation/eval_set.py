@@ -150,13 +150,17 @@ def _hub_ref(source: str) -> tuple[str, str | None]:
     return (HUB_SOURCE, HUB_REVISION) if source == "hub" else (source, None)
 
 
-def hub_on_disk(source: str) -> bool:
-    """Whether the hub eval set `source` is readable without the network (a mirror, a local copy, the
-    offline cache): then the experiment's validation reads it when the experiment loads."""
+def hub_on_disk(source: str, protocol: str) -> str | None:
+    """The directory holding the hub eval set `source` when it is readable without the network (the
+    mirror's copy, huggingface_hub's cache), which the experiment's validation then reads as a local
+    copy; None when only a download would find it."""
     from harness.core import sources
 
     ref, revision = _hub_ref(source)
-    return sources.on_disk(ref, key="eval.eval_set", revision=revision)
+    where = sources.on_disk(
+        ref, key="eval.eval_set", revision=revision, need=[get_protocol(protocol).hub_file]
+    )
+    return None if where is None else str(where.directory)
 
 
 def _from_hub(source: str, protocol: Protocol) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -327,6 +327,14 @@ def _mirror(tmp_path: Path, probe: str) -> Path:
     elif probe == "repeated instruction":
         rows = json.loads(ae.read_text())
         ae.write_text(json.dumps([*rows, dict(rows[1])]))
+    elif probe.startswith("cache: "):  # the same file as huggingface_hub's cache holds a download
+        commit = "1" * 40
+        repo = tmp_path / "hf" / "hub" / "datasets--tatsu-lab--alpaca_eval"
+        (repo / "refs").mkdir(parents=True)
+        (repo / "refs" / "main").write_text(commit)
+        (repo / "snapshots" / commit).mkdir(parents=True)
+        rows = json.loads(ae.read_text())
+        (repo / "snapshots" / commit / ae.name).write_text(json.dumps([*rows, dict(rows[1])]))
     elif probe == "no train split":
         for f in (root / "OpenAssistant" / "oasst1" / "data").glob("train-*.parquet"):
             f.unlink()
@@ -371,11 +379,11 @@ HUB_PROBES: list[tuple[str, str, str, dict[str, str], list[str]]] = [
         ["'seed_data.source'", "the config pins 000000000000", "download the pinned commit"],
     ),
     (
-        "hub eval set offline and not in the cache",
-        "",
+        "hub eval set in huggingface_hub's cache with a repeated instruction",
+        "cache: repeated instruction",
         "eval.eval_set=hub",
         {"HF_HUB_OFFLINE": "1", "HARNESS_HUB_MIRROR": ""},
-        ["'eval.eval_set' (hub)", "not reachable (offline) and not in the local cache", "HARNESS_HUB_MIRROR"],
+        ["'eval.eval_set' (hub)", "snapshots", "repeats the instruction of row [1]"],
     ),
 ]
 
@@ -400,6 +408,22 @@ def test_hub_sources_on_disk_are_checked_when_the_experiment_loads(  # noqa: PLR
     for fragment in fragments:
         assert fragment in err, (probe, err)
     assert not runs.exists(), f"{probe}: something was written before the error"
+
+
+def test_a_hub_source_that_needs_a_download_is_left_to_its_stage(tmp_path: Path) -> None:
+    """Offline, with neither a mirror nor the cache holding it, a hub eval set or seed is not read at
+    load (the dry run still plans the run); the stage that reads it says so in one line."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HARNESS_HUB_MIRROR": ""}
+    over = ["eval.eval_set=hub", "seed_data.source=hub:OpenAssistant/oasst1"]
+    runs = tmp_path / "runs"
+    proc = run_harness("run", "--dry-run", "--config", "demo", "--runs-dir", str(runs), *over, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_harness(
+        "build", "--config", "demo", "--runs-dir", str(runs), "--only", "sharegpt", *over, env=env
+    )
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()[-1]
+    assert "seed_data.source" in err and "not reachable (offline) and not in the local cache" in err, err
 
 
 def test_intact_hub_sources_on_disk_pass_the_load_check(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def test_a_copy_of_another_commit_than_the_pin_is_refused_before_work(real_eval_
     for meta in (moved / "OpenAssistant" / "oasst1" / ".cache").rglob("*.metadata"):
         meta.write_text("3" * 40 + "\netag\n0\n")
     monkeypatch.setenv(sources.MIRROR_ENV, str(moved))
-    exp = load_experiment("paper-humpback", ["base_model=tiny:tiny", "backend=hf", "seed_data.n=3"])
-    with pytest.raises(ConfigError, match="the config pins fdf72ae0827c"):
+    with pytest.raises(ConfigError, match="the config pins fdf72ae0827c"):  # when the experiment loads
+        exp = load_experiment("paper-humpback", ["base_model=tiny:tiny", "backend=hf", "seed_data.n=3"])
         build.run(exp, tmp_path / "runs", only=["seed_only"])
     assert not (tmp_path / "runs").exists() or not any(Path(tmp_path / "runs").rglob("dataset.jsonl"))
