@@ -138,8 +138,10 @@ def on_disk(
         )
     except Exception:  # not in the cache (LocalEntryNotFoundError), or no usable cache: the stage downloads
         return None
-    have = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
-    if not all(any(fnmatch.fnmatchcase(h, pat) for h in have) for pat in need or []):
+    try:  # a snapshot holding other files only: the stage downloads what is missing
+        for pattern in need or []:
+            match_files(path, pattern, key=key)
+    except ConfigError:
         return None
     return Resolved(ref, path, path.name if _SHA.match(path.name) else ref.revision)
 
