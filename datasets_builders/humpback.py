@@ -11,6 +11,8 @@ Algorithm:
 4. iterate (`iterations`, 2 in the paper): M_{k+1} is the base trained on the seed (tagged "Answer
    in the style of an AI Assistant.") plus the curated pairs (tagged "Answer with knowledge from
    web search."), and it re-rates the augmented pairs. The dataset is the last curated set.
+   `iterations: 0` skips curation: every backtranslated pair is kept (the paper's no-curation
+   point of its quality-vs-quantity comparison); no M0 is trained or asked.
 
 Sharded (`--num-shards K`): each shard backtranslates and M0-curates its documents; the merge
 joins the shards and runs the later iterations once (train M1 on seed + all curated pairs, re-rate
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from datasets_builders import common
-from harness.core.config import temperature_field, top_p_field
+from harness.core.config import bounded, temperature_field, top_p_field
 from harness.core.io import read_records, write_jsonl
 from harness.core.records import InstructionRecord, dedup_records, in_id_order, with_system_tag
 
@@ -42,9 +44,8 @@ PROMPTS = ("curation_rubric", "curation_logprob_suffix")
 class Options:
     backward_model: str = "@backward"
     judge: str = "@seed_model"  # M0
-    iterations: int = common.at_least_one(
-        2
-    )  # curation rounds: M0, then M1 trained on seed + the M0-curated data
+    # curation rounds: M0, then M1 trained on seed + the M0-curated data; 0: no curation
+    iterations: int = bounded(2, low=0)
     threshold: float = common.score_threshold(4.5)  # A5; 3.5 for A4
     score_mode: Literal["text", "logprobs"] = "text"
     logprobs_k: int = common.at_least_one(20)
@@ -73,6 +74,8 @@ def build(ctx: BuildContext) -> list[InstructionRecord]:
     the shard's documents); `merge` then trains each iteration's model once, on the merged set."""
     o: Options = ctx.options
     augmented = in_id_order(common.self_augment(ctx, o, source="humpback"))
+    if o.iterations == 0:  # no curation: the augmented pairs are the dataset (a shard's too)
+        return [common.with_provenance(r, curation="none") for r in augmented]
     curated = common.curate_with(ctx, o, augmented, model=o.judge, step="curate_m0")
     if ctx.num_shards > 1:
         write_jsonl(ctx.workdir / AUGMENTED, augmented)
@@ -85,6 +88,8 @@ def merge(
 ) -> list[InstructionRecord]:
     """The K shards' M0-curated `records` and augmented pairs joined, then the remaining iterations
     exactly as an unsharded build runs them (the same training set, so the same M1)."""
+    if ctx.options.iterations == 0:  # no curation: the shards' pairs are the dataset
+        return in_id_order(records)
     augmented = []
     for d in shard_dirs:
         augmented += read_records(Path(d) / AUGMENTED)

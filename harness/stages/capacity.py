@@ -215,8 +215,8 @@ def _roles(builder: str, o: Any) -> list[str]:
             + (["judge"] if o.variant != "rewriting" else [])
             + (["rewriter"] if o.variant != "filtering" else [])
         )
-    if builder == "humpback":
-        return ["backward_model", "judge"]
+    if builder == "humpback":  # no M0 without curation (iterations: 0)
+        return ["backward_model"] + (["judge"] if o.iterations else [])
     if builder == "distillation":
         corpus = getattr(o, "instructions_from", "corpus") == "corpus"
         return (["backward_model"] + (["judge"] if getattr(o, "filter", True) else []) if corpus else []) + [

@@ -13,7 +13,7 @@ from harness.experiment import load_experiment
 ADDED_ROWS = {
     "paper-7b": ["bf_rewriter_7b_chat", "bf_rewriter_seed"],
     "paper-7b-instructions": ["fixed_dolma_unfiltered", "fixed_alpaca", "fixed_self_instruct"],
-    "paper-humpback": ["humpback_a4"],
+    "paper-humpback": ["humpback_a4", "humpback_no_curation"],
 }
 
 
