@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from datasets_builders.context import BuildContext
 
 SCORE_MODES = ("text", "logprobs")
-VLLM_MAX_LOGPROBS = 20  # the engine's default max_logprobs
 
 
 def with_provenance(record: InstructionRecord, **extra: Any) -> InstructionRecord:
@@ -165,12 +164,6 @@ def curate(
     """
     if mode not in SCORE_MODES:
         raise ValueError(f"score mode must be one of {SCORE_MODES}")
-    if mode == "logprobs" and logprobs_k > VLLM_MAX_LOGPROBS and ctx.model_spec(model).startswith("vllm:"):
-        raise ConfigError(
-            f"datasets.{ctx.name}.options.logprobs_k is {logprobs_k}, but vllm returns at most "
-            f"{VLLM_MAX_LOGPROBS} top logprobs",
-            fix=f"set logprobs_k <= {VLLM_MAX_LOGPROBS} with vllm",
-        )
     with ctx.log.step(step) as s:
         suffix = ctx.prompt("curation_logprob_suffix") if mode == "logprobs" else ""
         if mode == "logprobs" or params.temperature == 0:  # greedy

@@ -195,6 +195,13 @@ class BuildContext:
             from harness.backends import load_generator
 
             opts: dict[str, Any] = {"seed": self.seed, **self.engine}  # engine: dtype float32 for tiny models
+            k = (
+                getattr(self.options, "logprobs_k", 0)
+                if getattr(self.options, "score_mode", "") == "logprobs"
+                else 0
+            )
+            if k > int(opts.get("max_logprobs", 20)):  # vLLM returns at most max_logprobs (20 by default)
+                opts["max_logprobs"] = k
             self._generators[spec] = load_generator(
                 spec, cache=self.cache_path, cache_fallback=self.cache_fallback, **opts
             )

@@ -184,6 +184,12 @@ class Analysis:
     # lengths also in a model's tokens, beside the regex word tokens: "base" (the base model's tokenizer)
     # or a tokenizer's hub id or directory; None: regex tokens only
     length_tokenizer: str | None = None
+    # instruction complexity (tags per instruction): a model spec (or @base) that lists each instruction's
+    # intentions as tags (prompt `instruction_tags`); None: not measured. On at most `max_tagged`
+    # instructions per dataset (a seeded sample), greedy, `tagger_max_tokens` per reply
+    instruction_tagger: str | None = None
+    max_tagged: int | None = bounded(1000, low=2)
+    tagger_max_tokens: int = bounded(128, low=1)
 
 
 @dataclasses.dataclass(frozen=True)

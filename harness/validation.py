@@ -103,7 +103,7 @@ def validate(exp: Experiment, source: str) -> None:
                 f"{source}: 'paper_results.{name}' is not a dataset of this experiment",
                 fix=f"use one of {', '.join(exp.datasets)}",
             )
-    _validate_analysis(exp, source)
+    _validate_analysis(exp, source, check_model)
     _validate_input_files(exp, source)
 
 
@@ -219,7 +219,9 @@ def _check_analysis_minimum(exp: Experiment, n_eval: int | None, source: str) ->
         )
 
 
-def _validate_analysis(exp: Experiment, source: str) -> None:
+def _validate_analysis(exp: Experiment, source: str, check_model) -> None:
+    if exp.analysis.instruction_tagger:
+        check_model("analysis.instruction_tagger", exp.analysis.instruction_tagger)
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
         raise ConfigError(
             f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "

@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_experiment(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness.evaluation.analysis.render import render, render_curation
+    from harness.evaluation.analysis.render import render, render_curation, render_tags
     from harness.experiment import load_experiment
     from harness.report.terminal import show
     from harness.stages import analyze
@@ -219,7 +219,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
     console = Console()
     for what, report in reports.items():
         console.rule(what)
-        for item in render_curation(report) if what == "curation" else render(report):
+        renderer = {"curation": render_curation, "instruction_tags": render_tags}.get(what, render)
+        for item in renderer(report):
             show(console, item)
     state = "cached" if outcome.skipped else "done"
     console.print(f"analysis: {state}; {', '.join(reports)} in {outcome.directory}")

@@ -33,6 +33,7 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "avg_output_length": 10.0,
     "mauve_vs_reference": 0.05,
     "unique_trigrams_per_1k": 5.0,
+    "tags_per_instruction": 0.2,
     "contamination_hits": 0,
     "n_eval": 0,
     "n_trained": 0,

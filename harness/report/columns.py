@@ -26,6 +26,7 @@ COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("avg_output_length", "avg output chars", "{:.0f}"),
     ("mauve_vs_reference", "MAUVE vs ref", "{:.3f}"),
     ("unique_trigrams_per_1k", "uniq 3-grams/1k", "{:.1f}"),
+    ("tags_per_instruction", "tags/instruction", "{:.2f}"),  # analysis.instruction_tagger
     ("contamination_hits", "contaminated", None),
     ("n_eval", "n eval", None),
     ("unparseable_pct", "unparsed judgments %", "{:.0f}"),

@@ -53,11 +53,16 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     analyses = analyze.load(exp, runs_dir)
     responses = analyses.get("responses", {})
     instructions = analyses.get("instructions", {})
+    tags = analyses.get("instruction_tags", {}).get("sets", {})
     ref = exp.analysis.reference
     rows, curves, judging = [], {}, {}
     for r in rows_of.rows(exp):
         row = _selected_row(exp, r, rows) if r.selected else _row(exp, r, runs_dir)
         _add_analysis(row, r.dataset, ref, responses, instructions)
+        if (per := (tags.get(r.dataset) or {}).get("tags_per_instruction")) and not tags[r.dataset][
+            "verdict"
+        ]:
+            row["tags_per_instruction"] = per["mean"]  # only with a tagger, so other boards keep their keys
         if not r.selected:
             curves[r.training.key], judging[r.name] = _add_diagnostics(row, exp, r, runs_dir)
         rows.append(row)
@@ -91,8 +96,13 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
                 "verdict_rule": v.get("verdict_rule"),
             }
             for k, v in analyses.items()
-            if k != "curation"
+            if k not in ("curation", "instruction_tags")
         },
+        **(
+            {"instruction_tags": {k: tagged[k] for k in ("tagger", "verdict_rule", "pairs")}}
+            if (tagged := analyses.get("instruction_tags"))
+            else {}
+        ),
     }
 
 

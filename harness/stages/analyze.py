@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 
 ANALYSIS_VERSION = 2  # 2: grouped CV on shared instructions, noise floors, intervals
 EMBEDDER_ALIASES = {"minilm": "all-MiniLM-L6-v2"}
+# analysis settings added after analyses were cached: at these values they stay out of the fingerprint
+LATE_ANALYSIS_KEYS = {
+    "length_tokenizer": None,
+    "instruction_tagger": None,
+    "max_tagged": 1000,
+    "tagger_max_tokens": 128,
+}
 
 
 def analysis_fingerprint(
@@ -60,10 +67,12 @@ def analysis_fingerprint(
             for n, r in rows.primary(exp).items()
         }
     analysis = to_dict(exp.analysis)
-    if (
-        analysis.get("length_tokenizer") is None
-    ):  # added later: out at its default, analyses from before keep theirs
-        analysis.pop("length_tokenizer", None)
+    for (
+        key,
+        default,
+    ) in LATE_ANALYSIS_KEYS.items():  # added later: out at their defaults, analyses keep theirs
+        if analysis.get(key) == default:
+            analysis.pop(key, None)
     return fingerprint(
         "analysis",
         version=ANALYSIS_VERSION,
@@ -157,6 +166,16 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
             "pairs": len(result.report["pairs"]),
             "warnings": len(result.report["warnings"]),
         }
+    _by_dataset(exp, runs_dir, d, built, written, stats)
+    return StageResult(outputs=written, stats=stats)
+
+
+def _by_dataset(
+    exp: Experiment, runs_dir, d: Path, built: dict[str, Path], written: list[str], stats: dict
+) -> None:
+    """The per-dataset analyses the experiment asks for: curation precision/recall against a reference
+    (`analysis.curation_reference`) and tags per instruction (`analysis.instruction_tagger`)."""
+    cfg = exp.analysis
     if cfg.curation_reference:
         from harness.evaluation.analysis.curation import curation_report
 
@@ -167,7 +186,48 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
         write_json(d / "curation.json", report)
         written.append("curation.json")
         stats["curation"] = {n: r["judged"] for n, r in report.items()}
-    return StageResult(outputs=written, stats=stats)
+    if cfg.instruction_tagger:
+        from harness.evaluation.analysis.tags import report as tags_report
+
+        tagged = {n: tag_instructions(exp, runs_dir, n, p) for n, p in built.items()}
+        write_json(
+            d / "instruction_tags.json", tags_report(tagged, tagger=cfg.instruction_tagger, seed=exp.seed)
+        )
+        written.append("instruction_tags.json")
+        stats["instruction_tags"] = {n: len(t) for n, t in tagged.items()}
+
+
+def tag_instructions(exp: Experiment, runs_dir, name: str, directory: Path) -> list[list[str] | None]:
+    """The tagger's tags for a seeded sample of `analysis.max_tagged` of a dataset's instructions (its
+    first user turns), greedy, through the experiment's request cache; None where a reply did not parse."""
+    from datasets_builders.prompts import resolve
+    from harness.backends import load_generator
+    from harness.backends.base import ChatRequest, SamplingParams
+    from harness.core.records import Message
+    from harness.evaluation.analysis.tags import parse_tags
+    from harness.evaluation.analysis.texts import load_text_set
+    from harness.stages.evaluate import backend_options
+
+    cfg = exp.analysis
+    texts = load_text_set(directory / "dataset.jsonl", "instruction", name=name)
+    if cfg.max_tagged:
+        texts = texts.subsample(cfg.max_tagged, exp.seed)
+    template = resolve(["instruction_tags"], exp.prompts)["instruction_tags"]
+    spec = cfg.instruction_tagger
+    if spec == "@base":
+        from harness.stages.base import ensure_base_model
+
+        spec = ensure_base_model(exp, runs_dir)
+    params = SamplingParams(temperature=0.0, max_tokens=cfg.tagger_max_tokens)
+    requests = [
+        ChatRequest(f"tags-{name}-{i}", (Message("user", template.format(instruction=t)),), params)
+        for i, t in enumerate(texts.texts)
+    ]
+    gen = load_generator(spec, cache=paths.request_cache(exp, runs_dir), **backend_options(exp))
+    try:
+        return [parse_tags(g.text) for g in gen.generate(requests)]
+    finally:
+        gen.close()
 
 
 def _model_token_counter(exp: Experiment, runs_dir) -> tuple[str, Any]:

@@ -412,3 +412,38 @@ def test_killed_run_resumes_without_redoing_work(demo, changed):
     a = [{k: v for k, v in row.items() if k not in strip} for row in _rows(results)]
     b = [{k: v for k, v in row.items() if k not in strip} for row in _rows(changed["results"])]
     assert a == b
+
+
+def test_instruction_tags_on_the_demo_say_the_tiny_tagger_cannot_discriminate(demo, tmp_path: Path):
+    """`analysis.instruction_tagger=@base` on a copy of the finished demo: the tiny random base model is
+    asked for every dataset's tags through the real backend and request cache; it writes no JSON list,
+    so every set says it cannot discriminate and no pair is compared. A rerun is the cached analysis;
+    the report carries the tags' verdicts and, with none readable, no tags column."""
+    runs = tmp_path / "runs"
+    shutil.copytree(demo["runs"], runs)
+    overrides = [
+        "analysis.instruction_tagger=@base",
+        "analysis.max_tagged=24",
+        "analysis.tagger_max_tokens=16",
+    ]
+    args = ["analyze", "--config", "demo", "--runs-dir", str(runs), *overrides]
+    r = run_harness(*args, timeout=TIMEOUT, env={"COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    tags = json.loads((runs / "demo" / "analysis" / "instruction_tags.json").read_text())
+    assert set(tags["sets"]) == {"distillation", "back_and_forth", "humpback", "alpaca_gpt4", "sharegpt"}
+    for s in tags["sets"].values():
+        assert s["instructions"] == 24 and s["unparsed_share"] > 0.5
+        assert s["verdict"].startswith("cannot discriminate")
+    assert len(tags["pairs"]) == 10 and all(p["difference"] is None for p in tags["pairs"])
+    assert "instruction complexity: tags per instruction by @base" in r.stdout
+    assert "warning: distillation: cannot discriminate" in r.stdout
+    again = run_harness(*args, timeout=TIMEOUT, env={"COLUMNS": "200"})
+    assert again.returncode == 0 and "analysis: cached" in again.stdout, again.stdout[-2000:]
+    results = tmp_path / "results"
+    rep = run_harness(
+        "report", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(results), *overrides
+    )
+    assert rep.returncode == 0, rep.stdout[-2000:] + rep.stderr[-2000:]
+    board = json.loads((results / "demo" / "leaderboard.json").read_text())
+    assert board["instruction_tags"]["tagger"] == "@base" and len(board["instruction_tags"]["pairs"]) == 10
+    assert all("tags_per_instruction" not in row for row in board["rows"])

@@ -107,6 +107,8 @@ def tiny_overlay(exp, files: dict[str, Path]) -> list[str]:
     ]  # 2 eval outputs a row are too few to compare: refused with the analysis on
     if getattr(exp.train, "checkpoints", None):
         out.append("train.checkpoints=[1]")
+    if exp.analysis.instruction_tagger:  # the tiny base model as the tagger (it writes no tags: counted)
+        out += ["analysis.instruction_tagger=@base", "analysis.max_tagged=8", "analysis.tagger_max_tokens=8"]
     for name, spec in exp.datasets.items():
         if getattr(spec, "sizes", None):
             out.append(f"datasets.{name}.sizes=[4,8]")
@@ -208,6 +210,11 @@ def test_the_mauve_table_compares_distilled_rewritten_and_web_text(tiny_runs):
         frozenset(("distillation", "back_and_forth")),
         frozenset(("distillation", "back_and_forth:web_text")),
     } <= pairs
+    # the paper config's instruction-complexity analysis ran too (on the tiny tagger: nothing readable)
+    tags = read_json(paths.analysis_dir(exp, runs) / "instruction_tags.json")
+    assert set(tags["sets"]) == set(exp.datasets) and all(
+        0 < s["instructions"] <= 8 for s in tags["sets"].values()
+    )
 
 
 def test_humpback_iteration_ablation_rows(tiny_runs):

@@ -116,6 +116,49 @@ def render_curation(curation: dict[str, Any]) -> list[Any]:
     return out
 
 
+def render_tags(report: dict[str, Any]) -> list[Any]:
+    """Tags per instruction: one table of sets (mean, interval, noise floor, distinct tags), one of pairs."""
+    from rich.table import Table
+
+    sets = Table(title=f"instruction complexity: tags per instruction by {report['tagger']}")
+    for col in (
+        "set",
+        "tagged",
+        "unparsed",
+        "tags/instruction (95% CI)",
+        "half-vs-half gap",
+        "distinct tags",
+    ):
+        sets.add_column(col, justify="left" if col == "set" else "right")
+    for s in report["sets"].values():
+        m = s["tags_per_instruction"]
+        sets.add_row(
+            s["set"],
+            str(s["instructions"]),
+            str(s["unparsed"]),
+            "-" if m is None else f"{m['mean']:.2f} ({m['ci'][0]:.2f}-{m['ci'][1]:.2f})",
+            "-" if s["noise_floor"] is None else f"{s['noise_floor']['gap']:.2f}",
+            str(s["distinct_tags"]),
+        )
+    pairs = Table(title="pairs: b - a in tags per instruction")
+    for col in ("a", "b", "difference (95% CI)", "verdict"):
+        pairs.add_column(col)
+    for p in report["pairs"]:
+        diff = (
+            "-"
+            if p["difference"] is None
+            else f"{p['difference']:+.2f} ({p['ci'][0]:+.2f}, {p['ci'][1]:+.2f})"
+        )
+        pairs.add_row(p["a"], p["b"], diff, p["verdict"])
+    out: list[Any] = [sets, pairs, f"verdicts: {report['verdict_rule']}"]
+    out += [
+        f"[yellow]warning:[/yellow] {s['set']}: {s['verdict']}"
+        for s in report["sets"].values()
+        if s["verdict"]
+    ]
+    return out
+
+
 def distinct_warnings(warnings: Sequence[str]) -> list[str]:
     """Each distinct warning once: warnings that differ only in the pair they are about ("A vs B: ...")
     and in their numbers are one line, naming the pairs, with the first one's numbers."""
