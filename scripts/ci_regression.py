@@ -1,7 +1,7 @@
 """CI's regression step: the demo from scratch under each thread/kernel setting, each checked against
 the committed baseline (all must pass), then the mutations on the 1-thread run (each must fail).
 
-    .venv/bin/python scripts/ci_regression.py [--settings 1:default,2:default,1:avx2,2:avx2]
+    .venv/bin/python scripts/ci_regression.py [--settings 1:default,2:default,1:avx2,2:avx2[,1:default:vllm]]
                                               [--mutations NAME,... | all | none] [--runs-dir DIR] [--details]
 
 Each setting (OMP_NUM_THREADS x ATEN_CPU_CAPABILITY) is a genuine full run in its own new runs
@@ -26,9 +26,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "benchmarks")]
 
 from demo_mutations import MUTATIONS, run_mutation  # noqa: E402
-from demo_results import SETTINGS, harness, parse_settings, setting_env, setting_name  # noqa: E402
+from demo_results import (  # noqa: E402
+    SETTINGS,
+    backend_args,
+    baseline_dir,
+    harness,
+    parse_settings,
+    setting_env,
+    setting_name,
+)
 
-BASELINE = ROOT / "results" / "demo" / "leaderboard.json"
+RESULTS = ROOT / "results"  # each backend's baseline: results/demo/ (hf), results/vllm/demo/
 # the cheapest mutations that still break each layer once: the experiment (a dataset removed), a
 # builder's option, the evaluation's prompt and the judge (about 3 minutes on a cached run, 2 cores);
 # `--mutations all` adds Humpback's option and the loss on all tokens (about 8 more: both retrain)
@@ -68,7 +76,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    if names and (1, "default") not in settings:
+    if names and (1, "default", "hf") not in settings:
         print(
             "--mutations: they run on the 1-thread default-kernel run (the baseline's setting); add 1:default "
             "to --settings or pass --mutations none",
@@ -85,12 +93,14 @@ def main() -> int:
     bad = 0
     t_all = time.perf_counter()
     try:
-        for threads, kernels in settings:
-            name, env = setting_name(threads, kernels), setting_env(threads, kernels)
+        for threads, kernels, backend in settings:
+            name, env = setting_name(threads, kernels, backend), setting_env(threads, kernels)
             runs = top / name
+            baseline = baseline_dir(RESULTS, backend) / "leaderboard.json"
             t0 = time.perf_counter()
             r = harness(
-                ["run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(runs / "results")],
+                ["run", "--config", "demo", "--runs-dir", str(runs), "--results-dir", str(runs / "results")]
+                + backend_args(backend),
                 env,
                 check=False,
                 capture_output=True,
@@ -98,7 +108,8 @@ def main() -> int:
             )
             if r.returncode == 0:
                 r = harness(
-                    ["check", "--config", "demo", "--runs-dir", str(runs), "--baseline", str(BASELINE)],
+                    ["check", "--config", "demo", "--runs-dir", str(runs), "--baseline", str(baseline)]
+                    + backend_args(backend),
                     {**env, "COLUMNS": "160"},
                     check=False,
                     capture_output=True,

@@ -61,6 +61,20 @@ def run(args: argparse.Namespace) -> int:
     baseline = read_json(baseline_path)
     if not isinstance(baseline, dict) or "rows" not in baseline:
         raise InputError("not a leaderboard.json (no 'rows')", path=baseline_path)
+    if baseline.get("backend") != board["backend"]:
+        raise InputError(
+            f"the baseline was made with backend {baseline.get('backend') or '(not recorded)'}, this run "
+            f"uses {board['backend']}: the two engines draw different tokens from one seed, so every "
+            "sampled figure differs by sampling noise (README: Regression checks in your CI)",
+            path=baseline_path,
+            fix=f"check against a baseline made with {board['backend']} (for the demo: "
+            + (
+                "results/demo/leaderboard.json, from make demo-results)"
+                if board["backend"] == "hf"
+                else f"results/{board['backend']}/demo/leaderboard.json, from scripts/demo_results.py --settings "
+                f"1:default:{board['backend']},2:default:{board['backend']})"
+            ),
+        )
     noise_path = baseline_path.parent / "noise.json"
     noise = parse_noise(read_json(noise_path), str(noise_path)) if noise_path.is_file() else None
     changes = compare(board, baseline, tolerances, noise)

@@ -77,6 +77,8 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
         "experiment_fingerprint": experiment_fingerprint(exp),
         "git_commit": git["commit"],
         "base_model": exp.base_model,
+        # the engine every model ran on: hf and vllm draw different tokens from one seed (harness check)
+        "backend": exp.backend,
         "judge": exp.eval.judge,
         "protocol": exp.eval.protocol,
         "mauve_reference": ref,
@@ -286,7 +288,8 @@ def markdown(board: dict[str, Any]) -> str:
         "",
         f"{board['description']}".strip(),
         "",
-        f"Base model `{board['base_model']}`, judge `{board['judge']}`, protocol `{board['protocol']}`; "
+        f"Base model `{board['base_model']}` (backend `{board.get('backend', '-')}`), judge `{board['judge']}`, "
+        f"protocol `{board['protocol']}`; "
         f"win rates in % against the reference outputs, ± one standard error. "
         f"Experiment fingerprint `{board['experiment_fingerprint']}`, harness commit `{board['git_commit']}`.",
         f"Train-time tags: {board.get('train_tags', '-')}. Eval-time tags (system turn before each "

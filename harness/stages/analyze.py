@@ -149,14 +149,17 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
     if outputs:
         jobs.append(("outputs", [load_text_set(p, "output", name=n) for n, p in outputs.items()], None))
     for what, sets, prompts in jobs:
+        short = _too_short_outputs(sets) if what == "outputs" else []
+        sets = [s for s in sets if s.name not in {n for n, _ in short}]
         if len(sets) < 2:
             log.info("analysis: %s needs two sets, the experiment has %d; skipped", what, len(sets))
-            stats[what] = {"skipped": "fewer than two sets"}
+            stats[what] = {"skipped": "fewer than two sets", **({"left_out": dict(short)} if short else {})}
             continue
         settings = AnalysisSettings(
             seeds=seeds, seed=exp.seed, max_texts=cfg.max_texts, folds=_folds(sets), model_tokens=model_tokens
         )
         result = analyze(sets, embedder, settings, mauve_embedder=features, eval_prompts=prompts)
+        result.report["notes"] += [f"{n}: left out, {why}" for n, why in short]
         plots = write_plots(result, d / f"{what}.png", seed=exp.seed)
         result.report["plots"] = [p.name for p in plots]
         write_json(d / f"{what}.json", result.report)
@@ -165,6 +168,7 @@ def _analyse(exp: Experiment, runs_dir, d: Path, outputs: dict[str, Path]) -> St
             "sets": len(sets),
             "pairs": len(result.report["pairs"]),
             "warnings": len(result.report["warnings"]),
+            **({"left_out": dict(short)} if short else {}),
         }
     _by_dataset(exp, runs_dir, d, built, written, stats)
     return StageResult(outputs=written, stats=stats)
@@ -277,6 +281,25 @@ def web_text_set(directory: Path, name: str):
         path=str(directory / "dataset.jsonl"),
         field="web_text",
     )
+
+
+def _too_short_outputs(sets: Sequence[Any]) -> list[tuple[str, str]]:
+    """The models' output sets below the analysis minimum once empty outputs are dropped (the eval set
+    has enough instructions, checked when the experiment loads; a model may still answer some with
+    nothing): (name, why) each, left out of the outputs comparison rather than failing a finished run."""
+    from harness.evaluation.analysis.mauve import MIN_TEXTS
+
+    out = []
+    for s in sets:
+        if len(s) < MIN_TEXTS:
+            out.append(
+                (
+                    s.name,
+                    f"{len(s)} non-empty outputs ({s.dropped_empty} empty), below the {MIN_TEXTS} MAUVE and the classifier need",
+                )
+            )
+            log.warning("analysis: outputs of %s: %s", s.name, out[-1][1])
+    return out
 
 
 def _folds(sets: Sequence[Any]) -> int:

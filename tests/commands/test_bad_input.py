@@ -29,7 +29,7 @@ CONFIG_PROBES: list[tuple[str, list[str], int, list[str]]] = [
         "negative iterations",
         ["datasets.humpback.options.iterations=-2"],
         2,
-        ["datasets.humpback.options.iterations", "-2", ">= 1"],
+        ["datasets.humpback.options.iterations", "-2", ">= 0"],
     ),
     (
         "near-duplicate threshold above 1",

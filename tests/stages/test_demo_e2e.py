@@ -151,6 +151,14 @@ def test_check_fails_on_a_moved_metric(demo, tmp_path: Path):
     )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "moved" in r.stdout and "appeared" in r.stdout, r.stdout
+    # a baseline made on the other engine is refused in one line naming the backends and the baseline to use
+    board = json.loads((demo["results"] / "demo" / "leaderboard.json").read_text())
+    assert board["backend"] == "hf"
+    baseline.write_text(json.dumps({**board, "backend": "vllm"}))
+    r = run_harness("check", "--config", "demo", "--runs-dir", str(demo["runs"]), "--baseline", str(baseline))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "made with backend vllm, this run uses hf" in r.stderr and "results/demo/leaderboard.json" in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 2 and "Traceback" not in r.stderr, r.stderr
 
 
 BASELINE = PROJECT_ROOT / "results" / "demo" / "leaderboard.json"
