@@ -157,7 +157,9 @@ def test_check_fails_on_a_moved_metric(demo, tmp_path: Path):
     baseline.write_text(json.dumps({**board, "backend": "vllm"}))
     r = run_harness("check", "--config", "demo", "--runs-dir", str(demo["runs"]), "--baseline", str(baseline))
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "made with backend vllm, this run uses hf" in r.stderr and "results/demo/leaderboard.json" in r.stderr
+    assert (
+        "made with backend vllm, this run uses hf" in r.stderr and "results/demo/leaderboard.json" in r.stderr
+    )
     assert len(r.stderr.strip().splitlines()) <= 2 and "Traceback" not in r.stderr, r.stderr
 
 
