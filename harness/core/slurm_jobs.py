@@ -94,7 +94,7 @@ def query(job_ids: Sequence[str], *, folder: Path | None = None) -> dict[str, Jo
     if infos is None:
         infos = _from_scontrol(ids)
     for jid in ids:
-        if jid not in infos and not any(k.startswith(jid + "_") for k in infos):
+        if not _known(infos, jid):
             infos[jid] = JobInfo(job_id=jid, state="UNKNOWN")
     if folder is not None:
         infos = {k: dataclasses.replace(v, log=log_path(folder, k)) for k, v in infos.items()}
@@ -114,17 +114,25 @@ def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
     out: dict[str, JobInfo] = {}
     for line in proc.stdout.splitlines():
         jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
-        if jid and "[" not in jid:  # "123_[2-3]": tasks not started yet, listed again once they are
-            out[jid] = JobInfo(
-                job_id=jid, state=state.split()[0] if state else "UNKNOWN", reason=reason, exit_code=code
-            )
-        elif "[" in jid:
+        if not jid:
+            continue
+        state = state.split()[0] if state.strip() else "UNKNOWN"  # "CANCELLED by 0"
+        if "_[" in jid:  # "12_[1-3%2]": tasks not started yet, one record for them all
             base, rng = jid.split("_[", 1)
-            for i in _expand(rng.split("%")[0].rstrip("]")):
-                out.setdefault(
-                    f"{base}_{i}", JobInfo(job_id=f"{base}_{i}", state=state.split()[0], reason=reason)
-                )
+            for i in _expand(rng.rstrip("]").split("%")[0]):
+                out.setdefault(f"{base}_{i}", JobInfo(f"{base}_{i}", state, reason))
+        else:
+            out[jid] = JobInfo(job_id=jid, state=state, reason=reason, exit_code=code)
+    # slurmctld hands a new job's record to slurmdbd a few seconds after sbatch returns: until then
+    # sacct does not list it, but scontrol knows it (rather than calling it UNKNOWN, i.e. forgotten)
+    if missing := [j for j in ids if not _known(out, j)]:
+        out.update(_from_scontrol(missing))
     return out
+
+
+def _known(infos: dict[str, JobInfo], job_id: str) -> bool:
+    """Whether `infos` has the job, or (for an array's id) any of its tasks."""
+    return job_id in infos or any(k.startswith(job_id + "_") for k in infos)
 
 
 def _expand(ranges: str) -> list[int]:
