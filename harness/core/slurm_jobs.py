@@ -127,6 +127,16 @@ def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
     # sacct does not list it, but scontrol knows it (rather than calling it UNKNOWN, i.e. forgotten)
     if missing := [j for j in ids if not _known(out, j)]:
         out.update(_from_scontrol(missing))
+    # an array's own record can reach the database before its tasks' do, listed for a moment as a
+    # plain job "12" that has ended (its other tasks, a failed one among them, not yet there):
+    # scontrol, while it still knows the job, says whether it is an array and gives its tasks
+    ended = [j for j in ids if j in out and "_" not in j and out[j].status not in ("pending", "running")]
+    if ended and (tasks := _from_scontrol(ended)):
+        for jid in ended:
+            if own := {k: v for k, v in tasks.items() if k.startswith(jid + "_")}:
+                for k in [k for k in out if k == jid or k.startswith(jid + "_")]:
+                    del out[k]
+                out.update(own)
     return out
 
 
