@@ -112,24 +112,43 @@ def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
     if proc.returncode != 0:  # "Slurm accounting storage is disabled": fall back to scontrol
         return None
     out: dict[str, JobInfo] = {}
+    ranged: list[JobInfo] = []  # an array's tasks not started yet
     for line in proc.stdout.splitlines():
-        jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
-        if not jid:
-            continue
-        state = state.split()[0] if state.strip() else "UNKNOWN"  # "CANCELLED by 0"
-        if "_[" in jid:  # "12_[1-3%2]": tasks not started yet, one record for them all
-            base, rng = jid.split("_[", 1)
-            for i in _expand(rng.rstrip("]").split("%")[0]):
-                out.setdefault(f"{base}_{i}", JobInfo(f"{base}_{i}", state, reason))
-        else:
-            out[jid] = JobInfo(job_id=jid, state=state, reason=reason, exit_code=code)
+        infos, is_range = _sacct_record(line)
+        ranged += infos if is_range else []
+        out.update({i.job_id: i for i in infos if not is_range})
+    for info in ranged:  # a task listed on its own (it has started) says more
+        out.setdefault(info.job_id, info)
+    return _completed_by_scontrol(ids, out)
+
+
+def _sacct_record(line: str) -> tuple[list[JobInfo], bool]:
+    """One `sacct -P` line (JobID|State|Reason|ExitCode) as jobs: one, or (True) the pending tasks
+    of an array's range."""
+    jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
+    if not jid:
+        return [], False
+    if state.strip() == "CANCELLED" and reason == "Dependency":
+        # cancelled by SLURM itself (a user's scancel reads "CANCELLED by <uid>") while waiting on
+        # its dependency: the parent failed (--kill-on-invalid-dep, kill_invalid_depend). The
+        # database keeps the reason it had before, where scontrol says DependencyNeverSatisfied
+        reason = DEPENDENCY_FAILED
+    state = state.split()[0] if state.strip() else "UNKNOWN"  # "CANCELLED by 0"
+    if "_[" not in jid:
+        return [JobInfo(job_id=jid, state=state, reason=reason, exit_code=code)], False
+    base, rng = jid.split("_[", 1)  # "12_[1-3%2]": tasks not started yet, one record for them all
+    return [JobInfo(f"{base}_{i}", state, reason) for i in _expand(rng.rstrip("]").split("%")[0])], True
+
+
+def _completed_by_scontrol(ids: list[str], out: dict[str, JobInfo]) -> dict[str, JobInfo]:
+    """What the accounting database lacks for a moment, from scontrol (while it knows the jobs)."""
     # slurmctld hands a new job's record to slurmdbd a few seconds after sbatch returns: until then
     # sacct does not list it, but scontrol knows it (rather than calling it UNKNOWN, i.e. forgotten)
     if missing := [j for j in ids if not _known(out, j)]:
         out.update(_from_scontrol(missing))
     # an array's own record can reach the database before its tasks' do, listed for a moment as a
     # plain job "12" that has ended (its other tasks, a failed one among them, not yet there):
-    # scontrol, while it still knows the job, says whether it is an array and gives its tasks
+    # scontrol says whether it is an array, and gives its tasks
     ended = [j for j in ids if j in out and "_" not in j and out[j].status not in ("pending", "running")]
     if ended and (tasks := _from_scontrol(ended)):
         for jid in ended:

@@ -55,7 +55,7 @@ def _sacct_lines(cluster, *job_ids: str) -> list[str]:
 @pytest.fixture(scope="module")
 def jobs(accounting_slurm, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The jobs, submitted once, and run until the accounting database has every one's last state:
-    {"ok", "fails", "cancelled", "array", "dependant"} -> job id."""
+    {"ok", "fails", "cancelled", "array", "dependant", "cancelled_dependant"} -> job id."""
     out = tmp_path_factory.mktemp("acct-jobs")
 
     def sbatch(*args: str) -> str:
@@ -68,6 +68,10 @@ def jobs(accounting_slurm, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         "array": sbatch("--array=0-2", "--wrap", 'test "$SLURM_ARRAY_TASK_ID" != 1'),
     }
     ids["dependant"] = sbatch(f"--dependency=afterok:{ids['fails']}", "--wrap", "true")
+    # as harness.core.slurm submits a dependant: SLURM cancels it once its parent has failed
+    ids["cancelled_dependant"] = sbatch(
+        f"--dependency=afterok:{ids['fails']}", "--kill-on-invalid-dep=yes", "--wrap", "true"
+    )
 
     def state(job_id: str) -> str:
         return accounting_slurm.run("scontrol", "show", "job", "-o", job_id).split("JobState=")[1].split()[0]
@@ -80,6 +84,7 @@ def jobs(accounting_slurm, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         ids["fails"],
         ids["cancelled"],
         ids["dependant"],
+        ids["cancelled_dependant"],
         *(f"{ids['array']}_{i}" for i in range(3)),
     }
 
@@ -124,12 +129,17 @@ def test_array_tasks_are_keyed_by_task(jobs):
 
 
 def test_a_job_after_a_failed_one_is_blocked(jobs, accounting_slurm):
-    # without kill_invalid_depend in SchedulerParameters the job stays PENDING for ever; with it,
-    # SLURM cancels it; the reason is DependencyNeverSatisfied either way
+    # without kill_invalid_depend in SchedulerParameters (the local cluster does not set it) the
+    # job stays PENDING for ever; with it, or with sbatch --kill-on-invalid-dep=yes (as
+    # harness.core.slurm submits), SLURM cancels it; the reason is DependencyNeverSatisfied either way
     kills = "kill_invalid_depend" in accounting_slurm.run("scontrol", "show", "config")
-    info = _from_sacct([jobs["dependant"]])[jobs["dependant"]]
-    assert info.state == ("CANCELLED" if kills else "PENDING")
-    assert info.reason == "DependencyNeverSatisfied" and info.status == "blocked"
+    infos = _from_sacct([jobs["dependant"], jobs["cancelled_dependant"]])
+    pending, cancelled = infos[jobs["dependant"]], infos[jobs["cancelled_dependant"]]
+    assert pending.state == ("CANCELLED" if kills else "PENDING")
+    assert cancelled.state == "CANCELLED"
+    for info in (pending, cancelled):
+        assert info.reason == "DependencyNeverSatisfied" and info.status == "blocked", info
+        assert "DependencyNeverSatisfied" in info.describe()
 
 
 def test_query_gives_the_statuses_the_scontrol_fallback_gives(jobs):
@@ -142,7 +152,7 @@ def test_query_gives_the_statuses_the_scontrol_fallback_gives(jobs):
         k: (v.state, v.status) for k, v in from_scontrol.items()
     }
     assert sorted(v.status for v in from_sacct.values()) == sorted(
-        ["ok", "failed", "failed", "ok", "failed", "ok", "blocked"]
+        ["ok", "failed", "failed", "ok", "failed", "ok", "blocked", "blocked"]
     )
 
 
