@@ -141,22 +141,38 @@ def _sacct_record(line: str) -> tuple[list[JobInfo], bool]:
 
 
 def _completed_by_scontrol(ids: list[str], out: dict[str, JobInfo]) -> dict[str, JobInfo]:
-    """What the accounting database lacks for a moment, from scontrol (while it knows the jobs)."""
+    """What the accounting database lacks, or has not caught up with, from scontrol (which knows
+    every job that has not ended, and ended ones for MinJobAge)."""
     # slurmctld hands a new job's record to slurmdbd a few seconds after sbatch returns: until then
     # sacct does not list it, but scontrol knows it (rather than calling it UNKNOWN, i.e. forgotten)
     if missing := [j for j in ids if not _known(out, j)]:
         out.update(_from_scontrol(missing))
-    # an array's own record can reach the database before its tasks' do, listed for a moment as a
-    # plain job "12" that has ended (its other tasks, a failed one among them, not yet there):
-    # scontrol says whether it is an array, and gives its tasks
-    ended = [j for j in ids if j in out and "_" not in j and out[j].status not in ("pending", "running")]
-    if ended and (tasks := _from_scontrol(ended)):
-        for jid in ended:
-            if own := {k: v for k, v in tasks.items() if k.startswith(jid + "_")}:
-                for k in [k for k in out if k == jid or k.startswith(jid + "_")]:
-                    del out[k]
-                out.update(own)
+    # An array's own record can reach the database before its tasks' do, listed for a moment as a
+    # plain job "12" that has ended (its other tasks, a failed one among them, not yet there).
+    # A pending job's record keeps the reason it was written with: a dependant written while its
+    # parent ran says "Dependency" even once the parent has failed and it can never run (scontrol:
+    # DependencyNeverSatisfied). For both, scontrol has the truth while it knows the job.
+    ended = {j for j in ids if j in out and "_" not in j and out[j].status not in ("pending", "running")}
+    waiting = {j for j in ids if any(_waits_on_parent(v) for v in _own(out, j).values())}
+    if not (check := sorted(ended | waiting)) or not (fresh := _from_scontrol(check)):
+        return out
+    for jid in check:
+        mine = _own(fresh, jid)
+        if not mine or (jid in ended and jid not in waiting and set(mine) == {jid}):
+            continue  # scontrol has forgotten it, or it is the plain job sacct says it is
+        for k in _own(out, jid):
+            del out[k]
+        out.update(mine)
     return out
+
+
+def _own(infos: dict[str, JobInfo], job_id: str) -> dict[str, JobInfo]:
+    """The job's entry in `infos`, or (for an array's id) its tasks'."""
+    return {k: v for k, v in infos.items() if k == job_id or k.startswith(job_id + "_")}
+
+
+def _waits_on_parent(info: JobInfo) -> bool:
+    return info.status == "pending" and info.reason == "Dependency"
 
 
 def _known(infos: dict[str, JobInfo], job_id: str) -> bool:

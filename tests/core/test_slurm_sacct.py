@@ -36,14 +36,14 @@ def accounting_slurm(tmp_path_factory: pytest.TempPathFactory):
             slurm_cluster.stop(cluster)
 
 
-def _until(what: str, ok, timeout: float = 60.0):
-    """Poll `ok()` until it returns something true; that value."""
+def _until(what: str, ok, timeout: float = 60.0, seen=lambda: ""):
+    """Poll `ok()` until it returns something true; that value. `seen()` says what was there last."""
     deadline = time.monotonic() + timeout
     while True:
         if value := ok():
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not after {timeout:.0f}s")
+            raise AssertionError(f"{what}: not after {timeout:.0f}s; last seen: {seen()}")
         time.sleep(0.2)
 
 
@@ -57,6 +57,7 @@ def jobs(accounting_slurm, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     """The jobs, submitted once, and run until the accounting database has every one's last state:
     {"ok", "fails", "cancelled", "array", "dependant", "cancelled_dependant"} -> job id."""
     out = tmp_path_factory.mktemp("acct-jobs")
+    t0 = time.monotonic()
 
     def sbatch(*args: str) -> str:
         return accounting_slurm.run("sbatch", "--parsable", "-o", f"{out}/%j.out", *args).strip()
@@ -89,14 +90,18 @@ def jobs(accounting_slurm, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     }
 
     def settled() -> bool:
-        """The database itself (not the scontrol stand-in for what sacct lacks) has every job's end."""
+        """The database itself (not the scontrol stand-in for what sacct lacks) has every job's end
+        (the dependant that is never cancelled: its pending record; the reason there is
+        "DependencyNeverSatisfied" only if the record was written after its parent failed)."""
         rows = {r.split("|")[0]: r.split("|")[1:] for r in _sacct_lines(accounting_slurm, *ids.values())}
         return set(rows) == expected and all(
-            state.split()[0] in TERMINAL or reason == "DependencyNeverSatisfied"
-            for state, reason in rows.values()
+            state.split()[0] in TERMINAL or (jid == ids["dependant"] and state == "PENDING")
+            for jid, (state, _reason) in rows.items()
         )
 
-    _until("every job's last state in sacct", settled)
+    _until(
+        "every job's last state in sacct", settled, seen=lambda: _sacct_lines(accounting_slurm, *ids.values())
+    )
     # scontrol can lag behind: a cancelled job is COMPLETING there while its processes are killed
     _until(
         "every job's last state in scontrol",
@@ -104,6 +109,7 @@ def jobs(accounting_slurm, tmp_path_factory: pytest.TempPathFactory) -> dict[str
             i.status not in ("pending", "running") for i in _from_scontrol(list(ids.values())).values()
         ),
     )
+    print(f"\nsacct test jobs: submitted and in the database, ended, in {time.monotonic() - t0:.1f}s")
     return ids
 
 
@@ -183,3 +189,29 @@ def test_a_job_not_in_the_database_yet_is_pending_not_unknown(accounting_slurm):
 def test_without_accounting_sacct_gives_way_to_scontrol(local_slurm, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(local_slurm.conf))
     assert _from_sacct(["1"]) is None  # "Slurm accounting storage is disabled": query uses scontrol
+
+
+def test_a_dependant_recorded_while_its_parent_waited_is_blocked_once_the_parent_failed(accounting_slurm):
+    """The database keeps a pending job's reason as it was written ("Dependency" while its parent
+    had not ended); once the parent has failed, _from_sacct reports the dependant blocked."""
+    run = accounting_slurm.run
+    parent = run("sbatch", "--parsable", "-H", "-o", "/dev/null", "--wrap", "exit 1").strip()
+    child = run("sbatch", "--parsable", "-o", "/dev/null", f"--dependency=afterok:{parent}", "--wrap", "true")
+    child = child.strip()
+    try:
+        _until(
+            "the dependant's pending record in sacct",
+            lambda: _sacct_lines(accounting_slurm, child) == [f"{child}|PENDING|Dependency"],
+            seen=lambda: _sacct_lines(accounting_slurm, child),
+        )
+        run("scontrol", "release", parent)
+        _until(
+            "the dependant never satisfied in scontrol",
+            lambda: "Reason=DependencyNeverSatisfied" in run("scontrol", "show", "job", "-o", child),
+        )
+        info = _from_sacct([child])[child]
+        assert (info.state, info.reason, info.status) == ("PENDING", "DependencyNeverSatisfied", "blocked")
+        assert query([child]) == {child: info}
+        print(f"\nsacct's own record of the blocked dependant: {_sacct_lines(accounting_slurm, child)}")
+    finally:
+        run("scancel", child, parent)
