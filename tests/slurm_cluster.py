@@ -42,6 +42,7 @@ ACCOUNTING_HINT = "apt-get install -y slurm-wlm munge slurmdbd mariadb-server"
 CLUSTER_NAME = "harness-local"
 DB_NAME = "slurm_acct_db"
 DB_USER = "slurm"
+STOP_ORDER = ("slurmctld", "slurmdbd", "mariadbd", "munged")  # after every slurmd
 
 
 def missing_binaries(accounting: bool = False) -> list[str]:
@@ -71,25 +72,29 @@ def install_packages(accounting: bool = False) -> str | None:
     return None
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+def _free_ports(n: int, avoid: tuple[int, ...] = ()) -> list[int]:
+    """`n` distinct free ports on 127.0.0.1, none of them in `avoid` (ports handed out before)."""
+    while True:
+        socks = [socket.socket() for _ in range(n)]
+        try:
+            for s in socks:
+                s.bind(("127.0.0.1", 0))
+            ports = [s.getsockname()[1] for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+        if not set(ports) & set(avoid):
+            return ports
 
 
 def _bin(name: str) -> str:
     return shutil.which(name) or str(Path("/usr/sbin", name))
 
 
-def write_conf(root: Path, dbd_port: int | None = None) -> Path:
+def write_conf(root: Path, dbd_port: int | None = None, taken: tuple[int, ...] = ()) -> Path:
     """slurm.conf (and an empty cgroup.conf) for NODES on 127.0.0.1, everything under `root`; with
-    `dbd_port`, accounting goes to the slurmdbd listening there."""
-    ctld_port, *node_ports = _free_ports(1 + len(NODES))
+    `dbd_port`, accounting goes to the slurmdbd listening there. The daemons' ports avoid `taken`."""
+    ctld_port, *node_ports = _free_ports(1 + len(NODES), avoid=(*taken, *([dbd_port] if dbd_port else [])))
     host = socket.gethostname().split(".")[0]
     for sub in ("state", "spool", "log"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -169,10 +174,8 @@ class Cluster:
 
     def succeeds(self, *args: str) -> bool:
         """Whether the command exits 0 (its output dropped)."""
-        return (
-            subprocess.run(list(args), env=self.env, capture_output=True, check=False, timeout=120).returncode
-            == 0
-        )
+        proc = subprocess.run(list(args), env=self.env, capture_output=True, check=False, timeout=120)
+        return proc.returncode == 0
 
 
 def _munge_key(root: Path) -> Path:
@@ -306,12 +309,12 @@ def _start_slurmdbd(cluster: Cluster, detach: bool) -> None:
 def start(root: Path, detach: bool = False, timeout: float = 60.0, accounting: bool = False) -> Cluster:
     """Write the config, start munged, slurmctld and one slurmd per node; wait until sinfo shows them
     idle. With `accounting`, mariadbd and slurmdbd start (after munged, before slurmctld) too, and
-    the cluster is ready once `sacct` answers."""
+    the cluster is ready once slurmctld has registered with slurmdbd."""
     t0 = time.monotonic()
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     dbd_port, db_port = _free_ports(2) if accounting else (None, None)
-    conf = write_conf(root, dbd_port=dbd_port)
+    conf = write_conf(root, dbd_port=dbd_port, taken=(db_port,) if db_port else ())
     password = os.urandom(12).hex()
     if accounting:
         write_dbd_conf(root, dbd_port, db_port, password)
@@ -377,9 +380,6 @@ def start(root: Path, detach: bool = False, timeout: float = 60.0, accounting: b
     cluster.start_seconds = time.monotonic() - t0
     (root / "pids.json").write_text(json.dumps(cluster.pids), encoding="utf-8")
     return cluster
-
-
-STOP_ORDER = ("slurmctld", "slurmdbd", "mariadbd", "munged")  # after every slurmd
 
 
 def stop(cluster: Cluster) -> None:
