@@ -94,7 +94,7 @@ def query(job_ids: Sequence[str], *, folder: Path | None = None) -> dict[str, Jo
     if infos is None:
         infos = _from_scontrol(ids)
     for jid in ids:
-        if jid not in infos and not any(k.startswith(jid + "_") for k in infos):
+        if not _known(infos, jid):
             infos[jid] = JobInfo(job_id=jid, state="UNKNOWN")
     if folder is not None:
         infos = {k: dataclasses.replace(v, log=log_path(folder, k)) for k, v in infos.items()}
@@ -112,19 +112,72 @@ def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
     if proc.returncode != 0:  # "Slurm accounting storage is disabled": fall back to scontrol
         return None
     out: dict[str, JobInfo] = {}
+    ranged: list[JobInfo] = []  # an array's tasks not started yet
     for line in proc.stdout.splitlines():
-        jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
-        if jid and "[" not in jid:  # "123_[2-3]": tasks not started yet, listed again once they are
-            out[jid] = JobInfo(
-                job_id=jid, state=state.split()[0] if state else "UNKNOWN", reason=reason, exit_code=code
-            )
-        elif "[" in jid:
-            base, rng = jid.split("_[", 1)
-            for i in _expand(rng.split("%")[0].rstrip("]")):
-                out.setdefault(
-                    f"{base}_{i}", JobInfo(job_id=f"{base}_{i}", state=state.split()[0], reason=reason)
-                )
+        infos, is_range = _sacct_record(line)
+        ranged += infos if is_range else []
+        out.update({i.job_id: i for i in infos if not is_range})
+    for info in ranged:  # a task listed on its own (it has started) says more
+        out.setdefault(info.job_id, info)
+    return _completed_by_scontrol(ids, out)
+
+
+def _sacct_record(line: str) -> tuple[list[JobInfo], bool]:
+    """One `sacct -P` line (JobID|State|Reason|ExitCode) as jobs: one, or (True) the pending tasks
+    of an array's range."""
+    jid, state, reason, code = (line.split("|") + ["", "", "", ""])[:4]
+    if not jid:
+        return [], False
+    if state.strip() == "CANCELLED" and reason == "Dependency":
+        # cancelled by SLURM itself (a user's scancel reads "CANCELLED by <uid>") while waiting on
+        # its dependency: the parent failed (--kill-on-invalid-dep, kill_invalid_depend). The
+        # database keeps the reason it had before, where scontrol says DependencyNeverSatisfied
+        reason = DEPENDENCY_FAILED
+    state = state.split()[0] if state.strip() else "UNKNOWN"  # "CANCELLED by 0"
+    if "_[" not in jid:
+        return [JobInfo(job_id=jid, state=state, reason=reason, exit_code=code)], False
+    base, rng = jid.split("_[", 1)  # "12_[1-3%2]": tasks not started yet, one record for them all
+    return [JobInfo(f"{base}_{i}", state, reason) for i in _expand(rng.rstrip("]").split("%")[0])], True
+
+
+def _completed_by_scontrol(ids: list[str], out: dict[str, JobInfo]) -> dict[str, JobInfo]:
+    """What the accounting database lacks, or has not caught up with, from scontrol (which knows
+    every job that has not ended, and ended ones for MinJobAge)."""
+    # slurmctld hands a new job's record to slurmdbd a few seconds after sbatch returns: until then
+    # sacct does not list it, but scontrol knows it (rather than calling it UNKNOWN, i.e. forgotten)
+    if missing := [j for j in ids if not _known(out, j)]:
+        out.update(_from_scontrol(missing))
+    # An array's own record can reach the database before its tasks' do, listed for a moment as a
+    # plain job "12" that has ended (its other tasks, a failed one among them, not yet there).
+    # A pending job's record keeps the reason it was written with: a dependant written while its
+    # parent ran says "Dependency" even once the parent has failed and it can never run (scontrol:
+    # DependencyNeverSatisfied). For both, scontrol has the truth while it knows the job.
+    ended = {j for j in ids if j in out and "_" not in j and out[j].status not in ("pending", "running")}
+    waiting = {j for j in ids if any(_waits_on_parent(v) for v in _own(out, j).values())}
+    if not (check := sorted(ended | waiting)) or not (fresh := _from_scontrol(check)):
+        return out
+    for jid in check:
+        mine = _own(fresh, jid)
+        if not mine or (jid in ended and jid not in waiting and set(mine) == {jid}):
+            continue  # scontrol has forgotten it, or it is the plain job sacct says it is
+        for k in _own(out, jid):
+            del out[k]
+        out.update(mine)
     return out
+
+
+def _own(infos: dict[str, JobInfo], job_id: str) -> dict[str, JobInfo]:
+    """The job's entry in `infos`, or (for an array's id) its tasks'."""
+    return {k: v for k, v in infos.items() if k == job_id or k.startswith(job_id + "_")}
+
+
+def _waits_on_parent(info: JobInfo) -> bool:
+    return info.status == "pending" and info.reason == "Dependency"
+
+
+def _known(infos: dict[str, JobInfo], job_id: str) -> bool:
+    """Whether `infos` has the job, or (for an array's id) any of its tasks."""
+    return job_id in infos or any(k.startswith(job_id + "_") for k in infos)
 
 
 def _expand(ranges: str) -> list[int]:
