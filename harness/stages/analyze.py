@@ -67,12 +67,18 @@ def analysis_fingerprint(
             for n, r in rows.primary(exp).items()
         }
     analysis = to_dict(exp.analysis)
-    for (
-        key,
-        default,
-    ) in LATE_ANALYSIS_KEYS.items():  # added later: out at their defaults, analyses keep theirs
+    # settings added later stay out at their defaults, so analyses from before keep their fingerprints
+    for key, default in LATE_ANALYSIS_KEYS.items():
         if analysis.get(key) == default:
             analysis.pop(key, None)
+    if exp.analysis.instruction_tagger:  # the tagger's prompt, shipped or the experiment's replacement
+        from datasets_builders.prompts import prompt_hashes
+        from harness.backends.spec import is_local, model_identity, parse_spec
+
+        analysis["prompts"] = prompt_hashes(["instruction_tags"], exp.prompts)
+        tagger = exp.analysis.instruction_tagger
+        if not tagger.startswith(("@", "tiny:")) and is_local((spec := parse_spec(tagger)).model):
+            analysis["tagger_weights"] = model_identity(spec)  # new weights at the same path rerun it
     return fingerprint(
         "analysis",
         version=ANALYSIS_VERSION,

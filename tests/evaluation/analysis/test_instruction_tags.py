@@ -69,3 +69,23 @@ def test_pairs_separate_only_beyond_noise_and_unparsed_sets_cannot_discriminate(
     assert pair["difference"] is None and pair["verdict"].startswith(
         "not compared (broken: cannot discriminate"
     )
+
+
+def test_the_analysis_fingerprint_follows_the_tagger_and_its_prompt(tmp_path):
+    """Off by default (the demo's analysis keeps its fingerprint); on, the tagger and a replaced
+    prompt each rerun the analysis."""
+    from harness.experiment import load_experiment
+    from harness.stages.analyze import analysis_fingerprint
+
+    prompt = tmp_path / "tags.txt"
+    prompt.write_text("Tags of this request, as a JSON list: {instruction}\n", encoding="utf-8")
+    fps = [
+        analysis_fingerprint(load_experiment("demo", overrides), with_outputs=True)
+        for overrides in (
+            [],
+            ["analysis.max_tagged=1000", "analysis.tagger_max_tokens=128"],  # the defaults, written out
+            ["analysis.instruction_tagger=@base"],
+            ["analysis.instruction_tagger=@base", f"prompts.instruction_tags={prompt}"],
+        )
+    ]
+    assert fps[0] == fps[1] and len(set(fps)) == 3
