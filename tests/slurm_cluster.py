@@ -14,7 +14,7 @@ is registered with `sacctmgr -i add cluster` before slurmctld starts.
 
     python tests/slurm_cluster.py start DIR [--accounting]  # prints `export SLURM_CONF=...`
     python tests/slurm_cluster.py stop DIR    # stops the daemons recorded in DIR/pids.json
-(`scripts/local_slurm.sh start|stop [DIR]` wraps these.)
+(`scripts/local_slurm.sh start|stop [DIR] [--accounting]` wraps these.)
 """
 
 from __future__ import annotations
@@ -260,6 +260,7 @@ def _start_database(cluster: Cluster, db_port: int, password: str, detach: bool)
     its own socket, and the database user slurmdbd logs in as over TCP."""
     root, logs = cluster.root, cluster.root / "log"
     mysql = root / "mysql"
+    shutil.rmtree(mysql / "data", ignore_errors=True)  # a restart in the same DIR starts a fresh database
     (mysql / "data").mkdir(parents=True, exist_ok=True)
     common = ["--no-defaults", f"--datadir={mysql}/data", "--user=root"]
     proc = subprocess.run(
