@@ -192,16 +192,11 @@ class BuildContext:
         spec = self.model_spec(ref)
         if spec not in self._generators:
             self.close_generators()
-            from harness.backends import load_generator
+            from harness.backends import allowing_logprobs, load_generator
 
             opts: dict[str, Any] = {"seed": self.seed, **self.engine}  # engine: dtype float32 for tiny models
-            k = (
-                getattr(self.options, "logprobs_k", 0)
-                if getattr(self.options, "score_mode", "") == "logprobs"
-                else 0
-            )
-            if k > int(opts.get("max_logprobs", 20)):  # vLLM returns at most max_logprobs (20 by default)
-                opts["max_logprobs"] = k
+            if getattr(self.options, "score_mode", "") == "logprobs":  # curation reads the top K
+                opts = allowing_logprobs(opts, self.options.logprobs_k)
             self._generators[spec] = load_generator(
                 spec, cache=self.cache_path, cache_fallback=self.cache_fallback, **opts
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.backends.spec import model_checker
+from harness.backends.spec import STAGE_MODEL_REFS, model_checker
 from harness.core import registry
 from harness.core.config import did_you_mean
 from harness.core.errors import ConfigError, HarnessError
@@ -221,7 +221,7 @@ def _check_analysis_minimum(exp: Experiment, n_eval: int | None, source: str) ->
 
 def _validate_analysis(exp: Experiment, source: str, check_model) -> None:
     if exp.analysis.instruction_tagger:
-        check_model("analysis.instruction_tagger", exp.analysis.instruction_tagger)
+        check_model("analysis.instruction_tagger", exp.analysis.instruction_tagger, refs=STAGE_MODEL_REFS)
     if exp.analysis.reference is not None and exp.analysis.reference not in exp.datasets:
         raise ConfigError(
             f"{source}: 'analysis.reference' names {exp.analysis.reference!r}, not a dataset of "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import ChatRequest, Generator, SamplingParams
-from harness.backends.spec import BACKENDS, ModelSpec, backend_class, parse_spec
+from harness.backends.spec import BACKENDS, ModelSpec, allowing_logprobs, backend_class, parse_spec
 
 __all__ = [
     "ChatRequest",
@@ -19,6 +19,7 @@ __all__ = [
     "ModelSpec",
     "parse_spec",
     "load_generator",
+    "allowing_logprobs",
     "BACKENDS",
 ]
 

@@ -21,6 +21,17 @@ BACKENDS: dict[str, str] = {
     "vllm": "harness.backends.vllm_backend:VLLMGenerator",
     "openai": "harness.backends.openai_backend:OpenAIGenerator",
 }
+VLLM_MAX_LOGPROBS = 20  # vLLM's default max_logprobs: the most top logprobs a request may ask for
+
+
+def allowing_logprobs(options: dict[str, Any], k: int) -> dict[str, Any]:
+    """Generator options whose engine returns `k` top logprobs: vLLM's `max_logprobs` raised to `k`
+    when below it (the other backends take any K and ignore the option)."""
+    if k > int(options.get("max_logprobs", VLLM_MAX_LOGPROBS)):
+        return {**options, "max_logprobs": k}
+    return options
+
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _FULL_HASH_LIMIT = 64 << 20  # hash whole files below 64 MiB; sample larger ones
 
@@ -138,17 +149,22 @@ def model_identity(spec: ModelSpec) -> dict[str, Any]:
     return ident
 
 
+MODEL_REFS = ("@base", "@seed_model", "tiny:tiny", "tiny:small", "tiny:learner")
+STAGE_MODEL_REFS = ("@base",)  # what a stage's own model (a judge, a tagger) can name besides a backend spec
+
+
 def model_checker(source: str):
-    """check(key, value) for an experiment file `source`: a model reference is @base/@seed_model/tiny:*,
-    or a backend spec whose local directory (when it names one) exists."""
+    """check(key, value, refs=MODEL_REFS) for an experiment file `source`: a model reference is one of
+    `refs` (the experiment's models: @base/@seed_model/tiny:*; a stage's own model: @base only), or a
+    backend spec whose local directory (when it names one) exists."""
     from harness.core.errors import ConfigError, HarnessError
 
-    def check_model(key: str, value: str) -> None:
+    def check_model(key: str, value: str, refs: tuple[str, ...] = MODEL_REFS) -> None:
         if value.startswith("@") or value.startswith("tiny:"):
-            if value not in ("@base", "@seed_model", "tiny:tiny", "tiny:small", "tiny:learner"):
+            if value not in refs:
                 raise ConfigError(
                     f"{source}: '{key}' is {value!r}",
-                    fix="use @base, @seed_model, tiny:tiny, tiny:small, tiny:learner or a backend spec",
+                    fix=f"use {', '.join(refs)} or a backend spec",
                 )
             return
         try:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.backends.base import ChatRequest, ResultCallback, Results
-from harness.backends.spec import ModelSpec, is_local, model_identity, resolve_local_model
+from harness.backends.spec import VLLM_MAX_LOGPROBS, ModelSpec, is_local, model_identity, resolve_local_model
 from harness.core.chat import render_chat, template_hash
 from harness.core.errors import BackendError
 from harness.core.records import Generation
@@ -57,7 +57,7 @@ class VLLMGenerator:
         in_flight: int | None = None,
         enforce_eager: bool = False,
         seed: int = 0,
-        max_logprobs: int = 20,
+        max_logprobs: int = VLLM_MAX_LOGPROBS,
         **_: Any,
     ):
         self.spec = spec

@@ -58,11 +58,7 @@ def collect(exp: Experiment, runs_dir=None) -> dict[str, Any]:
     rows, curves, judging = [], {}, {}
     for r in rows_of.rows(exp):
         row = _selected_row(exp, r, rows) if r.selected else _row(exp, r, runs_dir)
-        _add_analysis(row, r.dataset, ref, responses, instructions)
-        if (per := (tags.get(r.dataset) or {}).get("tags_per_instruction")) and not tags[r.dataset][
-            "verdict"
-        ]:
-            row["tags_per_instruction"] = per["mean"]  # only with a tagger, so other boards keep their keys
+        _add_analysis(row, r.dataset, ref, responses, instructions, tags)
         if not r.selected:
             curves[r.training.key], judging[r.name] = _add_diagnostics(row, exp, r, runs_dir)
         rows.append(row)
@@ -263,10 +259,21 @@ def _selected_row(exp: Experiment, r: rows_of.Row, done: list[dict[str, Any]]) -
     }
 
 
-def _add_analysis(
-    row: dict[str, Any], name: str, ref: str | None, responses: dict[str, Any], instructions: dict[str, Any]
+def _add_analysis(  # noqa: PLR0913
+    row: dict[str, Any],
+    name: str,
+    ref: str | None,
+    responses: dict[str, Any],
+    instructions: dict[str, Any],
+    tags: dict[str, Any],
 ) -> None:
-    """The analysis stage's figures for a row of dataset `name`: diversity, contamination, MAUVE vs the reference."""
+    """The analysis stage's figures for a row of dataset `name`: diversity, contamination, MAUVE vs the
+    reference, and (with a tagger, and readable tags) tags per instruction."""
+    tagged = tags.get(name) or {}
+    if tagged.get("tags_per_instruction") and not tagged["verdict"]:
+        row["tags_per_instruction"] = tagged["tags_per_instruction"][
+            "mean"
+        ]  # only then: boards keep their keys
     sets = responses.get("sets", {})
     if name in sets:
         row["unique_trigrams_per_1k"] = sets[name].get("unique_trigrams_per_1k_tokens")

@@ -216,6 +216,7 @@ def tag_instructions(exp: Experiment, runs_dir, name: str, directory: Path) -> l
     from harness.core.records import Message
     from harness.evaluation.analysis.tags import parse_tags
     from harness.evaluation.analysis.texts import load_text_set
+    from harness.stages.base import resolve_model_ref
     from harness.stages.evaluate import backend_options
 
     cfg = exp.analysis
@@ -223,11 +224,7 @@ def tag_instructions(exp: Experiment, runs_dir, name: str, directory: Path) -> l
     if cfg.max_tagged:
         texts = texts.subsample(cfg.max_tagged, exp.seed)
     template = resolve(["instruction_tags"], exp.prompts)["instruction_tags"]
-    spec = cfg.instruction_tagger
-    if spec == "@base":
-        from harness.stages.base import ensure_base_model
-
-        spec = ensure_base_model(exp, runs_dir)
+    spec = resolve_model_ref(exp, cfg.instruction_tagger, runs_dir, key="analysis.instruction_tagger")
     params = SamplingParams(temperature=0.0, max_tokens=cfg.tagger_max_tokens)
     requests = [
         ChatRequest(f"tags-{name}-{i}", (Message("user", template.format(instruction=t)),), params)

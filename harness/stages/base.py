@@ -84,6 +84,20 @@ def ensure_base_model(exp: Experiment, runs_dir=None, *, force: bool = False) ->
     return base_model_spec(exp, runs_dir)
 
 
+def resolve_model_ref(exp: Experiment, ref: str, runs_dir=None, *, key: str) -> str:
+    """A stage's own model (a judge's, a tagger's) as a backend spec: `@base` is the base model (made
+    first when tiny); other references are refused when the experiment loads, and here again."""
+    if ref == "@base":
+        return ensure_base_model(exp, runs_dir)
+    if ref.startswith("@"):
+        from harness.core.errors import ConfigError
+
+        raise ConfigError(
+            f"'{key}' uses {ref}, which the stage cannot resolve", fix="use @base or a backend spec"
+        )
+    return ref
+
+
 # the stage graph (harness.stages.graph)
 def tasks(run: Run) -> list[Task]:
     if not run.exp.base_model.startswith("tiny:"):

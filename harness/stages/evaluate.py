@@ -106,17 +106,10 @@ def resolve_judge_model(exp: Experiment, runs_dir=None) -> str:
     kind, _, rest = judge.partition(":")
     if kind != "local":
         return judge
-    head, _, model = rest.partition(":")
-    if model == "@base":
-        from harness.stages.base import ensure_base_model
+    from harness.stages.base import resolve_model_ref
 
-        return f"local:{head}:{ensure_base_model(exp, runs_dir)}"
-    if model.startswith("@"):
-        raise ConfigError(
-            f"'eval.judge' uses {model}, which the eval stage cannot resolve",
-            fix="judge with @base or a backend spec",
-        )
-    return judge
+    head, _, model = rest.partition(":")
+    return f"local:{head}:{resolve_model_ref(exp, model, runs_dir, key='eval.judge')}"
 
 
 def backend_options(exp: Experiment) -> dict[str, Any]:

@@ -26,6 +26,18 @@ CONFIG_PROBES: list[tuple[str, list[str], int, list[str]]] = [
         ["datasets.back_and_forth.options.threshold", "-3", "[1, 5]"],
     ),
     (
+        "a judge model the eval stage cannot resolve",
+        ["eval.judge=local:alpaca_eval_gpt4:@seed_model"],
+        2,
+        ["'eval.judge' is '@seed_model'", "use @base or a backend spec"],
+    ),
+    (
+        "a tagger model the analysis stage cannot resolve",
+        ["analysis.instruction_tagger=tiny:tiny"],
+        2,
+        ["'analysis.instruction_tagger' is 'tiny:tiny'", "use @base or a backend spec"],
+    ),
+    (
         "negative iterations",
         ["datasets.humpback.options.iterations=-2"],
         2,

@@ -123,7 +123,7 @@ def render_tags(report: dict[str, Any]) -> list[Any]:
     sets = Table(title=f"instruction complexity: tags per instruction by {report['tagger']}")
     for col in (
         "set",
-        "tagged",
+        "instructions",
         "unparsed",
         "tags/instruction (95% CI)",
         "half-vs-half gap",

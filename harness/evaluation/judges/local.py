@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from harness.backends.spec import STAGE_MODEL_REFS, allowing_logprobs
 from harness.core.errors import ConfigError
 from harness.core.records import Generation
 from harness.evaluation.judges.annotators import (
@@ -62,8 +63,9 @@ def judge_backend_options(spec: JudgeSpec, options: Mapping[str, Any] | None) ->
     if spec.kind == "local" and spec.model and spec.model.startswith("vllm:"):
         cfg = load_annotator(spec.annotator)
         if cfg.weighted:
-            k = spec.top_logprobs or int(cfg.completions_kwargs.get("top_logprobs", 5))
-            out["max_logprobs"] = max(k, int(out.get("max_logprobs", 20)))
+            out = allowing_logprobs(
+                out, spec.top_logprobs or int(cfg.completions_kwargs.get("top_logprobs", 5))
+            )
     return out
 
 
@@ -98,7 +100,7 @@ class LocalJudge:
         return parse_local(spec, rest)
 
     @staticmethod
-    def validate_spec(judge: str, rest: str, check_model: Callable[[str, str], None]) -> None:
+    def validate_spec(judge: str, rest: str, check_model: Callable[..., None]) -> None:
         """Experiment validation, light: the annotator's name and the judging model."""
         head, _, model = rest.partition(":")
         validate_annotator(head.split(",", 1)[0])  # options follow a comma (top_logprobs=K)
@@ -107,7 +109,7 @@ class LocalJudge:
                 f"'eval.judge' {judge!r} names no model",
                 fix="local:<annotator>:<model spec or @base>, e.g. local:alpaca_eval_gpt4:@base",
             )
-        check_model("eval.judge", model)
+        check_model("eval.judge", model, refs=STAGE_MODEL_REFS)  # the eval stage resolves @base only
 
     def check(self) -> None:
         """A local judge needs nothing beyond a parsed spec."""
